@@ -1,0 +1,272 @@
+package jvm
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+	"unicode/utf8"
+)
+
+// AttachSource takes thread dumps over HotSpot's dynamic-attach socket, the
+// way jstack does, without starting a JVM: a request costs milliseconds
+// instead of a few hundred ms of CPU for a jcmd client, which both perturbs
+// what is measured and is too slow to name threads that live under a
+// second.
+type AttachSource struct {
+	Pid     int
+	Timeout time.Duration // whole request, including starting the attach listener
+}
+
+// NewAttachSource checks that pid is a JVM that can be attached to.
+func NewAttachSource(pid int, timeout time.Duration) (*AttachSource, error) {
+	if timeout <= 0 {
+		timeout = DefaultToolTimeout
+	}
+	if err := checkAttachable(pid); err != nil {
+		return nil, err
+	}
+	return &AttachSource{Pid: pid, Timeout: timeout}, nil
+}
+
+// Name returns "attach".
+func (s *AttachSource) Name() string { return "attach" }
+
+// paths returns the JVM's attach socket and trigger file candidates, seen
+// from the host: the JVM may live in other PID and mount namespaces.
+func (s *AttachSource) paths() (sock string, triggers []string, err error) {
+	st, err := readStatus(s.Pid)
+	if err != nil {
+		return "", nil, err
+	}
+	nspid := s.Pid
+	if v, ok := statusLastField(st, "NSpid:"); ok {
+		nspid = v
+	}
+	tmp := filepath.Join(procPath(s.Pid, "root"), "tmp")
+	name := strconv.Itoa(nspid)
+	sock = filepath.Join(tmp, ".java_pid"+name)
+	// HotSpot looks for the trigger in its working directory, then in /tmp.
+	triggers = []string{filepath.Join(procPath(s.Pid, "cwd"), ".attach_pid"+name), filepath.Join(tmp, ".attach_pid"+name)}
+	return sock, triggers, nil
+}
+
+func isSocket(path string) bool {
+	fi, err := os.Lstat(path) // a symlink planted in /tmp is not followed
+	return err == nil && fi.Mode()&fs.ModeSocket != 0
+}
+
+// startListener creates the trigger file and sends SIGQUIT, then waits for
+// the socket. Only a trigger this call created is removed afterwards.
+func (s *AttachSource) startListener(ctx context.Context, sock string, triggers []string) error {
+	if err := checkAttachable(s.Pid); err != nil {
+		return err
+	}
+	var created string
+	for _, t := range triggers {
+		f, err := os.OpenFile(t, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
+		if err == nil {
+			f.Close()
+			created = t
+			break
+		}
+		if errors.Is(err, fs.ErrExist) {
+			// Someone else's attach is under way: its trigger works for
+			// us too, and it is not ours to delete.
+			break
+		}
+	}
+	if created != "" {
+		defer os.Remove(created)
+	}
+	if err := syscall.Kill(s.Pid, syscall.SIGQUIT); err != nil {
+		return fmt.Errorf("signalling pid %d: %w", s.Pid, err)
+	}
+	delay := 2 * time.Millisecond
+	for !isSocket(sock) {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("JVM %d did not open its attach socket: %w", s.Pid, ctx.Err())
+		case <-time.After(delay):
+		}
+		if delay < 100*time.Millisecond {
+			delay *= 2
+		}
+		if !processExists(s.Pid) {
+			return fmt.Errorf("pid %d exited", s.Pid)
+		}
+	}
+	return nil
+}
+
+// Capture asks the JVM for a thread dump (without locked synchronizers).
+func (s *AttachSource) Capture(ctx context.Context) (*Capture, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.Timeout)
+	defer cancel()
+	start := time.Now()
+	raw, err := s.Execute(ctx, "threaddump", "")
+	end := time.Now()
+	if err != nil {
+		return nil, fmt.Errorf("thread dump of pid %d via attach: %w", s.Pid, err)
+	}
+	c := &Capture{Pid: s.Pid, Start: start, End: end, Source: s.Name(), Raw: raw}
+	dumps, perr := ParseDumps(bytes.NewReader(raw), time.Local)
+	if len(dumps) == 0 {
+		if perr == nil {
+			perr = errors.New("no thread dump in the reply")
+		}
+		return nil, fmt.Errorf("thread dump of pid %d via attach: %w", s.Pid, perr)
+	}
+	c.Dump = dumps[0]
+	return c, nil
+}
+
+// Execute sends one attach command (protocol version 1: "1", the command
+// and three arguments, each NUL-terminated) and returns its output. The
+// reply is a result code line, then the output until EOF.
+func (s *AttachSource) Execute(ctx context.Context, cmd string, args ...string) ([]byte, error) {
+	sock, triggers, err := s.paths()
+	if err != nil {
+		return nil, err
+	}
+	if !isSocket(sock) {
+		if err := s.startListener(ctx, sock, triggers); err != nil {
+			return nil, err
+		}
+	}
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "unix", sock)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to %s: %w", sock, err)
+	}
+	defer conn.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		_ = conn.SetDeadline(dl)
+	}
+	req := []byte("1\x00" + cmd + "\x00")
+	for i := 0; i < 3; i++ {
+		a := ""
+		if i < len(args) {
+			a = args[i]
+		}
+		req = append(req, a...)
+		req = append(req, 0)
+	}
+	if _, err := conn.Write(req); err != nil {
+		return nil, fmt.Errorf("sending %s: %w", cmd, err)
+	}
+	// JDK 25 streams the dump while the JVM is stopped at a safepoint: read
+	// it into memory as fast as it comes.
+	var buf bytes.Buffer
+	buf.Grow(256 << 10)
+	if _, err := io.Copy(&buf, conn); err != nil {
+		return nil, fmt.Errorf("reading reply to %s: %w", cmd, err)
+	}
+	reply := buf.Bytes()
+	nl := bytes.IndexByte(reply, '\n')
+	if nl < 0 {
+		return nil, fmt.Errorf("malformed reply to %s (%d bytes)", cmd, len(reply))
+	}
+	code, err := strconv.Atoi(string(bytes.TrimSpace(reply[:nl])))
+	if err != nil {
+		return nil, fmt.Errorf("malformed reply to %s: %q", cmd, clip(reply[:nl], 40))
+	}
+	out := DecodeModifiedUTF8(reply[nl+1:])
+	if code != 0 {
+		return nil, fmt.Errorf("JVM refused %s (code %d): %s", cmd, code, clip(bytes.TrimSpace(out), 200))
+	}
+	return out, nil
+}
+
+// DecodeModifiedUTF8 turns the JVM's modified UTF-8 into standard UTF-8:
+// characters outside the BMP arrive as two 3-byte surrogates, and NUL as
+// C0 80. Other bytes pass through unchanged. The input is returned as is
+// when there is nothing to convert.
+func DecodeModifiedUTF8(b []byte) []byte {
+	i := 0
+	for ; i < len(b); i++ {
+		if b[i] == 0xED || b[i] == 0xC0 {
+			break
+		}
+	}
+	if i == len(b) {
+		return b
+	}
+	out := make([]byte, 0, len(b))
+	out = append(out, b[:i]...)
+	for i < len(b) {
+		c := b[i]
+		if c == 0xC0 && i+1 < len(b) && b[i+1] == 0x80 {
+			out = append(out, 0)
+			i += 2
+			continue
+		}
+		if hi, ok := surrogate(b[i:], 0xD800); ok {
+			if lo, ok := surrogate(b[i+3:], 0xDC00); ok {
+				r := 0x10000 + (hi-0xD800)<<10 + (lo - 0xDC00)
+				out = utf8.AppendRune(out, rune(r))
+				i += 6
+				continue
+			}
+		}
+		out = append(out, c)
+		i++
+	}
+	return out
+}
+
+// surrogate decodes a 3-byte encoded UTF-16 surrogate in [base, base+0x400).
+func surrogate(b []byte, base int) (int, bool) {
+	if len(b) < 3 || b[0] != 0xED || b[1]&0xC0 != 0x80 || b[2]&0xC0 != 0x80 {
+		return 0, false
+	}
+	v := int(b[0]&0x0F)<<12 | int(b[1]&0x3F)<<6 | int(b[2]&0x3F)
+	if v < base || v >= base+0x400 {
+		return 0, false
+	}
+	return v, true
+}
+
+// fallbackSource tries the direct attach first and a JDK tool when that
+// fails (e.g. a JDK 8 JVM that refuses a root peer).
+type fallbackSource struct {
+	primary, secondary Source
+}
+
+// NewSource returns the best way to take dumps of pid: the direct attach,
+// with jcmd/jstack as fallback where they exist.
+func NewSource(pid int, timeout time.Duration) (Source, error) {
+	a, aerr := NewAttachSource(pid, timeout)
+	t, terr := NewToolSource(pid, timeout)
+	switch {
+	case aerr != nil && terr != nil:
+		return nil, aerr
+	case aerr != nil:
+		return t, nil
+	case terr != nil:
+		return a, nil
+	}
+	return &fallbackSource{a, t}, nil
+}
+
+func (f *fallbackSource) Name() string { return f.primary.Name() }
+
+func (f *fallbackSource) Capture(ctx context.Context) (*Capture, error) {
+	c, err := f.primary.Capture(ctx)
+	if err == nil {
+		return c, nil
+	}
+	c, err2 := f.secondary.Capture(ctx)
+	if err2 == nil {
+		return c, nil
+	}
+	return nil, fmt.Errorf("%w; fallback: %v", err, err2)
+}

@@ -1,0 +1,682 @@
+// Package jvm reads HotSpot thread dumps and takes them from live JVMs, so
+// that native thread ids seen by the kernel can be given their Java names.
+package jvm
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+)
+
+// Thread is one thread of a HotSpot thread dump.
+type Thread struct {
+	Name     string // exact Java name (may contain quotes, commas, tabs, newlines, any bytes)
+	JavaID   int64  // the "#N" Java thread id; -1 when absent (VM-internal threads, JDK 7)
+	Tid      int    // native OS thread id: "[tid]" after #N on JDK 19+, else nid= (hex up to 17, decimal from 18); 0 when unknown
+	Daemon   bool
+	Internal bool   // VM-internal thread (GC Thread#0, VM Thread, ...): no #N, no stack, no state line
+	State    string // "RUNNABLE" from "java.lang.Thread.State: RUNNABLE"; "" for internal threads and carriers
+	// StateDetail is the parenthesised part of the state line: "sleeping" for
+	// "TIMED_WAITING (sleeping)"; "" when there is none.
+	StateDetail string
+	Carrying    int64    // Java id of the virtual thread a carrier has mounted; -1 when none
+	Stack       []string // frames without the leading whitespace and "at "; lock lines excluded
+	// VirtualStack holds the frames printed after "Mounted virtual thread #N"
+	// (JDK 24+): the mounted virtual thread's own code. Stack keeps the
+	// carrier's frames (Continuation.run ... ForkJoinWorkerThread.run).
+	VirtualStack []string
+	Line         int // 1-based line number of the first line of the thread's header
+}
+
+// Dump is one thread dump.
+type Dump struct {
+	Time    time.Time // from the timestamp line before "Full thread dump"; zero when absent
+	VM      string    // text between "Full thread dump " and the final ":"
+	Threads []Thread
+	Line    int // 1-based line number of the "Full thread dump" line
+}
+
+// ParseError is a problem found at one line of the input.
+type ParseError struct {
+	Line int
+	Msg  string
+}
+
+func (e *ParseError) Error() string { return fmt.Sprintf("line %d: %s", e.Line, e.Msg) }
+
+const (
+	maxLine       = 1 << 20 // longest line kept; a thread name can be long, but not megabytes
+	maxNameLines  = 64      // physical lines one header may span (newlines in a name)
+	maxNameBytes  = 1 << 20 // bytes one header may span
+	maxErrors     = 100     // errors reported per input; the rest are counted
+	timestampSize = len("2006-01-02 15:04:05")
+)
+
+var (
+	pfxFullDump = []byte("Full thread dump ")
+	pfxJNI      = []byte("JNI global ref") // "references: N" (<= 8) and "refs: N, weak refs: M" (>= 9)
+	pfxDeadlock = []byte("Found one Java-level deadlock:")
+	pfxFound    = []byte("Found ")
+	pfxState    = []byte("java.lang.Thread.State: ")
+	pfxAt       = []byte("at ")
+	pfxCarrying = []byte("Carrying virtual thread #")
+	pfxMounted  = []byte("Mounted virtual thread #")
+	lineHeap    = []byte("Heap")
+)
+
+// ParseDumps reads every HotSpot thread dump in r: jstack (also -l, -e), jcmd
+// Thread.print, kill -3 output among application log lines, several dumps in
+// one stream, CRLF or LF line ends. loc interprets the timestamp lines (nil
+// means time.Local).
+//
+// Text before, between and after dumps is skipped. A dump counts as good when
+// it ends with its "JNI global refs" footer and every thread header in it
+// parsed; only good dumps are returned. Every other dump (malformed header,
+// binary data, cut off before its footer) is left out and reported in the
+// returned error, which joins one *ParseError per problem. ParseDumps never
+// panics.
+func ParseDumps(r io.Reader, loc *time.Location) ([]Dump, error) {
+	if loc == nil {
+		loc = time.Local
+	}
+	p := parser{
+		lr:     lineReader{br: bufio.NewReaderSize(r, 64<<10)},
+		loc:    loc,
+		intern: make(map[string]string),
+	}
+	p.run()
+	if p.readErr != nil {
+		p.errs = append(p.errs, fmt.Errorf("reading thread dumps after line %d: %w", p.lr.n, p.readErr))
+	}
+	if p.dropped > 0 {
+		p.errs = append(p.errs, fmt.Errorf("%d more problems not listed", p.dropped))
+	}
+	return p.dumps, errors.Join(p.errs...)
+}
+
+type parser struct {
+	lr      lineReader
+	loc     *time.Location
+	dumps   []Dump
+	errs    []error
+	dropped int
+	readErr error
+
+	// intern shares the strings of frames that recur across threads
+	// (Thread.run, pool loops): big dumps repeat most of their frames.
+	intern map[string]string
+
+	// The last timestamp line seen, kept to date the dump that may follow.
+	ts     [timestampSize]byte
+	tsLine int
+
+	// Current dump.
+	in        bool // between "Full thread dump" and its footer
+	bad       bool // current dump had a problem: skip to its end, do not return it
+	crlf      bool // current dump's lines end in CRLF
+	deadlock  bool // inside a "Found one Java-level deadlock:" section
+	mounted   bool // current thread printed "Mounted virtual thread": frames are the virtual thread's
+	dump      Dump
+	frames    []string // frames of the current section, copied out at its end: one exact allocation per stack
+	hbuf      []byte   // header being assembled
+	lookahead [][]byte // lines read past a header, to give back
+}
+
+func (p *parser) fail(line int, format string, args ...any) {
+	if len(p.errs) >= maxErrors {
+		p.dropped++
+		return
+	}
+	p.errs = append(p.errs, &ParseError{Line: line, Msg: fmt.Sprintf(format, args...)})
+}
+
+// failDump marks the current dump as bad; the first problem is reported and
+// the rest of the dump skipped, since later lines are no longer trustworthy.
+func (p *parser) failDump(line int, format string, args ...any) {
+	if p.bad {
+		return
+	}
+	p.bad = true
+	p.fail(line, "thread dump from line %d: "+format, append([]any{p.dump.Line}, args...)...)
+}
+
+func (p *parser) run() {
+	for {
+		raw, ok := p.lr.next()
+		if !ok {
+			break
+		}
+		line := trimEOL(raw.b)
+		if len(line) == timestampSize && isTimestamp(line) {
+			// Also inside a dump: a cut-off dump may be followed directly by
+			// the timestamp of the next one.
+			copy(p.ts[:], line)
+			p.tsLine = p.lr.n
+			continue
+		}
+		if !p.in {
+			if bytes.HasPrefix(line, pfxFullDump) {
+				p.startDump(line, raw)
+			}
+			continue
+		}
+		if raw.long {
+			p.failDump(p.lr.n, "line longer than %d bytes", maxLine)
+		}
+		if bytes.HasPrefix(line, pfxFullDump) {
+			p.failDump(p.lr.n, "cut off by the next dump before its \"JNI global refs\" footer")
+			p.endDump()
+			p.startDump(line, raw)
+			continue
+		}
+		if bytes.HasPrefix(line, pfxJNI) {
+			p.endDump()
+			continue
+		}
+		if p.bad {
+			continue
+		}
+		if p.deadlock {
+			// The section repeats thread names as `"name":` lines; they are
+			// not threads. It ends with "Found N deadlock(s)."
+			if bytes.HasPrefix(line, pfxFound) && (bytes.HasSuffix(line, []byte("deadlock.")) || bytes.HasSuffix(line, []byte("deadlocks."))) {
+				p.deadlock = false
+			}
+			continue
+		}
+		if bytes.IndexByte(line, 0) >= 0 {
+			p.failDump(p.lr.n, "binary data (NUL byte)")
+			continue
+		}
+		if len(line) == 0 {
+			continue
+		}
+		switch line[0] {
+		case '"':
+			p.header(raw)
+		case ' ', '\t':
+			p.body(line)
+		default:
+			switch {
+			case bytes.HasPrefix(line, pfxDeadlock):
+				p.deadlock = true
+			case bytes.Equal(line, lineHeap):
+				// kill -3 prints the heap summary after the footer.
+				p.failDump(p.lr.n, "heap summary before the \"JNI global refs\" footer")
+			}
+			// Anything else ("Threads class SMR info:" and its address
+			// list, stray log lines) carries no thread data.
+		}
+	}
+	if p.lr.err != nil && p.lr.err != io.EOF {
+		p.readErr = p.lr.err
+	}
+	if p.in {
+		if p.lr.cut {
+			p.failDump(p.lr.n, "input ends in the middle of a line (truncated)")
+		}
+		p.failDump(p.lr.n, "input ends before the \"JNI global refs\" footer (truncated)")
+		p.endDump()
+	}
+}
+
+func (p *parser) startDump(line []byte, raw rawLine) {
+	p.in, p.bad, p.deadlock, p.mounted = true, false, false, false
+	p.crlf = raw.crlf
+	p.dump = Dump{Line: p.lr.n}
+	p.frames = p.frames[:0]
+	vm := line[len(pfxFullDump):]
+	if i := bytes.LastIndexByte(vm, ':'); i >= 0 {
+		vm = vm[:i]
+	}
+	p.dump.VM = string(vm)
+	if p.tsLine == p.lr.n-1 && p.tsLine > 0 {
+		if t, err := time.ParseInLocation(time.DateTime, string(p.ts[:]), p.loc); err == nil {
+			p.dump.Time = t
+		}
+	}
+}
+
+func (p *parser) endDump() {
+	p.closeFrames()
+	if p.in && !p.bad {
+		p.dumps = append(p.dumps, p.dump)
+	}
+	p.in, p.bad, p.deadlock, p.mounted = false, false, false, false
+	p.dump = Dump{}
+}
+
+func (p *parser) cur() *Thread {
+	if n := len(p.dump.Threads); n > 0 {
+		return &p.dump.Threads[n-1]
+	}
+	return nil
+}
+
+// body handles an indented line: the state line, a frame, a lock line, or
+// the carrier lines of JDK 21+.
+func (p *parser) body(line []byte) {
+	t := p.cur()
+	if t == nil {
+		return
+	}
+	s := trimIndent(line)
+	switch {
+	case bytes.HasPrefix(s, pfxAt):
+		f := s[len(pfxAt):]
+		fs, ok := p.intern[string(f)]
+		if !ok {
+			fs = string(f)
+			p.intern[fs] = fs
+		}
+		p.frames = append(p.frames, fs)
+		t.Internal = false
+	case bytes.HasPrefix(s, pfxState):
+		st := bytes.TrimRight(s[len(pfxState):], " ")
+		detail := []byte(nil)
+		if i := bytes.IndexByte(st, ' '); i >= 0 {
+			detail = bytes.Trim(st[i+1:], " ()")
+			st = st[:i]
+		}
+		t.State = p.str(st)
+		t.StateDetail = p.str(detail)
+		t.Internal = false
+	case bytes.HasPrefix(s, pfxCarrying):
+		if id, ok := parseInt(bytes.TrimRight(s[len(pfxCarrying):], " "), 10); ok {
+			t.Carrying = id
+		}
+		t.Internal = false
+	case bytes.HasPrefix(s, pfxMounted):
+		// JDK 24+: the frames that follow are the virtual thread's.
+		if id, ok := parseInt(bytes.TrimRight(s[len(pfxMounted):], " "), 10); ok && t.Carrying < 0 {
+			t.Carrying = id
+		}
+		p.closeFrames()
+		p.mounted = true
+		t.Internal = false
+	}
+	// "- locked <...>", "Locked ownable synchronizers:", "No compile task"
+	// and the like say nothing about the thread's identity.
+}
+
+// closeFrames hands the frames gathered since the last call to the current
+// thread: its Stack, or its VirtualStack after "Mounted virtual thread".
+func (p *parser) closeFrames() {
+	if t := p.cur(); t != nil && len(p.frames) > 0 {
+		seg := make([]string, len(p.frames))
+		copy(seg, p.frames)
+		// Each section is gathered in one run: a thread's frames are
+		// contiguous, and "Mounted virtual thread" comes once.
+		if p.mounted {
+			t.VirtualStack = seg
+		} else {
+			t.Stack = seg
+		}
+	}
+	p.frames = p.frames[:0]
+}
+
+// str returns b as a string, shared with earlier equal strings.
+func (p *parser) str(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	if s, ok := p.intern[string(b)]; ok {
+		return s
+	}
+	s := string(b)
+	p.intern[s] = s
+	return s
+}
+
+// header parses a thread header that starts with raw. A newline in a thread
+// name splits the header over several physical lines, so when the first line
+// does not end in the attributes (tid=, nid=, ...), more lines are joined
+// until it does; lines read in vain are given back.
+func (p *parser) header(first rawLine) {
+	start := p.lr.n
+	p.closeFrames()
+	p.mounted = false
+	p.hbuf = append(p.hbuf[:0], p.trimHeaderEOL(first)...)
+	if t, ok := parseHeader(p.hbuf); ok {
+		t.Line = start
+		p.dump.Threads = append(p.dump.Threads, t)
+		return
+	}
+	p.lookahead = p.lookahead[:0]
+	for n := 1; n < maxNameLines && len(p.hbuf) < maxNameBytes; n++ {
+		next, ok := p.lr.next()
+		if !ok {
+			break
+		}
+		// Keep a copy: the reader reuses its buffer.
+		p.lookahead = append(p.lookahead, append([]byte(nil), next.b...))
+		l := trimEOL(next.b)
+		if stopsHeader(l) {
+			break
+		}
+		piece := p.trimHeaderEOL(next)
+		p.hbuf = append(p.hbuf, '\n')
+		p.hbuf = append(p.hbuf, piece...)
+		if bytes.IndexByte(piece, '"') < 0 {
+			continue // the name's closing quote and the attributes share a line
+		}
+		if t, ok := parseHeader(p.hbuf); ok {
+			t.Line = start
+			p.dump.Threads = append(p.dump.Threads, t)
+			return
+		}
+	}
+	p.lr.unread(p.lookahead)
+	first1 := p.hbuf
+	if i := bytes.IndexByte(first1, '\n'); i >= 0 {
+		first1 = first1[:i]
+	}
+	p.failDump(start, "cannot parse thread header %q", clip(first1, 80))
+}
+
+// trimHeaderEOL strips the line end of a header line. In a CRLF dump the CR
+// belongs to the line end; in an LF dump a CR before the LF can only come from
+// the thread name itself, so it is kept when the header continues.
+func (p *parser) trimHeaderEOL(l rawLine) []byte {
+	b := l.b
+	if n := len(b); n > 0 && b[n-1] == '\n' {
+		b = b[:n-1]
+	}
+	if p.crlf {
+		if n := len(b); n > 0 && b[n-1] == '\r' {
+			b = b[:n-1]
+		}
+	}
+	return b
+}
+
+// stopsHeader reports whether a line cannot be the continuation of a thread
+// name: it is the start of the next thread or the end of the dump. Names can
+// hold anything, but these lines mean the header being joined is broken.
+func stopsHeader(l []byte) bool {
+	if len(l) == 0 {
+		return false
+	}
+	switch l[0] {
+	case '"':
+		_, ok := parseHeader(l)
+		return ok
+	case 'J':
+		return bytes.HasPrefix(l, pfxJNI)
+	case 'F':
+		return bytes.HasPrefix(l, pfxFullDump)
+	case ' ', '\t':
+		s := trimIndent(l)
+		return bytes.HasPrefix(s, pfxState) || bytes.HasPrefix(s, pfxAt)
+	}
+	return false
+}
+
+// parseHeader parses a complete thread header (physical lines joined by
+// "\n"), e.g.
+//
+//	"name" #3 [5545] daemon prio=5 os_prio=0 cpu=1.2ms elapsed=3s tid=0x7f.. nid=5545 runnable  [0x7f..]
+//	"VM Thread" os_prio=0 cpu=1.31ms elapsed=7.14s tid=0x00007fd89c0f4430 nid=0x1267 runnable
+//	"name" prio=10 tid=0x67c00800 nid=0x7e94 waiting on condition [0x00000000]   (JDK 7)
+//
+// Names are printed raw, quotes included, and nothing after the name contains
+// a quote, so the name ends at the last quote of the header.
+func parseHeader(h []byte) (Thread, bool) {
+	t := Thread{JavaID: -1, Carrying: -1}
+	if len(h) < 2 || h[0] != '"' {
+		return t, false
+	}
+	q := bytes.LastIndexByte(h, '"')
+	if q <= 0 {
+		return t, false
+	}
+	tail := h[q+1:]
+	if len(tail) < 2 || tail[0] != ' ' || bytes.IndexByte(tail, '\n') >= 0 {
+		return t, false
+	}
+	tail = bytes.TrimRight(tail, " \t\r")
+
+	var (
+		first    = true
+		sawTid   bool
+		sawNid   bool
+		bracket  = -1
+		nid      = -1
+		lastTok  []byte
+		keywords = true // false once nid= is passed: the rest is the state text
+	)
+	for i := 0; i < len(tail); {
+		for i < len(tail) && tail[i] == ' ' {
+			i++
+		}
+		j := i
+		for j < len(tail) && tail[j] != ' ' {
+			j++
+		}
+		tok := tail[i:j]
+		i = j
+		if len(tok) == 0 {
+			continue
+		}
+		lastTok = tok
+		if first {
+			// The first token decides whether this quote really ended the
+			// name, as opposed to a quote inside a name cut by a newline.
+			first = false
+			if !knownFirstToken(tok) {
+				return t, false
+			}
+		}
+		if !keywords {
+			continue
+		}
+		switch {
+		case tok[0] == '#' && t.JavaID < 0 && !sawTid:
+			if id, ok := parseInt(tok[1:], 10); ok {
+				t.JavaID = id
+			}
+		case tok[0] == '[' && t.JavaID >= 0 && bracket < 0 && !sawTid && tok[len(tok)-1] == ']':
+			// JDK 19+: "#N [tid]"; the only OS id of a carrier thread.
+			if v, ok := parseInt(tok[1:len(tok)-1], 10); ok {
+				bracket = int(v)
+			}
+		case string(tok) == "daemon":
+			t.Daemon = true
+		case bytes.HasPrefix(tok, []byte("tid=")):
+			sawTid = true
+		case bytes.HasPrefix(tok, []byte("nid=")):
+			sawNid = true
+			keywords = false
+			v := tok[4:]
+			if len(v) > 2 && v[0] == '0' && (v[1] == 'x' || v[1] == 'X') {
+				if n, ok := parseInt(v[2:], 16); ok {
+					nid = int(n)
+				}
+			} else if n, ok := parseInt(v, 10); ok {
+				nid = int(n)
+			}
+		}
+	}
+	if !sawTid && !sawNid {
+		return t, false
+	}
+	t.Name = string(h[1:q])
+	switch {
+	case bracket > 0:
+		t.Tid = bracket
+	case nid > 0:
+		t.Tid = nid
+	}
+	// Java threads end with their stack range "[0x...]" and, since JDK 8,
+	// carry "#N"; VM-internal threads have neither. A state line or frame
+	// later clears Internal for Java threads whose header was cut short.
+	hasSP := len(lastTok) > 3 && lastTok[0] == '[' && lastTok[len(lastTok)-1] == ']' && bytes.HasPrefix(lastTok, []byte("[0x"))
+	t.Internal = t.JavaID < 0 && !hasSP
+	return t, true
+}
+
+func knownFirstToken(tok []byte) bool {
+	if tok[0] == '#' {
+		return len(tok) > 1 && tok[1] >= '0' && tok[1] <= '9'
+	}
+	for _, k := range [...]string{"daemon", "prio=", "os_prio=", "cpu=", "elapsed=", "tid=", "nid="} {
+		if bytes.HasPrefix(tok, []byte(k)) {
+			return true
+		}
+	}
+	return false
+}
+
+// parseInt parses a non-negative integer without allocating; it fails on
+// empty input, foreign bytes and overflow.
+func parseInt(b []byte, base int64) (int64, bool) {
+	if len(b) == 0 || len(b) > 18 {
+		return 0, false
+	}
+	var v int64
+	for _, c := range b {
+		var d int64
+		switch {
+		case c >= '0' && c <= '9':
+			d = int64(c - '0')
+		case base == 16 && c >= 'a' && c <= 'f':
+			d = int64(c-'a') + 10
+		case base == 16 && c >= 'A' && c <= 'F':
+			d = int64(c-'A') + 10
+		default:
+			return 0, false
+		}
+		v = v*base + d
+	}
+	return v, true
+}
+
+// isTimestamp matches "2026-11-25 13:37:36".
+func isTimestamp(b []byte) bool {
+	for i, c := range b {
+		switch i {
+		case 4, 7:
+			if c != '-' {
+				return false
+			}
+		case 10:
+			if c != ' ' {
+				return false
+			}
+		case 13, 16:
+			if c != ':' {
+				return false
+			}
+		default:
+			if c < '0' || c > '9' {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func trimIndent(b []byte) []byte {
+	i := 0
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t') {
+		i++
+	}
+	return b[i:]
+}
+
+func trimEOL(b []byte) []byte {
+	if n := len(b); n > 0 && b[n-1] == '\n' {
+		b = b[:n-1]
+	}
+	if n := len(b); n > 0 && b[n-1] == '\r' {
+		b = b[:n-1]
+	}
+	return b
+}
+
+func clip(b []byte, n int) string {
+	if len(b) > n {
+		return string(b[:n]) + "..."
+	}
+	return string(b)
+}
+
+// rawLine is one physical line including its "\n" (absent on a last line
+// without one).
+type rawLine struct {
+	b    []byte
+	crlf bool // ends in "\r\n"
+	long bool // longer than maxLine; b holds its start
+}
+
+// lineReader yields physical lines with 1-based numbers and can take lines
+// back, which the header parser needs after a failed look-ahead.
+type lineReader struct {
+	br   *bufio.Reader
+	n    int      // number of the line last returned
+	back [][]byte // lines given back, returned before reading on
+	long []byte
+	err  error
+	cut  bool // the last line read had no "\n"
+}
+
+// next returns the next line; its bytes are valid until the following call.
+func (lr *lineReader) next() (rawLine, bool) {
+	if len(lr.back) > 0 {
+		b := lr.back[0]
+		lr.back = lr.back[1:]
+		lr.n++
+		return mkRaw(b, false), true
+	}
+	if lr.err != nil {
+		return rawLine{}, false
+	}
+	b, err := lr.br.ReadSlice('\n')
+	long := false
+	if err == bufio.ErrBufferFull {
+		// A line longer than the buffer: gather up to maxLine of it and
+		// drop the rest.
+		lr.long = append(lr.long[:0], b...)
+		for err == bufio.ErrBufferFull {
+			b, err = lr.br.ReadSlice('\n')
+			if len(lr.long) < maxLine {
+				lr.long = append(lr.long, b...)
+			} else {
+				long = true
+			}
+		}
+		if len(lr.long) > maxLine {
+			lr.long, long = lr.long[:maxLine], true
+		}
+		b = lr.long
+	}
+	if err != nil {
+		lr.err = err
+		if len(b) == 0 {
+			return rawLine{}, false
+		}
+	}
+	lr.n++
+	lr.cut = b[len(b)-1] != '\n'
+	return mkRaw(b, long), true
+}
+
+func mkRaw(b []byte, long bool) rawLine {
+	n := len(b)
+	return rawLine{b: b, crlf: n >= 2 && b[n-2] == '\r' && b[n-1] == '\n', long: long}
+}
+
+// unread gives lines back (in their original order) to be returned again.
+func (lr *lineReader) unread(lines [][]byte) {
+	if len(lines) == 0 {
+		return
+	}
+	back := make([][]byte, 0, len(lines)+len(lr.back))
+	back = append(back, lines...)
+	lr.back = append(back, lr.back...)
+	lr.n -= len(lines)
+}
