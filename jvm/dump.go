@@ -187,11 +187,13 @@ func (p *parser) run() {
 			}
 			continue
 		}
-		if bytes.IndexByte(line, 0) >= 0 {
-			p.failDump(p.lr.n, "binary data (NUL byte)")
+		if len(line) == 0 {
 			continue
 		}
-		if len(line) == 0 {
+		// A thread name may hold NUL (the attach socket sends it as C0 80,
+		// which decodes to NUL); anywhere else NUL means binary data.
+		if line[0] != '"' && bytes.IndexByte(line, 0) >= 0 {
+			p.failDump(p.lr.n, "binary data (NUL byte)")
 			continue
 		}
 		switch line[0] {

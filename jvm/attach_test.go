@@ -1,0 +1,106 @@
+package jvm
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDecodeModifiedUTF8(t *testing.T) {
+	for _, f := range []string{"jdk17-emoji-rawattach.txt", "jdk25-emoji-rawattach.txt"} {
+		raw, err := os.ReadFile("../testdata/dumps/hotspot/" + f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dumps, err := ParseDumps(bytes.NewReader(DecodeModifiedUTF8(raw)), time.UTC)
+		if err != nil || len(dumps) != 1 {
+			t.Fatalf("%s: %d dumps, %v", f, len(dumps), err)
+		}
+		names := map[string]bool{}
+		for _, th := range dumps[0].Threads {
+			names[th.Name] = true
+		}
+		// The names Emoji.java gave its threads, exactly.
+		for _, want := range []string{"rocket-\U0001F680-x", "nul-\x00-x", ""} {
+			if !names[want] {
+				t.Errorf("%s: no thread named %q after decoding", f, want)
+			}
+		}
+	}
+	for in, want := range map[string]string{
+		"plain":                    "plain",
+		"\xed\xa0\xbd\xed\xba\x80": "\U0001F680",
+		"a\xc0\x80b":               "a\x00b",
+		"lone \xed\xa0\xbd high":   "lone \xed\xa0\xbd high", // not a pair: kept as is
+		"caf\xc3\xa9":              "café",
+	} {
+		if got := string(DecodeModifiedUTF8([]byte(in))); got != want {
+			t.Errorf("DecodeModifiedUTF8(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestAttachSourceLiveJVM dumps real JVMs over the attach socket, with no
+// JDK tool involved, and checks names and TIDs against what the threads
+// found in /proc/thread-self.
+func TestAttachSourceLiveJVM(t *testing.T) {
+	if testing.Short() {
+		t.Skip("SKIPPED in -short mode: starts JVMs")
+	}
+	java, err := exec.LookPath("java")
+	if err != nil {
+		t.Skip("SKIPPED: java not on PATH: the live attach test did not run")
+	}
+	classes := compileProbe(t)
+	for _, jdk := range []struct{ name, java string }{
+		{"PATH java", java},
+		{"Temurin 25", filepath.Join(temurin25, "bin", "java")},
+	} {
+		t.Run(jdk.name, func(t *testing.T) {
+			if _, err := os.Stat(jdk.java); err != nil {
+				t.Skipf("SKIPPED: %s not installed (%v)", jdk.java, err)
+			}
+			p := startProbe(t, jdk.java, classes)
+			src, err := NewAttachSource(p.pid, 10*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := 0; i < 2; i++ { // the second request reuses the socket
+				c, err := src.Capture(t.Context())
+				if err != nil {
+					t.Fatal(err)
+				}
+				if c.Source != "attach" || !c.End.After(c.Start) {
+					t.Errorf("capture metadata: source %q, %v..%v", c.Source, c.Start, c.End)
+				}
+				got := map[string]int{}
+				for _, th := range c.Dump.Threads {
+					got[th.Name] = th.Tid
+				}
+				if len(p.tids) == 0 {
+					t.Fatal("probe reported no threads")
+				}
+				for name, tid := range p.tids {
+					if got[name] != tid {
+						t.Errorf("thread %q: dump says TID %d, the thread itself %d", name, got[name], tid)
+					}
+				}
+				t.Logf("request %d: %d threads in %s", i+1, len(c.Dump.Threads), c.End.Sub(c.Start))
+			}
+		})
+	}
+}
+
+func TestAttachSourceRefusesNonJVM(t *testing.T) {
+	_, err := NewAttachSource(os.Getpid(), time.Second)
+	if err == nil || !strings.Contains(err.Error(), "not a HotSpot JVM") {
+		t.Fatalf("attach to a Go test binary: err = %v, want a not-a-JVM error", err)
+	}
+	if _, err := NewAttachSource(1<<30, time.Second); err == nil {
+		t.Fatal("attach to a non-existent pid: no error")
+	}
+}
