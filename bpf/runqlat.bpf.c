@@ -1,0 +1,510 @@
+//go:build ignore
+
+// Run-queue latency per thread, accounted the way the kernel's own schedstat
+// run_delay is (kernel/sched/stats.h): a wait starts when a task is enqueued
+// (wakeup, or switched out while still TASK_RUNNING) and ends when it is
+// switched in, and both ends are read from the run queue's clock, the clock
+// the scheduler itself uses (see rq_clock below). A wait whose start we did
+// not see is measured from the scheduler's own stamp (see handle_switch).
+// Every hook has one shared handler and two entry points: tp_btf (direct,
+// verifier-checked field loads) and raw_tp (CO-RE probe reads) for kernels
+// where tp_btf does not load.
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+
+#define TASK_RUNNING 0
+#define EEXIST 17
+#define TASK_COMM_LEN 16
+
+enum kind {
+	KIND_SILENT = 0, // stored start of a wait whose kind is not wanted
+	KIND_WAKEUP = 1,
+	KIND_WAKEUP_NEW = 2,
+	KIND_PREEMPT = 3,
+	KIND_YIELD = 4,
+	KIND_EXIT = 5,
+	KIND_BIRTH = 6,	 // lifecycle: a thread of the target was created
+	KIND_RENAME = 7, // lifecycle: a thread of the target set its own name
+};
+
+// Set from user space before load; the verifier sees them as constants and
+// prunes the branches they disable.
+const volatile u32 targ_tgid = 0;	  // 0 = all tasks
+const volatile u32 self_tgid = 0;	  // the tracer: never recorded
+const volatile u64 min_ns = 0;		  // shorter waits are not emitted
+const volatile u32 kinds = 0xffffffff;	  // bit (1 << kind) per wanted kind
+const volatile u64 wakeup_bytes = 1 << 20; // wake the reader above this backlog
+const volatile u64 nr_sched_yield = 24;	  // __NR_sched_yield of the kernel's arch
+
+struct start {
+	u64 clock; // rq clock at enqueue
+	u32 queued_cpu;
+	u8 kind;
+	u8 pad[3];
+};
+
+struct event {
+	u64 ts;
+	u64 latency;
+	u32 pid;
+	u32 tid;
+	u32 prev_pid;
+	u32 prev_tid;
+	u32 cpu;
+	u32 queued_cpu;
+	u8 kind;
+	u8 pad[7];
+	char comm[TASK_COMM_LEN];
+	char prev_comm[TASK_COMM_LEN];
+};
+
+// Force BTF for the event type so bpf2go can generate its Go twin.
+const struct event *unused_event __attribute__((unused));
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384); // resized by the loader
+	__type(key, u32);	    // tid
+	__type(value, struct start);
+} start SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4 << 20); // resized by the loader
+} events SEC(".maps");
+
+// Failed bpf_ringbuf_reserve calls (reader too slow or buffer too small).
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, u64);
+} lost SEC(".maps");
+
+// Reported waits whose start we did not see (see handle_switch).
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, u64);
+} unobserved SEC(".maps");
+
+// Failed inserts into start (map full): those waits go unmeasured.
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, u64);
+} map_full SEC(".maps");
+
+// Kernels before 5.14 call the state field "state", later ones "__state".
+struct task_struct___pre514 {
+	volatile long state;
+} __attribute__((preserve_access_index));
+
+// Kernels where task_struct has cpu directly (no THREAD_INFO_IN_TASK cpu).
+struct task_struct___cpu {
+	unsigned int cpu;
+} __attribute__((preserve_access_index));
+
+// The syscall number a task entered the kernel with, per architecture.
+struct pt_regs___x86 {
+	unsigned long orig_ax;
+} __attribute__((preserve_access_index));
+
+struct pt_regs___arm64 {
+	int syscallno;
+} __attribute__((preserve_access_index));
+
+// RD reads a task field: a plain load for tp_btf (the pointer is trusted),
+// a CO-RE probe read for raw_tp. `btf` is a literal at every call site, so
+// the compiler keeps only one side.
+#define RD(btf, p, field) ((btf) ? (p)->field : BPF_CORE_READ(p, field))
+
+static __always_inline bool traced(u32 tgid)
+{
+	if (targ_tgid)
+		return tgid == targ_tgid;
+	// tgid 0 is only ever the idle tasks.
+	return tgid && tgid != self_tgid;
+}
+
+static __always_inline bool wanted(u8 kind)
+{
+	return kinds & (1u << kind);
+}
+
+static __always_inline long task_state(bool btf, struct task_struct *t)
+{
+	if (bpf_core_field_exists(t->__state))
+		return RD(btf, t, __state);
+	struct task_struct___pre514 *o = (void *)t;
+	return RD(btf, o, state);
+}
+
+static __always_inline u32 task_cpu(bool btf, struct task_struct *t)
+{
+	if (bpf_core_field_exists(t->thread_info.cpu))
+		return RD(btf, t, thread_info.cpu);
+	struct task_struct___cpu *o = (void *)t;
+	return RD(btf, o, cpu);
+}
+
+// The run queue's clock is reachable from a task only with
+// CONFIG_FAIR_GROUP_SCHED (task->se.cfs_rq->rq).
+#define HAVE_RQ_CLOCK                                                          \
+	(bpf_core_field_exists(((struct task_struct *)0)->se.cfs_rq) &&        \
+	 bpf_core_field_exists(((struct cfs_rq *)0)->rq))
+
+// rq_clock returns the clock of the run queue t is on: what the scheduler
+// stamps enqueue (sched_info_enqueue) and switch-in (sched_info_arrive) with.
+// Our hooks run under that run queue's lock right after the kernel read it,
+// so per-thread sums match schedstat run_delay exactly. The monotonic clock
+// would not: after a wakeup preempts the running task the scheduler skips a
+// clock update (rq_clock_skip_update), which moves a few µs per such switch
+// from the woken task's run_delay to the preempted task's. Where the rq is
+// not reachable, fall back to the monotonic clock.
+static __always_inline u64 rq_clock(bool btf, struct task_struct *t)
+{
+	if (HAVE_RQ_CLOCK) {
+		if (btf)
+			return t->se.cfs_rq->rq->clock;
+		return BPF_CORE_READ(t, se.cfs_rq, rq, clock);
+	}
+	return bpf_ktime_get_ns();
+}
+
+// The scheduler's own enqueue stamp (CONFIG_SCHED_INFO), usable only in the
+// rq clock domain.
+#define HAVE_KERNEL_STAMP                                                      \
+	(HAVE_RQ_CLOCK &&                                                      \
+	 bpf_core_field_exists(((struct task_struct *)0)->sched_info.last_queued))
+
+// kernel_queued returns sched_info.last_queued of t: the rq clock when it was
+// enqueued, 0 when it is not waiting or the stamp is unavailable.
+static __always_inline u64 kernel_queued(bool btf, struct task_struct *t)
+{
+	if (!HAVE_KERNEL_STAMP)
+		return 0;
+	return RD(btf, t, sched_info.last_queued);
+}
+
+// stored_kind returns the kind to store for an enqueue of the given kind, or
+// -1 to store nothing. An unwanted kind is still stored, silently, when the
+// switch-in would otherwise take the wait for an unobserved wakeup.
+static __always_inline int stored_kind(u8 kind)
+{
+	if (wanted(kind))
+		return kind;
+	if (wanted(KIND_WAKEUP) && HAVE_KERNEL_STAMP)
+		return KIND_SILENT;
+	return -1;
+}
+
+// runnable_kind classifies a switch-out of a still-runnable task. The
+// tracepoint's `preempt` is true only for preemption inside the kernel
+// (preempt_schedule, cond_resched); a user thread preempted on its way back
+// to user space switches with preempt == false. So "yield" is decided from
+// the syscall the task is in: sched_yield(2). prev is current here.
+static __always_inline u8 runnable_kind(bool preempt)
+{
+	if (preempt)
+		return KIND_PREEMPT;
+	// Before 5.15 sched_yield cannot be told apart; preemption is by far
+	// the more common case.
+	if (!bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_task_pt_regs))
+		return KIND_PREEMPT;
+	struct pt_regs *regs = (void *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	long nr = -1;
+	if (bpf_core_field_exists(((struct pt_regs___x86 *)regs)->orig_ax))
+		nr = ((struct pt_regs___x86 *)regs)->orig_ax;
+	else if (bpf_core_field_exists(((struct pt_regs___arm64 *)regs)->syscallno))
+		nr = ((struct pt_regs___arm64 *)regs)->syscallno;
+	return nr == nr_sched_yield ? KIND_YIELD : KIND_PREEMPT;
+}
+
+static __always_inline void read_comm(bool btf, char *dst, struct task_struct *t)
+{
+	if (btf) {
+		// Two 8-byte loads inside comm[16]: cheaper than a helper call.
+		const u64 *src = (const u64 *)t->comm;
+		((u64 *)dst)[0] = src[0];
+		((u64 *)dst)[1] = src[1];
+	} else {
+		bpf_probe_read_kernel(dst, TASK_COMM_LEN, &t->comm);
+	}
+}
+
+static __always_inline void count(void *map)
+{
+	u32 zero = 0;
+	u64 *v = bpf_map_lookup_elem(map, &zero);
+	if (v)
+		(*v)++; // per-CPU slot, no atomics needed
+}
+
+static __always_inline void enqueue(u32 tid, u8 kind, u32 cpu, u64 clock, u64 flags)
+{
+	struct start s = {
+		.clock = clock,
+		.queued_cpu = cpu,
+		.kind = kind,
+	};
+	long err = bpf_map_update_elem(&start, &tid, &s, flags);
+	// -EEXIST with BPF_NOEXIST is the intended "keep the first enqueue".
+	if (err && err != -EEXIST)
+		count(&map_full);
+}
+
+// Batched wakeups: waking the reader per event makes it preempt the traced
+// threads and inflates what we measure (observer effect).
+static __always_inline u64 submit_flags(void)
+{
+	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
+		return BPF_RB_FORCE_WAKEUP;
+	return BPF_RB_NO_WAKEUP;
+}
+
+static __always_inline int handle_wakeup(bool btf, struct task_struct *p, u8 kind)
+{
+	int stored = stored_kind(kind);
+	if (stored < 0)
+		return 0;
+	if (!traced(RD(btf, p, tgid)))
+		return 0;
+	u32 tid = RD(btf, p, pid);
+	if (!tid)
+		return 0;
+	// The first enqueue of a task that is already queued wins, as in
+	// sched_info_enqueue. A new task cannot be queued yet: an entry under
+	// its (reused) TID is stale.
+	enqueue(tid, stored, task_cpu(btf, p), rq_clock(btf, p),
+		kind == KIND_WAKEUP_NEW ? BPF_ANY : BPF_NOEXIST);
+	return 0;
+}
+
+static __always_inline int handle_switch(bool btf, bool preempt,
+					 struct task_struct *prev,
+					 struct task_struct *next)
+{
+	u32 prev_tgid = RD(btf, prev, tgid);
+	u32 tgid, tid;
+
+	if (traced(prev_tgid)) {
+		tid = RD(btf, prev, pid);
+		// sched_info_depart re-enqueues only task_is_running(prev).
+		if (task_state(btf, prev) == TASK_RUNNING) {
+			int stored = stored_kind(runnable_kind(preempt));
+			if (stored >= 0) {
+				enqueue(tid, stored, bpf_get_smp_processor_id(),
+					rq_clock(btf, prev), BPF_ANY);
+				goto next;
+			}
+		}
+		// It left the run queue: a start stamped while it was running (a
+		// wakeup racing with its own sleep) must not survive.
+		bpf_map_delete_elem(&start, &tid);
+	}
+
+next:
+	tgid = RD(btf, next, tgid);
+	if (!traced(tgid))
+		return 0;
+	tid = RD(btf, next, pid);
+
+	u64 since = 0;
+	u32 queued_cpu = 0;
+	u8 kind = KIND_SILENT;
+	bool seen = false;
+	// The scheduler's own stamp, 0 when it does not count this as a wait.
+	u64 queued = kernel_queued(btf, next);
+	struct start *s = bpf_map_lookup_elem(&start, &tid);
+	if (s) {
+		since = s->clock;
+		queued_cpu = s->queued_cpu;
+		kind = s->kind;
+		// Always delete, or a later switch-in would report a stale start.
+		bpf_map_delete_elem(&start, &tid);
+		seen = true;
+		if (HAVE_KERNEL_STAMP) {
+			// Not a wait for schedstat either: preempted while going to
+			// sleep (not re-enqueued), then woken while still queued.
+			if (!queued)
+				return 0;
+			// A start older than the task's previous switch-in is stale:
+			// the events that should have replaced it never reached us.
+			seen = since >= RD(btf, next, sched_info.last_arrival);
+		}
+	}
+	if (!seen) {
+		// We did not see this wait begin: it began before we attached, or
+		// its enqueue or an earlier switch never reached us (on this 6.18
+		// VM about 0.1-0.4% of context switches are not delivered to BPF).
+		// The scheduler's own stamp measures it. It is reported as a
+		// wakeup: had the task been switched out runnable, we would hold a
+		// fresh start.
+		if (!queued)
+			return 0;
+		since = queued;
+		count(&unobserved);
+		queued_cpu = bpf_get_smp_processor_id();
+		kind = KIND_WAKEUP;
+	}
+	if (kind == KIND_SILENT || !wanted(kind))
+		return 0;
+	u64 clock = rq_clock(btf, next);
+	// Run queue clocks of different CPUs may disagree by a little.
+	u64 latency = clock > since ? clock - since : 0;
+	if (latency < min_ns)
+		return 0;
+
+	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count(&lost);
+		return 0;
+	}
+	e->ts = bpf_ktime_get_ns();
+	e->latency = latency;
+	e->pid = tgid;
+	e->tid = tid;
+	e->prev_pid = prev_tgid;
+	e->prev_tid = RD(btf, prev, pid);
+	e->cpu = bpf_get_smp_processor_id();
+	e->queued_cpu = queued_cpu;
+	e->kind = kind;
+	__builtin_memset(e->pad, 0, sizeof(e->pad));
+	read_comm(btf, e->comm, next);
+	read_comm(btf, e->prev_comm, prev);
+	bpf_ringbuf_submit(e, submit_flags());
+	return 0;
+}
+
+// lifecycle sends a record that changes how user space names a thread:
+// creation, a change of its kernel name, its end. Only for one target
+// process, where they are rare and cheap; whatever the kinds mask says.
+static __always_inline void lifecycle(bool btf, struct task_struct *p, u8 kind,
+				      const char *comm)
+{
+	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count(&lost);
+		return;
+	}
+	__builtin_memset(e, 0, sizeof(*e));
+	e->ts = bpf_ktime_get_ns();
+	e->pid = RD(btf, p, tgid);
+	e->tid = RD(btf, p, pid);
+	e->cpu = bpf_get_smp_processor_id();
+	e->queued_cpu = e->cpu;
+	e->kind = kind;
+	if (comm)
+		bpf_probe_read_kernel_str(e->comm, TASK_COMM_LEN, comm);
+	else
+		read_comm(btf, e->comm, p);
+	// Never delayed: a rename or exit decides which dump names a thread.
+	bpf_ringbuf_submit(e, submit_flags());
+}
+
+static __always_inline int handle_birth(bool btf, struct task_struct *p)
+{
+	// Its comm is its creator's until HotSpot names it: user space must
+	// know that the first rename of a new thread is not a Java rename.
+	if (targ_tgid && RD(btf, p, tgid) == targ_tgid)
+		lifecycle(btf, p, KIND_BIRTH, 0);
+	return handle_wakeup(btf, p, KIND_WAKEUP_NEW);
+}
+
+// task_rename fires for every prctl(PR_SET_NAME)/comm write, even when the
+// new name equals the old: HotSpot's setName on the current thread keeps
+// only 15 bytes, so a rename is often invisible in comm itself.
+static __always_inline int handle_rename(bool btf, struct task_struct *t, const char *comm)
+{
+	if (targ_tgid && RD(btf, t, tgid) == targ_tgid)
+		lifecycle(btf, t, KIND_RENAME, comm);
+	return 0;
+}
+
+static __always_inline int handle_exit(bool btf, struct task_struct *p)
+{
+	u32 tgid = RD(btf, p, tgid);
+	if (!traced(tgid))
+		return 0;
+	u32 tid = RD(btf, p, pid);
+	// Normally gone already; drop what a lost event may have left behind
+	// before the TID is reused.
+	bpf_map_delete_elem(&start, &tid);
+
+	// User space must know a TID ended: TIDs are reused.
+	if (targ_tgid)
+		lifecycle(btf, p, KIND_EXIT, 0);
+	return 0;
+}
+
+// Program names stay within the kernel's 15 visible characters.
+
+SEC("tp_btf/sched_wakeup")
+int BPF_PROG(runq_btf_wake, struct task_struct *p)
+{
+	return handle_wakeup(true, p, KIND_WAKEUP);
+}
+
+SEC("raw_tp/sched_wakeup")
+int BPF_PROG(runq_raw_wake, struct task_struct *p)
+{
+	return handle_wakeup(false, p, KIND_WAKEUP);
+}
+
+SEC("tp_btf/sched_wakeup_new")
+int BPF_PROG(runq_btf_wnew, struct task_struct *p)
+{
+	return handle_birth(true, p);
+}
+
+SEC("raw_tp/sched_wakeup_new")
+int BPF_PROG(runq_raw_wnew, struct task_struct *p)
+{
+	return handle_birth(false, p);
+}
+
+SEC("tp_btf/sched_switch")
+int BPF_PROG(runq_btf_switch, bool preempt, struct task_struct *prev,
+	     struct task_struct *next)
+{
+	return handle_switch(true, preempt, prev, next);
+}
+
+SEC("raw_tp/sched_switch")
+int BPF_PROG(runq_raw_switch, bool preempt, struct task_struct *prev,
+	     struct task_struct *next)
+{
+	return handle_switch(false, preempt, prev, next);
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(runq_btf_exit, struct task_struct *p)
+{
+	return handle_exit(true, p);
+}
+
+SEC("raw_tp/sched_process_exit")
+int BPF_PROG(runq_raw_exit, struct task_struct *p)
+{
+	return handle_exit(false, p);
+}
+
+SEC("tp_btf/task_rename")
+int BPF_PROG(runq_btf_rename, struct task_struct *t, const char *comm)
+{
+	return handle_rename(true, t, comm);
+}
+
+SEC("raw_tp/task_rename")
+int BPF_PROG(runq_raw_rename, struct task_struct *t, const char *comm)
+{
+	return handle_rename(false, t, comm);
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -1,0 +1,394 @@
+package bpf
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/ringbuf"
+	"github.com/cilium/ebpf/rlimit"
+	"golang.org/x/sys/unix"
+)
+
+// Defaults for zero Config fields.
+const (
+	DefaultRingSize = 4 << 20
+	DefaultMaxTasks = 16384
+)
+
+// drainInterval is how often Run empties the ring buffer. The kernel side
+// submits without waking the reader (unless the buffer fills past a quarter),
+// so the reader's own wakeups stay rare and do not preempt the traced threads.
+const drainInterval = 15 * time.Millisecond
+
+const kernelBTF = "/sys/kernel/btf/vmlinux"
+
+// Config selects what is traced. Zero values mean the documented defaults.
+type Config struct {
+	Pid        uint32        // target tgid; 0 = all tasks
+	MinLatency time.Duration // shorter waits are not reported
+	Kinds      KindMask      // 0 = all
+	RingSize   int           // bytes, power of two; 0 = 4 MiB
+	MaxTasks   uint32        // start-map entries (threads queued at once); 0 = 16384
+	SelfPid    uint32        // never traced; 0 = os.Getpid()
+	ForceRawTP bool          // skip tp_btf and attach raw_tp programs (tests, benchmarks)
+}
+
+// ProgStat is the kernel's accounting of one program (needs sysctl
+// kernel.bpf_stats_enabled=1 to advance).
+type ProgStat struct{ RunTimeNs, RunCount uint64 }
+
+// Tracer owns the loaded BPF objects, their links and the ring-buffer reader.
+type Tracer struct {
+	coll       *ebpf.Collection
+	links      []link.Link // kept referenced: a collected link detaches
+	rd         *ringbuf.Reader
+	attachment string
+	fallback   error    // why tp_btf was not used
+	progs      []string // names of the attached programs
+
+	closed    atomic.Bool
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// hook pairs a tracepoint with its two entry points in runqlat.bpf.c.
+type hook struct {
+	tracepoint string
+	btfProg    string
+	rawProg    string
+}
+
+var hooks = []hook{
+	{"sched_wakeup", runqlatProgRunqBtfWake, runqlatProgRunqRawWake},
+	{"sched_wakeup_new", runqlatProgRunqBtfWnew, runqlatProgRunqRawWnew},
+	{"sched_switch", runqlatProgRunqBtfSwitch, runqlatProgRunqRawSwitch},
+	{"sched_process_exit", runqlatProgRunqBtfExit, runqlatProgRunqRawExit},
+	{"task_rename", runqlatProgRunqBtfRename, runqlatProgRunqRawRename},
+}
+
+func (c Config) withDefaults() (Config, error) {
+	if c.RingSize == 0 {
+		c.RingSize = DefaultRingSize
+	}
+	if c.RingSize < os.Getpagesize() || c.RingSize&(c.RingSize-1) != 0 {
+		return c, fmt.Errorf("ring buffer size %d: must be a power of two of at least %d bytes", c.RingSize, os.Getpagesize())
+	}
+	if c.MaxTasks == 0 {
+		c.MaxTasks = DefaultMaxTasks
+	}
+	if c.SelfPid == 0 {
+		c.SelfPid = uint32(os.Getpid())
+	}
+	if c.Pid != 0 && c.Pid == c.SelfPid {
+		return c, fmt.Errorf("target pid %d is the tracer itself", c.Pid)
+	}
+	if c.MinLatency < 0 {
+		return c, fmt.Errorf("negative minimum latency %v", c.MinLatency)
+	}
+	if c.Kinds == 0 {
+		c.Kinds = KindsAll
+	}
+	if c.Kinds&^KindsAll != 0 {
+		return c, fmt.Errorf("kind mask %#x selects unknown kinds", uint8(c.Kinds))
+	}
+	return c, nil
+}
+
+// New loads the programs and attaches them. It tries tp_btf first and falls
+// back to raw_tp when tp_btf does not load or attach: deciding by trying is
+// the only reliable probe (feature probes disagree with what loads).
+func New(cfg Config) (*Tracer, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(kernelBTF); err != nil {
+		return nil, fmt.Errorf("kernel BTF not available (%s: %w): a kernel built with CONFIG_DEBUG_INFO_BTF=y is needed", kernelBTF, err)
+	}
+	// Only needed before 5.11 (memlock accounting); a no-op after.
+	if err := rlimit.RemoveMemlock(); err != nil {
+		return nil, permission(fmt.Errorf("raising memlock rlimit: %w", err))
+	}
+
+	spec, err := loadRunqlat()
+	if err != nil {
+		return nil, err
+	}
+	if err := configure(spec, cfg); err != nil {
+		return nil, err
+	}
+
+	var btfErr error
+	if !cfg.ForceRawTP {
+		t, err := load(spec, "tp_btf")
+		if err == nil {
+			return t, nil
+		}
+		btfErr = err
+	}
+	t, err := load(spec, "raw_tp")
+	if err == nil {
+		t.fallback = btfErr
+		return t, nil
+	}
+	if errors.Is(err, unix.EPERM) {
+		return nil, permission(err)
+	}
+	if btfErr != nil {
+		err = fmt.Errorf("%w (tp_btf: %w)", err, btfErr)
+	}
+	return nil, err
+}
+
+// permission names the usual cause of EPERM from bpf(2).
+func permission(err error) error {
+	if errors.Is(err, unix.EPERM) {
+		return fmt.Errorf("loading BPF needs root or CAP_BPF+CAP_PERFMON: %w", err)
+	}
+	return err
+}
+
+func configure(spec *ebpf.CollectionSpec, cfg Config) error {
+	vars := []struct {
+		name  string
+		value any
+	}{
+		{runqlatVarTargTgid, cfg.Pid},
+		{runqlatVarSelfTgid, cfg.SelfPid},
+		{runqlatVarMinNs, uint64(cfg.MinLatency)},
+		{runqlatVarKinds, uint32(cfg.Kinds)},
+		// Wake the reader early only when a quarter of the buffer is used;
+		// otherwise the drain timer collects everything.
+		{runqlatVarWakeupBytes, uint64(cfg.RingSize / 4)},
+		// Tells sched_yield(2) apart from preemption (runnable_kind).
+		{runqlatVarNrSchedYield, uint64(unix.SYS_SCHED_YIELD)},
+	}
+	for _, v := range vars {
+		vs, ok := spec.Variables[v.name]
+		if !ok {
+			return fmt.Errorf("BPF object has no variable %s", v.name)
+		}
+		if err := vs.Set(v.value); err != nil {
+			return fmt.Errorf("setting %s: %w", v.name, err)
+		}
+	}
+	spec.Maps[runqlatMapEvents].MaxEntries = uint32(cfg.RingSize)
+	spec.Maps[runqlatMapStart].MaxEntries = cfg.MaxTasks
+	return nil
+}
+
+// load loads the maps and one family of programs ("tp_btf" or "raw_tp"),
+// attaches them and opens the reader; on failure it closes what it opened.
+func load(spec *ebpf.CollectionSpec, attachment string) (_ *Tracer, err error) {
+	spec = spec.Copy()
+	// Drop the other family so that it is neither loaded nor verified.
+	for _, h := range hooks {
+		keep, drop := h.btfProg, h.rawProg
+		if attachment == "raw_tp" {
+			keep, drop = drop, keep
+		}
+		if spec.Programs[keep] == nil {
+			return nil, fmt.Errorf("BPF object has no program %s", keep)
+		}
+		delete(spec.Programs, drop)
+	}
+
+	coll, err := ebpf.NewCollection(spec)
+	if err != nil {
+		return nil, fmt.Errorf("loading %s programs: %w", attachment, verbose(err))
+	}
+	t := &Tracer{coll: coll, attachment: attachment}
+	defer func() {
+		if err != nil {
+			t.Close()
+		}
+	}()
+
+	for _, h := range hooks {
+		name := h.btfProg
+		if attachment == "raw_tp" {
+			name = h.rawProg
+		}
+		prog := coll.Programs[name]
+		var l link.Link
+		if attachment == "raw_tp" {
+			l, err = link.AttachRawTracepoint(link.RawTracepointOptions{Name: h.tracepoint, Program: prog})
+		} else {
+			l, err = link.AttachTracing(link.TracingOptions{Program: prog})
+		}
+		if err != nil {
+			return nil, fmt.Errorf("attaching %s to %s: %w", attachment, h.tracepoint, err)
+		}
+		t.links = append(t.links, l)
+		t.progs = append(t.progs, name)
+	}
+
+	t.rd, err = ringbuf.NewReader(coll.Maps[runqlatMapEvents])
+	if err != nil {
+		return nil, fmt.Errorf("opening ring buffer reader: %w", err)
+	}
+	return t, nil
+}
+
+// verboseError prints a verifier error with its log (%+v) while keeping it
+// reachable through errors.As.
+type verboseError struct{ err *ebpf.VerifierError }
+
+func (v verboseError) Error() string { return fmt.Sprintf("%+v", v.err) }
+func (v verboseError) Unwrap() error { return v.err }
+
+func verbose(err error) error {
+	var ve *ebpf.VerifierError
+	if errors.As(err, &ve) {
+		return verboseError{ve}
+	}
+	return err
+}
+
+// Attachment returns "tp_btf" or "raw_tp": the kind of programs attached.
+func (t *Tracer) Attachment() string { return t.attachment }
+
+// Fallback returns why tp_btf programs could not be used when raw_tp ones
+// were attached instead (nil with tp_btf, or when Config.ForceRawTP chose).
+func (t *Tracer) Fallback() error { return t.fallback }
+
+// Run reads events until ctx is cancelled, calling fn for each; fn must not
+// retain the *Event, which is reused. The ring buffer is drained every
+// ~15 ms, and once more after cancellation so that nothing already
+// submitted is lost. Run returns nil when ctx is cancelled or the Tracer is
+// closed.
+func (t *Tracer) Run(ctx context.Context, fn func(*Event)) error {
+	if t.closed.Load() {
+		return fmt.Errorf("reading ring buffer: %w", ringbuf.ErrClosed)
+	}
+	var (
+		rec ringbuf.Record
+		ev  Event
+	)
+	for {
+		final := ctx.Err() != nil
+		// The final drain reads what was submitted before the cancellation
+		// and no more: under a storm it would otherwise chase the producer.
+		budget := -1
+		if final {
+			budget = t.rd.AvailableBytes()
+			// A deadline in the past: read what is there, then stop.
+			t.rd.SetDeadline(time.Now())
+		} else {
+			t.rd.SetDeadline(time.Now().Add(drainInterval))
+		}
+		for budget != 0 {
+			err := t.rd.ReadInto(&rec)
+			if err == nil {
+				if err := decodeEvent(rec.RawSample, &ev); err != nil {
+					return err
+				}
+				fn(&ev)
+				if budget > 0 {
+					// Each record takes an 8-byte header, 8-byte aligned.
+					budget = max(0, budget-(8+len(rec.RawSample)+7)&^7)
+				}
+				continue
+			}
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				break
+			}
+			if errors.Is(err, ringbuf.ErrClosed) {
+				return nil
+			}
+			return fmt.Errorf("reading ring buffer: %w", err)
+		}
+		if final {
+			return nil
+		}
+	}
+}
+
+// Lost returns how many events the kernel could not reserve room for in the
+// ring buffer, in total and per CPU.
+func (t *Tracer) Lost() (total uint64, perCPU []uint64, err error) {
+	perCPU, err = t.perCPUCounter(runqlatMapLost)
+	for _, v := range perCPU {
+		total += v
+	}
+	return total, perCPU, err
+}
+
+// MapFull returns how many enqueues were not recorded because the start map
+// was full (raise Config.MaxTasks).
+func (t *Tracer) MapFull() (uint64, error) {
+	perCPU, err := t.perCPUCounter(runqlatMapMapFull)
+	var total uint64
+	for _, v := range perCPU {
+		total += v
+	}
+	return total, err
+}
+
+// Unobserved returns how many reported waits began without a wakeup or
+// runnable switch-out that the tracer saw: waits in progress when it
+// attached, and ones whose enqueue (or an earlier switch) the kernel did not
+// deliver to BPF. Their latency is the scheduler's own enqueue stamp
+// (sched_info.last_queued); their kind is reported as KindWakeup.
+func (t *Tracer) Unobserved() (uint64, error) {
+	perCPU, err := t.perCPUCounter(runqlatMapUnobserved)
+	var total uint64
+	for _, v := range perCPU {
+		total += v
+	}
+	return total, err
+}
+
+func (t *Tracer) perCPUCounter(name string) ([]uint64, error) {
+	if t.closed.Load() {
+		return nil, fmt.Errorf("reading %s: %w", name, os.ErrClosed)
+	}
+	var vals []uint64
+	if err := t.coll.Maps[name].Lookup(uint32(0), &vals); err != nil {
+		return nil, fmt.Errorf("reading %s: %w", name, err)
+	}
+	return vals, nil
+}
+
+// ProgStats returns the kernel's run time and run count per attached
+// program, keyed by program name. They only advance while sysctl
+// kernel.bpf_stats_enabled=1.
+func (t *Tracer) ProgStats() (map[string]ProgStat, error) {
+	if t.closed.Load() {
+		return nil, fmt.Errorf("reading program stats: %w", os.ErrClosed)
+	}
+	out := make(map[string]ProgStat, len(t.progs))
+	for _, name := range t.progs {
+		st, err := t.coll.Programs[name].Stats()
+		if err != nil {
+			return nil, fmt.Errorf("reading stats of %s: %w", name, err)
+		}
+		out[name] = ProgStat{RunTimeNs: uint64(st.Runtime), RunCount: st.RunCount}
+	}
+	return out, nil
+}
+
+// Close detaches and unloads everything; it is safe to call more than once
+// and concurrently with Run (which then returns).
+func (t *Tracer) Close() error {
+	t.closeOnce.Do(func() {
+		t.closed.Store(true)
+		var errs []error
+		if t.rd != nil {
+			errs = append(errs, t.rd.Close())
+		}
+		for i := len(t.links) - 1; i >= 0; i-- {
+			errs = append(errs, t.links[i].Close())
+		}
+		t.coll.Close()
+		t.closeErr = errors.Join(errs...)
+	})
+	return t.closeErr
+}

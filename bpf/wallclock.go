@@ -1,0 +1,116 @@
+package bpf
+
+import (
+	"sort"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// WallClock converts kernel CLOCK_MONOTONIC timestamps (bpf_ktime_get_ns) to
+// UTC wall-clock time.
+//
+// NTP slews CLOCK_MONOTONIC and CLOCK_REALTIME alike, so their difference
+// only changes when the wall clock is stepped (settimeofday, clock_settime,
+// adjtimex offset steps, leap seconds). The converter samples that
+// difference periodically and keeps a history, so an event is converted
+// with the offset that was in force at its own time, not at the time it is
+// read. An event that falls between a step and the next sample is off by at
+// most that step; Resample often enough (the tracer does every 100 ms) to
+// keep that window short.
+type WallClock struct {
+	mu      sync.Mutex
+	samples []ClockSample // ordered by Mono
+}
+
+// ClockSample is one measurement of REALTIME - MONOTONIC.
+type ClockSample struct {
+	Mono   int64 // CLOCK_MONOTONIC ns at the middle of the measurement
+	Offset int64 // CLOCK_REALTIME - CLOCK_MONOTONIC, ns
+	Err    int64 // half-width of the tightest bracket, ns: the offset is exact to ±Err
+}
+
+// maxSamples bounds the history: only samples older than the events still
+// in flight matter, and events are read within milliseconds.
+const maxSamples = 64
+
+// NewWallClock takes a first sample.
+func NewWallClock() *WallClock {
+	w := &WallClock{}
+	w.Resample()
+	return w
+}
+
+// MeasureOffset reads MONOTONIC, REALTIME, MONOTONIC back to back many times
+// and keeps the tightest bracket: the REALTIME read happened between the two
+// MONOTONIC reads, so the offset is known to half the bracket width.
+func MeasureOffset(tries int) ClockSample {
+	best := ClockSample{Err: 1 << 62}
+	var m1, r, m2 unix.Timespec
+	for i := 0; i < tries; i++ {
+		_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &m1)
+		_ = unix.ClockGettime(unix.CLOCK_REALTIME, &r)
+		_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &m2)
+		a, b := m1.Nano(), m2.Nano()
+		if half := (b - a) / 2; half < best.Err {
+			mid := a + (b-a)/2
+			best = ClockSample{Mono: mid, Offset: r.Nano() - mid, Err: half}
+		}
+	}
+	return best
+}
+
+// Resample measures the offset again and records it.
+func (w *WallClock) Resample() ClockSample {
+	s := MeasureOffset(64)
+	w.Add(s)
+	return s
+}
+
+// Add records a sample (exposed so that recorded runs can be replayed).
+func (w *WallClock) Add(s ClockSample) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.samples = append(w.samples, s)
+	if n := len(w.samples); n > 1 && w.samples[n-2].Mono > s.Mono {
+		sort.Slice(w.samples, func(i, j int) bool { return w.samples[i].Mono < w.samples[j].Mono })
+	}
+	if len(w.samples) > maxSamples {
+		w.samples = append(w.samples[:0], w.samples[len(w.samples)-maxSamples:]...)
+	}
+}
+
+// Last returns the newest sample.
+func (w *WallClock) Last() ClockSample {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.samples[len(w.samples)-1]
+}
+
+// WallNs converts a CLOCK_MONOTONIC timestamp to Unix ns using the latest
+// sample taken at or before it (the first sample for older timestamps).
+func (w *WallClock) WallNs(mono uint64) int64 {
+	m := int64(mono)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	s := w.samples
+	// Events are nearly always newer than all but the last sample or two.
+	i := len(s) - 1
+	for i > 0 && s[i].Mono > m {
+		i--
+	}
+	return m + s[i].Offset
+}
+
+// Wall converts a CLOCK_MONOTONIC timestamp to UTC time.
+func (w *WallClock) Wall(mono uint64) time.Time {
+	return time.Unix(0, w.WallNs(mono)).UTC()
+}
+
+// MonotonicNow returns CLOCK_MONOTONIC now, in the kernel's timebase.
+func MonotonicNow() uint64 {
+	var ts unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	return uint64(ts.Nano())
+}
