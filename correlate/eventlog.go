@@ -1,0 +1,196 @@
+package correlate
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/jschedlat/jschedlat/bpf"
+)
+
+// Event is a kernel record after clock conversion, before naming: what
+// --save-events stores and replay reads back.
+type Event struct {
+	KTime     uint64   // CLOCK_MONOTONIC ns (kernel timestamp)
+	Time      int64    // wall clock, Unix ns
+	Latency   uint64   // ns
+	Kind      bpf.Kind // lifecycle kinds (exit, birth, rename) carry no latency
+	CPU       uint32
+	QueuedCPU uint32
+	Pid, Tid  uint32
+	Comm      string // valid UTF-8 (a comm cut inside a character ends in U+FFFD)
+	PrevPid   uint32
+	PrevTid   uint32
+	PrevComm  string
+}
+
+// FromKernel converts a decoded kernel event.
+func FromKernel(e *bpf.Event, clock *bpf.WallClock) Event {
+	return Event{
+		KTime: e.Time, Time: clock.WallNs(e.Time), Latency: e.Latency, Kind: e.Kind,
+		CPU: e.CPU, QueuedCPU: e.QueuedCPU, Pid: e.Pid, Tid: e.Tid,
+		Comm:    strings.ToValidUTF8(bpf.CommString(e.Comm), "\uFFFD"),
+		PrevPid: e.PrevPid, PrevTid: e.PrevTid,
+		PrevComm: strings.ToValidUTF8(bpf.CommString(e.PrevComm), "\uFFFD"),
+	}
+}
+
+// EventLogHeader is the first line of an events file.
+type EventLogHeader struct {
+	Format     string `json:"format"` // "jschedlat-events"
+	Version    int    `json:"version"`
+	Pid        uint32 `json:"pid"`
+	Start      string `json:"start"`
+	Attachment string `json:"attachment,omitempty"`
+	MinLatency int64  `json:"min_latency_ns"`
+	Kinds      string `json:"kinds"`
+	ClockErrNs int64  `json:"clock_err_ns"`
+}
+
+const eventLogFormat = "jschedlat-events"
+
+// EventLogWriter appends events as JSON lines. It is written on the hot
+// path, so it encodes by hand.
+type EventLogWriter struct {
+	bw  *bufio.Writer
+	buf []byte
+}
+
+// NewEventLogWriter writes the header line.
+func NewEventLogWriter(w io.Writer, h EventLogHeader) (*EventLogWriter, error) {
+	h.Format, h.Version = eventLogFormat, 1
+	b, err := json.Marshal(h)
+	if err != nil {
+		return nil, err
+	}
+	bw := bufio.NewWriterSize(w, 256<<10)
+	if _, err := bw.Write(append(b, '\n')); err != nil {
+		return nil, err
+	}
+	return &EventLogWriter{bw: bw}, nil
+}
+
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '"' || c == '\\':
+			b = append(b, '\\', c)
+		case c < 0x20:
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&15])
+		default:
+			b = append(b, c)
+		}
+	}
+	return append(b, '"')
+}
+
+// Write appends one event.
+func (w *EventLogWriter) Write(e *Event) error {
+	b := w.buf[:0]
+	b = append(b, `{"ktime":`...)
+	b = strconv.AppendUint(b, e.KTime, 10)
+	b = append(b, `,"time":`...)
+	b = strconv.AppendInt(b, e.Time, 10)
+	b = append(b, `,"kind":"`...)
+	b = append(b, e.Kind.String()...)
+	b = append(b, `","latency":`...)
+	b = strconv.AppendUint(b, e.Latency, 10)
+	b = append(b, `,"cpu":`...)
+	b = strconv.AppendUint(b, uint64(e.CPU), 10)
+	b = append(b, `,"queued_cpu":`...)
+	b = strconv.AppendUint(b, uint64(e.QueuedCPU), 10)
+	b = append(b, `,"pid":`...)
+	b = strconv.AppendUint(b, uint64(e.Pid), 10)
+	b = append(b, `,"tid":`...)
+	b = strconv.AppendUint(b, uint64(e.Tid), 10)
+	b = append(b, `,"comm":`...)
+	b = appendJSONString(b, e.Comm)
+	b = append(b, `,"prev_pid":`...)
+	b = strconv.AppendUint(b, uint64(e.PrevPid), 10)
+	b = append(b, `,"prev_tid":`...)
+	b = strconv.AppendUint(b, uint64(e.PrevTid), 10)
+	b = append(b, `,"prev_comm":`...)
+	b = appendJSONString(b, e.PrevComm)
+	b = append(b, "}\n"...)
+	w.buf = b
+	_, err := w.bw.Write(b)
+	return err
+}
+
+// Flush writes buffered events to the file.
+func (w *EventLogWriter) Flush() error { return w.bw.Flush() }
+
+type eventLine struct {
+	KTime     uint64 `json:"ktime"`
+	Time      int64  `json:"time"`
+	Kind      string `json:"kind"`
+	Latency   uint64 `json:"latency"`
+	CPU       uint32 `json:"cpu"`
+	QueuedCPU uint32 `json:"queued_cpu"`
+	Pid       uint32 `json:"pid"`
+	Tid       uint32 `json:"tid"`
+	Comm      string `json:"comm"`
+	PrevPid   uint32 `json:"prev_pid"`
+	PrevTid   uint32 `json:"prev_tid"`
+	PrevComm  string `json:"prev_comm"`
+}
+
+var kindByName = map[string]bpf.Kind{}
+
+func init() {
+	for k := bpf.KindWakeup; k <= bpf.KindRename; k++ {
+		kindByName[k.String()] = k
+	}
+}
+
+// ReadEventLog reads an events file, calling fn for each event in file
+// order. A truncated last line (a run killed mid-write) is reported as an
+// error after every complete event was delivered.
+func ReadEventLog(r io.Reader, fn func(*Event) error) (EventLogHeader, error) {
+	var h EventLogHeader
+	br := bufio.NewReaderSize(r, 256<<10)
+	line, err := br.ReadBytes('\n')
+	if err != nil && (err != io.EOF || len(line) == 0) {
+		return h, fmt.Errorf("reading header: %w", err)
+	}
+	if err := json.Unmarshal(line, &h); err != nil || h.Format != eventLogFormat {
+		return h, errors.New("line 1: not a jschedlat events file (written by attach --save-events)")
+	}
+	var ev Event
+	var l eventLine
+	for n := 2; ; n++ {
+		line, err := br.ReadBytes('\n')
+		if len(line) == 0 && err == io.EOF {
+			return h, nil
+		}
+		if err != nil && err != io.EOF {
+			return h, fmt.Errorf("line %d: %w", n, err)
+		}
+		l = eventLine{}
+		if jerr := json.Unmarshal(line, &l); jerr != nil {
+			return h, fmt.Errorf("line %d: %w", n, jerr)
+		}
+		k, ok := kindByName[l.Kind]
+		if !ok {
+			return h, fmt.Errorf("line %d: unknown kind %q", n, l.Kind)
+		}
+		ev = Event{
+			KTime: l.KTime, Time: l.Time, Latency: l.Latency, Kind: k, CPU: l.CPU,
+			QueuedCPU: l.QueuedCPU, Pid: l.Pid, Tid: l.Tid, Comm: l.Comm,
+			PrevPid: l.PrevPid, PrevTid: l.PrevTid, PrevComm: l.PrevComm,
+		}
+		if err := fn(&ev); err != nil {
+			return h, err
+		}
+		if err == io.EOF {
+			return h, nil
+		}
+	}
+}

@@ -1,0 +1,182 @@
+package correlate
+
+import (
+	"sync"
+	"time"
+)
+
+// Joiner turns events into records, naming the threads of one JVM. The live
+// run and replay share it, so the same inputs give the same rows.
+type Joiner struct {
+	Pid   uint32 // the JVM; 0 when tracing all tasks (no naming)
+	Namer *Namer
+}
+
+// Annotate fills r from e.
+func (j *Joiner) Annotate(e *Event, r *Record) {
+	*r = Record{
+		Time: e.Time, KTime: e.KTime, CPU: e.CPU, QueuedCPU: e.QueuedCPU, Kind: e.Kind.String(),
+		LatencyNs: e.Latency, Pid: e.Pid, Tid: e.Tid, Comm: e.Comm, NameSource: SourceComm,
+		PrevPid: e.PrevPid, PrevTid: e.PrevTid, PrevComm: e.PrevComm,
+	}
+	if j.Namer == nil || j.Pid == 0 {
+		return
+	}
+	if e.Pid == j.Pid {
+		r.JavaThread, r.NameSource = j.Namer.Name(e.Tid, e.Time, e.Comm)
+	}
+	// The task that held the CPU is named too when it is a thread of the
+	// same JVM (a GC or compiler thread taking the CPU is an answer).
+	if e.PrevPid == j.Pid && e.PrevTid != 0 {
+		r.PrevJavaThread, _ = j.Namer.Name(e.PrevTid, e.Time, e.PrevComm)
+	}
+}
+
+// Live holds events for the join horizon before writing them, so that a
+// dump taken because of an event (a new or renamed thread) can still name
+// it. It is safe for concurrent use: the tracer adds events, the dump
+// refresher adds dumps, a ticker emits.
+type Live struct {
+	mu      sync.Mutex
+	j       *Joiner
+	out     Writer
+	hold    int64 // ns an event waits before it is written
+	pending []Event
+	head    int
+	rec     Record
+	// NeedDump is called (with the lock held: it must not block) when an
+	// event's thread is not explained by the dumps known so far.
+	NeedDump func(tid uint32, comm string)
+	asked    map[uint32][]string // kernel names already asked about, per TID
+	written  uint64
+	err      error
+}
+
+// deliverySlack covers the time between an event's timestamp and its
+// arrival in user space (ring-buffer drain period) and the hand-over of a
+// finished dump.
+const deliverySlack = 300 * time.Millisecond
+
+// NewLive writes annotated records to out. With no naming (j.Namer nil or
+// tracing all tasks), records are written without delay.
+func NewLive(j *Joiner, out Writer) *Live {
+	l := &Live{j: j, out: out, asked: map[uint32][]string{}}
+	if j.Namer != nil && j.Pid != 0 {
+		l.hold = int64(j.Namer.Horizon + deliverySlack)
+	}
+	return l
+}
+
+// Add takes one event from the tracer.
+func (l *Live) Add(e *Event) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if e.Kind.Lifecycle() {
+		if l.j.Namer != nil {
+			l.j.Namer.AddLifecycle(e)
+		}
+		// The thread may now have another name, or the TID another thread.
+		delete(l.asked, e.Tid)
+		return
+	}
+	if l.hold == 0 {
+		l.write(e)
+		return
+	}
+	if l.NeedDump != nil && e.Pid == l.j.Pid {
+		l.check(e.Tid, e.Comm, e.Time)
+	}
+	if l.NeedDump != nil && e.PrevPid == l.j.Pid && e.PrevTid != 0 {
+		l.check(e.PrevTid, e.PrevComm, e.Time)
+	}
+	l.pending = append(l.pending, *e)
+}
+
+func (l *Live) check(tid uint32, comm string, t int64) {
+	if l.j.Namer.Known(tid, comm, t) {
+		return
+	}
+	// Ask once per (thread, kernel name): a native thread that no dump
+	// will ever list must not cause a dump storm.
+	for _, c := range l.asked[tid] {
+		if c == comm {
+			return
+		}
+	}
+	l.asked[tid] = append(l.asked[tid], comm)
+	l.NeedDump(tid, comm)
+}
+
+// AddDump hands a finished dump to the join.
+func (l *Live) AddDump(td *TimedDump) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.j.Namer == nil {
+		return
+	}
+	l.j.Namer.AddDump(td.Start, td.End, &td.Dump, nil)
+}
+
+func (l *Live) write(e *Event) {
+	if l.err != nil {
+		return
+	}
+	l.j.Annotate(e, &l.rec)
+	if err := l.out.Write(&l.rec); err != nil {
+		l.err = err
+		return
+	}
+	l.written++
+}
+
+// Emit writes the events whose hold time has passed at wall time now (ns)
+// and flushes the output. It returns the first write error.
+func (l *Live) Emit(now int64) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for l.head < len(l.pending) && l.pending[l.head].Time+l.hold <= now {
+		l.write(&l.pending[l.head])
+		l.head++
+	}
+	l.compact()
+	if l.err == nil {
+		l.err = l.out.Flush()
+	}
+	return l.err
+}
+
+func (l *Live) compact() {
+	if l.head > 4096 && l.head*2 > len(l.pending) {
+		n := copy(l.pending, l.pending[l.head:])
+		l.pending = l.pending[:n]
+		l.head = 0
+	}
+}
+
+// Flush writes every held event (at the end of a run).
+func (l *Live) Flush() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for ; l.head < len(l.pending); l.head++ {
+		l.write(&l.pending[l.head])
+	}
+	l.pending, l.head = l.pending[:0], 0
+	if l.err == nil {
+		l.err = l.out.Flush()
+	}
+	return l.err
+}
+
+// Written returns how many records were written.
+func (l *Live) Written() uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.written
+}
+
+// Pending returns how many events wait for their hold time.
+func (l *Live) Pending() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.pending) - l.head
+}

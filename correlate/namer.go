@@ -1,0 +1,294 @@
+// Package correlate joins kernel run-queue events with Java thread identity
+// and writes the annotated records.
+package correlate
+
+import (
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/jschedlat/jschedlat/bpf"
+	"github.com/jschedlat/jschedlat/jvm"
+)
+
+// Name sources, as written in the name_source column.
+const (
+	// SourceDump: the name comes from a thread dump that saw this thread
+	// (same TID, same life) and agrees with its kernel name at the event.
+	SourceDump = "dump"
+	// SourceDumpRenamed: a dump saw this thread, but under a name the
+	// kernel name at the event does not show: the thread was renamed by
+	// another thread (HotSpot only updates comm when a thread renames
+	// itself). The name is the last one known at the event's time.
+	SourceDumpRenamed = "dump-renamed"
+	// SourceComm: no dump knew this thread at that time; java_thread is
+	// empty and only the kernel's comm is known.
+	SourceComm = "comm"
+)
+
+// DefaultHorizon is how far past an event the join looks for a dump that
+// names its thread. A dump triggered by an unknown thread starts tens of ms
+// after the thread's first event and jcmd needs a few hundred ms, so the
+// horizon must cover that; live output is delayed by it.
+const DefaultHorizon = 2 * time.Second
+
+// commLen is the kernel's TASK_COMM_LEN minus the NUL: HotSpot gives a
+// thread the first 15 bytes of its Java name.
+const commLen = 15
+
+// defaultComm is the kernel name of a JVM thread before HotSpot names it, and
+// of the main and launcher threads.
+const defaultComm = "java"
+
+type observation struct {
+	start, end int64 // wall ns of the dump request and of its last byte
+	name       string
+	javaID     int64
+	comm       string // the kernel name HotSpot would have given this name
+}
+
+// Namer answers "what was the Java name of TID x at time t" from thread
+// dumps taken at known times and the exits of threads seen by the kernel.
+//
+// The answer for an event at time t depends only on dumps that were
+// complete by t+Horizon and exits up to t+Horizon, so a live run (which
+// waits Horizon before writing) and a replay of the same inputs give the
+// same names.
+type Namer struct {
+	Horizon time.Duration
+	obs     map[uint32][]observation // by host TID, ordered by start
+	marks   map[uint32][]mark        // lifecycle of each TID, ordered by time
+	latest  map[uint32]observation   // newest observation per TID (for refresh decisions)
+	dumps   int
+	lastEnd int64
+}
+
+// NewNamer returns an empty Namer with the given horizon (0 = default).
+func NewNamer(horizon time.Duration) *Namer {
+	if horizon <= 0 {
+		horizon = DefaultHorizon
+	}
+	return &Namer{
+		Horizon: horizon,
+		obs:     map[uint32][]observation{},
+		marks:   map[uint32][]mark{},
+		latest:  map[uint32]observation{},
+	}
+}
+
+// Dumps returns how many dumps were added.
+func (n *Namer) Dumps() int { return n.dumps }
+
+// TidMap translates a TID printed in a dump into the host TID the kernel
+// reports (they differ when the JVM runs in another PID namespace). nil
+// means identity.
+type TidMap func(dumpTid int) (uint32, bool)
+
+// AddDump records the threads of a dump whose request started at start and
+// ended at end (wall ns). A dump's threads are taken as observed at start.
+func (n *Namer) AddDump(start, end int64, d *jvm.Dump, m TidMap) {
+	n.dumps++
+	if end > n.lastEnd {
+		n.lastEnd = end
+	}
+	for i := range d.Threads {
+		th := &d.Threads[i]
+		if th.Tid <= 0 {
+			continue
+		}
+		tid := uint32(th.Tid)
+		if m != nil {
+			var ok bool
+			if tid, ok = m(th.Tid); !ok {
+				continue
+			}
+		}
+		o := observation{start: start, end: end, name: th.Name, javaID: th.JavaID, comm: KernelComm(th.Name)}
+		list := n.obs[tid]
+		i := sort.Search(len(list), func(i int) bool { return list[i].start > start })
+		list = append(list, observation{})
+		copy(list[i+1:], list[i:])
+		list[i] = o
+		n.obs[tid] = list
+		if cur, ok := n.latest[tid]; !ok || cur.start <= start {
+			n.latest[tid] = o
+		}
+	}
+}
+
+// A mark is a moment in a TID's lifecycle seen by the kernel.
+type mark struct {
+	t    int64
+	kind markKind
+	comm string // rename: the new kernel name
+}
+
+type markKind uint8
+
+const (
+	markBirth markKind = iota + 1
+	markRename
+	markExit
+)
+
+func (n *Namer) addMark(tid uint32, m mark) {
+	list := n.marks[tid]
+	i := sort.Search(len(list), func(i int) bool { return list[i].t > m.t })
+	list = append(list, mark{})
+	copy(list[i+1:], list[i:])
+	list[i] = m
+	n.marks[tid] = list
+}
+
+// AddExit records that a thread ended at wall time t (ns): its TID may come
+// back as another thread.
+func (n *Namer) AddExit(tid uint32, t int64) { n.addMark(tid, mark{t: t, kind: markExit}) }
+
+// AddBirth records that a thread was created at t. Its kernel name is its
+// creator's until HotSpot names it: the first rename after a birth is that
+// naming, not a change of Java name.
+func (n *Namer) AddBirth(tid uint32, t int64) { n.addMark(tid, mark{t: t, kind: markBirth}) }
+
+// AddRename records that a thread set its own kernel name at t (HotSpot does
+// when a thread calls setName on itself, even when the first 15 bytes stay
+// the same): dumps from before t do not name it after t.
+func (n *Namer) AddRename(tid uint32, t int64, comm string) {
+	n.addMark(tid, mark{t: t, kind: markRename, comm: comm})
+}
+
+// AddLifecycle records a lifecycle event (exit, birth, rename) of a thread.
+func (n *Namer) AddLifecycle(e *Event) {
+	switch e.Kind {
+	case bpf.KindExit:
+		n.AddExit(e.Tid, e.Time)
+	case bpf.KindBirth:
+		n.AddBirth(e.Tid, e.Time)
+	case bpf.KindRename:
+		n.AddRename(e.Tid, e.Time, e.Comm)
+	}
+}
+
+// epoch returns the span (lo, hi) around t in which thread tid kept one
+// Java name as far as the kernel can tell, using marks up to limit, and
+// the kernel name to check dumps against: before HotSpot named a new
+// thread, that is the name it was about to get.
+func (n *Namer) epoch(tid uint32, t, limit int64, comm string) (lo, hi int64, eff string) {
+	lo, hi, eff = -1<<63, 1<<63-1, comm
+	naming := false // a birth was seen and HotSpot has not named the thread yet
+	for _, m := range n.marks[tid] {
+		if m.t > limit {
+			break
+		}
+		if m.t <= t {
+			switch m.kind {
+			case markExit:
+				lo, naming = m.t, false
+			case markBirth:
+				lo, naming = m.t, true
+			case markRename:
+				if naming {
+					naming = false // HotSpot's naming of a new thread
+				} else {
+					lo = m.t
+				}
+			}
+			continue
+		}
+		if m.kind == markRename && naming {
+			eff, naming = m.comm, false
+			continue
+		}
+		hi = m.t
+		break
+	}
+	return lo, hi, eff
+}
+
+// KernelComm is the kernel name HotSpot gives a thread called name: its
+// first 15 bytes (possibly cutting a UTF-8 sequence), made valid UTF-8 the
+// same way event comms are.
+func KernelComm(name string) string {
+	if len(name) > commLen {
+		name = name[:commLen]
+	}
+	return strings.ToValidUTF8(name, "\uFFFD")
+}
+
+// compatible tells whether a thread called name could show comm in the
+// kernel: a new thread runs as "java" until HotSpot names it.
+func compatible(o *observation, comm string) bool {
+	return comm == o.comm || comm == defaultComm
+}
+
+// Name returns the Java name of thread tid at wall time t (ns), given its
+// kernel name comm at that moment, and where the name came from. The name
+// is empty with SourceComm when no dump knows the thread.
+func (n *Namer) Name(tid uint32, t int64, comm string) (string, string) {
+	list := n.obs[tid]
+	if len(list) == 0 {
+		return "", SourceComm
+	}
+	limit := t + int64(n.Horizon)
+	lo, hi, comm := n.epoch(tid, t, limit, comm)
+	// A dump counts only if it was complete by the horizon and belongs to
+	// this epoch: a dump taken across an exit or a rename may have seen
+	// either name and is skipped.
+	usable := func(o *observation) bool {
+		return o.end <= limit && o.start > lo && o.end < hi
+	}
+	var prev, next *observation
+	for i := range list {
+		o := &list[i]
+		if !usable(o) {
+			continue
+		}
+		if o.start <= t {
+			prev = o
+		} else {
+			next = o
+			break
+		}
+	}
+	switch {
+	case prev != nil && compatible(prev, comm):
+		return prev.name, SourceDump
+	case next != nil && compatible(next, comm):
+		return next.name, SourceDump
+	case prev == nil:
+		// The thread had another name before the first dump that saw
+		// it (renamed by itself or by another thread): unknown.
+		return "", SourceComm
+	}
+	// The kernel name matches neither neighbour. If it is the kernel name
+	// of a name this same thread had earlier, comm is stale: another thread
+	// renamed it, and the last name known at t is the answer.
+	for i := range list {
+		o := &list[i]
+		if o.start > t {
+			break
+		}
+		if usable(o) && o.comm == comm {
+			return prev.name, SourceDumpRenamed
+		}
+	}
+	// Otherwise the thread renamed itself to a name no dump has seen yet:
+	// any name from a dump would be wrong.
+	return "", SourceComm
+}
+
+// Known tells whether the newest dump knowledge about tid explains comm:
+// the live pipeline asks for a fresh dump when it does not.
+func (n *Namer) Known(tid uint32, comm string, t int64) bool {
+	o, ok := n.latest[tid]
+	if !ok {
+		return false
+	}
+	lo, _, eff := n.epoch(tid, t, t, comm)
+	if o.start <= lo {
+		return false // the thread has exited or renamed itself since
+	}
+	return compatible(&o, eff)
+}
+
+// LastDumpEnd returns the end time of the newest dump (wall ns).
+func (n *Namer) LastDumpEnd() int64 { return n.lastEnd }

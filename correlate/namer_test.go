@@ -1,0 +1,167 @@
+package correlate
+
+import (
+	"testing"
+	"time"
+
+	"github.com/jschedlat/jschedlat/jvm"
+)
+
+const sec = int64(time.Second)
+
+func dump(ths ...jvm.Thread) *jvm.Dump { return &jvm.Dump{Threads: ths} }
+
+func th(tid int, id int64, name string) jvm.Thread {
+	return jvm.Thread{Tid: tid, JavaID: id, Name: name, Carrying: -1}
+}
+
+type query struct {
+	what       string
+	tid        uint32
+	t          int64
+	comm       string
+	wantName   string
+	wantSource string
+}
+
+func check(t *testing.T, n *Namer, qs []query) {
+	t.Helper()
+	for _, q := range qs {
+		name, src := n.Name(q.tid, q.t, q.comm)
+		if name != q.wantName || src != q.wantSource {
+			t.Errorf("%s: Name(%d, %d, %q) = %q, %s; want %q, %s", q.what, q.tid, q.t, q.comm, name, src, q.wantName, q.wantSource)
+		}
+	}
+}
+
+func TestNamerLongNamesAndNewThreads(t *testing.T) {
+	n := NewNamer(2 * time.Second)
+	n.AddDump(10*sec, 10*sec+1, dump(th(100, 1, "main"), th(101, 12, "http-nio-8080-exec-12"), th(102, 13, "http-nio-8080-exec-1")), nil)
+	check(t, n, []query{
+		{"main thread runs as java", 100, 11 * sec, "java", "main", SourceDump},
+		{"same 15-byte prefix, exact name", 101, 11 * sec, "http-nio-8080-e", "http-nio-8080-exec-12", SourceDump},
+		{"other thread with that prefix", 102, 11 * sec, "http-nio-8080-e", "http-nio-8080-exec-1", SourceDump},
+		{"event before the dump, within horizon", 101, 9 * sec, "http-nio-8080-e", "http-nio-8080-exec-12", SourceDump},
+		{"event before the dump, beyond horizon", 101, 7 * sec, "http-nio-8080-e", "", SourceComm},
+		{"new thread before HotSpot named it", 102, 9 * sec, "java", "http-nio-8080-exec-1", SourceDump},
+		{"unknown thread", 999, 11 * sec, "pool-1-thread-1", "", SourceComm},
+	})
+}
+
+func TestNamerSelfRename(t *testing.T) {
+	n := NewNamer(2 * time.Second)
+	n.AddDump(10*sec, 10*sec+1, dump(th(200, 5, "settlement-batch-before-1")), nil)
+	n.AddDump(20*sec, 20*sec+1, dump(th(200, 5, "settlement-batch-after-rename-1")), nil)
+	check(t, n, []query{
+		{"before rename", 200, 12 * sec, "settlement-batc", "settlement-batch-before-1", SourceDump},
+		// Same 15-byte prefix: comm cannot tell, the last dump wins.
+		{"after rename, same prefix", 200, 15 * sec, "settlement-batc", "settlement-batch-before-1", SourceDump},
+	})
+	n2 := NewNamer(2 * time.Second)
+	n2.AddDump(10*sec, 10*sec+1, dump(th(201, 6, "alpha-worker")), nil)
+	n2.AddDump(16*sec, 16*sec+1, dump(th(201, 6, "beta-worker")), nil)
+	check(t, n2, []query{
+		{"before self-rename", 201, 15 * sec, "alpha-worker", "alpha-worker", SourceDump},
+		{"after self-rename, comm changed", 201, 15 * sec, "beta-worker", "beta-worker", SourceDump},
+		{"renamed to a name no dump saw", 201, 25 * sec, "gamma-worker", "", SourceComm},
+	})
+}
+
+func TestNamerRenamedByAnotherThread(t *testing.T) {
+	// HotSpot keeps the old comm when another thread renames a thread.
+	n := NewNamer(2 * time.Second)
+	n.AddDump(10*sec, 10*sec+1, dump(th(300, 7, "pool-1-thread-1")), nil)
+	n.AddDump(20*sec, 20*sec+1, dump(th(300, 7, "order-router")), nil)
+	check(t, n, []query{
+		{"before", 300, 15 * sec, "pool-1-thread-1", "pool-1-thread-1", SourceDump},
+		{"after the second dump", 300, 25 * sec, "pool-1-thread-1", "order-router", SourceDumpRenamed},
+	})
+}
+
+func TestNamerTidReuse(t *testing.T) {
+	n := NewNamer(2 * time.Second)
+	n.AddDump(10*sec, 10*sec+1, dump(th(400, 8, "old-thread")), nil)
+	n.AddExit(400, 12*sec)
+	n.AddDump(14*sec, 14*sec+1, dump(th(400, 9, "new-thread")), nil)
+	check(t, n, []query{
+		{"old life", 400, 11 * sec, "old-thread", "old-thread", SourceDump},
+		{"old life just before exit, new dump within horizon", 400, 12*sec - 1, "old-thread", "old-thread", SourceDump},
+		{"new life, unnamed yet", 400, 13 * sec, "java", "new-thread", SourceDump},
+		{"new life", 400, 15 * sec, "new-thread", "new-thread", SourceDump},
+	})
+	// A dump taken across the exit may have seen either thread.
+	n2 := NewNamer(2 * time.Second)
+	n2.AddDump(10*sec, 12*sec, dump(th(401, 8, "which-one")), nil)
+	n2.AddExit(401, 11*sec)
+	check(t, n2, []query{
+		{"ambiguous dump, old life", 401, 10 * sec, "java", "", SourceComm},
+		{"ambiguous dump, new life", 401, 11*sec + 1, "java", "", SourceComm},
+	})
+}
+
+func TestNamerHorizonIsCausal(t *testing.T) {
+	// A dump that ends after t+horizon must not be used for t, whatever is
+	// known later: the live output had to decide without it.
+	n := NewNamer(2 * time.Second)
+	n.AddDump(11*sec, 13*sec, dump(th(500, 1, "late-dump")), nil)
+	check(t, n, []query{
+		{"dump ends after horizon", 500, 10 * sec, "late-dump", "", SourceComm},
+		{"dump ends within horizon", 500, 11 * sec, "late-dump", "late-dump", SourceDump},
+	})
+}
+
+func TestKernelComm(t *testing.T) {
+	for name, want := range map[string]string{
+		"main":                  "main",
+		"http-nio-8080-exec-12": "http-nio-8080-e",
+		"日本語スレッド":               "日本語スレ",
+		"aé-and-more-text":      "aé-and-more-te",
+		"abcdefghijklmné":       "abcdefghijklmn\uFFFD",
+	} {
+		if got := KernelComm(name); got != want {
+			t.Errorf("KernelComm(%q) = %q, want %q", name, got, want)
+		}
+	}
+}
+
+func TestNamerRenameRecords(t *testing.T) {
+	// A self-rename keeping the same first 15 bytes is invisible in comm,
+	// but the kernel's rename record splits the thread's epochs.
+	n := NewNamer(2 * time.Second)
+	n.AddDump(10*sec, 10*sec+1, dump(th(600, 5, "settlement-batch-before-1")), nil)
+	n.AddRename(600, 12*sec, "settlement-batc")
+	n.AddDump(13*sec, 13*sec+1, dump(th(600, 5, "settlement-batch-after-rename-1")), nil)
+	check(t, n, []query{
+		{"before the rename", 600, 11 * sec, "settlement-batc", "settlement-batch-before-1", SourceDump},
+		{"after the rename", 600, 12*sec + 1, "settlement-batc", "settlement-batch-after-rename-1", SourceDump},
+	})
+	// Without a dump after the rename, the old name must not be reused.
+	n2 := NewNamer(2 * time.Second)
+	n2.AddDump(10*sec, 10*sec+1, dump(th(601, 5, "settlement-batch-before-1")), nil)
+	n2.AddRename(601, 12*sec, "settlement-batc")
+	check(t, n2, []query{
+		{"after a rename no dump saw", 601, 12*sec + 1, "settlement-batc", "", SourceComm},
+	})
+	if n2.Known(601, "settlement-batc", 12*sec+1) {
+		t.Error("Known after a rename with no later dump: want false (a dump must be requested)")
+	}
+}
+
+func TestNamerBirthNaming(t *testing.T) {
+	// A new thread runs under its creator's kernel name until HotSpot names
+	// it; that first rename is not a change of Java name.
+	n := NewNamer(2 * time.Second)
+	n.AddBirth(700, 10*sec)
+	n.AddRename(700, 10*sec+5_000_000, "order-matcher-w")
+	n.AddDump(10*sec+50_000_000, 10*sec+60_000_000, dump(th(700, 40, "order-matcher-worker-7")), nil)
+	check(t, n, []query{
+		{"before HotSpot named it, creator's comm", 700, 10*sec + 1_000_000, "pool-1-thread-1", "order-matcher-worker-7", SourceDump},
+		{"after naming", 700, 10*sec + 20_000_000, "order-matcher-w", "order-matcher-worker-7", SourceDump},
+	})
+	// A TID reused after an exit is a new thread: the old dump does not apply.
+	n.AddExit(700, 20*sec)
+	n.AddBirth(700, 21*sec)
+	check(t, n, []query{
+		{"reused TID, no dump yet", 700, 21*sec + 1, "order-matcher-w", "", SourceComm},
+	})
+}
