@@ -1,0 +1,407 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/jschedlat/jschedlat/bpf"
+	"github.com/jschedlat/jschedlat/correlate"
+	"github.com/jschedlat/jschedlat/jvm"
+)
+
+// defaultMinLatency keeps the event rate of a busy production host low
+// while still catching every wait that matters to a millisecond-scale
+// latency target.
+const defaultMinLatency = time.Millisecond
+
+type attachOpts struct {
+	all          bool
+	minLatency   time.Duration
+	kinds        string
+	duration     time.Duration
+	output       string
+	format       string
+	saveDumps    string
+	saveEvents   string
+	dumpInterval time.Duration
+	dumpTimeout  time.Duration
+	ringSize     int
+}
+
+func newAttachCmd() *cobra.Command {
+	o := &attachOpts{}
+	c := &cobra.Command{
+		Use:   "attach PID",
+		Short: "Trace run-queue latency of a JVM's threads and name them",
+		Long: `Traces every run-queue wait of the threads of process PID (a JVM) from the
+kernel, names each thread with its Java name, and writes one record per wait.
+Runs until --duration has passed, the JVM exits, or SIGINT/SIGTERM.
+
+Records are written about 2.3 s after the wait they describe: that delay lets a
+thread dump taken because of a new or renamed thread name it.
+
+Needs root (or CAP_BPF and CAP_PERFMON, plus the JVM's user for thread dumps).`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if o.all {
+				if len(args) != 0 {
+					return errors.New("--all traces every process: give no PID")
+				}
+				return nil
+			}
+			if len(args) != 1 {
+				return errors.New("attach needs exactly one PID (or --all)")
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			pid := 0
+			if !o.all {
+				p, err := strconv.Atoi(args[0])
+				if err != nil || p <= 0 {
+					return fmt.Errorf("invalid PID %q", args[0])
+				}
+				pid = p
+			}
+			return runAttach(cmd.Context(), pid, o)
+		},
+	}
+	f := c.Flags()
+	f.BoolVar(&o.all, "all", false, "trace every task on the host (no Java names)")
+	f.DurationVar(&o.minLatency, "min-latency", defaultMinLatency, "record only waits at least this long (0 = all)")
+	f.StringVar(&o.kinds, "kind", "wakeup,preempt,yield", "kinds to record: wakeup (includes wakeup_new), wakeup_new, preempt, yield, all")
+	f.DurationVar(&o.duration, "duration", 0, "stop after this long (0 = until SIGINT/SIGTERM)")
+	f.StringVarP(&o.output, "output", "o", "-", "write records to FILE (- = stdout)")
+	f.StringVar(&o.format, "format", "csv", "record format: csv, jsonl")
+	f.StringVar(&o.saveDumps, "save-dumps", "", "save every thread dump taken, with its exact time, into DIR (for replay)")
+	f.StringVar(&o.saveEvents, "save-events", "", "save the raw kernel events into FILE (for replay)")
+	f.DurationVar(&o.dumpInterval, "dump-interval", 30*time.Second, "take a thread dump at least this often (dumps are also taken when an unknown or renamed thread appears)")
+	f.DurationVar(&o.dumpTimeout, "dump-timeout", 10*time.Second, "give up on one thread dump after this long")
+	f.IntVar(&o.ringSize, "ring-size", 4<<20, "kernel ring buffer size in bytes (power of two)")
+	return c
+}
+
+// outFile is an output destination that reports write errors with its name.
+type outFile struct {
+	name string
+	f    *os.File
+	bw   *bufio.Writer
+}
+
+func createOut(path string) (*outFile, error) {
+	if path == "" || path == "-" {
+		return &outFile{name: "stdout", f: os.Stdout}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot write output: %w", err)
+	}
+	return &outFile{name: path, f: f}, nil
+}
+
+func (o *outFile) Write(p []byte) (int, error) {
+	n, err := o.f.Write(p)
+	if err != nil {
+		err = fmt.Errorf("writing %s: %w", o.name, errors.Unwrap(err))
+	}
+	return n, err
+}
+
+func (o *outFile) Close() error {
+	if o.f == os.Stdout {
+		return nil
+	}
+	if err := o.f.Close(); err != nil {
+		return fmt.Errorf("closing %s: %w", o.name, err)
+	}
+	return nil
+}
+
+func validFormat(f string) error {
+	for _, v := range correlate.Formats {
+		if f == v {
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown --format %q (valid: csv, jsonl)", f)
+}
+
+func runAttach(ctx context.Context, pid int, o *attachOpts) (err error) {
+	// Validate everything before loading any BPF.
+	kinds, err := bpf.ParseKinds(o.kinds)
+	if err != nil {
+		return fmt.Errorf("--kind: %w", err)
+	}
+	if o.minLatency < 0 {
+		return errors.New("--min-latency must not be negative")
+	}
+	if o.duration < 0 {
+		return errors.New("--duration must not be negative")
+	}
+	if err := validFormat(o.format); err != nil {
+		return err
+	}
+	if o.ringSize <= 0 || o.ringSize&(o.ringSize-1) != 0 || o.ringSize < 4096 {
+		return fmt.Errorf("--ring-size %d: must be a power of two of at least 4096", o.ringSize)
+	}
+	var src jvm.Source
+	if pid != 0 {
+		isJVM, err := jvm.IsJVM(pid)
+		if err != nil {
+			return fmt.Errorf("process %d: %w", pid, err)
+		}
+		if !isJVM {
+			slog.Warn("process is not a JVM: tracing it, names fall back to the kernel's comm", "pid", pid)
+		} else if s, err := jvm.NewSource(pid, o.dumpTimeout); err != nil {
+			slog.Warn("cannot take thread dumps: names fall back to the kernel's comm", "pid", pid, "err", err)
+		} else {
+			src = s
+		}
+	}
+	out, err := createOut(o.output)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := out.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	w, err := correlate.NewWriter(out, o.format)
+	if err != nil {
+		return err
+	}
+	var store *correlate.DumpStore
+	if o.saveDumps != "" {
+		if store, err = correlate.NewDumpStore(o.saveDumps); err != nil {
+			return err
+		}
+		defer store.Close()
+	}
+	var evFile *outFile
+	if o.saveEvents != "" {
+		if evFile, err = createOut(o.saveEvents); err != nil {
+			return fmt.Errorf("--save-events: %w", err)
+		}
+		defer func() {
+			if cerr := evFile.Close(); err == nil {
+				err = cerr
+			}
+		}()
+	}
+
+	tr, err := bpf.New(bpf.Config{
+		Pid:        uint32(pid),
+		MinLatency: o.minLatency,
+		Kinds:      kinds,
+		RingSize:   o.ringSize,
+	})
+	if err != nil {
+		return err
+	}
+	defer tr.Close()
+	clock := bpf.NewWallClock()
+	started := time.Now()
+
+	var evlog *correlate.EventLogWriter
+	if evFile != nil {
+		evlog, err = correlate.NewEventLogWriter(evFile, correlate.EventLogHeader{
+			Pid: uint32(pid), Start: correlate.FormatTime(started.UnixNano()), Attachment: tr.Attachment(),
+			MinLatency: int64(o.minLatency), Kinds: o.kinds, ClockErrNs: clock.Last().Err,
+		})
+		if err != nil {
+			return fmt.Errorf("--save-events: %w", err)
+		}
+	}
+
+	joiner := &correlate.Joiner{Pid: uint32(pid)}
+	if src != nil {
+		joiner.Namer = correlate.NewNamer(0)
+	}
+	live := correlate.NewLive(joiner, w)
+	var ref *refresher
+	if src != nil {
+		ref = newRefresher(src, live, store, o.dumpInterval)
+		live.NeedDump = func(tid uint32, comm string) {
+			ref.request("thread " + strconv.Itoa(int(tid)) + " (" + comm + ") unknown")
+		}
+	}
+
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if o.duration > 0 {
+		runCtx, cancel = context.WithTimeout(runCtx, o.duration)
+		defer cancel()
+	}
+	var jvmGone bool
+	if pid != 0 {
+		go func() {
+			if waitExit(runCtx, pid) {
+				jvmGone = true
+				slog.Warn("target process exited: stopping", "pid", pid)
+				cancel()
+			}
+		}()
+	}
+	slog.Info("tracing", "pid", pid, "attachment", tr.Attachment(), "min_latency", o.minLatency, "kinds", o.kinds, "clock_err_ns", clock.Last().Err)
+
+	var wg sync.WaitGroup
+	refCtx, refCancel := context.WithCancel(context.Background())
+	if ref != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); ref.run(refCtx) }()
+	}
+
+	var events, lifecycle uint64
+	var writeErr error
+	var evMu sync.Mutex
+	readerDone := make(chan error, 1)
+	go func() {
+		var ev correlate.Event
+		lastSample := time.Now()
+		readerDone <- tr.Run(runCtx, func(e *bpf.Event) {
+			if time.Since(lastSample) > 100*time.Millisecond {
+				clock.Resample()
+				lastSample = time.Now()
+			}
+			ev = correlate.FromKernel(e, clock)
+			if ev.Kind.Lifecycle() {
+				lifecycle++
+			} else {
+				events++
+			}
+			if evlog != nil {
+				evMu.Lock()
+				if werr := evlog.Write(&ev); werr != nil && writeErr == nil {
+					writeErr = fmt.Errorf("--save-events: %w", werr)
+				}
+				evMu.Unlock()
+			}
+			live.Add(&ev)
+		})
+	}()
+
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	var runErr error
+loop:
+	for {
+		select {
+		case runErr = <-readerDone:
+			break loop
+		case <-tick.C:
+			if err := live.Emit(time.Now().UnixNano()); err != nil {
+				runErr = err
+				cancel()
+				<-readerDone
+				break loop
+			}
+			if evlog != nil {
+				evMu.Lock()
+				if ferr := evlog.Flush(); ferr != nil && writeErr == nil {
+					writeErr = fmt.Errorf("--save-events: %w", ferr)
+				}
+				werr := writeErr
+				evMu.Unlock()
+				if werr != nil {
+					runErr = werr
+					cancel()
+					<-readerDone
+					break loop
+				}
+			}
+		}
+	}
+	// The reader has drained the kernel buffer. Let a dump in flight finish
+	// (it may name the last threads), then write everything held.
+	refCancel()
+	wg.Wait()
+	ferr := live.Flush()
+	if evlog != nil {
+		if err := evlog.Flush(); err != nil && runErr == nil {
+			runErr = fmt.Errorf("--save-events: %w", err)
+		}
+	}
+	lost, _, lerr := tr.Lost()
+	mapFull, _ := tr.MapFull()
+	if cerr := tr.Close(); cerr != nil && runErr == nil {
+		runErr = cerr
+	}
+	summary(os.Stderr, pid, time.Since(started), events, lifecycle, live.Written(), lost, lerr, mapFull, ref, jvmGone)
+	if runErr != nil && !errors.Is(runErr, context.Canceled) {
+		return runErr
+	}
+	return ferr
+}
+
+func summary(w io.Writer, pid int, d time.Duration, events, lifecycle, written, lost uint64, lerr error, mapFull uint64, ref *refresher, jvmGone bool) {
+	fmt.Fprintf(w, "jschedlat: %s traced: %d events, %d records written, %d thread births/renames/exits", d.Round(time.Millisecond), events, written, lifecycle)
+	if lerr != nil {
+		fmt.Fprintf(w, ", lost events unknown (%v)", lerr)
+	} else {
+		fmt.Fprintf(w, ", %d lost", lost)
+	}
+	if mapFull > 0 {
+		fmt.Fprintf(w, ", %d waits missed (start map full)", mapFull)
+	}
+	fmt.Fprintln(w)
+	if lost > 0 {
+		fmt.Fprintln(w, "jschedlat: WARNING: events were lost: raise --ring-size or --min-latency")
+	}
+	if ref != nil {
+		ref.summary(w)
+	} else if pid != 0 {
+		fmt.Fprintln(w, "jschedlat: no thread dumps: java_thread is empty, name_source is comm")
+	}
+	if jvmGone {
+		fmt.Fprintf(w, "jschedlat: process %d exited during the run\n", pid)
+	}
+}
+
+// waitExit returns true when process pid ends before ctx is done.
+func waitExit(ctx context.Context, pid int) bool {
+	t := time.NewTicker(200 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+			if !alive(pid) {
+				return true
+			}
+		}
+	}
+}
+
+// alive tells whether pid runs: a zombie (exited, not yet reaped by its
+// parent) counts as gone.
+func alive(pid int) bool {
+	if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+		return false
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	// The state follows the last ')' (comm may contain parentheses).
+	for i := len(b) - 1; i >= 0; i-- {
+		if b[i] == ')' {
+			if i+2 < len(b) {
+				return b[i+2] != 'Z' && b[i+2] != 'X'
+			}
+			break
+		}
+	}
+	return true
+}

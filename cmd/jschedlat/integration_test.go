@@ -1,0 +1,408 @@
+package main
+
+// End-to-end tests: the real binary traces a real JVM under CPU contention,
+// and its output is checked against ground truth: the names and TIDs the
+// Java threads report about themselves, and the kernel's own per-thread
+// run-queue totals (/proc/<pid>/task/<tid>/schedstat).
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/jschedlat/jschedlat/correlate"
+)
+
+func requireRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("SKIPPED: NOT ROOT. This integration test loads BPF and traces a JVM; run `make test` as root (CI does).")
+	}
+}
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// binary builds the command once per test run.
+func binary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "jschedlat-bin")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "jschedlat")
+		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+type jdk struct{ name, java, javac string }
+
+// jdks lists the JDKs to test: the one on PATH (OpenJDK 17 here) and
+// Temurin 25 where this image has it.
+func jdks(t *testing.T) []jdk {
+	var out []jdk
+	if j, err := exec.LookPath("java"); err == nil {
+		if jc, err := exec.LookPath("javac"); err == nil {
+			out = append(out, jdk{"path", j, jc})
+		}
+	}
+	t25 := "/usr/lib/jvm/temurin-25-jdk-amd64/bin/"
+	if _, err := os.Stat(t25 + "java"); err == nil {
+		out = append(out, jdk{"jdk25", t25 + "java", t25 + "javac"})
+	} else {
+		t.Logf("Temurin 25 not found at %s: testing the JDK on PATH only", t25)
+	}
+	if len(out) == 0 {
+		t.Fatal("no java/javac on PATH: the integration tests need a JDK (apt-get install openjdk-17-jdk-headless)")
+	}
+	return out
+}
+
+func compileWorkload(t *testing.T, j jdk) string {
+	t.Helper()
+	dir := t.TempDir()
+	src, err := filepath.Abs("../../testdata/java/Workload.java")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(j.javac, "-d", dir, src).CombinedOutput(); err != nil {
+		t.Fatalf("javac: %v\n%s", err, out)
+	}
+	return dir
+}
+
+// truth is what the workload's threads said about themselves.
+type truthThread struct {
+	tid                 uint32
+	start, end          int64 // end 0 = still alive
+	name                string
+	renamed             string // new name after a self-rename
+	renameLo, renameHi  int64  // the rename happened between these
+	long, short, rename bool
+}
+
+func readTruth(t *testing.T, path string) map[uint32][]*truthThread {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	byTid := map[uint32][]*truthThread{}
+	cur := func(tid uint32) *truthThread {
+		l := byTid[tid]
+		if len(l) == 0 {
+			return nil
+		}
+		return l[len(l)-1]
+	}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		f := strings.SplitN(sc.Text(), " ", 6)
+		num := func(i int) int64 { v, _ := strconv.ParseInt(f[i], 10, 64); return v }
+		switch f[0] {
+		case "start":
+			rest := strings.SplitN(sc.Text(), " ", 4)
+			tt := &truthThread{tid: uint32(num(2)), start: num(1), name: rest[3]}
+			tt.short = strings.HasPrefix(tt.name, "payment-callback-short-lived-")
+			tt.rename = strings.HasPrefix(tt.name, "settlement-batch-before-")
+			tt.long = !tt.short && !tt.rename
+			byTid[tt.tid] = append(byTid[tt.tid], tt)
+		case "rename":
+			rest := strings.SplitN(sc.Text(), " ", 5)
+			if c := cur(uint32(num(3))); c != nil {
+				c.renameLo, c.renameHi, c.renamed = num(1), num(2), rest[4]
+			}
+		case "end":
+			if c := cur(uint32(num(2))); c != nil {
+				c.end = num(1)
+			}
+		}
+	}
+	return byTid
+}
+
+// nameAt returns the names a thread may carry at time ts (two around a
+// rename) and the thread, or nil when the TID was not a known thread then.
+func nameAt(byTid map[uint32][]*truthThread, tid uint32, ts int64) ([]string, *truthThread) {
+	for _, tt := range byTid[tid] {
+		if ts < tt.start-int64(50*time.Millisecond) || (tt.end != 0 && ts > tt.end+int64(50*time.Millisecond)) {
+			continue
+		}
+		switch {
+		case tt.renamed == "" || ts < tt.renameLo:
+			return []string{tt.name}, tt
+		case ts > tt.renameHi:
+			return []string{tt.renamed}, tt
+		default:
+			return []string{tt.name, tt.renamed}, tt
+		}
+	}
+	return nil, nil
+}
+
+type schedSnap struct {
+	delay    int64 // run_delay ns
+	from, to int64 // wall ns bracketing the read
+}
+
+func snapshot(pid int) map[uint32]schedSnap {
+	out := map[uint32]schedSnap{}
+	ents, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	for _, e := range ents {
+		tid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		from := time.Now().UnixNano()
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/schedstat", pid, tid))
+		to := time.Now().UnixNano()
+		if err != nil {
+			continue
+		}
+		f := strings.Fields(string(b))
+		if len(f) < 2 {
+			continue
+		}
+		d, _ := strconv.ParseInt(f[1], 10, 64)
+		out[uint32(tid)] = schedSnap{d, from, to}
+	}
+	return out
+}
+
+func setSysctl(t *testing.T, path, val string) {
+	t.Helper()
+	old, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("sysctl %s: %v", path, err)
+	}
+	if err := os.WriteFile(path, []byte(val), 0o644); err != nil {
+		t.Fatalf("sysctl %s: %v", path, err)
+	}
+	t.Cleanup(func() { _ = os.WriteFile(path, old, 0o644) })
+}
+
+// ourPrograms lists loaded BPF programs that belong to jschedlat.
+func ourPrograms(t *testing.T) []string {
+	var names []string
+	id := ebpf.ProgramID(0)
+	for {
+		next, err := ebpf.ProgramGetNextID(id)
+		if err != nil {
+			return names
+		}
+		id = next
+		p, err := ebpf.NewProgramFromID(id)
+		if err != nil {
+			continue
+		}
+		info, err := p.Info()
+		p.Close()
+		if err == nil && strings.HasPrefix(info.Name, "runq_") {
+			names = append(names, info.Name)
+		}
+	}
+}
+
+func TestAttachRealJVM(t *testing.T) {
+	requireRoot(t)
+	bin := binary(t)
+	for _, j := range jdks(t) {
+		t.Run(j.name, func(t *testing.T) { testAttach(t, bin, j) })
+	}
+}
+
+func testAttach(t *testing.T, bin string, j jdk) {
+	classes := compileWorkload(t, j)
+	dir := t.TempDir()
+	truthPath := filepath.Join(dir, "truth.txt")
+	setSysctl(t, "/proc/sys/kernel/task_delayacct", "1")
+	before := ourPrograms(t)
+
+	jvmCmd := exec.Command(j.java, "-Xmx256m", "-cp", classes, "Workload", "--seconds", "16", "--truth", truthPath,
+		"--short-every-ms", "600", "--short-life-ms", "300")
+	jvmCmd.Stdout, jvmCmd.Stderr = os.Stderr, os.Stderr
+	if err := jvmCmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = jvmCmd.Process.Kill(); _ = jvmCmd.Wait() }()
+	pid := jvmCmd.Process.Pid
+	time.Sleep(1500 * time.Millisecond)
+
+	out := filepath.Join(dir, "out.csv")
+	events := filepath.Join(dir, "events.jsonl")
+	dumps := filepath.Join(dir, "dumps")
+	var stderr bytes.Buffer
+	tr := exec.Command(bin, "attach", strconv.Itoa(pid), "--min-latency", "0", "--kind", "all",
+		"-o", out, "--save-events", events, "--save-dumps", dumps)
+	tr.Stderr = &stderr
+	if err := tr.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Wait until the tracer says it is attached.
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(stderr.String(), "msg=tracing") {
+		if time.Now().After(deadline) {
+			_ = tr.Process.Kill()
+			t.Fatalf("tracer did not start: %s", stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(time.Second)
+	s1 := snapshot(pid)
+	time.Sleep(7 * time.Second)
+	s2 := snapshot(pid)
+	time.Sleep(200 * time.Millisecond)
+	_ = tr.Process.Signal(syscall.SIGINT)
+	if err := tr.Wait(); err != nil {
+		t.Fatalf("attach exited with %v\n%s", err, stderr.String())
+	}
+	t.Logf("attach stderr:\n%s", stderr.String())
+	if left := ourPrograms(t); len(left) > len(before) {
+		t.Errorf("BPF programs left loaded after exit: %v", left)
+	}
+
+	truth := readTruth(t, truthPath)
+	var recs []correlate.Record
+	f, err := os.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := correlate.ReadRecords(f, func(r *correlate.Record) error { recs = append(recs, *r); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) < 1000 {
+		t.Fatalf("only %d records", len(recs))
+	}
+
+	// (a) Names equal what each thread said about itself.
+	type tally struct{ ok, wrong, unnamed int }
+	cats := map[string]*tally{"long-lived": {}, "short-lived": {}, "self-renamed": {}}
+	threadsSeen := map[string]map[uint32]bool{"long-lived": {}, "short-lived": {}, "self-renamed": {}}
+	var wrongs []string
+	for i := range recs {
+		r := &recs[i]
+		if int(r.Pid) != pid {
+			continue
+		}
+		names, tt := nameAt(truth, r.Tid, r.Time)
+		if tt == nil {
+			continue
+		}
+		cat := "long-lived"
+		if tt.short {
+			cat = "short-lived"
+		} else if tt.rename {
+			cat = "self-renamed"
+		}
+		threadsSeen[cat][r.Tid] = true
+		c := cats[cat]
+		switch {
+		case r.JavaThread == "":
+			c.unnamed++
+		case r.JavaThread == names[0] || (len(names) > 1 && r.JavaThread == names[1]):
+			c.ok++
+		default:
+			c.wrong++
+			if len(wrongs) < 10 {
+				wrongs = append(wrongs, fmt.Sprintf("%s tid %d: java_thread %q (%s), truth %q", r.TimeText, r.Tid, r.JavaThread, r.NameSource, names))
+			}
+		}
+	}
+	for cat, c := range cats {
+		total := c.ok + c.wrong + c.unnamed
+		t.Logf("%s: %d threads, %d records: %d named right, %d wrong, %d unnamed", cat, len(threadsSeen[cat]), total, c.ok, c.wrong, c.unnamed)
+		if total == 0 || len(threadsSeen[cat]) < 2 {
+			t.Errorf("%s: too few threads/records traced (%d threads, %d records)", cat, len(threadsSeen[cat]), total)
+			continue
+		}
+		if c.wrong > 0 {
+			t.Errorf("%s: %d records with a wrong name, e.g. %v", cat, c.wrong, wrongs)
+		}
+		if float64(c.ok) < 0.99*float64(total) {
+			t.Errorf("%s: only %d of %d records named (want >= 99%%)", cat, c.ok, total)
+		}
+	}
+
+	// (b) Per-thread sums equal the kernel's run_delay over the same window.
+	sums := map[uint32]int64{}
+	for i := range recs {
+		r := &recs[i]
+		a, ok1 := s1[r.Tid]
+		b, ok2 := s2[r.Tid]
+		if int(r.Pid) != pid || !ok1 || !ok2 {
+			continue
+		}
+		// run_delay grows at switch-in, the instant a record is stamped.
+		if r.Time > a.to && r.Time <= b.from {
+			sums[r.Tid] += int64(r.LatencyNs)
+		}
+	}
+	checked := 0
+	var tids []uint32
+	for tid := range s2 {
+		tids = append(tids, tid)
+	}
+	sort.Slice(tids, func(i, k int) bool { return tids[i] < tids[k] })
+	for _, tid := range tids {
+		a, ok := s1[tid]
+		if !ok {
+			continue
+		}
+		kernel := s2[tid].delay - a.delay
+		if kernel < int64(100*time.Millisecond) {
+			continue
+		}
+		checked++
+		diff := float64(sums[tid]-kernel) / float64(kernel)
+		t.Logf("tid %d: traced %.1f ms, kernel run_delay %.1f ms (%+.2f%%)", tid, float64(sums[tid])/1e6, float64(kernel)/1e6, diff*100)
+		if diff > 0.02 || diff < -0.02 {
+			t.Errorf("tid %d: traced run-queue total %d ns differs from the kernel's %d ns by %.2f%% (> 2%%)", tid, sums[tid], kernel, diff*100)
+		}
+	}
+	if checked < 5 {
+		t.Errorf("only %d threads waited >= 100 ms: not enough contention to compare", checked)
+	}
+
+	// (c) Replaying the saved events with the saved dumps gives the same rows.
+	replayed := filepath.Join(dir, "replay.csv")
+	if b, err := exec.Command(bin, "replay", "--events", events, "--dumps", dumps, "-o", replayed).CombinedOutput(); err != nil {
+		t.Fatalf("replay: %v\n%s", err, b)
+	}
+	live, _ := os.ReadFile(out)
+	rep, _ := os.ReadFile(replayed)
+	if !bytes.Equal(live, rep) {
+		ll, rl := strings.Split(string(live), "\n"), strings.Split(string(rep), "\n")
+		for i := 0; i < len(ll) && i < len(rl); i++ {
+			if ll[i] != rl[i] {
+				t.Fatalf("replay differs from live output at line %d (%d vs %d lines):\nlive:   %s\nreplay: %s", i+1, len(ll), len(rl), ll[i], rl[i])
+			}
+		}
+		t.Fatalf("replay has %d lines, live %d", len(rl), len(ll))
+	}
+}

@@ -1,0 +1,59 @@
+// Command jschedlat reports which Java thread waited for a CPU, when, for
+// how long and why: eBPF run-queue latency joined with Java thread names.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+func main() {
+	os.Exit(run())
+}
+
+func run() int {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		// A second signal exits at once.
+		<-ctx.Done()
+		stop()
+		c := make(chan os.Signal, 1)
+		signal.Notify(c, syscall.SIGINT, syscall.SIGTERM)
+		<-c
+		fmt.Fprintln(os.Stderr, "jschedlat: second signal, exiting now")
+		os.Exit(130)
+	}()
+	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})))
+
+	root := &cobra.Command{
+		Use:   "jschedlat",
+		Short: "Run-queue latency per Java thread: which thread waited for a CPU, when, how long, why",
+		Long: `jschedlat traces CPU run-queue latency with eBPF and names each waiting thread
+with its exact Java thread name, taken from thread dumps of the JVM.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(newAttachCmd(), newReplayCmd(), newThreadsCmd())
+	if err := root.ExecuteContext(ctx); err != nil {
+		fmt.Fprintf(os.Stderr, "jschedlat: %v\n", err)
+		var ee exitError
+		if errors.As(err, &ee) {
+			return int(ee)
+		}
+		return 1
+	}
+	return 0
+}
+
+// exitError carries a specific exit code.
+type exitError int
+
+func (e exitError) Error() string { return fmt.Sprintf("exit %d", int(e)) }

@@ -1,0 +1,163 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/jschedlat/jschedlat/correlate"
+	"github.com/jschedlat/jschedlat/jvm"
+)
+
+// Thread dumps are rate-limited: each one stops the JVM at a safepoint, and
+// through jcmd costs a JVM start-up of CPU. The gap after a dump is
+// gapFactor times what it took (so dumps take at most ~1/(1+gapFactor) of
+// the time even when new threads keep appearing), and never below
+// minDumpGap: a direct attach of ~10-40 ms allows a new dump every
+// ~100-200 ms, fast enough to name threads that live a few hundred ms.
+const (
+	minDumpGap = 100 * time.Millisecond
+	gapFactor  = 5
+)
+
+// refresher takes thread dumps when the join needs them (an unknown or
+// renamed thread) and periodically, at most one at a time.
+type refresher struct {
+	src      jvm.Source
+	live     *correlate.Live
+	store    *correlate.DumpStore
+	interval time.Duration
+	wake     chan struct{}
+
+	mu      sync.Mutex
+	reason  string // why the next dump is wanted ("" = none pending)
+	taken   int
+	failed  int
+	total   time.Duration
+	max     time.Duration
+	lastErr error
+}
+
+func newRefresher(src jvm.Source, live *correlate.Live, store *correlate.DumpStore, interval time.Duration) *refresher {
+	return &refresher{src: src, live: live, store: store, interval: interval, wake: make(chan struct{}, 1)}
+}
+
+// request asks for a dump soon; requests made while one is pending or in
+// flight are merged into the next one. It never blocks.
+func (r *refresher) request(reason string) {
+	r.mu.Lock()
+	if r.reason == "" {
+		r.reason = reason
+	}
+	r.mu.Unlock()
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run takes a first dump at once, then dumps on request and every
+// interval, until ctx is done. A dump in flight when ctx ends is finished
+// (bounded by the source's timeout) so that it can still name threads.
+func (r *refresher) run(ctx context.Context) {
+	r.request("start")
+	var last time.Time
+	gap := minDumpGap
+	var timer <-chan time.Time
+	if r.interval > 0 {
+		t := time.NewTicker(r.interval)
+		defer t.Stop()
+		timer = t.C
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			r.final()
+			return
+		case <-r.wake:
+		case <-timer:
+			r.mu.Lock()
+			if r.reason == "" {
+				r.reason = "periodic"
+			}
+			r.mu.Unlock()
+		}
+		if wait := time.Until(last.Add(gap)); wait > 0 {
+			select {
+			case <-ctx.Done():
+				r.final()
+				return
+			case <-time.After(wait):
+			}
+		}
+		r.mu.Lock()
+		reason := r.reason
+		r.reason = ""
+		r.mu.Unlock()
+		if reason == "" {
+			continue
+		}
+		d := r.capture(reason)
+		last = time.Now()
+		gap = max(minDumpGap, gapFactor*d)
+	}
+}
+
+// final takes the dump still wanted when the run ends: threads seen in the
+// last moments would stay unnamed otherwise.
+func (r *refresher) final() {
+	r.mu.Lock()
+	reason := r.reason
+	r.reason = ""
+	r.mu.Unlock()
+	if reason != "" && reason != "periodic" {
+		r.capture(reason + ", at exit")
+	}
+}
+
+// capture takes one dump and returns how long it took.
+func (r *refresher) capture(reason string) time.Duration {
+	// Not bound to the run's context: a dump cut short at shutdown would
+	// lose the names it was taken for. The source's timeout bounds it.
+	began := time.Now()
+	c, err := r.src.Capture(context.Background())
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err != nil {
+		r.failed++
+		if r.lastErr == nil || r.lastErr.Error() != err.Error() {
+			slog.Warn("thread dump failed", "reason", reason, "err", err)
+		}
+		r.lastErr = err
+		// A failing JVM is not retried faster than a working one.
+		return max(time.Since(began), time.Second)
+	}
+	d := c.End.Sub(c.Start)
+	r.taken++
+	r.total += d
+	if d > r.max {
+		r.max = d
+	}
+	r.live.AddDump(&correlate.TimedDump{Start: c.Start.UnixNano(), End: c.End.UnixNano(), Dump: c.Dump, Pid: c.Pid})
+	if r.store != nil {
+		if _, err := r.store.Save(c, reason); err != nil {
+			r.failed++
+			slog.Warn("saving thread dump failed", "err", err)
+		}
+	}
+	return d
+}
+
+func (r *refresher) summary(w io.Writer) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	fmt.Fprintf(w, "jschedlat: %d thread dumps via %s, %s wall in total (max %s)", r.taken, r.src.Name(),
+		r.total.Round(time.Millisecond), r.max.Round(time.Millisecond))
+	if r.failed > 0 {
+		fmt.Fprintf(w, ", %d failed (last: %v)", r.failed, r.lastErr)
+	}
+	fmt.Fprintln(w)
+}

@@ -1,0 +1,81 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/jschedlat/jschedlat/jvm"
+)
+
+func newThreadsCmd() *cobra.Command {
+	var timeout = 10
+	c := &cobra.Command{
+		Use:   "threads PID",
+		Short: "Print the native TID to Java thread name table of a JVM",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			pid, err := strconv.Atoi(args[0])
+			if err != nil || pid <= 0 {
+				return fmt.Errorf("invalid PID %q", args[0])
+			}
+			ok, err := jvm.IsJVM(pid)
+			if err != nil {
+				return fmt.Errorf("process %d: %w", pid, err)
+			}
+			if !ok {
+				return fmt.Errorf("process %d is not a JVM", pid)
+			}
+			src, err := jvm.NewSource(pid, secondsDur(timeout))
+			if err != nil {
+				return err
+			}
+			c, err := src.Capture(cmd.Context())
+			if err != nil {
+				return err
+			}
+			comms, _ := jvm.Comms(pid)
+			ths := c.Dump.Threads
+			sort.SliceStable(ths, func(i, j int) bool { return ths[i].Tid < ths[j].Tid })
+			tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "TID\tJAVA_ID\tSTATE\tCOMM\tJAVA_THREAD")
+			for _, t := range ths {
+				id := "-"
+				if t.JavaID >= 0 {
+					id = "#" + strconv.FormatInt(t.JavaID, 10)
+				}
+				state := t.State
+				if t.Internal {
+					state = "(VM)"
+				} else if state == "" {
+					state = "-"
+				}
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", t.Tid, id, state, printable(comms[t.Tid]), printable(t.Name))
+			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			fmt.Fprintf(os.Stderr, "jschedlat: %d threads from %s in %s\n", len(ths), c.Source, c.End.Sub(c.Start).Round(100_000))
+			return nil
+		},
+	}
+	c.Flags().IntVar(&timeout, "timeout", timeout, "seconds to wait for the thread dump")
+	return c
+}
+
+// printable quotes names that would break a table row (tabs, newlines,
+// other control characters); others are printed as they are.
+func printable(s string) string {
+	if strings.IndexFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0 {
+		return strconv.Quote(s)
+	}
+	return s
+}
+
+func secondsDur(s int) time.Duration { return time.Duration(s) * time.Second }
