@@ -1,0 +1,26 @@
+# jschedlat: build, test, regenerate the BPF objects, run the demo.
+GO ?= go
+BIN := bin/jschedlat
+
+.PHONY: build test generate demo vet clean
+
+build:
+	$(GO) build -o $(BIN) ./cmd/jschedlat
+
+# The whole suite; the integration tests run a real JVM under CPU contention
+# and load the BPF program, so they need root (they skip loudly otherwise).
+test:
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 15m ./...
+
+# Rebuilds bpf/runqlat_bpfel.{go,o} from bpf/runqlat.bpf.c. Needs clang,
+# llvm and libbpf-dev; the outputs are committed so nothing else does.
+generate:
+	$(GO) generate ./bpf
+
+# Runs the live pipeline as root against the bundled demo JVM workload.
+demo: build
+	./scripts/demo.sh
+
+clean:
+	rm -rf bin demo-out
