@@ -24,8 +24,10 @@ const (
 
 // drainInterval is how often Run empties the ring buffer. The kernel side
 // submits without waking the reader (unless the buffer fills past a quarter),
-// so the reader's own wakeups stay rare and do not preempt the traced threads.
-const drainInterval = 15 * time.Millisecond
+// so the reader's own wakeups stay rare and do not preempt the traced threads:
+// measured on a 2-CPU VM, a 15 ms period cost ~780 tracer context switches/s
+// against ~130/s at 100 ms (with GOMAXPROCS=1). Bursts still wake it early.
+const drainInterval = 100 * time.Millisecond
 
 const kernelBTF = "/sys/kernel/btf/vmlinux"
 
@@ -271,6 +273,7 @@ func (t *Tracer) Run(ctx context.Context, fn func(*Event)) error {
 	var (
 		rec ringbuf.Record
 		ev  Event
+		n   uint64
 	)
 	for {
 		final := ctx.Err() != nil
@@ -291,6 +294,11 @@ func (t *Tracer) Run(ctx context.Context, fn func(*Event)) error {
 					return err
 				}
 				fn(&ev)
+				// A steady flood never lets the ring run empty (no
+				// deadline error): notice cancellation anyway.
+				if n++; n&4095 == 0 && !final && ctx.Err() != nil {
+					break
+				}
 				if budget > 0 {
 					// Each record takes an 8-byte header, 8-byte aligned.
 					budget = max(0, budget-(8+len(rec.RawSample)+7)&^7)

@@ -280,6 +280,9 @@ func (n *Namer) Name(tid uint32, t int64, comm string) (string, string) {
 // the live pipeline asks for a fresh dump when it does not.
 func (n *Namer) Known(tid uint32, comm string, t int64) bool {
 	o, ok := n.latest[tid]
+	if m := n.marks[tid]; len(m) > 0 && m[len(m)-1].kind == markExit && m[len(m)-1].t <= t {
+		return true // the thread has ended: no dump can name it any more
+	}
 	if !ok {
 		return false
 	}

@@ -165,3 +165,17 @@ func TestNamerBirthNaming(t *testing.T) {
 		{"reused TID, no dump yet", 700, 21*sec + 1, "order-matcher-w", "", SourceComm},
 	})
 }
+
+func TestNamerKnownEndedThread(t *testing.T) {
+	// A thread that has exited cannot be named by any new dump: asking for
+	// one (its last switch-out comes after its exit record) only costs.
+	n := NewNamer(2 * time.Second)
+	n.AddBirth(800, 10*sec)
+	n.AddExit(800, 11*sec)
+	if !n.Known(800, "payment-callbac", 11*sec+1) {
+		t.Error("Known for an ended thread: want true (no dump request)")
+	}
+	if n.Known(800, "payment-callbac", 10*sec+1) {
+		t.Error("Known for a live thread no dump saw: want false")
+	}
+}
