@@ -10,6 +10,7 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -155,11 +156,14 @@ func runAttach(ctx context.Context, pid int, o *attachOpts) (err error) {
 	if o.ringSize <= 0 || o.ringSize&(o.ringSize-1) != 0 || o.ringSize < 4096 {
 		return fmt.Errorf("--ring-size %d: must be a power of two of at least 4096", o.ringSize)
 	}
+	if err := checkPrivileges(); err != nil {
+		return err
+	}
 	var src jvm.Source
 	if pid != 0 {
 		isJVM, err := jvm.IsJVM(pid)
 		if err != nil {
-			return fmt.Errorf("process %d: %w", pid, err)
+			return err
 		}
 		if !isJVM {
 			slog.Warn("process is not a JVM: tracing it, names fall back to the kernel's comm", "pid", pid)
@@ -414,4 +418,27 @@ func alive(pid int) bool {
 		}
 	}
 	return true
+}
+
+// checkPrivileges fails early, with the fix in the message, when loading
+// BPF cannot work: before any output file is created.
+func checkPrivileges() error {
+	st, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return nil // cannot tell: loading will say
+	}
+	for _, l := range strings.Split(string(st), "\n") {
+		if v, ok := strings.CutPrefix(l, "CapEff:"); ok {
+			caps, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+			if err != nil {
+				return nil
+			}
+			const sysAdmin, perfmon, bpfCap = 21, 38, 39
+			if caps&(1<<sysAdmin) != 0 || (caps&(1<<perfmon) != 0 && caps&(1<<bpfCap) != 0) {
+				return nil
+			}
+			return errors.New("tracing needs root (or CAP_BPF and CAP_PERFMON): run it with sudo")
+		}
+	}
+	return nil
 }

@@ -27,7 +27,7 @@ func newThreadsCmd() *cobra.Command {
 			}
 			ok, err := jvm.IsJVM(pid)
 			if err != nil {
-				return fmt.Errorf("process %d: %w", pid, err)
+				return err
 			}
 			if !ok {
 				return fmt.Errorf("process %d is not a JVM", pid)
