@@ -2,16 +2,18 @@
 GO ?= go
 BIN := bin/jschedlat
 
-.PHONY: build test generate demo vet clean
+.PHONY: build test generate demo clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/jschedlat
 
-# The whole suite; the integration tests run a real JVM under CPU contention
-# and load the BPF program, so they need root (they skip loudly otherwise).
+# The whole suite, one package at a time: the integration tests compare with
+# the kernel's own accounting and must not disturb each other. They run a
+# real JVM under CPU contention and load the BPF program, so they need root
+# (they skip loudly otherwise).
 test:
 	$(GO) vet ./...
-	$(GO) test -count=1 -timeout 15m ./...
+	$(GO) test -p 1 -count=1 -timeout 15m ./...
 
 # Rebuilds bpf/runqlat_bpfel.{go,o} from bpf/runqlat.bpf.c. Needs clang,
 # llvm and libbpf-dev; the outputs are committed so nothing else does.

@@ -280,12 +280,7 @@ func runAttach(ctx context.Context, pid int, o *attachOpts) (err error) {
 	readerDone := make(chan error, 1)
 	go func() {
 		var ev correlate.Event
-		lastSample := time.Now()
 		readerDone <- tr.Run(runCtx, func(e *bpf.Event) {
-			if time.Since(lastSample) > 100*time.Millisecond {
-				clock.Resample()
-				lastSample = time.Now()
-			}
 			ev = correlate.FromKernel(e, clock)
 			if ev.Kind.Lifecycle() {
 				lifecycle++
@@ -314,6 +309,9 @@ loop:
 		case runErr = <-readerDone:
 			break loop
 		case <-tick.C:
+			// A clock step is seen within one tick; events are converted
+			// with the offset in force at their own time.
+			clock.Resample()
 			if err := live.Emit(time.Now().UnixNano()); err != nil {
 				runErr = err
 				cancel()
@@ -346,19 +344,19 @@ loop:
 			runErr = fmt.Errorf("--save-events: %w", err)
 		}
 	}
-	lost, _, lerr := tr.Lost()
+	lost, lostPerCPU, lerr := tr.Lost()
 	mapFull, _ := tr.MapFull()
 	if cerr := tr.Close(); cerr != nil && runErr == nil {
 		runErr = cerr
 	}
-	summary(os.Stderr, pid, time.Since(started), events, lifecycle, live.Written(), lost, lerr, mapFull, ref, jvmGone)
+	summary(os.Stderr, pid, time.Since(started), events, lifecycle, live.Written(), lost, lostPerCPU, lerr, mapFull, ref, jvmGone)
 	if runErr != nil && !errors.Is(runErr, context.Canceled) {
 		return runErr
 	}
 	return ferr
 }
 
-func summary(w io.Writer, pid int, d time.Duration, events, lifecycle, written, lost uint64, lerr error, mapFull uint64, ref *refresher, jvmGone bool) {
+func summary(w io.Writer, pid int, d time.Duration, events, lifecycle, written, lost uint64, lostPerCPU []uint64, lerr error, mapFull uint64, ref *refresher, jvmGone bool) {
 	fmt.Fprintf(w, "jschedlat: %s traced: %d events, %d records written, %d thread births/renames/exits", d.Round(time.Millisecond), events, written, lifecycle)
 	if lerr != nil {
 		fmt.Fprintf(w, ", lost events unknown (%v)", lerr)
@@ -370,7 +368,7 @@ func summary(w io.Writer, pid int, d time.Duration, events, lifecycle, written, 
 	}
 	fmt.Fprintln(w)
 	if lost > 0 {
-		fmt.Fprintln(w, "jschedlat: WARNING: events were lost: raise --ring-size or --min-latency")
+		fmt.Fprintf(w, "jschedlat: WARNING: events were lost (per CPU: %v): raise --ring-size or --min-latency\n", lostPerCPU)
 	}
 	if ref != nil {
 		ref.summary(w)
