@@ -1,0 +1,75 @@
+package correlate
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jschedlat/jschedlat/jvm"
+)
+
+func TestLoadDumpsPlainFiles(t *testing.T) {
+	zurich, err := time.LoadLocation("Europe/Zurich")
+	if err != nil {
+		t.Skip("SKIPPED: no time zone data")
+	}
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.txt")
+	if err := os.WriteFile(bad, []byte("no dump here\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	log := "../testdata/dumps/hotspot/jdk17-kill3-stdout-4703.txt"
+	dumps, warns, err := LoadDumps([]string{log, bad}, zurich)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dumps) != 1 {
+		t.Fatalf("%d dumps from %s, want 1", len(dumps), log)
+	}
+	// The timestamp line is local time of the zone given, second resolution.
+	if got := time.Unix(0, dumps[0].Start).In(zurich).Format("2006-01-02 15:04:05"); !strings.HasPrefix(got, "2026-") {
+		t.Errorf("dump time %s", got)
+	}
+	if dumps[0].End-dumps[0].Start != int64(time.Second)-1 {
+		t.Errorf("a plain dump spans its timestamp's second, got %d ns", dumps[0].End-dumps[0].Start)
+	}
+	if len(warns) != 1 || !strings.Contains(warns[0], "bad.txt") {
+		t.Errorf("warnings %q: want one naming bad.txt", warns)
+	}
+	if _, _, err := LoadDumps([]string{filepath.Join(dir, "missing")}, zurich); err == nil {
+		t.Error("missing path: no error")
+	}
+}
+
+func TestDumpStoreRoundTrip(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "dumps")
+	s, err := NewDumpStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile("../testdata/dumps/hotspot/jdk17-jstack-4703.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Unix(0, 1795623292049732581)
+	c := &jvm.Capture{Pid: 4703, Start: start, End: start.Add(5 * time.Millisecond), Source: "attach", Raw: raw}
+	if _, err := s.Save(c, "start"); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if _, err := NewDumpStore(dir); err == nil {
+		t.Error("a directory holding a capture was accepted again")
+	}
+	dumps, warns, err := LoadDumps([]string{dir}, time.UTC)
+	if err != nil || len(warns) != 0 {
+		t.Fatalf("err %v, warnings %q", err, warns)
+	}
+	if len(dumps) != 1 || dumps[0].Start != start.UnixNano() || dumps[0].End != start.Add(5*time.Millisecond).UnixNano() || dumps[0].Pid != 4703 {
+		t.Fatalf("loaded %+v", dumps)
+	}
+	if len(dumps[0].Dump.Threads) < 20 {
+		t.Errorf("only %d threads", len(dumps[0].Dump.Threads))
+	}
+}

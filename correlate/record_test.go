@@ -1,0 +1,115 @@
+package correlate
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/jschedlat/jschedlat/bpf"
+)
+
+func sampleRecord() Record {
+	return Record{
+		Time: 1795623292049732581, KTime: 554706668389, CPU: 1, QueuedCPU: 0, Kind: "preempt",
+		LatencyNs: 1234567, Pid: 100, Tid: 101, Comm: "quote\"inside",
+		JavaThread: "quote\"inside, with comma\nand newline\tand tab 日本語", NameSource: SourceDump,
+		PrevPid: 100, PrevTid: 102, PrevComm: "GC Thread#0", PrevJavaThread: "GC Thread#0",
+	}
+}
+
+func TestRecordRoundTrip(t *testing.T) {
+	for _, format := range Formats {
+		var buf bytes.Buffer
+		w, err := NewWriter(&buf, format)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := sampleRecord()
+		if err := w.Write(&in); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		var out []Record
+		if err := ReadRecords(&buf, func(r *Record) error { out = append(out, *r); return nil }); err != nil {
+			t.Fatalf("%s: %v", format, err)
+		}
+		in.TimeText = FormatTime(in.Time)
+		if len(out) != 1 || out[0] != in {
+			t.Errorf("%s: round trip\n got %+v\nwant %+v", format, out, in)
+		}
+	}
+}
+
+func TestCSVHeaderAndTime(t *testing.T) {
+	var buf bytes.Buffer
+	w, _ := NewWriter(&buf, "csv")
+	r := sampleRecord()
+	r.Time = 1795623292000000000 // whole second: the fraction keeps nine digits
+	_ = w.Write(&r)
+	_ = w.Flush()
+	lines := strings.SplitN(buf.String(), "\n", 2)
+	if lines[0] != strings.Join(Columns, ",") {
+		t.Errorf("header %q", lines[0])
+	}
+	for _, c := range []string{"time", "cpu", "queued_cpu", "kind", "latency_ns", "pid", "tid", "comm", "java_thread", "name_source", "prev_tid", "prev_comm", "prev_java_thread"} {
+		if !strings.Contains(","+lines[0]+",", ","+c+",") {
+			t.Errorf("header lacks %s", c)
+		}
+	}
+	if !strings.HasPrefix(lines[1], "2026-11-25T") || !strings.Contains(lines[1], ".000000000Z,") {
+		t.Errorf("time not RFC 3339 UTC with nine fraction digits: %q", lines[1])
+	}
+}
+
+func TestEventLogRoundTrip(t *testing.T) {
+	var buf bytes.Buffer
+	w, err := NewEventLogWriter(&buf, EventLogHeader{Pid: 100, Kinds: "all"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := []Event{
+		{KTime: 1, Time: 2, Latency: 3, Kind: bpf.KindPreempt, CPU: 1, QueuedCPU: 0, Pid: 100, Tid: 101, Comm: "quote\"\\\x01\n\t日本語スレ", PrevPid: 5, PrevTid: 6, PrevComm: "swapper/0"},
+		{KTime: 7, Time: 8, Kind: bpf.KindRename, Pid: 100, Tid: 101, Comm: "new-name"},
+		{KTime: 9, Time: 10, Kind: bpf.KindBirth, Pid: 100, Tid: 103, Comm: "java"},
+		{KTime: 11, Time: 12, Kind: bpf.KindExit, Pid: 100, Tid: 103, Comm: "x"},
+	}
+	for i := range in {
+		if err := w.Write(&in[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = w.Flush()
+	var out []Event
+	h, err := ReadEventLog(&buf, func(e *Event) error { out = append(out, *e); return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.Pid != 100 || h.Format != "jschedlat-events" {
+		t.Errorf("header %+v", h)
+	}
+	if len(out) != len(in) {
+		t.Fatalf("%d events back, want %d", len(out), len(in))
+	}
+	for i := range in {
+		if out[i] != in[i] {
+			t.Errorf("event %d: got %+v, want %+v", i, out[i], in[i])
+		}
+	}
+}
+
+func TestEventLogTruncated(t *testing.T) {
+	var buf bytes.Buffer
+	w, _ := NewEventLogWriter(&buf, EventLogHeader{Pid: 1})
+	e := Event{KTime: 1, Time: 2, Kind: bpf.KindWakeup, Tid: 3, Comm: "a"}
+	_ = w.Write(&e)
+	_ = w.Write(&e)
+	_ = w.Flush()
+	cut := buf.Bytes()[:buf.Len()-10] // a run killed mid-write
+	n := 0
+	_, err := ReadEventLog(bytes.NewReader(cut), func(*Event) error { n++; return nil })
+	if n != 1 || err == nil || !strings.Contains(err.Error(), "line 3") {
+		t.Errorf("truncated file: %d events, err %v; want 1 event and an error naming line 3", n, err)
+	}
+}
