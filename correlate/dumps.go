@@ -31,6 +31,9 @@ type DumpMeta struct {
 	Threads int     `json:"threads"`
 	WallMs  float64 `json:"wall_ms"`
 	Reason  string  `json:"reason,omitempty"`
+	// HostTids maps the TIDs printed in the dump to host TIDs when the
+	// JVM runs in its own PID namespace (a container); null otherwise.
+	HostTids map[int]uint32 `json:"host_tids"`
 }
 
 // DumpStore saves live captures so that a replay can use exactly what the
@@ -59,21 +62,22 @@ func NewDumpStore(dir string) (*DumpStore, error) {
 }
 
 // Save writes the raw dump and appends its metadata to the index.
-func (s *DumpStore) Save(c *jvm.Capture, reason string) (DumpMeta, error) {
+func (s *DumpStore) Save(c *jvm.Capture, reason string, hostTids map[int]uint32) (DumpMeta, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.seq++
 	m := DumpMeta{
-		File:    fmt.Sprintf("dump-%06d.txt", s.seq),
-		Pid:     c.Pid,
-		Start:   FormatTime(c.Start.UnixNano()),
-		End:     FormatTime(c.End.UnixNano()),
-		StartNs: c.Start.UnixNano(),
-		EndNs:   c.End.UnixNano(),
-		Source:  c.Source,
-		Threads: len(c.Dump.Threads),
-		WallMs:  float64(c.End.Sub(c.Start).Microseconds()) / 1000,
-		Reason:  reason,
+		File:     fmt.Sprintf("dump-%06d.txt", s.seq),
+		Pid:      c.Pid,
+		Start:    FormatTime(c.Start.UnixNano()),
+		End:      FormatTime(c.End.UnixNano()),
+		StartNs:  c.Start.UnixNano(),
+		EndNs:    c.End.UnixNano(),
+		Source:   c.Source,
+		Threads:  len(c.Dump.Threads),
+		WallMs:   float64(c.End.Sub(c.Start).Microseconds()) / 1000,
+		Reason:   reason,
+		HostTids: hostTids,
 	}
 	if err := os.WriteFile(filepath.Join(s.dir, m.File), c.Raw, 0o644); err != nil {
 		return m, fmt.Errorf("saving dump: %w", err)
@@ -92,8 +96,20 @@ func (s *DumpStore) Close() error { return s.index.Close() }
 type TimedDump struct {
 	Start, End int64 // wall ns
 	Dump       jvm.Dump
-	Origin     string // file (and line) it came from
-	Pid        int    // 0 when unknown
+	Origin     string         // file (and line) it came from
+	Pid        int            // 0 when unknown
+	HostTids   map[int]uint32 // dump TID -> host TID; nil: the same namespace
+}
+
+// TidMap returns the translation of the dump's TIDs to host TIDs.
+func (d *TimedDump) TidMap() TidMap {
+	if d.HostTids == nil {
+		return nil
+	}
+	return func(tid int) (uint32, bool) {
+		h, ok := d.HostTids[tid]
+		return h, ok
+	}
 }
 
 // LoadDumps reads dumps for an offline join from each path: a directory
@@ -204,7 +220,7 @@ func loadCaptureDir(dir, idx string) ([]TimedDump, []string, error) {
 			warns = append(warns, fmt.Sprintf("%s: no thread dump found: skipped", path))
 			continue
 		}
-		out = append(out, TimedDump{Start: m.StartNs, End: m.EndNs, Dump: dumps[0], Origin: path, Pid: m.Pid})
+		out = append(out, TimedDump{Start: m.StartNs, End: m.EndNs, Dump: dumps[0], Origin: path, Pid: m.Pid, HostTids: m.HostTids})
 	}
 	return out, warns, nil
 }

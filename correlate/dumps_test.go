@@ -55,7 +55,7 @@ func TestDumpStoreRoundTrip(t *testing.T) {
 	}
 	start := time.Unix(0, 1795623292049732581)
 	c := &jvm.Capture{Pid: 4703, Start: start, End: start.Add(5 * time.Millisecond), Source: "attach", Raw: raw}
-	if _, err := s.Save(c, "start"); err != nil {
+	if _, err := s.Save(c, "start", nil); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
@@ -71,5 +71,53 @@ func TestDumpStoreRoundTrip(t *testing.T) {
 	}
 	if len(dumps[0].Dump.Threads) < 20 {
 		t.Errorf("only %d threads", len(dumps[0].Dump.Threads))
+	}
+}
+
+func TestDumpStoreKeepsNamespaceMap(t *testing.T) {
+	// A JVM in its own PID namespace prints its own TIDs; the capture keeps
+	// the map to host TIDs so that a replay elsewhere names exactly.
+	dir := filepath.Join(t.TempDir(), "dumps")
+	s, err := NewDumpStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile("../testdata/dumps/hotspot/jdk17-pidns-jstack-inside.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Unix(0, 1795623292049732581)
+	c := &jvm.Capture{Pid: 999, Start: start, End: start.Add(time.Millisecond), Source: "attach", Raw: raw}
+	if _, err := s.Save(c, "start", map[int]uint32{1: 5001, 2: 5002}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	dumps, _, err := LoadDumps([]string{dir}, time.UTC)
+	if err != nil || len(dumps) != 1 {
+		t.Fatalf("%d dumps, %v", len(dumps), err)
+	}
+	m := dumps[0].TidMap()
+	if m == nil {
+		t.Fatal("namespace map lost")
+	}
+	if h, ok := m(2); !ok || h != 5002 {
+		t.Errorf("TID 2 -> %d, %v; want 5002", h, ok)
+	}
+	if _, ok := m(3); ok {
+		t.Error("an unmapped TID was mapped: it must stay unnamed")
+	}
+	n := NewNamer(0)
+	n.AddDump(dumps[0].Start, dumps[0].End, &dumps[0].Dump, m)
+	var nsName string
+	for _, th := range dumps[0].Dump.Threads {
+		if th.Tid == 2 {
+			nsName = th.Name
+		}
+	}
+	if name, _ := n.Name(5002, dumps[0].Start, "java"); name != nsName || name == "" {
+		t.Errorf("host TID 5002 named %q, want %q", name, nsName)
+	}
+	if name, _ := n.Name(2, dumps[0].Start, "java"); name != "" {
+		t.Errorf("namespace TID 2 used as a host TID: named %q", name)
 	}
 }

@@ -114,7 +114,7 @@ func (l *Live) AddDump(td *TimedDump) {
 	if l.j.Namer == nil {
 		return
 	}
-	l.j.Namer.AddDump(td.Start, td.End, &td.Dump, nil)
+	l.j.Namer.AddDump(td.Start, td.End, &td.Dump, td.TidMap())
 }
 
 func (l *Live) write(e *Event) {

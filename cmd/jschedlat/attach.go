@@ -243,7 +243,7 @@ func runAttach(ctx context.Context, pid int, o *attachOpts) (err error) {
 	live := correlate.NewLive(joiner, w)
 	var ref *refresher
 	if src != nil {
-		ref = newRefresher(src, live, store, o.dumpInterval)
+		ref = newRefresher(pid, src, live, store, o.dumpInterval)
 		live.NeedDump = func(tid uint32, comm string) {
 			ref.request("thread " + strconv.Itoa(int(tid)) + " (" + comm + ") unknown")
 		}

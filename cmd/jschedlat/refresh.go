@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -31,6 +34,7 @@ type refresher struct {
 	store    *correlate.DumpStore
 	interval time.Duration
 	wake     chan struct{}
+	otherNS  bool // the JVM prints TIDs of its own PID namespace
 
 	mu      sync.Mutex
 	reason  string // why the next dump is wanted ("" = none pending)
@@ -41,8 +45,41 @@ type refresher struct {
 	lastErr error
 }
 
-func newRefresher(src jvm.Source, live *correlate.Live, store *correlate.DumpStore, interval time.Duration) *refresher {
-	return &refresher{src: src, live: live, store: store, interval: interval, wake: make(chan struct{}, 1)}
+func newRefresher(pid int, src jvm.Source, live *correlate.Live, store *correlate.DumpStore, interval time.Duration) *refresher {
+	r := &refresher{src: src, live: live, store: store, interval: interval, wake: make(chan struct{}, 1)}
+	r.otherNS = inOtherPIDNamespace(pid)
+	return r
+}
+
+// inOtherPIDNamespace tells whether pid runs in a PID namespace below ours:
+// its NSpid line then lists more than one TID.
+func inOtherPIDNamespace(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return false
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if f, ok := strings.CutPrefix(l, "NSpid:"); ok {
+			return len(strings.Fields(f)) > 1
+		}
+	}
+	return false
+}
+
+// hostTids maps the JVM's own TIDs to host TIDs, read right after a dump:
+// a thread that ended meanwhile is left out, so it stays unnamed rather
+// than misnamed.
+func hostTids(pid int) map[int]uint32 {
+	m, err := jvm.NSTids(pid)
+	if err != nil {
+		slog.Warn("reading the JVM's namespace TIDs failed: its threads stay unnamed", "err", err)
+		return map[int]uint32{}
+	}
+	out := make(map[int]uint32, len(m))
+	for host, ns := range m {
+		out[ns] = uint32(host)
+	}
+	return out
 }
 
 // request asks for a dump soon; requests made while one is pending or in
@@ -141,9 +178,13 @@ func (r *refresher) capture(reason string) time.Duration {
 	if d > r.max {
 		r.max = d
 	}
-	r.live.AddDump(&correlate.TimedDump{Start: c.Start.UnixNano(), End: c.End.UnixNano(), Dump: c.Dump, Pid: c.Pid})
+	td := &correlate.TimedDump{Start: c.Start.UnixNano(), End: c.End.UnixNano(), Dump: c.Dump, Pid: c.Pid}
+	if r.otherNS {
+		td.HostTids = hostTids(c.Pid)
+	}
+	r.live.AddDump(td)
 	if r.store != nil {
-		if _, err := r.store.Save(c, reason); err != nil {
+		if _, err := r.store.Save(c, reason, td.HostTids); err != nil {
 			r.failed++
 			slog.Warn("saving thread dump failed", "err", err)
 		}

@@ -87,7 +87,7 @@ func runReplay(ctx context.Context, o *replayOpts) (err error) {
 			slog.Warn("dump is of another process: skipped", "dump", d.Origin, "dump_pid", d.Pid, "events_pid", hdr.Pid)
 			continue
 		}
-		namer.AddDump(d.Start, d.End, &d.Dump, nil)
+		namer.AddDump(d.Start, d.End, &d.Dump, d.TidMap())
 		used++
 	}
 	if used == 0 && hdr.Pid != 0 {
