@@ -37,6 +37,7 @@ const (
 	runqlatMapLost           = "lost"
 	runqlatMapMapFull        = "map_full"
 	runqlatMapStart          = "start"
+	runqlatMapTaskStart      = "task_start"
 	runqlatMapUnobserved     = "unobserved"
 	runqlatProgRunqBtfExit   = "runq_btf_exit"
 	runqlatProgRunqBtfRename = "runq_btf_rename"
@@ -119,6 +120,7 @@ type runqlatMapSpecs struct {
 	Lost       *ebpf.MapSpec `ebpf:"lost"`
 	MapFull    *ebpf.MapSpec `ebpf:"map_full"`
 	Start      *ebpf.MapSpec `ebpf:"start"`
+	TaskStart  *ebpf.MapSpec `ebpf:"task_start"`
 	Unobserved *ebpf.MapSpec `ebpf:"unobserved"`
 }
 
@@ -159,6 +161,7 @@ type runqlatMaps struct {
 	Lost       *ebpf.Map `ebpf:"lost"`
 	MapFull    *ebpf.Map `ebpf:"map_full"`
 	Start      *ebpf.Map `ebpf:"start"`
+	TaskStart  *ebpf.Map `ebpf:"task_start"`
 	Unobserved *ebpf.Map `ebpf:"unobserved"`
 }
 
@@ -168,6 +171,7 @@ func (m *runqlatMaps) Close() error {
 		m.Lost,
 		m.MapFull,
 		m.Start,
+		m.TaskStart,
 		m.Unobserved,
 	)
 }

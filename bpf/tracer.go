@@ -190,6 +190,11 @@ func configure(spec *ebpf.CollectionSpec, cfg Config) error {
 // attaches them and opens the reader; on failure it closes what it opened.
 func load(spec *ebpf.CollectionSpec, attachment string) (_ *Tracer, err error) {
 	spec = spec.Copy()
+	if attachment == "tp_btf" {
+		// tp_btf keeps starts in task-local storage; the hash map is
+		// only raw_tp's.
+		spec.Maps[runqlatMapStart].MaxEntries = 1
+	}
 	// Drop the other family so that it is neither loaded nor verified.
 	for _, h := range hooks {
 		keep, drop := h.btfProg, h.rawProg
