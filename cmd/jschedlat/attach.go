@@ -212,20 +212,67 @@ func runAttach(ctx context.Context, pid int, o *attachOpts) (err error) {
 		// ~370/s on the workload of the observer benchmark).
 		runtime.GOMAXPROCS(1)
 	}
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if o.duration > 0 {
+		runCtx, cancel = context.WithTimeout(runCtx, o.duration)
+		defer cancel()
+	}
+	// Everything periodic runs in the reader's goroutine right after each
+	// drain, on the reader's own wakeup: no timers of our own that would
+	// add context switches to the host being measured.
+	var (
+		clock   *bpf.WallClock
+		live    *correlate.Live
+		evlog   *correlate.EventLogWriter
+		runErr  error
+		jvmGone bool
+	)
+	fail := func(err error) {
+		if runErr == nil {
+			runErr = err
+		}
+		cancel()
+	}
+	afterDrain := func() {
+		// A clock step is seen within one drain; events are converted
+		// with the offset in force at their own time.
+		clock.Resample()
+		if err := live.Emit(time.Now().UnixNano()); err != nil {
+			fail(err)
+		}
+		if evlog != nil {
+			if err := evlog.Flush(); err != nil {
+				fail(fmt.Errorf("--save-events: %w", err))
+			}
+		}
+		if pid != 0 && !jvmGone && !alive(pid) {
+			jvmGone = true
+			slog.Warn("target process exited: stopping", "pid", pid)
+			cancel()
+		}
+	}
+	drain := bpf.DefaultDrainInterval
+	if pid != 0 {
+		// One JVM's events fit the ring for seconds; bursts still wake
+		// the reader early (the kernel forces a wakeup past a quarter).
+		drain = 250 * time.Millisecond
+	}
 	tr, err := bpf.New(bpf.Config{
-		Pid:        uint32(pid),
-		MinLatency: o.minLatency,
-		Kinds:      kinds,
-		RingSize:   o.ringSize,
+		Pid:           uint32(pid),
+		MinLatency:    o.minLatency,
+		Kinds:         kinds,
+		RingSize:      o.ringSize,
+		DrainInterval: drain,
+		AfterDrain:    afterDrain,
 	})
 	if err != nil {
 		return err
 	}
 	defer tr.Close()
-	clock := bpf.NewWallClock()
+	clock = bpf.NewWallClock()
 	started := time.Now()
 
-	var evlog *correlate.EventLogWriter
 	if evFile != nil {
 		evlog, err = correlate.NewEventLogWriter(evFile, correlate.EventLogHeader{
 			Pid: uint32(pid), Start: correlate.FormatTime(started.UnixNano()), Attachment: tr.Attachment(),
@@ -240,30 +287,13 @@ func runAttach(ctx context.Context, pid int, o *attachOpts) (err error) {
 	if src != nil {
 		joiner.Namer = correlate.NewNamer(0)
 	}
-	live := correlate.NewLive(joiner, w)
+	live = correlate.NewLive(joiner, w)
 	var ref *refresher
 	if src != nil {
 		ref = newRefresher(pid, src, live, store, o.dumpInterval)
 		live.NeedDump = func(tid uint32, comm string) {
 			ref.request("thread " + strconv.Itoa(int(tid)) + " (" + comm + ") unknown")
 		}
-	}
-
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	if o.duration > 0 {
-		runCtx, cancel = context.WithTimeout(runCtx, o.duration)
-		defer cancel()
-	}
-	var jvmGone bool
-	if pid != 0 {
-		go func() {
-			if waitExit(runCtx, pid) {
-				jvmGone = true
-				slog.Warn("target process exited: stopping", "pid", pid)
-				cancel()
-			}
-		}()
 	}
 	slog.Info("tracing", "pid", pid, "attachment", tr.Attachment(), "min_latency", o.minLatency, "kinds", o.kinds, "clock_err_ns", clock.Last().Err)
 
@@ -275,64 +305,23 @@ func runAttach(ctx context.Context, pid int, o *attachOpts) (err error) {
 	}
 
 	var events, lifecycle uint64
-	var writeErr error
-	var evMu sync.Mutex
-	readerDone := make(chan error, 1)
-	go func() {
-		var ev correlate.Event
-		readerDone <- tr.Run(runCtx, func(e *bpf.Event) {
-			ev = correlate.FromKernel(e, clock)
-			if ev.Kind.Lifecycle() {
-				lifecycle++
-			} else {
-				events++
-			}
-			if evlog != nil {
-				evMu.Lock()
-				if werr := evlog.Write(&ev); werr != nil && writeErr == nil {
-					writeErr = fmt.Errorf("--save-events: %w", werr)
-				}
-				evMu.Unlock()
-			}
-			live.Add(&ev)
-		})
-	}()
-
-	// Records wait Horizon anyway; a slow tick keeps the tracer's own
-	// wakeups (context switches on the traced host) rare.
-	tick := time.NewTicker(250 * time.Millisecond)
-	defer tick.Stop()
-	var runErr error
-loop:
-	for {
-		select {
-		case runErr = <-readerDone:
-			break loop
-		case <-tick.C:
-			// A clock step is seen within one tick; events are converted
-			// with the offset in force at their own time.
-			clock.Resample()
-			if err := live.Emit(time.Now().UnixNano()); err != nil {
-				runErr = err
-				cancel()
-				<-readerDone
-				break loop
-			}
-			if evlog != nil {
-				evMu.Lock()
-				if ferr := evlog.Flush(); ferr != nil && writeErr == nil {
-					writeErr = fmt.Errorf("--save-events: %w", ferr)
-				}
-				werr := writeErr
-				evMu.Unlock()
-				if werr != nil {
-					runErr = werr
-					cancel()
-					<-readerDone
-					break loop
-				}
+	var ev correlate.Event
+	err = tr.Run(runCtx, func(e *bpf.Event) {
+		ev = correlate.FromKernel(e, clock)
+		if ev.Kind.Lifecycle() {
+			lifecycle++
+		} else {
+			events++
+		}
+		if evlog != nil {
+			if err := evlog.Write(&ev); err != nil {
+				fail(fmt.Errorf("--save-events: %w", err))
 			}
 		}
+		live.Add(&ev)
+	})
+	if err != nil && runErr == nil {
+		runErr = err
 	}
 	// The reader has drained the kernel buffer. Let a dump in flight finish
 	// (it may name the last threads), then write everything held.
@@ -377,22 +366,6 @@ func summary(w io.Writer, pid int, d time.Duration, events, lifecycle, written, 
 	}
 	if jvmGone {
 		fmt.Fprintf(w, "jschedlat: process %d exited during the run\n", pid)
-	}
-}
-
-// waitExit returns true when process pid ends before ctx is done.
-func waitExit(ctx context.Context, pid int) bool {
-	t := time.NewTicker(500 * time.Millisecond)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return false
-		case <-t.C:
-			if !alive(pid) {
-				return true
-			}
-		}
 	}
 }
 
