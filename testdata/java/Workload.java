@@ -22,7 +22,7 @@ import java.util.concurrent.atomic.AtomicLong;
  * Names are written last on the line and may contain spaces; they never
  * contain newlines here.
  *
- * Usage: java Workload [--seconds N] [--workers N] [--truth FILE]
+ * Usage: java Workload [--seconds N] [--workers N] [--hogs N] [--truth FILE]
  *                      [--short-every-ms N] [--short-life-ms N]
  */
 public class Workload {
@@ -87,13 +87,14 @@ public class Workload {
     }
 
     public static void main(String[] args) throws Exception {
-        int seconds = 30, workers = 6;
+        int seconds = 30, workers = 6, hogs = 2;
         long shortEvery = 700, shortLife = 300;
         String truthFile = null;
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--seconds": seconds = Integer.parseInt(args[++i]); break;
                 case "--workers": workers = Integer.parseInt(args[++i]); break;
+                case "--hogs": hogs = Integer.parseInt(args[++i]); break;
                 case "--truth": truthFile = args[++i]; break;
                 case "--short-every-ms": shortEvery = Long.parseLong(args[++i]); break;
                 case "--short-life-ms": shortLife = Long.parseLong(args[++i]); break;
@@ -114,7 +115,7 @@ public class Workload {
             threads.add(named("order-matcher-worker-" + n, () -> work(deadline, 1500 + 300 * n, 1)));
         }
         // CPU hogs that rarely sleep: they keep both CPUs busy (preemption).
-        for (int i = 1; i <= 2; i++) {
+        for (int i = 1; i <= hogs; i++) {
             threads.add(named("risk-calculator-hog-" + i, () -> work(deadline, 20_000, 0)));
         }
         // Threads that rename themselves half-way through their life.
