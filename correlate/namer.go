@@ -236,16 +236,20 @@ func (n *Namer) Name(tid uint32, t int64, comm string) (string, string) {
 	usable := func(o *observation) bool {
 		return o.end <= limit && o.start > lo && o.end < hi
 	}
+	// Observations are ordered by start: look around t only, so that the
+	// cost does not grow with the number of dumps of a long run. Nothing
+	// at or before lo, nor after limit, can be usable.
+	at := sort.Search(len(list), func(i int) bool { return list[i].start > t })
 	var prev, next *observation
-	for i := range list {
-		o := &list[i]
-		if !usable(o) {
-			continue
+	for i := at - 1; i >= 0 && list[i].start > lo; i-- {
+		if usable(&list[i]) {
+			prev = &list[i]
+			break
 		}
-		if o.start <= t {
-			prev = o
-		} else {
-			next = o
+	}
+	for i := at; i < len(list) && list[i].start <= limit; i++ {
+		if usable(&list[i]) {
+			next = &list[i]
 			break
 		}
 	}
@@ -262,12 +266,8 @@ func (n *Namer) Name(tid uint32, t int64, comm string) (string, string) {
 	// The kernel name matches neither neighbour. If it is the kernel name
 	// of a name this same thread had earlier, comm is stale: another thread
 	// renamed it, and the last name known at t is the answer.
-	for i := range list {
-		o := &list[i]
-		if o.start > t {
-			break
-		}
-		if usable(o) && o.comm == comm {
+	for i := at - 1; i >= 0 && list[i].start > lo; i-- {
+		if usable(&list[i]) && list[i].comm == comm {
 			return prev.name, SourceDumpRenamed
 		}
 	}

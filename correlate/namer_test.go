@@ -179,3 +179,20 @@ func TestNamerKnownEndedThread(t *testing.T) {
 		t.Error("Known for a live thread no dump saw: want false")
 	}
 }
+
+func BenchmarkNameLongRun(b *testing.B) {
+	// An hour of dumps every 0.7 s: naming must not scan them all.
+	n := NewNamer(2 * time.Second)
+	const dumps = 5000
+	for i := 0; i < dumps; i++ {
+		s := int64(i) * 700_000_000
+		n.AddDump(s, s+30_000_000, dump(th(900, 1, "order-matcher-worker-1"), th(901, 2, "main")), nil)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		t := int64(i%dumps) * 700_000_000
+		if name, _ := n.Name(900, t+1, "order-matcher-w"); name == "" {
+			b.Fatal("unnamed")
+		}
+	}
+}

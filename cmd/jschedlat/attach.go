@@ -129,6 +129,20 @@ func (o *outFile) Close() error {
 	return nil
 }
 
+// openRecords creates the record output in the given format.
+func openRecords(path, format string) (correlate.Writer, *outFile, error) {
+	out, err := createOut(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	w, err := correlate.NewWriter(out, format)
+	if err != nil {
+		out.Close()
+		return nil, nil, err
+	}
+	return w, out, nil
+}
+
 func validFormat(f string) error {
 	for _, v := range correlate.Formats {
 		if f == v {
@@ -173,7 +187,7 @@ func runAttach(ctx context.Context, pid int, o *attachOpts) (err error) {
 			src = s
 		}
 	}
-	out, err := createOut(o.output)
+	w, out, err := openRecords(o.output, o.format)
 	if err != nil {
 		return err
 	}
@@ -182,10 +196,6 @@ func runAttach(ctx context.Context, pid int, o *attachOpts) (err error) {
 			err = cerr
 		}
 	}()
-	w, err := correlate.NewWriter(out, o.format)
-	if err != nil {
-		return err
-	}
 	var store *correlate.DumpStore
 	if o.saveDumps != "" {
 		if store, err = correlate.NewDumpStore(o.saveDumps); err != nil {

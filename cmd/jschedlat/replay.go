@@ -94,7 +94,7 @@ func runReplay(ctx context.Context, o *replayOpts) (err error) {
 		slog.Warn("no usable thread dumps: java_thread stays empty")
 	}
 
-	out, err := createOut(o.output)
+	w, out, err := openRecords(o.output, o.format)
 	if err != nil {
 		return err
 	}
@@ -103,10 +103,6 @@ func runReplay(ctx context.Context, o *replayOpts) (err error) {
 			err = cerr
 		}
 	}()
-	w, err := correlate.NewWriter(out, o.format)
-	if err != nil {
-		return err
-	}
 	if _, err := f.Seek(0, 0); err != nil {
 		return err
 	}
