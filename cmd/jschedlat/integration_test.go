@@ -344,6 +344,28 @@ func testAttach(t *testing.T, bin string, j jdk) {
 			}
 		}
 	}
+	// The task that held the CPU is named too when it is of the same JVM.
+	prevOK, prevWrong := 0, 0
+	for i := range recs {
+		r := &recs[i]
+		if int(r.PrevPid) != pid {
+			continue
+		}
+		names, tt := nameAt(truth, r.PrevTid, r.Time)
+		if tt == nil {
+			continue
+		}
+		switch {
+		case r.PrevJavaThread == names[0] || (len(names) > 1 && r.PrevJavaThread == names[1]):
+			prevOK++
+		case r.PrevJavaThread != "":
+			prevWrong++
+		}
+	}
+	t.Logf("prev_java_thread: %d right, %d wrong", prevOK, prevWrong)
+	if prevWrong > 0 || prevOK < 1000 {
+		t.Errorf("prev_java_thread: %d right, %d wrong (want no wrong name and >= 1000 right)", prevOK, prevWrong)
+	}
 	for cat, c := range cats {
 		total := c.ok + c.wrong + c.unnamed
 		t.Logf("%s: %d threads, %d records: %d named right, %d wrong, %d unnamed", cat, len(threadsSeen[cat]), total, c.ok, c.wrong, c.unnamed)
@@ -414,5 +436,48 @@ func testAttach(t *testing.T, bin string, j jdk) {
 			}
 		}
 		t.Fatalf("replay has %d lines, live %d", len(rl), len(ll))
+	}
+}
+
+// TestAttachJVMExits: when the JVM ends mid-run, attach stops by itself,
+// keeps what it wrote, says so, exits 0 and leaves nothing in the kernel.
+func TestAttachJVMExits(t *testing.T) {
+	requireRoot(t)
+	bin := binary(t)
+	j := jdks(t)[0]
+	classes := compileWorkload(t, j)
+	jvmCmd := exec.Command(j.java, "-cp", classes, "Workload", "--seconds", "4")
+	if err := jvmCmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = jvmCmd.Wait(); close(done) }()
+	defer func() { _ = jvmCmd.Process.Kill(); <-done }()
+	time.Sleep(time.Second)
+	out := filepath.Join(t.TempDir(), "out.csv")
+	cmd := exec.Command(bin, "attach", strconv.Itoa(jvmCmd.Process.Pid), "--min-latency", "0", "-o", out)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("attach: %v\n%s", err, stderr.String())
+	}
+	if d := time.Since(start); d > 20*time.Second {
+		t.Errorf("attach took %s to notice the JVM had exited", d)
+	}
+	if !strings.Contains(stderr.String(), "exited during the run") {
+		t.Errorf("summary does not say the JVM exited:\n%s", stderr.String())
+	}
+	n := 0
+	f, err := os.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := correlate.ReadRecords(f, func(*correlate.Record) error { n++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if n < 100 {
+		t.Errorf("only %d records kept", n)
 	}
 }
