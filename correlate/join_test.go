@@ -1,0 +1,74 @@
+package correlate
+
+import (
+	"bytes"
+	"testing"
+	"time"
+
+	"github.com/jschedlat/jschedlat/bpf"
+)
+
+type memWriter struct{ recs []Record }
+
+func (m *memWriter) Write(r *Record) error { m.recs = append(m.recs, *r); return nil }
+func (m *memWriter) Flush() error          { return nil }
+
+func TestLiveHoldsForTheHorizonAndAsksOnce(t *testing.T) {
+	out := &memWriter{}
+	j := &Joiner{Pid: 100, Namer: NewNamer(2 * time.Second)}
+	l := NewLive(j, out)
+	var asked []uint32
+	l.NeedDump = func(tid uint32, comm string) { asked = append(asked, tid) }
+
+	base := 100 * sec
+	ev := func(t int64, tid uint32, comm string) *Event {
+		return &Event{Time: t, Kind: bpf.KindWakeup, Pid: 100, Tid: tid, Comm: comm, Latency: 1000, PrevPid: 7, PrevTid: 8, PrevComm: "kworker"}
+	}
+	l.Add(ev(base, 101, "payment-callbac"))
+	l.Add(ev(base+1, 101, "payment-callbac"))
+	if len(asked) != 1 || asked[0] != 101 {
+		t.Fatalf("dump requests %v: want exactly one, for 101", asked)
+	}
+	// A dump taken because of the event names it, although it came later.
+	l.AddDump(&TimedDump{Start: base + sec/2, End: base + sec/2 + 1, Dump: *dump(th(101, 3, "payment-callback-short-lived-1"))})
+	if err := l.Emit(base + sec); err != nil {
+		t.Fatal(err)
+	}
+	if len(out.recs) != 0 {
+		t.Fatalf("%d records written before the horizon", len(out.recs))
+	}
+	if err := l.Emit(base + 3*sec); err != nil {
+		t.Fatal(err)
+	}
+	if len(out.recs) != 2 {
+		t.Fatalf("%d records after the horizon, want 2", len(out.recs))
+	}
+	for _, r := range out.recs {
+		if r.JavaThread != "payment-callback-short-lived-1" || r.NameSource != SourceDump || r.PrevJavaThread != "" {
+			t.Errorf("record %+v", r)
+		}
+	}
+	// An exit: the TID may come back as another thread and is asked about again.
+	l.Add(&Event{Time: base + 4*sec, Kind: bpf.KindExit, Pid: 100, Tid: 101})
+	l.Add(&Event{Time: base + 5*sec, Kind: bpf.KindBirth, Pid: 100, Tid: 101, Comm: "java"})
+	l.Add(ev(base+5*sec+1, 101, "java"))
+	if len(asked) != 2 {
+		t.Errorf("dump requests %v: want a second one for the reused TID", asked)
+	}
+	if err := l.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if got := out.recs[len(out.recs)-1]; got.JavaThread != "" || got.NameSource != SourceComm {
+		t.Errorf("reused TID named %q (%s) from the old thread's dump", got.JavaThread, got.NameSource)
+	}
+}
+
+func TestLiveWithoutNamingWritesAtOnce(t *testing.T) {
+	var buf bytes.Buffer
+	w, _ := NewWriter(&buf, "csv")
+	l := NewLive(&Joiner{}, w) // all tasks: nothing to wait for
+	l.Add(&Event{Time: 1, Kind: bpf.KindPreempt, Pid: 5, Tid: 6, Comm: "x"})
+	if l.Written() != 1 || l.Pending() != 0 {
+		t.Errorf("written %d, pending %d", l.Written(), l.Pending())
+	}
+}
