@@ -481,3 +481,118 @@ func TestAttachJVMExits(t *testing.T) {
 		t.Errorf("only %d records kept", n)
 	}
 }
+
+// TestAttachJVMInPIDNamespace: a JVM in its own PID (and mount) namespace,
+// as in a container, prints its own TIDs; records carry host TIDs and must
+// still get the exact names.
+func TestAttachJVMInPIDNamespace(t *testing.T) {
+	requireRoot(t)
+	unshare, err := exec.LookPath("unshare")
+	if err != nil {
+		t.Skip("SKIPPED: no unshare(1) (util-linux): the PID-namespace test did not run")
+	}
+	bin := binary(t)
+	j := jdks(t)[0]
+	classes := compileWorkload(t, j)
+	dir := t.TempDir()
+	truthPath := filepath.Join(dir, "truth.txt")
+	ns := exec.Command(unshare, "--pid", "--fork", "--mount-proc", j.java, "-cp", classes, "Workload",
+		"--seconds", "9", "--truth", truthPath, "--short-every-ms", "600", "--short-life-ms", "300")
+	if err := ns.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = ns.Process.Kill(); _ = ns.Wait() }()
+	// The JVM is unshare's child: its host PID.
+	var pid int
+	for i := 0; i < 100 && pid == 0; i++ {
+		time.Sleep(50 * time.Millisecond)
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", ns.Process.Pid, ns.Process.Pid))
+		pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+	}
+	if pid == 0 {
+		t.Fatal("no JVM under unshare")
+	}
+	time.Sleep(1500 * time.Millisecond)
+
+	// Namespace TID -> host TID, sampled while threads come and go.
+	hostOf := map[uint32]uint32{}
+	var mu sync.Mutex
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for {
+			ents, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+			for _, e := range ents {
+				b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/status", pid, e.Name()))
+				if err != nil {
+					continue
+				}
+				for _, l := range strings.Split(string(b), "\n") {
+					if f, ok := strings.CutPrefix(l, "NSpid:"); ok {
+						ids := strings.Fields(f)
+						h, _ := strconv.Atoi(ids[0])
+						n, _ := strconv.Atoi(ids[len(ids)-1])
+						mu.Lock()
+						hostOf[uint32(n)] = uint32(h)
+						mu.Unlock()
+					}
+				}
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}()
+	out := filepath.Join(dir, "out.csv")
+	cmd := exec.Command(bin, "attach", strconv.Itoa(pid), "--min-latency", "0", "--duration", "5s", "-o", out)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("attach: %v\n%s", err, stderr.String())
+	}
+	close(stop)
+	<-sampled
+
+	// The truth file has the namespace's TIDs: translate them.
+	nsTruth := readTruth(t, truthPath)
+	truth := map[uint32][]*truthThread{}
+	for nsTid, list := range nsTruth {
+		if h, ok := hostOf[nsTid]; ok {
+			truth[h] = list
+		}
+	}
+	f, err := os.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	ok, wrong, unnamed := 0, 0, 0
+	err = correlate.ReadRecords(f, func(r *correlate.Record) error {
+		if int(r.Pid) != pid {
+			return nil
+		}
+		names, tt := nameAt(truth, r.Tid, r.Time)
+		if tt == nil {
+			return nil
+		}
+		switch {
+		case r.JavaThread == "":
+			unnamed++
+		case r.JavaThread == names[0] || (len(names) > 1 && r.JavaThread == names[1]):
+			ok++
+		default:
+			wrong++
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("JVM %d in its own PID namespace: %d records named right, %d wrong, %d unnamed", pid, ok, wrong, unnamed)
+	if wrong > 0 || ok < 1000 || float64(ok) < 0.99*float64(ok+unnamed) {
+		t.Errorf("names in a PID namespace: %d right, %d wrong, %d unnamed (want no wrong, >= 99%% right)", ok, wrong, unnamed)
+	}
+}
