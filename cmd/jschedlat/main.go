@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -44,16 +43,7 @@ with its exact Java thread name, taken from thread dumps of the JVM.`,
 	root.AddCommand(newAttachCmd(), newReplayCmd(), newThreadsCmd())
 	if err := root.ExecuteContext(ctx); err != nil {
 		fmt.Fprintf(os.Stderr, "jschedlat: %v\n", err)
-		var ee exitError
-		if errors.As(err, &ee) {
-			return int(ee)
-		}
 		return 1
 	}
 	return 0
 }
-
-// exitError carries a specific exit code.
-type exitError int
-
-func (e exitError) Error() string { return fmt.Sprintf("exit %d", int(e)) }

@@ -19,7 +19,10 @@ func newThreadsCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "threads PID",
 		Short: "Print the native TID to Java thread name table of a JVM",
-		Args:  cobra.ExactArgs(1),
+		Long: `Takes one thread dump of the JVM and prints, per thread, the host TID (what
+records carry), the TID the JVM itself prints (differs in a container), the
+Java thread id and state, the kernel name and the exact Java name.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			pid, err := strconv.Atoi(args[0])
 			if err != nil || pid <= 0 {
@@ -41,10 +44,22 @@ func newThreadsCmd() *cobra.Command {
 				return err
 			}
 			comms, _ := jvm.Comms(pid)
+			// Records carry host TIDs: show those, also for a JVM in its
+			// own PID namespace (whose dump prints its own TIDs).
+			hostTid := func(tid int) int { return tid }
+			if inOtherPIDNamespace(pid) {
+				m := hostTids(pid)
+				hostTid = func(tid int) int {
+					if h, ok := m[tid]; ok {
+						return int(h)
+					}
+					return 0
+				}
+			}
 			ths := c.Dump.Threads
 			sort.SliceStable(ths, func(i, j int) bool { return ths[i].Tid < ths[j].Tid })
 			tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "TID\tJAVA_ID\tSTATE\tCOMM\tJAVA_THREAD")
+			fmt.Fprintln(tw, "TID\tJVM_TID\tJAVA_ID\tSTATE\tCOMM\tJAVA_THREAD")
 			for _, t := range ths {
 				id := "-"
 				if t.JavaID >= 0 {
@@ -56,7 +71,8 @@ func newThreadsCmd() *cobra.Command {
 				} else if state == "" {
 					state = "-"
 				}
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", t.Tid, id, state, printable(comms[t.Tid]), printable(t.Name))
+				h := hostTid(t.Tid)
+				fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\t%s\n", h, t.Tid, id, state, printable(comms[h]), printable(t.Name))
 			}
 			if err := tw.Flush(); err != nil {
 				return err
