@@ -208,6 +208,10 @@ func load(spec *ebpf.CollectionSpec, attachment string) (_ *Tracer, err error) {
 		// tp_btf keeps starts in task-local storage; the hash map is
 		// only raw_tp's.
 		spec.Maps[runqlatMapStart].MaxEntries = 1
+	} else {
+		// raw_tp never touches task storage, which kernels before 5.11
+		// cannot create: do not let it fail the fallback.
+		delete(spec.Maps, runqlatMapTaskStart)
 	}
 	// Drop the other family so that it is neither loaded nor verified.
 	for _, h := range hooks {
