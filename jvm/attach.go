@@ -100,7 +100,7 @@ func (s *AttachSource) startListener(ctx context.Context, sock string, triggers 
 		if delay < 100*time.Millisecond {
 			delay *= 2
 		}
-		if !processExists(s.Pid) {
+		if !Alive(s.Pid) {
 			return fmt.Errorf("pid %d exited", s.Pid)
 		}
 	}

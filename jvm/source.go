@@ -194,7 +194,7 @@ func (s *ToolSource) run(ctx context.Context, t tool, timeout time.Duration) (c 
 
 	switch {
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
-		if !processExists(s.Pid) {
+		if !Alive(s.Pid) {
 			return nil, true, fmt.Errorf("%s: target JVM exited", what)
 		}
 		return nil, true, fmt.Errorf("%s: timed out after %s", what, timeout)
@@ -204,7 +204,7 @@ func (s *ToolSource) run(ctx context.Context, t tool, timeout time.Duration) (c 
 	out := stdout.Bytes()
 	dumps, perr := ParseDumps(bytes.NewReader(out), time.Local)
 	if werr != nil || len(dumps) == 0 {
-		if !processExists(s.Pid) {
+		if !Alive(s.Pid) {
 			return nil, true, fmt.Errorf("%s: target JVM exited", what)
 		}
 		if werr != nil {
@@ -331,7 +331,7 @@ func IsJVM(pid int) (bool, error) {
 	if pid <= 0 {
 		return false, fmt.Errorf("pid %d: invalid", pid)
 	}
-	if !processExists(pid) {
+	if !Alive(pid) {
 		return false, fmt.Errorf("pid %d: no such process", pid)
 	}
 	f, err := os.Open(procPath(pid, "maps"))
@@ -350,7 +350,7 @@ func IsJVM(pid int) (bool, error) {
 	}
 	exe, eerr := os.Readlink(procPath(pid, "exe"))
 	if eerr != nil {
-		if !processExists(pid) {
+		if !Alive(pid) {
 			return false, fmt.Errorf("pid %d: no such process", pid)
 		}
 		if err == nil {
@@ -430,15 +430,37 @@ func gone(err error) bool {
 	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ESRCH)
 }
 
-// processExists is false for a pid that is gone or a zombie: a zombie has
-// exited and only waits for its parent.
-func processExists(pid int) bool {
+// Alive is false for a pid that is gone, dead or a zombie: a zombie has
+// exited and only waits for its parent to reap it.
+func Alive(pid int) bool {
 	b, err := os.ReadFile(procPath(pid, "stat"))
 	if err != nil {
 		return false
 	}
 	i := bytes.LastIndexByte(b, ')') // the comm before it may hold anything
-	return i < 0 || i+2 >= len(b) || b[i+2] != 'Z'
+	return i < 0 || i+2 >= len(b) || (b[i+2] != 'Z' && b[i+2] != 'X')
+}
+
+// InOwnPIDNamespace tells whether pid runs in a PID namespace below ours
+// (a container): its NSpid line then lists more than one id, and the JVM
+// prints TIDs that differ from the host's.
+func InOwnPIDNamespace(pid int) bool {
+	st, err := readStatus(pid)
+	return err == nil && len(statusLine(st, "NSpid:")) > 1
+}
+
+// HostTids maps the TIDs the JVM prints (its own namespace's) to host TIDs:
+// the inverse of NSTids.
+func HostTids(pid int) (map[int]uint32, error) {
+	m, err := NSTids(pid)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[int]uint32, len(m))
+	for host, ns := range m {
+		out[ns] = uint32(host)
+	}
+	return out, nil
 }
 
 func sameFile(a, b string) bool {

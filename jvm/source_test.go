@@ -260,7 +260,7 @@ func TestToolSourceRefuses(t *testing.T) {
 			t.Fatal(err)
 		}
 		check(t, p.pid, "does not catch SIGQUIT")
-		if !processExists(p.pid) {
+		if !Alive(p.pid) {
 			t.Errorf("the -Xrs JVM died")
 		}
 	})
@@ -274,7 +274,7 @@ func TestToolSourceRefuses(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "timed out") {
 			t.Errorf("Capture error %v, want a timeout", err)
 		}
-		if !processExists(p.pid) {
+		if !Alive(p.pid) {
 			t.Errorf("the JVM died")
 		}
 	})
@@ -285,7 +285,7 @@ func TestToolSourceRefuses(t *testing.T) {
 			t.Fatal(err)
 		}
 		syscall.Kill(p.pid, syscall.SIGKILL)
-		for i := 0; i < 100 && processExists(p.pid); i++ {
+		for i := 0; i < 100 && Alive(p.pid); i++ {
 			time.Sleep(20 * time.Millisecond)
 		}
 		_, err = src.Capture(context.Background())

@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -256,7 +255,7 @@ func runAttach(ctx context.Context, pid int, o *attachOpts) (err error) {
 				fail(fmt.Errorf("--save-events: %w", err))
 			}
 		}
-		if pid != 0 && !jvmGone && !alive(pid) {
+		if pid != 0 && !jvmGone && !jvm.Alive(pid) {
 			jvmGone = true
 			slog.Warn("target process exited: stopping", "pid", pid)
 			cancel()
@@ -377,28 +376,6 @@ func summary(w io.Writer, pid int, d time.Duration, events, lifecycle, written, 
 	if jvmGone {
 		fmt.Fprintf(w, "jschedlat: process %d exited during the run\n", pid)
 	}
-}
-
-// alive tells whether pid runs: a zombie (exited, not yet reaped by its
-// parent) counts as gone.
-func alive(pid int) bool {
-	if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
-		return false
-	}
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	// The state follows the last ')' (comm may contain parentheses).
-	for i := len(b) - 1; i >= 0; i-- {
-		if b[i] == ')' {
-			if i+2 < len(b) {
-				return b[i+2] != 'Z' && b[i+2] != 'X'
-			}
-			break
-		}
-	}
-	return true
 }
 
 // checkPrivileges fails early, with the fix in the message, when loading

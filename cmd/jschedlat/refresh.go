@@ -5,9 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -47,39 +44,20 @@ type refresher struct {
 
 func newRefresher(pid int, src jvm.Source, live *correlate.Live, store *correlate.DumpStore, interval time.Duration) *refresher {
 	r := &refresher{src: src, live: live, store: store, interval: interval, wake: make(chan struct{}, 1)}
-	r.otherNS = inOtherPIDNamespace(pid)
+	r.otherNS = jvm.InOwnPIDNamespace(pid)
 	return r
-}
-
-// inOtherPIDNamespace tells whether pid runs in a PID namespace below ours:
-// its NSpid line then lists more than one TID.
-func inOtherPIDNamespace(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		return false
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if f, ok := strings.CutPrefix(l, "NSpid:"); ok {
-			return len(strings.Fields(f)) > 1
-		}
-	}
-	return false
 }
 
 // hostTids maps the JVM's own TIDs to host TIDs, read right after a dump:
 // a thread that ended meanwhile is left out, so it stays unnamed rather
 // than misnamed.
 func hostTids(pid int) map[int]uint32 {
-	m, err := jvm.NSTids(pid)
+	m, err := jvm.HostTids(pid)
 	if err != nil {
 		slog.Warn("reading the JVM's namespace TIDs failed: its threads stay unnamed", "err", err)
 		return map[int]uint32{}
 	}
-	out := make(map[int]uint32, len(m))
-	for host, ns := range m {
-		out[ns] = uint32(host)
-	}
-	return out
+	return m
 }
 
 // request asks for a dump soon; requests made while one is pending or in

@@ -47,7 +47,7 @@ Java thread id and state, the kernel name and the exact Java name.`,
 			// Records carry host TIDs: show those, also for a JVM in its
 			// own PID namespace (whose dump prints its own TIDs).
 			hostTid := func(tid int) int { return tid }
-			if inOtherPIDNamespace(pid) {
+			if jvm.InOwnPIDNamespace(pid) {
 				m := hostTids(pid)
 				hostTid = func(tid int) int {
 					if h, ok := m[tid]; ok {
