@@ -172,8 +172,14 @@ func (n *Namer) AddLifecycle(e *Event) {
 // Java name as far as the kernel can tell, using marks up to limit, and
 // the kernel name to check dumps against: before HotSpot named a new
 // thread, that is the name it was about to get.
+//
+// A thread still runs after its exit mark (sched_process_exit fires early
+// in do_exit; the task can be preempted before its last switch-out), so an
+// event shortly after an exit, with no birth in between, belongs to the
+// thread that is ending: its span ends at the exit.
 func (n *Namer) epoch(tid uint32, t, limit int64, comm string) (lo, hi int64, eff string) {
-	lo, hi, eff = -1<<63, 1<<63-1, comm
+	const open = 1<<63 - 1
+	lo, hi, eff = -1<<63, open, comm
 	naming := false // a birth was seen and HotSpot has not named the thread yet
 	for _, m := range n.marks[tid] {
 		if m.t > limit {
@@ -182,17 +188,25 @@ func (n *Namer) epoch(tid uint32, t, limit int64, comm string) (lo, hi int64, ef
 		if m.t <= t {
 			switch m.kind {
 			case markExit:
-				lo, naming = m.t, false
+				if t-m.t < int64(n.Horizon) {
+					hi = m.t // the ending thread, unless a birth follows
+				} else {
+					lo, hi = m.t, open
+				}
+				naming = false
 			case markBirth:
-				lo, naming = m.t, true
+				lo, hi, naming = m.t, open, true
 			case markRename:
 				if naming {
 					naming = false // HotSpot's naming of a new thread
 				} else {
-					lo = m.t
+					lo, hi = m.t, open
 				}
 			}
 			continue
+		}
+		if hi != open {
+			break // t is in an ending thread's last moments
 		}
 		if m.kind == markRename && naming {
 			eff, naming = m.comm, false

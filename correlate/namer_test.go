@@ -82,10 +82,12 @@ func TestNamerTidReuse(t *testing.T) {
 	n := NewNamer(2 * time.Second)
 	n.AddDump(10*sec, 10*sec+1, dump(th(400, 8, "old-thread")), nil)
 	n.AddExit(400, 12*sec)
+	n.AddBirth(400, 13*sec-1000)
 	n.AddDump(14*sec, 14*sec+1, dump(th(400, 9, "new-thread")), nil)
 	check(t, n, []query{
 		{"old life", 400, 11 * sec, "old-thread", "old-thread", SourceDump},
 		{"old life just before exit, new dump within horizon", 400, 12*sec - 1, "old-thread", "old-thread", SourceDump},
+		{"old life preempted after its exit record", 400, 12*sec + 1_000_000, "old-thread", "old-thread", SourceDump},
 		{"new life, unnamed yet", 400, 13 * sec, "java", "new-thread", SourceDump},
 		{"new life", 400, 15 * sec, "new-thread", "new-thread", SourceDump},
 	})
@@ -95,7 +97,16 @@ func TestNamerTidReuse(t *testing.T) {
 	n2.AddExit(401, 11*sec)
 	check(t, n2, []query{
 		{"ambiguous dump, old life", 401, 10 * sec, "java", "", SourceComm},
-		{"ambiguous dump, new life", 401, 11*sec + 1, "java", "", SourceComm},
+		{"ambiguous dump, old life ending", 401, 11*sec + 1, "java", "", SourceComm},
+	})
+	// Without a birth record (lost, or taken before tracing), a TID seen
+	// long after an exit is another thread: the old dump does not name it.
+	n3 := NewNamer(2 * time.Second)
+	n3.AddDump(10*sec, 10*sec+1, dump(th(402, 8, "old-thread")), nil)
+	n3.AddExit(402, 12*sec)
+	check(t, n3, []query{
+		{"ending thread", 402, 12*sec + 5_000_000, "old-thread", "old-thread", SourceDump},
+		{"another thread, seconds later", 402, 15 * sec, "old-thread", "", SourceComm},
 	})
 }
 

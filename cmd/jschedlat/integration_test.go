@@ -238,6 +238,22 @@ func ourPrograms(t *testing.T) []string {
 	}
 }
 
+// keepDir is the test's working directory: a temporary one, or, when
+// JSCHEDLAT_KEEP is set to a directory, a subdirectory of it that outlives
+// the test (records, events, dumps and truth to look at after a failure).
+func keepDir(t *testing.T, name string) string {
+	base := os.Getenv("JSCHEDLAT_KEEP")
+	if base == "" {
+		return t.TempDir()
+	}
+	dir := filepath.Join(base, name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("keeping files in %s", dir)
+	return dir
+}
+
 func TestAttachRealJVM(t *testing.T) {
 	requireRoot(t)
 	bin := binary(t)
@@ -248,7 +264,7 @@ func TestAttachRealJVM(t *testing.T) {
 
 func testAttach(t *testing.T, bin string, j jdk) {
 	classes := compileWorkload(t, j)
-	dir := t.TempDir()
+	dir := keepDir(t, j.name)
 	truthPath := filepath.Join(dir, "truth.txt")
 	setSysctl(t, "/proc/sys/kernel/task_delayacct", "1")
 	before := ourPrograms(t)
@@ -324,7 +340,7 @@ func testAttach(t *testing.T, bin string, j jdk) {
 	type tally struct{ ok, wrong, unnamed int }
 	cats := map[string]*tally{"long-lived": {}, "short-lived": {}, "self-renamed": {}}
 	threadsSeen := map[string]map[uint32]bool{"long-lived": {}, "short-lived": {}, "self-renamed": {}}
-	var wrongs []string
+	var wrongs, unnamed []string
 	for i := range recs {
 		r := &recs[i]
 		if int(r.Pid) != pid {
@@ -345,6 +361,9 @@ func testAttach(t *testing.T, bin string, j jdk) {
 		switch {
 		case r.JavaThread == "":
 			c.unnamed++
+			if len(unnamed) < 10 {
+				unnamed = append(unnamed, fmt.Sprintf("%s tid %d comm %q kind %s, truth %q (%d..%d)", r.TimeText, r.Tid, r.Comm, r.Kind, names, tt.start, tt.end))
+			}
 		case nameIn(r.JavaThread, names):
 			c.ok++
 		default:
@@ -387,7 +406,7 @@ func testAttach(t *testing.T, bin string, j jdk) {
 			t.Errorf("%s: %d records with a wrong name, e.g. %v", cat, c.wrong, wrongs)
 		}
 		if float64(c.ok) < 0.99*float64(total) {
-			t.Errorf("%s: only %d of %d records named (want >= 99%%)", cat, c.ok, total)
+			t.Errorf("%s: only %d of %d records named (want >= 99%%); unnamed e.g. %v", cat, c.ok, total, unnamed)
 		}
 	}
 
