@@ -38,6 +38,7 @@ const volatile u64 min_ns = 0;		  // shorter waits are not emitted
 const volatile u32 kinds = 0xffffffff;	  // bit (1 << kind) per wanted kind
 const volatile u64 wakeup_bytes = 1 << 20; // wake the reader above this backlog
 const volatile u64 nr_sched_yield = 24;	  // __NR_sched_yield of the kernel's arch
+const volatile u64 max_hold_ns = 50000000; // a staged event is sent within this
 
 struct start {
 	u64 clock; // rq clock at enqueue
@@ -63,6 +64,30 @@ struct event {
 
 // Force BTF for the event type so bpf2go can generate its Go twin.
 const struct event *unused_event __attribute__((unused));
+
+// Events of a sched_switch are staged per CPU and sent to the ring buffer
+// BATCH at a time: a ring-buffer reservation per event (lock, header, cold
+// data lines) cost ~250 ns per sched_switch call on a busy JVM, about half
+// of the program. A batch also goes out when its CPU turns idle or its
+// oldest event is max_hold_ns old; what is still staged at the end is read
+// by user space after the programs are detached.
+#define BATCH 16
+
+struct batch {
+	u32 n;
+	u32 pad;
+	u64 first; // ktime of the oldest staged event
+	struct event ev[BATCH];
+};
+
+const struct batch *unused_batch __attribute__((unused));
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct batch);
+} staged SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -250,12 +275,17 @@ static __always_inline void read_comm(bool btf, char *dst, struct task_struct *t
 	}
 }
 
-static __always_inline void count(void *map)
+static __always_inline void add(void *map, u64 n)
 {
 	u32 zero = 0;
 	u64 *v = bpf_map_lookup_elem(map, &zero);
 	if (v)
-		(*v)++; // per-CPU slot, no atomics needed
+		*v += n; // per-CPU slot, no atomics needed
+}
+
+static __always_inline void count(void *map)
+{
+	add(map, 1);
 }
 
 // enqueue records the start of a wait; with keep, an existing start wins
@@ -331,6 +361,19 @@ static __always_inline u64 submit_flags(void)
 	return BPF_RB_NO_WAKEUP;
 }
 
+// flush sends the staged events of this CPU as one ring-buffer record.
+static __always_inline void flush(struct batch *b)
+{
+	u32 n = b->n;
+	if (!n)
+		return;
+	if (n > BATCH)
+		n = BATCH;
+	if (bpf_ringbuf_output(&events, b->ev, n * sizeof(struct event), submit_flags()))
+		add(&lost, n);
+	b->n = 0;
+}
+
 static __always_inline int handle_wakeup(bool btf, struct task_struct *p, u8 kind)
 {
 	int stored = stored_kind(kind);
@@ -341,11 +384,22 @@ static __always_inline int handle_wakeup(bool btf, struct task_struct *p, u8 kin
 	u32 tid = RD(btf, p, pid);
 	if (!tid)
 		return 0;
+	u64 clock;
+	if (HAVE_KERNEL_STAMP) {
+		// The scheduler stamped the enqueue just before this tracepoint.
+		// No stamp: p is running (woken on its way to sleep) and no wait
+		// starts. Storing nothing then is what lets a switch-out to sleep
+		// skip clearing the slot (see handle_switch).
+		clock = kernel_queued(btf, p);
+		if (!clock)
+			return 0;
+	} else {
+		clock = rq_clock(btf, p);
+	}
 	// The first enqueue of a task that is already queued wins, as in
 	// sched_info_enqueue. A new task cannot be queued yet: an entry under
 	// its (reused) TID is stale.
-	enqueue(btf, p, tid, stored, task_cpu(btf, p), rq_clock(btf, p),
-		kind != KIND_WAKEUP_NEW);
+	enqueue(btf, p, tid, stored, task_cpu(btf, p), clock, kind != KIND_WAKEUP_NEW);
 	return 0;
 }
 
@@ -367,13 +421,25 @@ static __always_inline int handle_switch(bool btf, bool preempt,
 				goto next;
 			}
 		}
-		// It left the run queue: a start stamped while it was running (a
-		// wakeup racing with its own sleep) must not survive.
-		forget(btf, prev, tid);
+		// It left the run queue. Without the kernel's stamp a start
+		// stamped while it was running (a wakeup racing with its own
+		// sleep) must not survive. With it, no such start is ever stored
+		// (handle_wakeup), and the slot was emptied at its switch-in:
+		// nothing to clear, which saves a storage lookup per sleep.
+		if (!HAVE_KERNEL_STAMP)
+			forget(btf, prev, tid);
 	}
 
 next:
 	tgid = RD(btf, next, tgid);
+	u32 zero = 0;
+	struct batch *b = bpf_map_lookup_elem(&staged, &zero);
+	if (!b)
+		return 0; // cannot happen: a per-CPU array slot always exists
+	// Send what is staged when the CPU turns idle (nothing else would for
+	// a while) or when it has waited long enough.
+	if (b->n && (!tgid || bpf_ktime_get_ns() - b->first >= max_hold_ns))
+		flush(b);
 	if (!traced(tgid))
 		return 0;
 	tid = RD(btf, next, pid);
@@ -423,11 +489,12 @@ next:
 	if (latency < min_ns)
 		return 0;
 
-	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (!e) {
-		count(&lost);
-		return 0;
+	u32 n = b->n;
+	if (n >= BATCH) {
+		flush(b); // not reached: a full batch is sent at once
+		n = 0;
 	}
+	struct event *e = &b->ev[n];
 	e->ts = bpf_ktime_get_ns();
 	e->latency = latency;
 	e->pid = tgid;
@@ -440,7 +507,11 @@ next:
 	__builtin_memset(e->pad, 0, sizeof(e->pad));
 	read_comm(btf, e->comm, next);
 	read_comm(btf, e->prev_comm, prev);
-	bpf_ringbuf_submit(e, submit_flags());
+	if (!n)
+		b->first = e->ts;
+	b->n = ++n;
+	if (n == BATCH)
+		flush(b);
 	return 0;
 }
 

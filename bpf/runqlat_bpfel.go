@@ -13,6 +13,14 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type runqlatBatch struct {
+	_     structs.HostLayout
+	N     uint32
+	Pad   uint32
+	First uint64
+	Ev    [16]runqlatEvent
+}
+
 type runqlatEvent struct {
 	_         structs.HostLayout
 	Ts        uint64
@@ -36,6 +44,7 @@ const (
 	runqlatMapEvents         = "events"
 	runqlatMapLost           = "lost"
 	runqlatMapMapFull        = "map_full"
+	runqlatMapStaged         = "staged"
 	runqlatMapStart          = "start"
 	runqlatMapTaskStart      = "task_start"
 	runqlatMapUnobserved     = "unobserved"
@@ -50,10 +59,12 @@ const (
 	runqlatProgRunqRawWake   = "runq_raw_wake"
 	runqlatProgRunqRawWnew   = "runq_raw_wnew"
 	runqlatVarKinds          = "kinds"
+	runqlatVarMaxHoldNs      = "max_hold_ns"
 	runqlatVarMinNs          = "min_ns"
 	runqlatVarNrSchedYield   = "nr_sched_yield"
 	runqlatVarSelfTgid       = "self_tgid"
 	runqlatVarTargTgid       = "targ_tgid"
+	runqlatVarUnusedBatch    = "unused_batch"
 	runqlatVarUnusedEvent    = "unused_event"
 	runqlatVarWakeupBytes    = "wakeup_bytes"
 )
@@ -119,6 +130,7 @@ type runqlatMapSpecs struct {
 	Events     *ebpf.MapSpec `ebpf:"events"`
 	Lost       *ebpf.MapSpec `ebpf:"lost"`
 	MapFull    *ebpf.MapSpec `ebpf:"map_full"`
+	Staged     *ebpf.MapSpec `ebpf:"staged"`
 	Start      *ebpf.MapSpec `ebpf:"start"`
 	TaskStart  *ebpf.MapSpec `ebpf:"task_start"`
 	Unobserved *ebpf.MapSpec `ebpf:"unobserved"`
@@ -129,10 +141,12 @@ type runqlatMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type runqlatVariableSpecs struct {
 	Kinds        *ebpf.VariableSpec `ebpf:"kinds"`
+	MaxHoldNs    *ebpf.VariableSpec `ebpf:"max_hold_ns"`
 	MinNs        *ebpf.VariableSpec `ebpf:"min_ns"`
 	NrSchedYield *ebpf.VariableSpec `ebpf:"nr_sched_yield"`
 	SelfTgid     *ebpf.VariableSpec `ebpf:"self_tgid"`
 	TargTgid     *ebpf.VariableSpec `ebpf:"targ_tgid"`
+	UnusedBatch  *ebpf.VariableSpec `ebpf:"unused_batch"`
 	UnusedEvent  *ebpf.VariableSpec `ebpf:"unused_event"`
 	WakeupBytes  *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
@@ -160,6 +174,7 @@ type runqlatMaps struct {
 	Events     *ebpf.Map `ebpf:"events"`
 	Lost       *ebpf.Map `ebpf:"lost"`
 	MapFull    *ebpf.Map `ebpf:"map_full"`
+	Staged     *ebpf.Map `ebpf:"staged"`
 	Start      *ebpf.Map `ebpf:"start"`
 	TaskStart  *ebpf.Map `ebpf:"task_start"`
 	Unobserved *ebpf.Map `ebpf:"unobserved"`
@@ -170,6 +185,7 @@ func (m *runqlatMaps) Close() error {
 		m.Events,
 		m.Lost,
 		m.MapFull,
+		m.Staged,
 		m.Start,
 		m.TaskStart,
 		m.Unobserved,
@@ -181,10 +197,12 @@ func (m *runqlatMaps) Close() error {
 // It can be passed to loadRunqlatObjects or ebpf.CollectionSpec.LoadAndAssign.
 type runqlatVariables struct {
 	Kinds        *ebpf.Variable `ebpf:"kinds"`
+	MaxHoldNs    *ebpf.Variable `ebpf:"max_hold_ns"`
 	MinNs        *ebpf.Variable `ebpf:"min_ns"`
 	NrSchedYield *ebpf.Variable `ebpf:"nr_sched_yield"`
 	SelfTgid     *ebpf.Variable `ebpf:"self_tgid"`
 	TargTgid     *ebpf.Variable `ebpf:"targ_tgid"`
+	UnusedBatch  *ebpf.Variable `ebpf:"unused_batch"`
 	UnusedEvent  *ebpf.Variable `ebpf:"unused_event"`
 	WakeupBytes  *ebpf.Variable `ebpf:"wakeup_bytes"`
 }

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -29,6 +30,11 @@ const (
 // against ~130/s at 100 ms (with GOMAXPROCS=1). Bursts still wake it early.
 const DefaultDrainInterval = 100 * time.Millisecond
 
+// DefaultMaxHold is how long the kernel side may keep an event staged in its
+// per-CPU batch (see runqlat.bpf.c). An event reaches user space within
+// MaxHold plus the drain interval.
+const DefaultMaxHold = 50 * time.Millisecond
+
 const kernelBTF = "/sys/kernel/btf/vmlinux"
 
 // Config selects what is traced. Zero values mean the documented defaults.
@@ -43,6 +49,9 @@ type Config struct {
 	// DrainInterval is how often Run empties the ring buffer when the
 	// kernel does not wake it first (0 = DefaultDrainInterval).
 	DrainInterval time.Duration
+	// MaxHold bounds how long an event may stay staged in the kernel
+	// before it is sent to the ring buffer (0 = DefaultMaxHold).
+	MaxHold time.Duration
 	// AfterDrain, if set, runs in Run's goroutine after every drain: a
 	// consumer's periodic work rides on the reader's wakeup instead of a
 	// timer of its own (each wakeup is a context switch on the host).
@@ -64,9 +73,13 @@ type Tracer struct {
 	drain      time.Duration
 	afterDrain func()
 
-	closed    atomic.Bool
-	closeOnce sync.Once
-	closeErr  error
+	closed     atomic.Bool
+	closeOnce  sync.Once
+	closeErr   error
+	detachOnce sync.Once
+	detachErr  error
+
+	stagedAtEnd int // events read from the per-CPU batches after detaching
 }
 
 // hook pairs a tracepoint with its two entry points in runqlat.bpf.c.
@@ -87,6 +100,9 @@ var hooks = []hook{
 func (c Config) withDefaults() (Config, error) {
 	if c.DrainInterval <= 0 {
 		c.DrainInterval = DefaultDrainInterval
+	}
+	if c.MaxHold <= 0 {
+		c.MaxHold = DefaultMaxHold
 	}
 	if c.RingSize == 0 {
 		c.RingSize = DefaultRingSize
@@ -185,6 +201,7 @@ func configure(spec *ebpf.CollectionSpec, cfg Config) error {
 		{runqlatVarWakeupBytes, uint64(cfg.RingSize / 4)},
 		// Tells sched_yield(2) apart from preemption (runnable_kind).
 		{runqlatVarNrSchedYield, uint64(unix.SYS_SCHED_YIELD)},
+		{runqlatVarMaxHoldNs, uint64(cfg.MaxHold)},
 	}
 	for _, v := range vars {
 		vs, ok := spec.Variables[v.name]
@@ -285,10 +302,11 @@ func (t *Tracer) Attachment() string { return t.attachment }
 func (t *Tracer) Fallback() error { return t.fallback }
 
 // Run reads events until ctx is cancelled, calling fn for each; fn must not
-// retain the *Event, which is reused. The ring buffer is drained every
-// ~15 ms, and once more after cancellation so that nothing already
-// submitted is lost. Run returns nil when ctx is cancelled or the Tracer is
-// closed.
+// retain the *Event, which is reused. The ring buffer is drained every drain
+// interval (or earlier when it fills). When ctx is cancelled, Run detaches
+// the programs, then delivers everything they produced: the ring buffer and
+// the events still staged per CPU, so that nothing already seen is lost.
+// Run returns nil when ctx is cancelled or the Tracer is closed.
 func (t *Tracer) Run(ctx context.Context, fn func(*Event)) error {
 	if t.closed.Load() {
 		return fmt.Errorf("reading ring buffer: %w", ringbuf.ErrClosed)
@@ -298,33 +316,40 @@ func (t *Tracer) Run(ctx context.Context, fn func(*Event)) error {
 		ev  Event
 		n   uint64
 	)
+	deliver := func(b []byte) error {
+		if len(b) == 0 || len(b)%eventSize != 0 {
+			return fmt.Errorf("ring-buffer record of %d bytes: not a whole number of %d-byte events", len(b), eventSize)
+		}
+		for ; len(b) > 0; b = b[eventSize:] {
+			if err := decodeEvent(b, &ev); err != nil {
+				return err
+			}
+			fn(&ev)
+		}
+		return nil
+	}
 	for {
 		final := ctx.Err() != nil
-		// The final drain reads what was submitted before the cancellation
-		// and no more: under a storm it would otherwise chase the producer.
-		budget := -1
 		if final {
-			budget = t.rd.AvailableBytes()
-			// A deadline in the past: read what is there, then stop.
+			// No producer after this: the drain below ends when the
+			// ring is empty instead of chasing a storm.
+			if err := t.detach(); err != nil {
+				return err
+			}
 			t.rd.SetDeadline(time.Now())
 		} else {
 			t.rd.SetDeadline(time.Now().Add(t.drain))
 		}
-		for budget != 0 {
+		for {
 			err := t.rd.ReadInto(&rec)
 			if err == nil {
-				if err := decodeEvent(rec.RawSample, &ev); err != nil {
+				if err := deliver(rec.RawSample); err != nil {
 					return err
 				}
-				fn(&ev)
 				// A steady flood never lets the ring run empty (no
 				// deadline error): notice cancellation anyway.
-				if n++; n&4095 == 0 && !final && ctx.Err() != nil {
+				if n++; n&1023 == 0 && !final && ctx.Err() != nil {
 					break
-				}
-				if budget > 0 {
-					// Each record takes an 8-byte header, 8-byte aligned.
-					budget = max(0, budget-(8+len(rec.RawSample)+7)&^7)
 				}
 				continue
 			}
@@ -336,6 +361,11 @@ func (t *Tracer) Run(ctx context.Context, fn func(*Event)) error {
 			}
 			return fmt.Errorf("reading ring buffer: %w", err)
 		}
+		if final {
+			if err := t.drainStaged(deliver); err != nil {
+				return err
+			}
+		}
 		if t.afterDrain != nil {
 			t.afterDrain()
 		}
@@ -343,6 +373,49 @@ func (t *Tracer) Run(ctx context.Context, fn func(*Event)) error {
 			return nil
 		}
 	}
+}
+
+// detach stops the programs; the maps stay readable until Close.
+func (t *Tracer) detach() error {
+	t.detachOnce.Do(func() {
+		var errs []error
+		for i := len(t.links) - 1; i >= 0; i-- {
+			errs = append(errs, t.links[i].Close())
+		}
+		t.detachErr = errors.Join(errs...)
+		// Detaching does not wait for a program already running on
+		// another CPU; one run takes well under a microsecond.
+		time.Sleep(5 * time.Millisecond)
+	})
+	return t.detachErr
+}
+
+// drainStaged delivers the events the programs staged but had not sent
+// when they were detached, CPU by CPU.
+func (t *Tracer) drainStaged(deliver func([]byte) error) error {
+	m := t.coll.Maps[runqlatMapStaged]
+	if m == nil {
+		return nil
+	}
+	var per []runqlatBatch
+	if err := m.Lookup(uint32(0), &per); err != nil {
+		return fmt.Errorf("reading staged events: %w", err)
+	}
+	for i := range per {
+		b := &per[i]
+		n := min(int(b.N), len(b.Ev))
+		if n == 0 {
+			continue
+		}
+		// The staged events have the ring-buffer layout (bpfel: this
+		// host's byte order; TestEventLayout checks the size).
+		raw := unsafe.Slice((*byte)(unsafe.Pointer(&b.Ev[0])), n*eventSize)
+		t.stagedAtEnd += n
+		if err := deliver(raw); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Lost returns how many events the kernel could not reserve room for in the
@@ -418,9 +491,7 @@ func (t *Tracer) Close() error {
 		if t.rd != nil {
 			errs = append(errs, t.rd.Close())
 		}
-		for i := len(t.links) - 1; i >= 0; i-- {
-			errs = append(errs, t.links[i].Close())
-		}
+		errs = append(errs, t.detach())
 		t.coll.Close()
 		t.closeErr = errors.Join(errs...)
 	})

@@ -129,6 +129,25 @@ func TestGroundTruth(t *testing.T) {
 	}
 }
 
+// TestStagedEventsDelivered holds every event in the kernel's per-CPU
+// batches until a batch is full or its CPU idles: the sums must still
+// match, and the events staged when the tracer stops must reach user space.
+func TestStagedEventsDelivered(t *testing.T) {
+	requireRoot(t)
+	setSysctl(t, "kernel.task_delayacct", "1")
+	h := startHelper(t, "contention")
+	if l := h.line(t); l != "ready" {
+		t.Fatalf("helper said %q", l)
+	}
+	var staged int
+	for i := 0; i < 3 && staged == 0; i++ {
+		_, staged = checkAgainstSchedstatCfg(t, Config{Pid: h.pid(), MaxHold: time.Hour}, 6)
+	}
+	if staged == 0 {
+		t.Error("no event was staged at the end of three runs: the end-of-run path went untested")
+	}
+}
+
 // TestGroundTruthJVM does the same for the project's Java workload
 // (testdata/java/Workload.java) on the JDK found on PATH.
 func TestGroundTruthJVM(t *testing.T) {
@@ -162,7 +181,16 @@ func TestGroundTruthJVM(t *testing.T) {
 // more than 50 ms. It returns the count of events per kind.
 func checkAgainstSchedstat(t *testing.T, pid uint32, raw bool, minThreads int) map[Kind]int {
 	t.Helper()
-	r := record(t, Config{Pid: pid, ForceRawTP: raw})
+	kinds, _ := checkAgainstSchedstatCfg(t, Config{Pid: pid, ForceRawTP: raw}, minThreads)
+	return kinds
+}
+
+// checkAgainstSchedstatCfg also returns how many events were still staged
+// in the kernel when the tracer stopped.
+func checkAgainstSchedstatCfg(t *testing.T, cfg Config, minThreads int) (map[Kind]int, int) {
+	t.Helper()
+	pid, raw := cfg.Pid, cfg.ForceRawTP
+	r := record(t, cfg)
 	if want := map[bool]string{false: "tp_btf", true: "raw_tp"}[raw]; r.tr.Attachment() != want {
 		t.Fatalf("attached %s, want %s", r.tr.Attachment(), want)
 	}
@@ -173,6 +201,7 @@ func checkAgainstSchedstat(t *testing.T, pid uint32, raw bool, minThreads int) m
 	time.Sleep(50 * time.Millisecond)
 	unobserved, _ := r.tr.Unobserved()
 	events := r.stop(t)
+	t.Logf("%d events still staged in the kernel at the end", r.tr.stagedAtEnd)
 
 	type sum struct {
 		latency, n uint64
@@ -239,7 +268,7 @@ func checkAgainstSchedstat(t *testing.T, pid uint32, raw bool, minThreads int) m
 	if checked < minThreads {
 		t.Errorf("only %d threads waited more than 50 ms, want %d: the workload did not contend", checked, minThreads)
 	}
-	return kinds
+	return kinds, r.tr.stagedAtEnd
 }
 
 // TestFilters runs a filtered tracer next to an unfiltered one over the same

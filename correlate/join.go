@@ -52,17 +52,20 @@ type Live struct {
 	err      error
 }
 
-// deliverySlack covers the time between an event's timestamp and its
-// arrival in user space (ring-buffer drain period) and the hand-over of a
-// finished dump.
-const deliverySlack = 300 * time.Millisecond
+// DeliverySlack covers the time between an event's timestamp and its
+// arrival in user space (kernel staging up to bpf.DefaultMaxHold, then the
+// ring-buffer drain period) and the hand-over of a finished dump. Events
+// arrive out of time order by less than this (each CPU sends its own
+// batches), so it is also how long records are held to be written in time
+// order, and the window replay sorts in.
+const DeliverySlack = 400 * time.Millisecond
 
-// NewLive writes annotated records to out. With no naming (j.Namer nil or
-// tracing all tasks), records are written without delay.
+// NewLive writes annotated records to out, in time order. With no naming
+// (j.Namer nil or tracing all tasks), records are held DeliverySlack only.
 func NewLive(j *Joiner, out Writer) *Live {
-	l := &Live{j: j, out: out, asked: map[uint32][]string{}}
+	l := &Live{j: j, out: out, asked: map[uint32][]string{}, hold: int64(DeliverySlack)}
 	if j.Namer != nil && j.Pid != 0 {
-		l.hold = int64(j.Namer.Horizon + deliverySlack)
+		l.hold = int64(j.Namer.Horizon + DeliverySlack)
 	}
 	return l
 }
@@ -79,17 +82,21 @@ func (l *Live) Add(e *Event) {
 		delete(l.asked, e.Tid)
 		return
 	}
-	if l.hold == 0 {
-		l.write(e)
-		return
-	}
 	if l.NeedDump != nil && e.Pid == l.j.Pid {
 		l.check(e.Tid, e.Comm, e.Time)
 	}
 	if l.NeedDump != nil && e.PrevPid == l.j.Pid && e.PrevTid != 0 {
 		l.check(e.PrevTid, e.PrevComm, e.Time)
 	}
-	l.pending = append(l.pending, *e)
+	// Keep pending in time order (ties in arrival order): an event is
+	// usually the newest, or a few behind another CPU's batch.
+	i := len(l.pending)
+	for i > l.head && l.pending[i-1].Time > e.Time {
+		i--
+	}
+	l.pending = append(l.pending, Event{})
+	copy(l.pending[i+1:], l.pending[i:])
+	l.pending[i] = *e
 }
 
 func (l *Live) check(tid uint32, comm string, t int64) {

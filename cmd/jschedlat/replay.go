@@ -109,10 +109,7 @@ func runReplay(ctx context.Context, o *replayOpts) (err error) {
 	j := &correlate.Joiner{Pid: hdr.Pid, Namer: namer}
 	var rec correlate.Record
 	var n uint64
-	_, err = correlate.ReadEventLog(f, func(e *correlate.Event) error {
-		if e.Kind.Lifecycle() {
-			return nil
-		}
+	write := func(e *correlate.Event) error {
 		j.Annotate(e, &rec)
 		n++
 		if n%65536 == 0 {
@@ -121,7 +118,19 @@ func runReplay(ctx context.Context, o *replayOpts) (err error) {
 			}
 		}
 		return w.Write(&rec)
+	}
+	// Events were saved as they arrived (each CPU's batch at a time); rows
+	// come in time order, as the live run wrote them.
+	reorder := correlate.NewReorder()
+	_, err = correlate.ReadEventLog(f, func(e *correlate.Event) error {
+		if e.Kind.Lifecycle() {
+			return nil
+		}
+		return reorder.Push(e, write)
 	})
+	if err == nil {
+		err = reorder.Drain(write)
+	}
 	ferr := w.Flush()
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
