@@ -38,7 +38,7 @@ const volatile u64 min_ns = 0;		  // shorter waits are not emitted
 const volatile u32 kinds = 0xffffffff;	  // bit (1 << kind) per wanted kind
 const volatile u64 wakeup_bytes = 1 << 20; // wake the reader above this backlog
 const volatile u64 nr_sched_yield = 24;	  // __NR_sched_yield of the kernel's arch
-const volatile u64 max_hold_ns = 50000000; // a staged event is sent within this
+const volatile u64 max_hold_jiffies = 5; // a staged event is sent within this
 
 struct start {
 	u64 clock; // rq clock at enqueue
@@ -69,14 +69,16 @@ const struct event *unused_event __attribute__((unused));
 // BATCH at a time: a ring-buffer reservation per event (lock, header, cold
 // data lines) cost ~250 ns per sched_switch call on a busy JVM, about half
 // of the program. A batch also goes out when its CPU turns idle or its
-// oldest event is max_hold_ns old; what is still staged at the end is read
-// by user space after the programs are detached.
+// oldest event is max_hold_jiffies old; what is still staged at the end is
+// read by user space after the programs are detached. Age is kept in
+// jiffies: bpf_jiffies64 is a plain load, while bpf_ktime_get_ns on every
+// call cost ~50 ns on a VM.
 #define BATCH 16
 
 struct batch {
 	u32 n;
 	u32 pad;
-	u64 first; // ktime of the oldest staged event
+	u64 first; // jiffies when the oldest staged event was staged
 	struct event ev[BATCH];
 };
 
@@ -438,7 +440,7 @@ next:
 		return 0; // cannot happen: a per-CPU array slot always exists
 	// Send what is staged when the CPU turns idle (nothing else would for
 	// a while) or when it has waited long enough.
-	if (b->n && (!tgid || bpf_ktime_get_ns() - b->first >= max_hold_ns))
+	if (b->n && (!tgid || bpf_jiffies64() - b->first >= max_hold_jiffies))
 		flush(b);
 	if (!traced(tgid))
 		return 0;
@@ -508,7 +510,7 @@ next:
 	read_comm(btf, e->comm, next);
 	read_comm(btf, e->prev_comm, prev);
 	if (!n)
-		b->first = e->ts;
+		b->first = bpf_jiffies64();
 	b->n = ++n;
 	if (n == BATCH)
 		flush(b);

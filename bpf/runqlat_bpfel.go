@@ -59,7 +59,7 @@ const (
 	runqlatProgRunqRawWake   = "runq_raw_wake"
 	runqlatProgRunqRawWnew   = "runq_raw_wnew"
 	runqlatVarKinds          = "kinds"
-	runqlatVarMaxHoldNs      = "max_hold_ns"
+	runqlatVarMaxHoldJiffies = "max_hold_jiffies"
 	runqlatVarMinNs          = "min_ns"
 	runqlatVarNrSchedYield   = "nr_sched_yield"
 	runqlatVarSelfTgid       = "self_tgid"
@@ -140,15 +140,15 @@ type runqlatMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type runqlatVariableSpecs struct {
-	Kinds        *ebpf.VariableSpec `ebpf:"kinds"`
-	MaxHoldNs    *ebpf.VariableSpec `ebpf:"max_hold_ns"`
-	MinNs        *ebpf.VariableSpec `ebpf:"min_ns"`
-	NrSchedYield *ebpf.VariableSpec `ebpf:"nr_sched_yield"`
-	SelfTgid     *ebpf.VariableSpec `ebpf:"self_tgid"`
-	TargTgid     *ebpf.VariableSpec `ebpf:"targ_tgid"`
-	UnusedBatch  *ebpf.VariableSpec `ebpf:"unused_batch"`
-	UnusedEvent  *ebpf.VariableSpec `ebpf:"unused_event"`
-	WakeupBytes  *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
+	Kinds          *ebpf.VariableSpec `ebpf:"kinds"`
+	MaxHoldJiffies *ebpf.VariableSpec `ebpf:"max_hold_jiffies"`
+	MinNs          *ebpf.VariableSpec `ebpf:"min_ns"`
+	NrSchedYield   *ebpf.VariableSpec `ebpf:"nr_sched_yield"`
+	SelfTgid       *ebpf.VariableSpec `ebpf:"self_tgid"`
+	TargTgid       *ebpf.VariableSpec `ebpf:"targ_tgid"`
+	UnusedBatch    *ebpf.VariableSpec `ebpf:"unused_batch"`
+	UnusedEvent    *ebpf.VariableSpec `ebpf:"unused_event"`
+	WakeupBytes    *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
 // runqlatObjects contains all objects after they have been loaded into the kernel.
@@ -196,15 +196,15 @@ func (m *runqlatMaps) Close() error {
 //
 // It can be passed to loadRunqlatObjects or ebpf.CollectionSpec.LoadAndAssign.
 type runqlatVariables struct {
-	Kinds        *ebpf.Variable `ebpf:"kinds"`
-	MaxHoldNs    *ebpf.Variable `ebpf:"max_hold_ns"`
-	MinNs        *ebpf.Variable `ebpf:"min_ns"`
-	NrSchedYield *ebpf.Variable `ebpf:"nr_sched_yield"`
-	SelfTgid     *ebpf.Variable `ebpf:"self_tgid"`
-	TargTgid     *ebpf.Variable `ebpf:"targ_tgid"`
-	UnusedBatch  *ebpf.Variable `ebpf:"unused_batch"`
-	UnusedEvent  *ebpf.Variable `ebpf:"unused_event"`
-	WakeupBytes  *ebpf.Variable `ebpf:"wakeup_bytes"`
+	Kinds          *ebpf.Variable `ebpf:"kinds"`
+	MaxHoldJiffies *ebpf.Variable `ebpf:"max_hold_jiffies"`
+	MinNs          *ebpf.Variable `ebpf:"min_ns"`
+	NrSchedYield   *ebpf.Variable `ebpf:"nr_sched_yield"`
+	SelfTgid       *ebpf.Variable `ebpf:"self_tgid"`
+	TargTgid       *ebpf.Variable `ebpf:"targ_tgid"`
+	UnusedBatch    *ebpf.Variable `ebpf:"unused_batch"`
+	UnusedEvent    *ebpf.Variable `ebpf:"unused_event"`
+	WakeupBytes    *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 
 // runqlatPrograms contains all programs after they have been loaded into the kernel.

@@ -201,7 +201,9 @@ func configure(spec *ebpf.CollectionSpec, cfg Config) error {
 		{runqlatVarWakeupBytes, uint64(cfg.RingSize / 4)},
 		// Tells sched_yield(2) apart from preemption (runnable_kind).
 		{runqlatVarNrSchedYield, uint64(unix.SYS_SCHED_YIELD)},
-		{runqlatVarMaxHoldNs, uint64(cfg.MaxHold)},
+		// In jiffies of at most 10 ms (HZ >= 100): with a higher HZ
+		// events are held shorter.
+		{runqlatVarMaxHoldJiffies, uint64(max(1, cfg.MaxHold/(10*time.Millisecond)))},
 	}
 	for _, v := range vars {
 		vs, ok := spec.Variables[v.name]
