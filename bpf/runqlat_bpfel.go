@@ -41,12 +41,11 @@ type runqlatEvent struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	runqlatMapCollisions     = "collisions"
 	runqlatMapEvents         = "events"
 	runqlatMapLost           = "lost"
-	runqlatMapMapFull        = "map_full"
 	runqlatMapStaged         = "staged"
-	runqlatMapStart          = "start"
-	runqlatMapTaskStart      = "task_start"
+	runqlatMapStarts         = "starts"
 	runqlatMapUnobserved     = "unobserved"
 	runqlatProgRunqBtfExit   = "runq_btf_exit"
 	runqlatProgRunqBtfRename = "runq_btf_rename"
@@ -63,6 +62,7 @@ const (
 	runqlatVarMinNs          = "min_ns"
 	runqlatVarNrSchedYield   = "nr_sched_yield"
 	runqlatVarSelfTgid       = "self_tgid"
+	runqlatVarSlotMask       = "slot_mask"
 	runqlatVarTargTgid       = "targ_tgid"
 	runqlatVarUnusedBatch    = "unused_batch"
 	runqlatVarUnusedEvent    = "unused_event"
@@ -127,12 +127,11 @@ type runqlatProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type runqlatMapSpecs struct {
+	Collisions *ebpf.MapSpec `ebpf:"collisions"`
 	Events     *ebpf.MapSpec `ebpf:"events"`
 	Lost       *ebpf.MapSpec `ebpf:"lost"`
-	MapFull    *ebpf.MapSpec `ebpf:"map_full"`
 	Staged     *ebpf.MapSpec `ebpf:"staged"`
-	Start      *ebpf.MapSpec `ebpf:"start"`
-	TaskStart  *ebpf.MapSpec `ebpf:"task_start"`
+	Starts     *ebpf.MapSpec `ebpf:"starts"`
 	Unobserved *ebpf.MapSpec `ebpf:"unobserved"`
 }
 
@@ -145,6 +144,7 @@ type runqlatVariableSpecs struct {
 	MinNs          *ebpf.VariableSpec `ebpf:"min_ns"`
 	NrSchedYield   *ebpf.VariableSpec `ebpf:"nr_sched_yield"`
 	SelfTgid       *ebpf.VariableSpec `ebpf:"self_tgid"`
+	SlotMask       *ebpf.VariableSpec `ebpf:"slot_mask"`
 	TargTgid       *ebpf.VariableSpec `ebpf:"targ_tgid"`
 	UnusedBatch    *ebpf.VariableSpec `ebpf:"unused_batch"`
 	UnusedEvent    *ebpf.VariableSpec `ebpf:"unused_event"`
@@ -171,23 +171,21 @@ func (o *runqlatObjects) Close() error {
 //
 // It can be passed to loadRunqlatObjects or ebpf.CollectionSpec.LoadAndAssign.
 type runqlatMaps struct {
+	Collisions *ebpf.Map `ebpf:"collisions"`
 	Events     *ebpf.Map `ebpf:"events"`
 	Lost       *ebpf.Map `ebpf:"lost"`
-	MapFull    *ebpf.Map `ebpf:"map_full"`
 	Staged     *ebpf.Map `ebpf:"staged"`
-	Start      *ebpf.Map `ebpf:"start"`
-	TaskStart  *ebpf.Map `ebpf:"task_start"`
+	Starts     *ebpf.Map `ebpf:"starts"`
 	Unobserved *ebpf.Map `ebpf:"unobserved"`
 }
 
 func (m *runqlatMaps) Close() error {
 	return _RunqlatClose(
+		m.Collisions,
 		m.Events,
 		m.Lost,
-		m.MapFull,
 		m.Staged,
-		m.Start,
-		m.TaskStart,
+		m.Starts,
 		m.Unobserved,
 	)
 }
@@ -201,6 +199,7 @@ type runqlatVariables struct {
 	MinNs          *ebpf.Variable `ebpf:"min_ns"`
 	NrSchedYield   *ebpf.Variable `ebpf:"nr_sched_yield"`
 	SelfTgid       *ebpf.Variable `ebpf:"self_tgid"`
+	SlotMask       *ebpf.Variable `ebpf:"slot_mask"`
 	TargTgid       *ebpf.Variable `ebpf:"targ_tgid"`
 	UnusedBatch    *ebpf.Variable `ebpf:"unused_batch"`
 	UnusedEvent    *ebpf.Variable `ebpf:"unused_event"`

@@ -20,7 +20,7 @@ import (
 // Defaults for zero Config fields.
 const (
 	DefaultRingSize = 4 << 20
-	DefaultMaxTasks = 16384
+	DefaultSlots    = 65536
 )
 
 // DefaultDrainInterval is how often Run empties the ring buffer. The kernel side
@@ -43,7 +43,7 @@ type Config struct {
 	MinLatency time.Duration // shorter waits are not reported
 	Kinds      KindMask      // 0 = all
 	RingSize   int           // bytes, power of two; 0 = 4 MiB
-	MaxTasks   uint32        // start-map entries (threads queued at once); 0 = 16384
+	Slots      uint32        // wait-start slots, a power of two (TIDs share slot TID mod Slots); 0 = 65536
 	SelfPid    uint32        // never traced; 0 = os.Getpid()
 	ForceRawTP bool          // skip tp_btf and attach raw_tp programs (tests, benchmarks)
 	// DrainInterval is how often Run empties the ring buffer when the
@@ -110,8 +110,11 @@ func (c Config) withDefaults() (Config, error) {
 	if c.RingSize < os.Getpagesize() || c.RingSize&(c.RingSize-1) != 0 {
 		return c, fmt.Errorf("ring buffer size %d: must be a power of two of at least %d bytes", c.RingSize, os.Getpagesize())
 	}
-	if c.MaxTasks == 0 {
-		c.MaxTasks = DefaultMaxTasks
+	if c.Slots == 0 {
+		c.Slots = DefaultSlots
+	}
+	if c.Slots&(c.Slots-1) != 0 {
+		return c, fmt.Errorf("%d wait-start slots: must be a power of two", c.Slots)
 	}
 	if c.SelfPid == 0 {
 		c.SelfPid = uint32(os.Getpid())
@@ -203,6 +206,7 @@ func configure(spec *ebpf.CollectionSpec, cfg Config) error {
 		{runqlatVarNrSchedYield, uint64(unix.SYS_SCHED_YIELD)},
 		// In jiffies of at most 10 ms (HZ >= 100): with a higher HZ
 		// events are held shorter.
+		{runqlatVarSlotMask, cfg.Slots - 1},
 		{runqlatVarMaxHoldJiffies, uint64(max(1, cfg.MaxHold/(10*time.Millisecond)))},
 	}
 	for _, v := range vars {
@@ -215,7 +219,7 @@ func configure(spec *ebpf.CollectionSpec, cfg Config) error {
 		}
 	}
 	spec.Maps[runqlatMapEvents].MaxEntries = uint32(cfg.RingSize)
-	spec.Maps[runqlatMapStart].MaxEntries = cfg.MaxTasks
+	spec.Maps[runqlatMapStarts].MaxEntries = cfg.Slots
 	return nil
 }
 
@@ -223,15 +227,6 @@ func configure(spec *ebpf.CollectionSpec, cfg Config) error {
 // attaches them and opens the reader; on failure it closes what it opened.
 func load(spec *ebpf.CollectionSpec, attachment string) (_ *Tracer, err error) {
 	spec = spec.Copy()
-	if attachment == "tp_btf" {
-		// tp_btf keeps starts in task-local storage; the hash map is
-		// only raw_tp's.
-		spec.Maps[runqlatMapStart].MaxEntries = 1
-	} else {
-		// raw_tp never touches task storage, which kernels before 5.11
-		// cannot create: do not let it fail the fallback.
-		delete(spec.Maps, runqlatMapTaskStart)
-	}
 	// Drop the other family so that it is neither loaded nor verified.
 	for _, h := range hooks {
 		keep, drop := h.btfProg, h.rawProg
@@ -430,10 +425,12 @@ func (t *Tracer) Lost() (total uint64, perCPU []uint64, err error) {
 	return total, perCPU, err
 }
 
-// MapFull returns how many enqueues were not recorded because the start map
-// was full (raise Config.MaxTasks).
-func (t *Tracer) MapFull() (uint64, error) {
-	perCPU, err := t.perCPUCounter(runqlatMapMapFull)
+// Collisions returns how many wait starts took the slot of another
+// thread's live start (their TIDs are equal modulo Config.Slots); that
+// other wait is then measured from the scheduler's own stamp, as an
+// unobserved one.
+func (t *Tracer) Collisions() (uint64, error) {
+	perCPU, err := t.perCPUCounter(runqlatMapCollisions)
 	var total uint64
 	for _, v := range perCPU {
 		total += v

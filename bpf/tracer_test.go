@@ -21,6 +21,7 @@ import (
 
 // recording runs a Tracer in the background and keeps every event.
 type recording struct {
+	cfg    Config
 	tr     *Tracer
 	cancel context.CancelFunc
 	done   chan error
@@ -38,7 +39,7 @@ func record(t *testing.T, cfg Config) *recording {
 		t.Fatalf("ForceRawTP: attachment %q", tr.Attachment())
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &recording{tr: tr, cancel: cancel, done: make(chan error, 1)}
+	r := &recording{cfg: cfg, tr: tr, cancel: cancel, done: make(chan error, 1)}
 	go func() {
 		r.done <- tr.Run(ctx, func(e *Event) { r.events = append(r.events, *e) })
 	}()
@@ -55,8 +56,8 @@ func (r *recording) stop(t *testing.T) []Event {
 	if lost, _, err := r.tr.Lost(); err != nil || lost != 0 {
 		t.Errorf("lost %d events (err %v)", lost, err)
 	}
-	if full, err := r.tr.MapFull(); err != nil || full != 0 {
-		t.Errorf("start map full %d times (err %v)", full, err)
+	if c, err := r.tr.Collisions(); err != nil || (c != 0 && r.cfg.Slots == 0) {
+		t.Errorf("%d wait-start slot collisions (err %v)", c, err)
 	}
 	return r.events
 }
@@ -146,6 +147,28 @@ func TestStagedEventsDelivered(t *testing.T) {
 	if staged == 0 {
 		t.Error("no event was staged at the end of three runs: the end-of-run path went untested")
 	}
+}
+
+// TestSlotCollisions gives every thread the same wait-start slot: waits
+// displaced from it are measured from the scheduler's own stamp, so the
+// per-thread sums must still match.
+func TestSlotCollisions(t *testing.T) {
+	requireRoot(t)
+	setSysctl(t, "kernel.task_delayacct", "1")
+	h := startHelper(t, "contention")
+	if l := h.line(t); l != "ready" {
+		t.Fatalf("helper said %q", l)
+	}
+	cfg := Config{Pid: h.pid(), Slots: 1}
+	r := record(t, cfg)
+	time.Sleep(500 * time.Millisecond)
+	c, err := r.tr.Collisions()
+	r.stop(t)
+	if err != nil || c == 0 {
+		t.Fatalf("one slot for all threads: %d collisions (err %v), want some", c, err)
+	}
+	t.Logf("%d collisions in 0.5 s", c)
+	checkAgainstSchedstatCfg(t, cfg, 6)
 }
 
 // TestGroundTruthJVM does the same for the project's Java workload
