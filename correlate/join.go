@@ -3,6 +3,8 @@ package correlate
 import (
 	"sync"
 	"time"
+
+	"github.com/jschedlat/jschedlat/bpf"
 )
 
 // Joiner turns events into records, naming the threads of one JVM. The live
@@ -80,6 +82,12 @@ func (l *Live) Add(e *Event) {
 		}
 		// The thread may now have another name, or the TID another thread.
 		delete(l.asked, e.Tid)
+		// A new or self-renamed thread needs a dump now: its first
+		// switches may still be staged in the kernel, and a short-lived
+		// thread must be caught before it ends.
+		if e.Kind != bpf.KindExit && l.NeedDump != nil && e.Pid == l.j.Pid {
+			l.check(e.Tid, e.Comm, e.Time)
+		}
 		return
 	}
 	if l.NeedDump != nil && e.Pid == l.j.Pid {

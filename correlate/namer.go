@@ -177,11 +177,40 @@ func (n *Namer) AddLifecycle(e *Event) {
 // in do_exit; the task can be preempted before its last switch-out), so an
 // event shortly after an exit, with no birth in between, belongs to the
 // thread that is ending: its span ends at the exit.
-func (n *Namer) epoch(tid uint32, t, limit int64, comm string) (lo, hi int64, eff string) {
+//
+// Dumps that ended before `until` may name the span: hi itself when the
+// span ends with a rename (a dump across it may show either name), the next
+// birth under the TID when it ends with an exit (until then no other thread
+// can hold the TID, so a dump begun before the exit saw this one).
+func (n *Namer) epoch(tid uint32, t, limit int64, comm string) (lo, hi, until int64, eff string) {
 	const open = 1<<63 - 1
 	lo, hi, eff = -1<<63, open, comm
 	naming := false // a birth was seen and HotSpot has not named the thread yet
-	for _, m := range n.marks[tid] {
+	marks := n.marks[tid]
+	defer func() {
+		until = hi
+		if hi == open {
+			return
+		}
+		exit := false
+		for _, m := range marks {
+			if m.t > limit {
+				break
+			}
+			if m.t == hi && m.kind == markExit {
+				exit, until = true, open
+				continue
+			}
+			if exit && m.t > hi && m.kind == markBirth {
+				until = m.t
+				break
+			}
+		}
+		if !exit {
+			until = hi
+		}
+	}()
+	for _, m := range marks {
 		if m.t > limit {
 			break
 		}
@@ -215,7 +244,7 @@ func (n *Namer) epoch(tid uint32, t, limit int64, comm string) (lo, hi int64, ef
 		hi = m.t
 		break
 	}
-	return lo, hi, eff
+	return lo, hi, 0, eff // until: set by the deferred function
 }
 
 // KernelComm is the kernel name HotSpot gives a thread called name: its
@@ -243,12 +272,12 @@ func (n *Namer) Name(tid uint32, t int64, comm string) (string, string) {
 		return "", SourceComm
 	}
 	limit := t + int64(n.Horizon)
-	lo, hi, comm := n.epoch(tid, t, limit, comm)
+	lo, hi, until, comm := n.epoch(tid, t, limit, comm)
 	// A dump counts only if it was complete by the horizon and belongs to
-	// this epoch: a dump taken across an exit or a rename may have seen
-	// either name and is skipped.
+	// this epoch: begun after its start, begun before its end, and over
+	// before anything else could hold the TID or the name (see epoch).
 	usable := func(o *observation) bool {
-		return o.end <= limit && o.start > lo && o.end < hi
+		return o.end <= limit && o.start > lo && o.start < hi && o.end < until
 	}
 	// Observations are ordered by start: look around t only, so that the
 	// cost does not grow with the number of dumps of a long run. Nothing
@@ -300,7 +329,7 @@ func (n *Namer) Known(tid uint32, comm string, t int64) bool {
 	if !ok {
 		return false
 	}
-	lo, _, eff := n.epoch(tid, t, t, comm)
+	lo, _, _, eff := n.epoch(tid, t, t, comm)
 	if o.start <= lo {
 		return false // the thread has exited or renamed itself since
 	}

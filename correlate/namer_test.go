@@ -91,13 +91,37 @@ func TestNamerTidReuse(t *testing.T) {
 		{"new life, unnamed yet", 400, 13 * sec, "java", "new-thread", SourceDump},
 		{"new life", 400, 15 * sec, "new-thread", "new-thread", SourceDump},
 	})
-	// A dump taken across the exit may have seen either thread.
+	// A dump taken across an exit and the TID's next birth may have seen
+	// either thread.
 	n2 := NewNamer(2 * time.Second)
 	n2.AddDump(10*sec, 12*sec, dump(th(401, 8, "which-one")), nil)
 	n2.AddExit(401, 11*sec)
+	n2.AddBirth(401, 11*sec+500_000_000)
 	check(t, n2, []query{
 		{"ambiguous dump, old life", 401, 10 * sec, "java", "", SourceComm},
 		{"ambiguous dump, old life ending", 401, 11*sec + 1, "java", "", SourceComm},
+		{"ambiguous dump, new life", 401, 11*sec + 600_000_000, "java", "", SourceComm},
+	})
+	// Across an exit with no birth before the dump ended, only the
+	// ending thread can have held the TID: a short-lived thread whose only
+	// dump finished just after it ended is still named.
+	n4 := NewNamer(2 * time.Second)
+	n4.AddBirth(403, 9*sec)
+	n4.AddDump(10*sec, 12*sec, dump(th(403, 8, "short-lived")), nil)
+	n4.AddExit(403, 11*sec)
+	n4.AddBirth(403, 13*sec)
+	check(t, n4, []query{
+		{"ending thread, dump across its exit", 403, 10 * sec, "short-lived", "short-lived", SourceDump},
+		{"after the exit", 403, 11*sec + 1, "short-lived", "short-lived", SourceDump},
+		{"the next thread under the TID", 403, 13*sec + 1, "java", "", SourceComm},
+	})
+	// A dump begun after the exit cannot have seen the ending thread.
+	n5 := NewNamer(2 * time.Second)
+	n5.AddBirth(404, 9*sec)
+	n5.AddExit(404, 10*sec)
+	n5.AddDump(10*sec+1, 10*sec+2, dump(th(404, 8, "someone-else")), nil)
+	check(t, n5, []query{
+		{"dump after the exit", 404, 9*sec + 1, "java", "", SourceComm},
 	})
 	// Without a birth record (lost, or taken before tracing), a TID seen
 	// long after an exit is another thread: the old dump does not name it.
