@@ -20,7 +20,7 @@ import (
 // Defaults for zero Config fields.
 const (
 	DefaultRingSize = 4 << 20
-	DefaultSlots    = 65536
+	DefaultSlots    = 32768
 )
 
 // DefaultDrainInterval is how often Run empties the ring buffer. The kernel side
@@ -43,7 +43,7 @@ type Config struct {
 	MinLatency time.Duration // shorter waits are not reported
 	Kinds      KindMask      // 0 = all
 	RingSize   int           // bytes, power of two; 0 = 4 MiB
-	Slots      uint32        // wait-start slots, a power of two (TIDs share slot TID mod Slots); 0 = 65536
+	Slots      uint32        // wait-start slots, a power of two (TIDs share slot TID mod Slots); 0 = 32768
 	SelfPid    uint32        // never traced; 0 = os.Getpid()
 	ForceRawTP bool          // skip tp_btf and attach raw_tp programs (tests, benchmarks)
 	// DrainInterval is how often Run empties the ring buffer when the
@@ -309,9 +309,10 @@ func (t *Tracer) Run(ctx context.Context, fn func(*Event)) error {
 		return fmt.Errorf("reading ring buffer: %w", ringbuf.ErrClosed)
 	}
 	var (
-		rec ringbuf.Record
-		ev  Event
-		n   uint64
+		rec       ringbuf.Record
+		ev        Event
+		n         uint64
+		lastAfter = time.Now()
 	)
 	deliver := func(b []byte) error {
 		if len(b) == 0 || len(b)%eventSize != 0 {
@@ -344,9 +345,16 @@ func (t *Tracer) Run(ctx context.Context, fn func(*Event)) error {
 					return err
 				}
 				// A steady flood never lets the ring run empty (no
-				// deadline error): notice cancellation anyway.
-				if n++; n&1023 == 0 && !final && ctx.Err() != nil {
-					break
+				// deadline error): notice cancellation, and do the
+				// consumer's periodic work, anyway.
+				if n++; n&1023 == 0 && !final {
+					if ctx.Err() != nil {
+						break
+					}
+					if t.afterDrain != nil && time.Since(lastAfter) >= t.drain {
+						t.afterDrain()
+						lastAfter = time.Now()
+					}
 				}
 				continue
 			}
@@ -365,6 +373,7 @@ func (t *Tracer) Run(ctx context.Context, fn func(*Event)) error {
 		}
 		if t.afterDrain != nil {
 			t.afterDrain()
+			lastAfter = time.Now()
 		}
 		if final {
 			return nil

@@ -58,19 +58,30 @@ type Live struct {
 // arrival in user space (kernel staging up to bpf.DefaultMaxHold, then the
 // ring-buffer drain period) and the hand-over of a finished dump. Events
 // arrive out of time order by less than this (each CPU sends its own
-// batches), so it is also how long records are held to be written in time
-// order, and the window replay sorts in.
+// batches), so held records are written in time order, and replay sorts
+// in the same window.
 const DeliverySlack = 400 * time.Millisecond
 
-// NewLive writes annotated records to out, in time order. With no naming
-// (j.Namer nil or tracing all tasks), records are held DeliverySlack only.
+// NewLive writes annotated records to out. When naming one JVM's threads,
+// records are held for the join and written in time order. Without naming
+// (tracing all tasks, at up to hundreds of thousands of events per second)
+// they are written as they arrive: each CPU's in time order, CPUs
+// interleaved by batch.
 func NewLive(j *Joiner, out Writer) *Live {
-	l := &Live{j: j, out: out, asked: map[uint32][]string{}, hold: int64(DeliverySlack)}
-	if j.Namer != nil && j.Pid != 0 {
-		l.hold = int64(j.Namer.Horizon + DeliverySlack)
+	l := &Live{j: j, out: out, asked: map[uint32][]string{}}
+	if j.Sorted() {
+		h := DefaultHorizon
+		if j.Namer != nil {
+			h = j.Namer.Horizon
+		}
+		l.hold = int64(h + DeliverySlack)
 	}
 	return l
 }
+
+// Sorted tells whether records of this join come in time order (live and
+// replay alike): when it traces one process.
+func (j *Joiner) Sorted() bool { return j.Pid != 0 }
 
 // Add takes one event from the tracer.
 func (l *Live) Add(e *Event) {
@@ -84,10 +95,16 @@ func (l *Live) Add(e *Event) {
 		delete(l.asked, e.Tid)
 		// A new or self-renamed thread needs a dump now: its first
 		// switches may still be staged in the kernel, and a short-lived
-		// thread must be caught before it ends.
-		if e.Kind != bpf.KindExit && l.NeedDump != nil && e.Pid == l.j.Pid {
+		// thread must be caught before it ends. HotSpot naming a new
+		// thread is not a rename: the birth asked already.
+		if l.NeedDump != nil && e.Pid == l.j.Pid && l.j.Namer != nil &&
+			(e.Kind == bpf.KindBirth || (e.Kind == bpf.KindRename && !l.j.Namer.Naming(e.Tid, e.Time))) {
 			l.check(e.Tid, e.Comm, e.Time)
 		}
+		return
+	}
+	if l.hold == 0 {
+		l.write(e)
 		return
 	}
 	if l.NeedDump != nil && e.Pid == l.j.Pid {

@@ -336,5 +336,14 @@ func (n *Namer) Known(tid uint32, comm string, t int64) bool {
 	return compatible(&o, eff)
 }
 
+// Naming tells whether the rename of tid at t is HotSpot giving a new
+// thread its name (the first rename after its birth), not a change of the
+// Java name.
+func (n *Namer) Naming(tid uint32, t int64) bool {
+	marks := n.marks[tid]
+	i := sort.Search(len(marks), func(i int) bool { return marks[i].t >= t })
+	return i > 0 && marks[i-1].kind == markBirth
+}
+
 // LastDumpEnd returns the end time of the newest dump (wall ns).
 func (n *Namer) LastDumpEnd() int64 { return n.lastEnd }

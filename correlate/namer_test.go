@@ -231,3 +231,19 @@ func BenchmarkNameLongRun(b *testing.B) {
 		}
 	}
 }
+
+func TestNamerNaming(t *testing.T) {
+	n := NewNamer(0)
+	n.AddBirth(900, 10)
+	n.AddRename(900, 20, "order-matcher-w")
+	n.AddRename(900, 30, "order-matcher-w")
+	if !n.Naming(900, 20) {
+		t.Error("first rename after a birth: want HotSpot's naming")
+	}
+	if n.Naming(900, 30) {
+		t.Error("second rename: want a real rename")
+	}
+	if n.Naming(901, 5) {
+		t.Error("unknown thread: want false")
+	}
+}

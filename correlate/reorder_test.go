@@ -41,7 +41,7 @@ func TestReorderMatchesLiveOrder(t *testing.T) {
 	}
 
 	var rows []uint32
-	l := NewLive(&Joiner{}, writerFunc(func(r *Record) error { rows = append(rows, r.Tid); return nil }))
+	l := NewLive(&Joiner{Pid: 1, Namer: NewNamer(0)}, writerFunc(func(r *Record) error { rows = append(rows, r.Tid); return nil }))
 	for i := range in {
 		l.Add(&in[i])
 	}

@@ -49,7 +49,7 @@ func newAttachCmd() *cobra.Command {
 kernel, names each thread with its Java name, and writes one record per wait.
 Runs until --duration has passed, the JVM exits, or SIGINT/SIGTERM.
 
-Records are written about 2.3 s after the wait they describe: that delay lets a
+Records are written about 2.4 s after the wait they describe: that delay lets a
 thread dump taken because of a new or renamed thread name it.
 
 Needs root (or CAP_BPF and CAP_PERFMON, plus the JVM's user for thread dumps).`,
@@ -293,7 +293,9 @@ func runAttach(ctx context.Context, pid int, o *attachOpts) (err error) {
 	}
 
 	joiner := &correlate.Joiner{Pid: uint32(pid)}
-	if src != nil {
+	if pid != 0 {
+		// Even with no dump source: births, renames and exits are kept,
+		// and rows are held and ordered as replay orders them.
 		joiner.Namer = correlate.NewNamer(0)
 	}
 	live = correlate.NewLive(joiner, w)

@@ -120,11 +120,15 @@ func runReplay(ctx context.Context, o *replayOpts) (err error) {
 		return w.Write(&rec)
 	}
 	// Events were saved as they arrived (each CPU's batch at a time); rows
-	// come in time order, as the live run wrote them.
+	// come in the order the live run wrote them: in time order when it
+	// named a JVM's threads, as they arrived otherwise.
 	reorder := correlate.NewReorder()
 	_, err = correlate.ReadEventLog(f, func(e *correlate.Event) error {
 		if e.Kind.Lifecycle() {
 			return nil
+		}
+		if !j.Sorted() {
+			return write(e)
 		}
 		return reorder.Push(e, write)
 	})
