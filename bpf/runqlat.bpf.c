@@ -523,10 +523,10 @@ static __always_inline void lifecycle(bool btf, struct task_struct *p, u8 kind,
 	else
 		read_comm(btf, e->comm, p);
 	// Never staged: a rename or exit decides which dump names a thread.
-	// A birth or a rename wakes the reader at once: the thread needs a
-	// dump soon, before it ends or renames itself again (threads are
-	// born far less often than they switch, so this costs little).
-	bpf_ringbuf_submit(e, kind == KIND_EXIT ? submit_flags() : BPF_RB_FORCE_WAKEUP);
+	// A birth wakes the reader at once: a short-lived thread needs its
+	// dump before it ends. (Renames and exits wait for the next drain:
+	// each wakeup is a context switch on the host.)
+	bpf_ringbuf_submit(e, kind == KIND_BIRTH ? BPF_RB_FORCE_WAKEUP : submit_flags());
 }
 
 static __always_inline int handle_birth(bool btf, struct task_struct *p)

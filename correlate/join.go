@@ -48,7 +48,9 @@ type Live struct {
 	rec     Record
 	// NeedDump is called (with the lock held: it must not block) when an
 	// event's thread is not explained by the dumps known so far.
-	NeedDump func(tid uint32, comm string)
+	// It returns false when no new dump is needed after all (one that
+	// began after t is under way): the thread is checked again later.
+	NeedDump func(tid uint32, comm string, t int64) bool
 	asked    map[uint32][]string // kernel names already asked about, per TID
 	written  uint64
 	err      error
@@ -135,8 +137,9 @@ func (l *Live) check(tid uint32, comm string, t int64) {
 			return
 		}
 	}
-	l.asked[tid] = append(l.asked[tid], comm)
-	l.NeedDump(tid, comm)
+	if l.NeedDump(tid, comm, t) {
+		l.asked[tid] = append(l.asked[tid], comm)
+	}
 }
 
 // AddDump hands a finished dump to the join.

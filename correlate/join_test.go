@@ -18,7 +18,7 @@ func TestLiveHoldsForTheHorizonAndAsksOnce(t *testing.T) {
 	j := &Joiner{Pid: 100, Namer: NewNamer(2 * time.Second)}
 	l := NewLive(j, out)
 	var asked []uint32
-	l.NeedDump = func(tid uint32, comm string) { asked = append(asked, tid) }
+	l.NeedDump = func(tid uint32, comm string, _ int64) bool { asked = append(asked, tid); return true }
 
 	base := 100 * sec
 	ev := func(t int64, tid uint32, comm string) *Event {

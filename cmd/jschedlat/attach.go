@@ -302,8 +302,8 @@ func runAttach(ctx context.Context, pid int, o *attachOpts) (err error) {
 	var ref *refresher
 	if src != nil {
 		ref = newRefresher(pid, src, live, store, o.dumpInterval)
-		live.NeedDump = func(tid uint32, comm string) {
-			ref.request("thread " + strconv.Itoa(int(tid)) + " (" + comm + ") unknown")
+		live.NeedDump = func(tid uint32, comm string, t int64) bool {
+			return ref.request("thread "+strconv.Itoa(int(tid))+" ("+comm+") unknown", t)
 		}
 	}
 	slog.Info("tracing", "pid", pid, "attachment", tr.Attachment(), "min_latency", o.minLatency, "kinds", o.kinds, "clock_err_ns", clock.Last().Err)

@@ -33,13 +33,14 @@ type refresher struct {
 	wake     chan struct{}
 	otherNS  bool // the JVM prints TIDs of its own PID namespace
 
-	mu      sync.Mutex
-	reason  string // why the next dump is wanted ("" = none pending)
-	taken   int
-	failed  int
-	total   time.Duration
-	max     time.Duration
-	lastErr error
+	mu       sync.Mutex
+	reason   string // why the next dump is wanted ("" = none pending)
+	inflight int64  // wall ns when the dump under way began (0 = none)
+	taken    int
+	failed   int
+	total    time.Duration
+	max      time.Duration
+	lastErr  error
 }
 
 func newRefresher(pid int, src jvm.Source, live *correlate.Live, store *correlate.DumpStore, interval time.Duration) *refresher {
@@ -60,10 +61,16 @@ func hostTids(pid int) map[int]uint32 {
 	return m
 }
 
-// request asks for a dump soon; requests made while one is pending or in
-// flight are merged into the next one. It never blocks.
-func (r *refresher) request(reason string) {
+// request asks for a dump soon because of an event at wall time t (ns);
+// requests made while one is pending are merged into it. A dump that began
+// after t sees what the event saw: no new one is asked for then, and
+// request returns false. It never blocks.
+func (r *refresher) request(reason string, t int64) bool {
 	r.mu.Lock()
+	if r.inflight > t {
+		r.mu.Unlock()
+		return false
+	}
 	if r.reason == "" {
 		r.reason = reason
 	}
@@ -72,13 +79,14 @@ func (r *refresher) request(reason string) {
 	case r.wake <- struct{}{}:
 	default:
 	}
+	return true
 }
 
 // run takes a first dump at once, then dumps on request and every
 // interval, until ctx is done. A dump in flight when ctx ends is finished
 // (bounded by the source's timeout) so that it can still name threads.
 func (r *refresher) run(ctx context.Context) {
-	r.request("start")
+	r.request("start", 0)
 	var last time.Time
 	gap := minDumpGap
 	var timer <-chan time.Time
@@ -138,10 +146,14 @@ func (r *refresher) capture(reason string) time.Duration {
 	// Not bound to the run's context: a dump cut short at shutdown would
 	// lose the names it was taken for. The source's timeout bounds it.
 	began := time.Now()
-	c, err := r.src.Capture(context.Background())
 	r.mu.Lock()
-	defer r.mu.Unlock()
+	r.inflight = began.UnixNano()
+	r.mu.Unlock()
+	c, err := r.src.Capture(context.Background())
 	if err != nil {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.inflight = 0
 		r.failed++
 		if r.lastErr == nil || r.lastErr.Error() != err.Error() {
 			slog.Warn("thread dump failed", "reason", reason, "err", err)
@@ -151,21 +163,29 @@ func (r *refresher) capture(reason string) time.Duration {
 		return max(time.Since(began), time.Second)
 	}
 	d := c.End.Sub(c.Start)
+	td := &correlate.TimedDump{Start: c.Start.UnixNano(), End: c.End.UnixNano(), Dump: c.Dump, Pid: c.Pid}
+	if r.otherNS {
+		td.HostTids = hostTids(c.Pid)
+	}
+	// Outside r.mu: Live calls request with its own lock held. The dump
+	// counts as in flight until the join has it, so that no event asks
+	// for another one meanwhile.
+	r.live.AddDump(td)
+	var saveErr error
+	if r.store != nil {
+		_, saveErr = r.store.Save(c, reason, td.HostTids)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.inflight = 0
 	r.taken++
 	r.total += d
 	if d > r.max {
 		r.max = d
 	}
-	td := &correlate.TimedDump{Start: c.Start.UnixNano(), End: c.End.UnixNano(), Dump: c.Dump, Pid: c.Pid}
-	if r.otherNS {
-		td.HostTids = hostTids(c.Pid)
-	}
-	r.live.AddDump(td)
-	if r.store != nil {
-		if _, err := r.store.Save(c, reason, td.HostTids); err != nil {
-			r.failed++
-			slog.Warn("saving thread dump failed", "err", err)
-		}
+	if saveErr != nil {
+		r.failed++
+		slog.Warn("saving thread dump failed", "err", saveErr)
 	}
 	return d
 }
