@@ -130,16 +130,24 @@ func TestGroundTruth(t *testing.T) {
 	}
 }
 
-// TestStagedEventsDelivered holds every event in the kernel's per-CPU
-// batches until a batch is full or its CPU idles: the sums must still
-// match, and the events staged when the tracer stops must reach user space.
-func TestStagedEventsDelivered(t *testing.T) {
+// startContention starts the CPU-contention helper, as root, with delay
+// accounting on (run_delay needs it on some kernels).
+func startContention(t *testing.T) *helper {
+	t.Helper()
 	requireRoot(t)
 	setSysctl(t, "kernel.task_delayacct", "1")
 	h := startHelper(t, "contention")
 	if l := h.line(t); l != "ready" {
 		t.Fatalf("helper said %q", l)
 	}
+	return h
+}
+
+// TestStagedEventsDelivered holds every event in the kernel's per-CPU
+// batches until a batch is full or its CPU idles: the sums must still
+// match, and the events staged when the tracer stops must reach user space.
+func TestStagedEventsDelivered(t *testing.T) {
+	h := startContention(t)
 	var staged int
 	for i := 0; i < 3 && staged == 0; i++ {
 		_, staged = checkAgainstSchedstatCfg(t, Config{Pid: h.pid(), MaxHold: time.Hour}, 6)
@@ -153,12 +161,7 @@ func TestStagedEventsDelivered(t *testing.T) {
 // displaced from it are measured from the scheduler's own stamp, so the
 // per-thread sums must still match.
 func TestSlotCollisions(t *testing.T) {
-	requireRoot(t)
-	setSysctl(t, "kernel.task_delayacct", "1")
-	h := startHelper(t, "contention")
-	if l := h.line(t); l != "ready" {
-		t.Fatalf("helper said %q", l)
-	}
+	h := startContention(t)
 	cfg := Config{Pid: h.pid(), Slots: 1}
 	r := record(t, cfg)
 	time.Sleep(500 * time.Millisecond)
