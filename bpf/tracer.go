@@ -204,9 +204,9 @@ func configure(spec *ebpf.CollectionSpec, cfg Config) error {
 		{runqlatVarWakeupBytes, uint64(cfg.RingSize / 4)},
 		// Tells sched_yield(2) apart from preemption (runnable_kind).
 		{runqlatVarNrSchedYield, uint64(unix.SYS_SCHED_YIELD)},
+		{runqlatVarSlotMask, cfg.Slots - 1},
 		// In jiffies of at most 10 ms (HZ >= 100): with a higher HZ
 		// events are held shorter.
-		{runqlatVarSlotMask, cfg.Slots - 1},
 		{runqlatVarMaxHoldJiffies, uint64(max(1, cfg.MaxHold/(10*time.Millisecond)))},
 	}
 	for _, v := range vars {
