@@ -45,8 +45,17 @@ func compileProbe(t *testing.T) string {
 // JVM exits when its stdin closes, and is killed at the end of the test.
 func startProbe(t *testing.T, java, classes string, jvmArgs ...string) *probe {
 	t.Helper()
+	return startProbeAs(t, nil, java, classes, jvmArgs...)
+}
+
+// startProbeAs is startProbe with the JVM running under cred (nil: ours).
+func startProbeAs(t *testing.T, cred *syscall.Credential, java, classes string, jvmArgs ...string) *probe {
+	t.Helper()
 	args := append(append([]string{}, jvmArgs...), "-cp", classes, "TidProbe")
 	cmd := exec.Command(java, args...)
+	if cred != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -205,6 +214,53 @@ func TestToolSourceLive(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestToolSourceAsJVMUser: when we are root and the JVM is not, jcmd runs
+// as the JVM's user (JDK 8's attach listener accepts only its own uid).
+func TestToolSourceAsJVMUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("SKIPPED (needs root): the jcmd-as-the-JVM's-user path did not run")
+	}
+	java, err := exec.LookPath("java")
+	if err != nil {
+		t.Skip("SKIPPED: java not on PATH")
+	}
+	javac, err := exec.LookPath("javac")
+	if err != nil {
+		t.Skip("SKIPPED: javac not on PATH")
+	}
+	// Classes the other user can read (t.TempDir is root-only).
+	dir, err := os.MkdirTemp("", "jschedlat-probe-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(javac, "--release", "17", "-encoding", "UTF-8", "-d", dir, "testdata/java/TidProbe.java").CombinedOutput(); err != nil {
+		t.Fatalf("javac: %v\n%s", err, out)
+	}
+	const nobody = 65534
+	p := startProbeAs(t, &syscall.Credential{Uid: nobody, Gid: nobody}, java, dir)
+	if c := targetCred(p.pid); c == nil || c.Uid != nobody || c.Gid != nobody {
+		t.Fatalf("targetCred(%d) = %+v, want uid/gid %d", p.pid, c, nobody)
+	}
+	src, err := NewToolSource(p.pid, 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := src.Capture(context.Background())
+	if err != nil {
+		t.Fatalf("jcmd as uid %d: %v", nobody, err)
+	}
+	for name, tid := range p.tids {
+		if th := byName(c.Dump, name); th == nil || th.Tid != tid {
+			t.Errorf("thread %q (tid %d): dump has %+v", name, tid, th)
+		}
+	}
+	t.Logf("%d threads named through jcmd run as uid %d", len(p.tids), nobody)
 }
 
 // TestToolSourceRefuses: targets that a dump request would harm or cannot
