@@ -216,6 +216,19 @@ static __always_inline u64 rq_clock(bool btf, struct task_struct *t)
 	return bpf_ktime_get_ns();
 }
 
+// runs_alone tells whether t, being switched in, is the only runnable task of
+// its run queue: that CPU may then not switch again for a long time (an
+// isolated core running one busy thread), so what it has staged must go
+// out now rather than at its next switch.
+static __always_inline bool runs_alone(bool btf, struct task_struct *t)
+{
+	if (!HAVE_RQ_CLOCK)
+		return false;
+	if (btf)
+		return t->se.cfs_rq->rq->nr_running <= 1;
+	return BPF_CORE_READ(t, se.cfs_rq, rq, nr_running) <= 1;
+}
+
 // The scheduler's own enqueue stamp (CONFIG_SCHED_INFO), usable only in the
 // rq clock domain.
 #define HAVE_KERNEL_STAMP                                                      \
@@ -421,9 +434,10 @@ next:
 	struct batch *b = bpf_map_lookup_elem(&staged, &zero);
 	if (!b)
 		return 0; // cannot happen: a per-CPU array slot always exists
-	// Send what is staged when the CPU turns idle (nothing else would for
-	// a while) or when it has waited long enough.
-	if (b->n && (!tgid || bpf_jiffies64() - b->first >= max_hold_jiffies))
+	// Send what is staged when the CPU turns idle or runs one task alone
+	// (nothing else would for a while), or when it has waited long enough.
+	if (b->n && (!tgid || bpf_jiffies64() - b->first >= max_hold_jiffies ||
+		     runs_alone(btf, next)))
 		flush(b);
 	if (!traced(tgid))
 		return 0;
@@ -495,7 +509,7 @@ next:
 	if (!n)
 		b->first = bpf_jiffies64();
 	b->n = ++n;
-	if (n == BATCH)
+	if (n == BATCH || runs_alone(btf, next))
 		flush(b);
 	return 0;
 }
