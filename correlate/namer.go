@@ -187,30 +187,8 @@ func (n *Namer) epoch(tid uint32, t, limit int64, comm string) (lo, hi, until in
 	lo, hi, eff = -1<<63, open, comm
 	naming := false // a birth was seen and HotSpot has not named the thread yet
 	marks := n.marks[tid]
-	defer func() {
-		until = hi
-		if hi == open {
-			return
-		}
-		exit := false
-		for _, m := range marks {
-			if m.t > limit {
-				break
-			}
-			if m.t == hi && m.kind == markExit {
-				exit, until = true, open
-				continue
-			}
-			if exit && m.t > hi && m.kind == markBirth {
-				until = m.t
-				break
-			}
-		}
-		if !exit {
-			until = hi
-		}
-	}()
-	for _, m := range marks {
+	end := -1 // index of the mark that set hi
+	for i, m := range marks {
 		if m.t > limit {
 			break
 		}
@@ -218,18 +196,18 @@ func (n *Namer) epoch(tid uint32, t, limit int64, comm string) (lo, hi, until in
 			switch m.kind {
 			case markExit:
 				if t-m.t < int64(n.Horizon) {
-					hi = m.t // the ending thread, unless a birth follows
+					hi, end = m.t, i // the ending thread, unless a birth follows
 				} else {
-					lo, hi = m.t, open
+					lo, hi, end = m.t, open, -1
 				}
 				naming = false
 			case markBirth:
-				lo, hi, naming = m.t, open, true
+				lo, hi, end, naming = m.t, open, -1, true
 			case markRename:
 				if naming {
 					naming = false // HotSpot's naming of a new thread
 				} else {
-					lo, hi = m.t, open
+					lo, hi, end = m.t, open, -1
 				}
 			}
 			continue
@@ -241,10 +219,23 @@ func (n *Namer) epoch(tid uint32, t, limit int64, comm string) (lo, hi, until in
 			eff, naming = m.comm, false
 			continue
 		}
-		hi = m.t
+		hi, end = m.t, i
 		break
 	}
-	return lo, hi, 0, eff // until: set by the deferred function
+	until = hi
+	if end >= 0 && marks[end].kind == markExit {
+		until = open
+		for _, m := range marks[end+1:] {
+			if m.t > limit {
+				break
+			}
+			if m.kind == markBirth {
+				until = m.t
+				break
+			}
+		}
+	}
+	return lo, hi, until, eff
 }
 
 // KernelComm is the kernel name HotSpot gives a thread called name: its
