@@ -14,7 +14,6 @@
 package main
 
 import (
-	"bufio"
 	"flag"
 	"fmt"
 	"os"
@@ -22,6 +21,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/jschedlat/jschedlat/bench/internal/procstat"
 )
 
 type stat struct{ runTime, runDelay, switches uint64 }
@@ -130,25 +131,13 @@ func read(pid int) (map[int]stat, error) {
 	return out, nil
 }
 
-// ctxt is the system's context switches since boot (/proc/stat "ctxt").
+// ctxt is the system's context switches since boot.
 func ctxt() uint64 {
-	f, err := os.Open("/proc/stat")
+	n, err := procstat.Ctxt()
 	if err != nil {
 		fatal("%v", err)
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "ctxt "); ok {
-			n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
-			if err != nil {
-				fatal("/proc/stat ctxt: %v", err)
-			}
-			return n
-		}
-	}
-	fatal("/proc/stat: no ctxt line")
-	return 0
+	return n
 }
 
 func fatal(format string, a ...any) {

@@ -16,18 +16,17 @@
 package main
 
 import (
-	"bufio"
 	"flag"
 	"fmt"
 	"os"
 	"runtime"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/jschedlat/jschedlat/bench/internal/procstat"
 )
 
 // counter is padded to its own cache line: the pairs must not share one.
@@ -185,25 +184,13 @@ func lockAndPin(cpu int) error {
 	return nil
 }
 
-// ctxt is the system's context switches since boot (/proc/stat "ctxt").
+// ctxt is the system's context switches since boot.
 func ctxt() uint64 {
-	f, err := os.Open("/proc/stat")
+	n, err := procstat.Ctxt()
 	if err != nil {
 		fatal("%v", err)
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "ctxt "); ok {
-			n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
-			if err != nil {
-				fatal("/proc/stat ctxt: %v", err)
-			}
-			return n
-		}
-	}
-	fatal("/proc/stat: no ctxt line")
-	return 0
+	return n
 }
 
 func fatal(format string, a ...any) {
