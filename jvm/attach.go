@@ -250,12 +250,46 @@ func NewSource(pid int, timeout time.Duration) (Source, error) {
 	case aerr != nil && terr != nil:
 		return nil, aerr
 	case aerr != nil:
-		return t, nil
+		return metered(pid, t), nil
 	case terr != nil:
-		return a, nil
+		return metered(pid, a), nil
 	}
-	return &fallbackSource{a, t}, nil
+	return metered(pid, &fallbackSource{a, t}), nil
 }
+
+// metered wraps s in a Metered source when the JVM publishes its counters.
+func metered(pid int, s Source) Source {
+	m, err := OpenSafepointMeter(pid)
+	if err != nil {
+		return s
+	}
+	return &Metered{Source: s, Meter: m}
+}
+
+// Metered measures what each capture of its Source cost the JVM: the time
+// the JVM spent stopped at safepoints while the dump was taken (HotSpot
+// takes one to three per dump: threads, JNI handles, deadlocks), read from
+// the JVM's own counters before and after.
+type Metered struct {
+	Source
+	Meter *SafepointMeter
+}
+
+// Capture takes a dump and fills its Stopped, Safepoints and StopKnown.
+func (m *Metered) Capture(ctx context.Context) (*Capture, error) {
+	before, berr := m.Meter.Read()
+	c, err := m.Source.Capture(ctx)
+	if err != nil || berr != nil {
+		return c, err
+	}
+	if after, aerr := m.Meter.Read(); aerr == nil && after.Count >= before.Count {
+		c.Stopped, c.Safepoints, c.StopKnown = after.Stopped-before.Stopped, after.Count-before.Count, true
+	}
+	return c, nil
+}
+
+// Close releases the counters file.
+func (m *Metered) Close() error { return m.Meter.Close() }
 
 func (f *fallbackSource) Name() string { return f.primary.Name() }
 

@@ -23,6 +23,14 @@ type Capture struct {
 	Source     string    // "jcmd", "jstack"
 	Raw        []byte    // the dump text exactly as received
 	Dump       Dump
+	// What the dump cost the application, from the JVM's own counters
+	// (see Metered): time spent at safepoints between Start and End and
+	// their number. Safepoints the JVM took for other reasons (a GC)
+	// inside that window count too. StopKnown is false when the JVM
+	// publishes no counters (-XX:-UsePerfData).
+	Stopped    time.Duration
+	Safepoints int64
+	StopKnown  bool
 }
 
 // Source takes thread dumps of a live JVM.
