@@ -30,6 +30,11 @@ type DumpMeta struct {
 	Source  string  `json:"source"`
 	Threads int     `json:"threads"`
 	WallMs  float64 `json:"wall_ms"`
+	// StoppedMs is how long the JVM was at safepoints during the dump and
+	// Safepoints how many it took (its own counters); absent when the JVM
+	// publishes none.
+	StoppedMs  *float64 `json:"stopped_ms,omitempty"`
+	Safepoints *int64   `json:"safepoints,omitempty"`
 	Reason  string  `json:"reason,omitempty"`
 	// HostTids maps the TIDs printed in the dump to host TIDs when the
 	// JVM runs in its own PID namespace (a container); null otherwise.
@@ -78,6 +83,11 @@ func (s *DumpStore) Save(c *jvm.Capture, reason string, hostTids map[int]uint32)
 		WallMs:   float64(c.End.Sub(c.Start).Microseconds()) / 1000,
 		Reason:   reason,
 		HostTids: hostTids,
+	}
+	if c.StopKnown {
+		ms := float64(c.Stopped.Microseconds()) / 1000
+		n := c.Safepoints
+		m.StoppedMs, m.Safepoints = &ms, &n
 	}
 	if err := os.WriteFile(filepath.Join(s.dir, m.File), c.Raw, 0o644); err != nil {
 		return m, fmt.Errorf("saving dump: %w", err)

@@ -53,6 +53,7 @@ type Live struct {
 	NeedDump func(tid uint32, comm string, t int64) bool
 	asked    map[uint32][]string // kernel names already asked about, per TID
 	written  uint64
+	unnamed  uint64 // records of the JVM's threads without a Java name
 	err      error
 }
 
@@ -162,6 +163,9 @@ func (l *Live) write(e *Event) {
 		return
 	}
 	l.written++
+	if l.rec.JavaThread == "" && l.j.Pid != 0 && e.Pid == l.j.Pid {
+		l.unnamed++
+	}
 }
 
 // Emit writes the events whose hold time has passed at wall time now (ns)
@@ -207,6 +211,14 @@ func (l *Live) Written() uint64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.written
+}
+
+// Unnamed returns how many records written of the JVM's own threads had no
+// Java name.
+func (l *Live) Unnamed() uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.unnamed
 }
 
 // Pending returns how many events wait for their hold time.

@@ -37,6 +37,7 @@ type attachOpts struct {
 	saveEvents   string
 	dumpInterval time.Duration
 	dumpTimeout  time.Duration
+	dumpBudget   string
 	ringSize     int
 }
 
@@ -88,6 +89,7 @@ Needs root (or CAP_BPF and CAP_PERFMON, plus the JVM's user for thread dumps).`,
 	f.StringVar(&o.saveEvents, "save-events", "", "save the raw kernel events into FILE (for replay)")
 	f.DurationVar(&o.dumpInterval, "dump-interval", 30*time.Second, "take a thread dump at least this often (dumps are also taken when an unknown or renamed thread appears)")
 	f.DurationVar(&o.dumpTimeout, "dump-timeout", 10*time.Second, "give up on one thread dump after this long")
+	f.StringVar(&o.dumpBudget, "dump-budget", formatBudget(DefaultBudget), "share of wall time thread dumps may keep the JVM stopped at safepoints (100% = no limit)")
 	f.IntVar(&o.ringSize, "ring-size", 4<<20, "kernel ring buffer size in bytes (power of two)")
 	return c
 }
@@ -168,6 +170,10 @@ func runAttach(ctx context.Context, pid int, o *attachOpts) (err error) {
 	}
 	if o.ringSize <= 0 || o.ringSize&(o.ringSize-1) != 0 || o.ringSize < 4096 {
 		return fmt.Errorf("--ring-size %d: must be a power of two of at least 4096", o.ringSize)
+	}
+	budget, err := parseBudget(o.dumpBudget)
+	if err != nil {
+		return err
 	}
 	if err := checkPrivileges(); err != nil {
 		return err
@@ -301,7 +307,7 @@ func runAttach(ctx context.Context, pid int, o *attachOpts) (err error) {
 	live = correlate.NewLive(joiner, w)
 	var ref *refresher
 	if src != nil {
-		ref = newRefresher(pid, src, live, store, o.dumpInterval)
+		ref = newRefresher(pid, src, live, store, o.dumpInterval, budget)
 		live.NeedDump = func(tid uint32, comm string, t int64) bool {
 			return ref.request("thread "+strconv.Itoa(int(tid))+" ("+comm+") unknown", t)
 		}
@@ -349,15 +355,19 @@ func runAttach(ctx context.Context, pid int, o *attachOpts) (err error) {
 	if cerr := tr.Close(); cerr != nil && runErr == nil {
 		runErr = cerr
 	}
-	summary(os.Stderr, pid, time.Since(started), events, lifecycle, live.Written(), lost, lostPerCPU, lerr, collisions, ref, jvmGone)
+	summary(os.Stderr, pid, time.Since(started), events, lifecycle, live.Written(), live.Unnamed(), lost, lostPerCPU, lerr, collisions, ref, jvmGone)
 	if runErr != nil && !errors.Is(runErr, context.Canceled) {
 		return runErr
 	}
 	return ferr
 }
 
-func summary(w io.Writer, pid int, d time.Duration, events, lifecycle, written, lost uint64, lostPerCPU []uint64, lerr error, collisions uint64, ref *refresher, jvmGone bool) {
-	fmt.Fprintf(w, "jschedlat: %s traced: %d events, %d records written, %d thread births/renames/exits", d.Round(time.Millisecond), events, written, lifecycle)
+func summary(w io.Writer, pid int, d time.Duration, events, lifecycle, written, unnamed, lost uint64, lostPerCPU []uint64, lerr error, collisions uint64, ref *refresher, jvmGone bool) {
+	fmt.Fprintf(w, "jschedlat: %s traced: %d events, %d records written", d.Round(time.Millisecond), events, written)
+	if ref != nil {
+		fmt.Fprintf(w, " (%d of them without a Java name)", unnamed)
+	}
+	fmt.Fprintf(w, ", %d thread births/renames/exits", lifecycle)
 	if lerr != nil {
 		fmt.Fprintf(w, ", lost events unknown (%v)", lerr)
 	} else {

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -283,8 +284,11 @@ func testAttach(t *testing.T, bin string, j jdk) {
 	events := filepath.Join(dir, "events.jsonl")
 	dumps := filepath.Join(dir, "dumps")
 	var stderr bytes.Buffer
+	// No dump budget: the workload starts a thread every 700 ms under
+	// full CPU contention, where a dump stops the JVM for tens of ms; the
+	// default budget would leave most short-lived threads unnamed.
 	tr := exec.Command(bin, "attach", strconv.Itoa(pid), "--min-latency", "0", "--kind", "all",
-		"-o", out, "--save-events", events, "--save-dumps", dumps)
+		"-o", out, "--save-events", events, "--save-dumps", dumps, "--dump-budget", "100%")
 	tr.Stderr = &stderr
 	if err := tr.Start(); err != nil {
 		t.Fatal(err)
@@ -576,7 +580,7 @@ func TestAttachJVMInPIDNamespace(t *testing.T) {
 		}
 	}()
 	out := filepath.Join(dir, "out.csv")
-	cmd := exec.Command(bin, "attach", strconv.Itoa(pid), "--min-latency", "0", "--duration", "5s", "-o", out)
+	cmd := exec.Command(bin, "attach", strconv.Itoa(pid), "--min-latency", "0", "--duration", "5s", "-o", out, "--dump-budget", "100%")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {
@@ -623,5 +627,76 @@ func TestAttachJVMInPIDNamespace(t *testing.T) {
 	t.Logf("JVM %d in its own PID namespace: %d records named right, %d wrong, %d unnamed", pid, ok, wrong, unnamed)
 	if wrong > 0 || ok < 1000 || float64(ok) < 0.99*float64(ok+unnamed) {
 		t.Errorf("names in a PID namespace: %d right, %d wrong, %d unnamed (want no wrong, >= 99%% right)", ok, wrong, unnamed)
+	}
+}
+
+var safepointLog = regexp.MustCompile(`Safepoint "(PrintThreads|PrintJNI|FindDeadlocks)".* Total: (\d+) ns`)
+
+// TestDumpBudgetRealJVM: under full CPU contention, with a thread born
+// every 600 ms, a dump stops the JVM for tens of ms. With --dump-budget 1%,
+// the time the JVM itself logged at the safepoints of our dumps
+// (-Xlog:safepoint) stays within 1% of the run, plus the first dump (the
+// budget spaces dumps after they happen); the summary reports that time.
+func TestDumpBudgetRealJVM(t *testing.T) {
+	requireRoot(t)
+	bin := binary(t)
+	j := jdks(t)[0]
+	classes := compileWorkload(t, j)
+	dir := t.TempDir()
+	logPath := filepath.Join(dir, "safepoint.log")
+	jvmCmd := exec.Command(j.java, "-Xlog:safepoint=info:file="+logPath, "-cp", classes, "Workload",
+		"--seconds", "14", "--short-every-ms", "600", "--short-life-ms", "300")
+	if err := jvmCmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = jvmCmd.Process.Kill(); _ = jvmCmd.Wait() }()
+	time.Sleep(1500 * time.Millisecond)
+	cmd := exec.Command(bin, "attach", strconv.Itoa(jvmCmd.Process.Pid), "--duration", "8s", "-o", filepath.Join(dir, "out.csv"),
+		"--dump-budget", "1%")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("attach: %v\n%s", err, stderr.String())
+	}
+	run := time.Since(start)
+	time.Sleep(300 * time.Millisecond) // the JVM writes its log asynchronously
+	b, err := os.ReadFile(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var total, first time.Duration
+	n := 0
+	for _, m := range safepointLog.FindAllStringSubmatch(string(b), -1) {
+		ns, _ := strconv.ParseInt(m[2], 10, 64)
+		total += time.Duration(ns)
+		if n < 3 { // JDK 17: a dump is three safepoints
+			first += time.Duration(ns)
+		}
+		n++
+	}
+	t.Logf("JVM log: %d dump safepoints, %s stopped (first dump %s) in %s\n%s", n, total, first, run, stderr.String())
+	if n == 0 {
+		t.Fatal("the JVM logged no dump safepoints")
+	}
+	if limit := run/100 + first; total > limit {
+		t.Errorf("dumps stopped the JVM for %s, over 1%% of %s plus the first dump (%s)", total, run, limit)
+	}
+	m := regexp.MustCompile(`stopped the JVM for ([0-9.]+[µm]?s) in (\d+) safepoints`).FindStringSubmatch(stderr.String())
+	if m == nil {
+		t.Fatalf("summary does not report the stop time:\n%s", stderr.String())
+	}
+	reported, err := time.ParseDuration(m[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The summary rounds to 0.1 ms; the log may also hold a GC safepoint
+	// inside a dump's window that the meter counts and the filter above
+	// does not.
+	if d := reported - total; d < -time.Millisecond || d > total/10+time.Millisecond {
+		t.Errorf("summary says %s stopped, the JVM logged %s for the dumps", reported, total)
+	}
+	if strconv.Itoa(n) != m[2] {
+		t.Logf("summary counts %s safepoints, the log %d dump safepoints (others fell inside a dump)", m[2], n)
 	}
 }

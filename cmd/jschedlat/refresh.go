@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -12,15 +14,19 @@ import (
 	"github.com/jschedlat/jschedlat/jvm"
 )
 
-// Thread dumps are rate-limited: each one stops the JVM at a safepoint, and
-// through jcmd costs a JVM start-up of CPU. The gap after a dump is
-// gapFactor times what it took (so dumps take at most ~1/(1+gapFactor) of
-// the time even when new threads keep appearing), and never below
-// minDumpGap: a direct attach of ~10-40 ms allows a new dump every
-// ~100-200 ms, fast enough to name threads that live a few hundred ms.
+// Thread dumps are rate-limited: each one stops the JVM at one to three
+// safepoints (measured 30-40 ms in all on a saturated 2-CPU JDK 17, ~1 ms on
+// an idle one), and through jcmd costs a JVM start-up of CPU. After a dump:
+//   - the next waits until the JVM's stop time stays within the budget, a
+//     share of wall time (--dump-budget): a dump that stopped it for s
+//     is followed by a pause of s/budget (the dump's wall time stands in
+//     for s when the JVM publishes no counters);
+//   - and at least gapFactor times the dump's wall time (our own cost,
+//     and a JVM slow to answer), and never less than minDumpGap.
 const (
-	minDumpGap = 100 * time.Millisecond
-	gapFactor  = 5
+	minDumpGap    = 100 * time.Millisecond
+	gapFactor     = 5
+	DefaultBudget = 0.001
 )
 
 // refresher takes thread dumps when the join needs them (an unknown or
@@ -30,21 +36,29 @@ type refresher struct {
 	live     *correlate.Live
 	store    *correlate.DumpStore
 	interval time.Duration
+	budget   float64 // share of wall time the JVM may be stopped by dumps; >= 1: none
 	wake     chan struct{}
 	otherNS  bool // the JVM prints TIDs of its own PID namespace
+	began    time.Time
 
-	mu       sync.Mutex
-	reason   string // why the next dump is wanted ("" = none pending)
-	inflight int64  // wall ns when the dump under way began (0 = none)
-	taken    int
-	failed   int
-	total    time.Duration
-	max      time.Duration
-	lastErr  error
+	mu        sync.Mutex
+	reason    string // why the next dump is wanted ("" = none pending)
+	inflight  int64  // wall ns when the dump under way began (0 = none)
+	taken     int
+	failed    int
+	total     time.Duration
+	max       time.Duration
+	stopped   time.Duration // JVM stop time of the dumps that measured it
+	stopKnown int           // dumps that measured it
+	points    int64         // safepoints in those dumps
+	limited   int           // waits for the budget before a dump
+	skipped   int           // dumps not taken at exit because of it
+	deferred  time.Duration // how long requests waited for it
+	lastErr   error
 }
 
-func newRefresher(pid int, src jvm.Source, live *correlate.Live, store *correlate.DumpStore, interval time.Duration) *refresher {
-	r := &refresher{src: src, live: live, store: store, interval: interval, wake: make(chan struct{}, 1)}
+func newRefresher(pid int, src jvm.Source, live *correlate.Live, store *correlate.DumpStore, interval time.Duration, budget float64) *refresher {
+	r := &refresher{src: src, live: live, store: store, interval: interval, budget: budget, wake: make(chan struct{}, 1), began: time.Now()}
 	r.otherNS = jvm.InOwnPIDNamespace(pid)
 	return r
 }
@@ -88,7 +102,7 @@ func (r *refresher) request(reason string, t int64) bool {
 func (r *refresher) run(ctx context.Context) {
 	r.request("start", 0)
 	var last time.Time
-	gap := minDumpGap
+	gap, byBudget := minDumpGap, false
 	var timer <-chan time.Time
 	if r.interval > 0 {
 		t := time.NewTicker(r.interval)
@@ -98,7 +112,7 @@ func (r *refresher) run(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
-			r.final()
+			r.final(last, gap, byBudget)
 			return
 		case <-r.wake:
 		case <-timer:
@@ -109,12 +123,15 @@ func (r *refresher) run(ctx context.Context) {
 			r.mu.Unlock()
 		}
 		if wait := time.Until(last.Add(gap)); wait > 0 {
+			t0 := time.Now()
 			select {
 			case <-ctx.Done():
-				r.final()
+				r.waited(byBudget, time.Since(t0))
+				r.final(last, gap, byBudget)
 				return
 			case <-time.After(wait):
 			}
+			r.waited(byBudget, time.Since(t0))
 		}
 		r.mu.Lock()
 		reason := r.reason
@@ -123,26 +140,50 @@ func (r *refresher) run(ctx context.Context) {
 		if reason == "" {
 			continue
 		}
-		d := r.capture(reason)
+		d, cost := r.capture(reason)
 		last = time.Now()
 		gap = max(minDumpGap, gapFactor*d)
+		byBudget = false
+		if r.budget < 1 {
+			if b := time.Duration(float64(cost) / r.budget); b > gap {
+				gap, byBudget = b, true
+			}
+		}
 	}
 }
 
-// final takes the dump still wanted when the run ends: threads seen in the
-// last moments would stay unnamed otherwise.
-func (r *refresher) final() {
+// waited accounts for a wait of d before a dump; byBudget tells that the
+// budget, not the rate limit, set it.
+func (r *refresher) waited(byBudget bool, d time.Duration) {
+	if !byBudget {
+		return
+	}
+	r.mu.Lock()
+	r.limited++
+	r.deferred += d
+	r.mu.Unlock()
+}
+
+// final takes the dump still wanted when the run ends (threads seen in the
+// last moments would stay unnamed otherwise), unless the budget forbids a
+// dump until after (last, gap).
+func (r *refresher) final(last time.Time, gap time.Duration, byBudget bool) {
 	r.mu.Lock()
 	reason := r.reason
 	r.reason = ""
+	if reason != "" && byBudget && time.Since(last) < gap {
+		r.skipped++
+		reason = ""
+	}
 	r.mu.Unlock()
 	if reason != "" && reason != "periodic" {
 		r.capture(reason + ", at exit")
 	}
 }
 
-// capture takes one dump and returns how long it took.
-func (r *refresher) capture(reason string) time.Duration {
+// capture takes one dump and returns its wall time and what it cost the
+// JVM: the time it was stopped where the JVM tells, else the wall time.
+func (r *refresher) capture(reason string) (wall, cost time.Duration) {
 	// Not bound to the run's context: a dump cut short at shutdown would
 	// lose the names it was taken for. The source's timeout bounds it.
 	began := time.Now()
@@ -159,8 +200,9 @@ func (r *refresher) capture(reason string) time.Duration {
 			slog.Warn("thread dump failed", "reason", reason, "err", err)
 		}
 		r.lastErr = err
-		// A failing JVM is not retried faster than a working one.
-		return max(time.Since(began), time.Second)
+		// A failing JVM is not retried faster than a working one. Nothing
+		// tells whether it stopped: it is not charged to the budget.
+		return max(time.Since(began), time.Second), 0
 	}
 	d := c.End.Sub(c.Start)
 	td := &correlate.TimedDump{Start: c.Start.UnixNano(), End: c.End.UnixNano(), Dump: c.Dump, Pid: c.Pid}
@@ -187,16 +229,55 @@ func (r *refresher) capture(reason string) time.Duration {
 		r.failed++
 		slog.Warn("saving thread dump failed", "err", saveErr)
 	}
-	return d
+	if c.StopKnown {
+		r.stopped += c.Stopped
+		r.points += c.Safepoints
+		r.stopKnown++
+		return d, c.Stopped
+	}
+	return d, d
 }
 
 func (r *refresher) summary(w io.Writer) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	run := time.Since(r.began)
 	fmt.Fprintf(w, "jschedlat: %d thread dumps via %s, %s wall in total (max %s)", r.taken, r.src.Name(),
 		r.total.Round(time.Millisecond), r.max.Round(time.Millisecond))
+	if r.stopKnown > 0 {
+		fmt.Fprintf(w, "; they stopped the JVM for %s in %d safepoints, %.2f%% of the run", r.stopped.Round(100*time.Microsecond), r.points, 100*float64(r.stopped)/float64(run))
+		if r.stopKnown < r.taken {
+			fmt.Fprintf(w, " (%d dumps not measured)", r.taken-r.stopKnown)
+		}
+	} else if r.taken > 0 {
+		fmt.Fprint(w, "; the JVM publishes no safepoint counters (-XX:-UsePerfData): wall time charged to the budget")
+	}
+	if r.budget < 1 {
+		fmt.Fprintf(w, " (budget %s)", formatBudget(r.budget))
+	}
 	if r.failed > 0 {
 		fmt.Fprintf(w, ", %d failed (last: %v)", r.failed, r.lastErr)
 	}
 	fmt.Fprintln(w)
+	if r.limited > 0 || r.skipped > 0 {
+		fmt.Fprintf(w, "jschedlat: the dump budget held requested dumps back for %s in total", r.deferred.Round(time.Millisecond))
+		if r.skipped > 0 {
+			fmt.Fprint(w, " and skipped the one wanted at exit")
+		}
+		fmt.Fprintln(w, ": threads that lived and ended meanwhile stay unnamed (raise --dump-budget to name more)")
+	}
+}
+
+// parseBudget reads a --dump-budget value: a percentage of wall time, with
+// or without the % sign ("0.1%", "0.1"); 100% means no budget.
+func parseBudget(s string) (float64, error) {
+	v, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(s), "%")), 64)
+	if err != nil || v <= 0 || v > 100 || v != v {
+		return 0, fmt.Errorf("--dump-budget %q: want a percentage of wall time above 0 and at most 100, such as 0.1%%", s)
+	}
+	return v / 100, nil
+}
+
+func formatBudget(b float64) string {
+	return strconv.FormatFloat(b*100, 'g', -1, 64) + "%"
 }

@@ -77,7 +77,11 @@ Java thread id and state, the kernel name and the exact Java name.`,
 			if err := tw.Flush(); err != nil {
 				return err
 			}
-			fmt.Fprintf(os.Stderr, "jschedlat: %d threads from %s in %s\n", len(ths), c.Source, c.End.Sub(c.Start).Round(100_000))
+			cost := "the JVM publishes no safepoint counters"
+			if c.StopKnown {
+				cost = fmt.Sprintf("the JVM was stopped %s in %d safepoints", c.Stopped.Round(10*time.Microsecond), c.Safepoints)
+			}
+			fmt.Fprintf(os.Stderr, "jschedlat: %d threads from %s in %s; %s\n", len(ths), c.Source, c.End.Sub(c.Start).Round(100_000), cost)
 			return nil
 		},
 	}

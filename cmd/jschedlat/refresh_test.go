@@ -1,0 +1,114 @@
+package main
+
+import (
+	"context"
+	"io"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jschedlat/jschedlat/correlate"
+	"github.com/jschedlat/jschedlat/jvm"
+)
+
+// stopSource answers every capture at once and says the JVM was stopped
+// for stop.
+type stopSource struct {
+	stop time.Duration
+	mu   sync.Mutex
+	at   []time.Time
+}
+
+func (s *stopSource) Name() string { return "fake" }
+
+func (s *stopSource) Capture(context.Context) (*jvm.Capture, error) {
+	now := time.Now()
+	s.mu.Lock()
+	s.at = append(s.at, now)
+	s.mu.Unlock()
+	return &jvm.Capture{Pid: 1, Start: now, End: now, Source: "fake", Stopped: s.stop, Safepoints: 3, StopKnown: true}, nil
+}
+
+func (s *stopSource) times() []time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]time.Time(nil), s.at...)
+}
+
+// runRefresher asks for a dump every 10 ms for d and returns the refresher
+// once it has stopped.
+func runRefresher(t *testing.T, src jvm.Source, budget float64, d time.Duration) *refresher {
+	t.Helper()
+	w, err := correlate.NewWriter(io.Discard, "csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	live := correlate.NewLive(&correlate.Joiner{Pid: 1, Namer: correlate.NewNamer(0)}, w)
+	r := newRefresher(1, src, live, nil, 0, budget)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { r.run(ctx); close(done) }()
+	end := time.Now().Add(d)
+	for time.Now().Before(end) {
+		r.request("test", time.Now().UnixNano())
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	return r
+}
+
+// A dump that stopped the JVM for 20 ms under a 1% budget is followed by a
+// 2 s pause, however many dumps are asked for: in 3 s, two dumps.
+func TestRefresherKeepsToBudget(t *testing.T) {
+	src := &stopSource{stop: 20 * time.Millisecond}
+	r := runRefresher(t, src, 0.01, 3*time.Second)
+	at := src.times()
+	if len(at) != 2 {
+		t.Fatalf("%d dumps in 3 s, want 2 (at 0 and after 2 s)", len(at))
+	}
+	if gap := at[1].Sub(at[0]); gap < 2*time.Second {
+		t.Errorf("second dump %s after the first, want >= 2s", gap)
+	}
+	if r.stopped != 40*time.Millisecond || r.points != 6 {
+		t.Errorf("accounted %s in %d safepoints, want 40ms in 6", r.stopped, r.points)
+	}
+	// The request pending at the end is inside the budget's pause: skipped.
+	if r.skipped != 1 || r.limited == 0 || r.deferred < time.Second {
+		t.Errorf("skipped %d, limited %d for %s", r.skipped, r.limited, r.deferred)
+	}
+	var sb strings.Builder
+	r.summary(&sb)
+	for _, want := range []string{"2 thread dumps", "40ms in 6 safepoints", "budget 1%", "skipped the one wanted at exit"} {
+		if !strings.Contains(sb.String(), want) {
+			t.Errorf("summary lacks %q:\n%s", want, sb.String())
+		}
+	}
+}
+
+// Without a budget (100%) the same requests get a dump every minDumpGap.
+func TestRefresherWithoutBudget(t *testing.T) {
+	src := &stopSource{stop: 20 * time.Millisecond}
+	runRefresher(t, src, 1, time.Second)
+	if n := len(src.times()); n < 5 {
+		t.Errorf("%d dumps in 1 s without a budget, want about %d", n, time.Second/minDumpGap)
+	}
+}
+
+func TestParseBudget(t *testing.T) {
+	for in, want := range map[string]float64{"0.1%": 0.001, "0.1": 0.001, " 5 % ": 0.05, "100%": 1} {
+		got, err := parseBudget(in)
+		if err != nil || got != want {
+			t.Errorf("parseBudget(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "0", "-1%", "101%", "abc", "NaN"} {
+		if _, err := parseBudget(in); err == nil {
+			t.Errorf("parseBudget(%q): no error", in)
+		}
+	}
+	if got := formatBudget(DefaultBudget); got != "0.1%" {
+		t.Errorf("default budget prints as %q", got)
+	}
+}
