@@ -35,7 +35,7 @@ type DumpMeta struct {
 	// publishes none.
 	StoppedMs  *float64 `json:"stopped_ms,omitempty"`
 	Safepoints *int64   `json:"safepoints,omitempty"`
-	Reason  string  `json:"reason,omitempty"`
+	Reason     string   `json:"reason,omitempty"`
 	// HostTids maps the TIDs printed in the dump to host TIDs when the
 	// JVM runs in its own PID namespace (a container); null otherwise.
 	HostTids map[int]uint32 `json:"host_tids"`
