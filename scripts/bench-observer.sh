@@ -20,7 +20,9 @@
 # Environment (defaults in brackets; the defaults take about 4 minutes):
 #   R [5] repetitions   W [10] window s   WARMUP [2] s   MARGIN [3] s
 #   WORKERS [6] Workload --workers   SHORT_EVERY_MS [700]  SHORT_LIFE_MS [300]
-#   MODES ["off on-defaults on-min0"]   TARGET_PCT [5]   COOLDOWN [1] s
+#   MODES ["off on-defaults on-min0"]; also on-nobudget: defaults with
+#     --dump-budget 100% (a dump for every new thread)
+#   TARGET_PCT [5]   COOLDOWN [1] s
 #   JAVA [java]  JAVAC [javac]  JAVA_OPTS [""]   KEEP [0] 1 = keep the work dir
 # The machine is shared: other load shows up in ctxt/s and run_delay; the
 # load average is printed with every run.
@@ -46,7 +48,7 @@ for n in R W WARMUP MARGIN WORKERS COOLDOWN; do
 done
 [ "$R" -ge 1 ] && [ "$W" -ge 1 ] || die "R and W must be >= 1"
 for m in $MODES; do
-	case $m in off | on-defaults | on-min0) ;; *) die "unknown mode $m (off, on-defaults, on-min0)" ;; esac
+	case $m in off | on-defaults | on-min0 | on-nobudget) ;; *) die "unknown mode $m (off, on-defaults, on-min0, on-nobudget)" ;; esac
 done
 
 work=$(mktemp -d /tmp/bench-observer.XXXXXX)
@@ -111,6 +113,7 @@ run_one() { # mode rep
 	if [ "$mode" != off ]; then
 		local extra=()
 		[ "$mode" = on-min0 ] && extra=(--min-latency 0)
+		[ "$mode" = on-nobudget ] && extra=(--dump-budget 100%)
 		jcmd="bin/jschedlat attach $jvm --duration ${trace_secs}s${extra[*]:+ ${extra[*]}} -o /dev/null"
 		bin/jschedlat attach "$jvm" --duration "${trace_secs}s" "${extra[@]}" -o /dev/null 2>"$jlog" &
 		js=$!
