@@ -635,8 +635,8 @@ var safepointLog = regexp.MustCompile(`Safepoint "(PrintThreads|PrintJNI|FindDea
 // TestDumpBudgetRealJVM: under full CPU contention, with a thread born
 // every 600 ms, a dump stops the JVM for tens of ms. With --dump-budget 1%,
 // the time the JVM itself logged at the safepoints of our dumps
-// (-Xlog:safepoint) stays within 1% of the run, plus the first dump (the
-// budget spaces dumps after they happen); the summary reports that time.
+// (-Xlog:safepoint) stays within 1% of the run, plus one dump (the budget
+// spaces dumps after they happen); the summary reports that time.
 func TestDumpBudgetRealJVM(t *testing.T) {
 	requireRoot(t)
 	bin := binary(t)
@@ -665,22 +665,27 @@ func TestDumpBudgetRealJVM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var total, first time.Duration
+	// A dump is PrintThreads plus what follows it up to the next one.
+	var total, dump, largest time.Duration
 	n := 0
 	for _, m := range safepointLog.FindAllStringSubmatch(string(b), -1) {
 		ns, _ := strconv.ParseInt(m[2], 10, 64)
-		total += time.Duration(ns)
-		if n < 3 { // JDK 17: a dump is three safepoints
-			first += time.Duration(ns)
+		if m[1] == "PrintThreads" {
+			dump = 0
 		}
+		dump += time.Duration(ns)
+		largest = max(largest, dump)
+		total += time.Duration(ns)
 		n++
 	}
-	t.Logf("JVM log: %d dump safepoints, %s stopped (first dump %s) in %s\n%s", n, total, first, run, stderr.String())
+	t.Logf("JVM log: %d dump safepoints, %s stopped (largest dump %s) in %s\n%s", n, total, largest, run, stderr.String())
 	if n == 0 {
 		t.Fatal("the JVM logged no dump safepoints")
 	}
-	if limit := run/100 + first; total > limit {
-		t.Errorf("dumps stopped the JVM for %s, over 1%% of %s plus the first dump (%s)", total, run, limit)
+	// The pause after a dump pays for it, so the last dump may still be
+	// unpaid when the run ends: at most one dump over the budget.
+	if limit := run/100 + largest; total > limit {
+		t.Errorf("dumps stopped the JVM for %s, over 1%% of %s plus the largest dump (%s)", total, run, limit)
 	}
 	m := regexp.MustCompile(`stopped the JVM for ([0-9.]+[µm]?s) in (\d+) safepoints`).FindStringSubmatch(stderr.String())
 	if m == nil {
