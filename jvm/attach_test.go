@@ -47,13 +47,16 @@ func TestDecodeModifiedUTF8(t *testing.T) {
 // TestAttachSourceLiveJVM dumps real JVMs over the attach socket, with no
 // JDK tool involved, and checks names and TIDs against what the threads
 // found in /proc/thread-self.
-func TestAttachSourceLiveJVM(t *testing.T) {
+// eachJDK runs f as a subtest per JDK at hand (the java on PATH, Temurin
+// 25), with TidProbe compiled; what names the test in skip messages.
+func eachJDK(t *testing.T, what string, f func(t *testing.T, java, classes string)) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("SKIPPED in -short mode: starts JVMs")
 	}
 	java, err := exec.LookPath("java")
 	if err != nil {
-		t.Skip("SKIPPED: java not on PATH: the live attach test did not run")
+		t.Skipf("SKIPPED: java not on PATH: %s did not run", what)
 	}
 	classes := compileProbe(t)
 	for _, jdk := range []struct{ name, java string }{
@@ -64,35 +67,41 @@ func TestAttachSourceLiveJVM(t *testing.T) {
 			if _, err := os.Stat(jdk.java); err != nil {
 				t.Skipf("SKIPPED: %s not installed (%v)", jdk.java, err)
 			}
-			p := startProbe(t, jdk.java, classes)
-			src, err := NewAttachSource(p.pid, 10*time.Second)
+			f(t, jdk.java, classes)
+		})
+	}
+}
+
+func TestAttachSourceLiveJVM(t *testing.T) {
+	eachJDK(t, "the live attach test", func(t *testing.T, java, classes string) {
+		p := startProbe(t, java, classes)
+		src, err := NewAttachSource(p.pid, 10*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 2; i++ { // the second request reuses the socket
+			c, err := src.Capture(t.Context())
 			if err != nil {
 				t.Fatal(err)
 			}
-			for i := 0; i < 2; i++ { // the second request reuses the socket
-				c, err := src.Capture(t.Context())
-				if err != nil {
-					t.Fatal(err)
-				}
-				if c.Source != "attach" || !c.End.After(c.Start) {
-					t.Errorf("capture metadata: source %q, %v..%v", c.Source, c.Start, c.End)
-				}
-				got := map[string]int{}
-				for _, th := range c.Dump.Threads {
-					got[th.Name] = th.Tid
-				}
-				if len(p.tids) == 0 {
-					t.Fatal("probe reported no threads")
-				}
-				for name, tid := range p.tids {
-					if got[name] != tid {
-						t.Errorf("thread %q: dump says TID %d, the thread itself %d", name, got[name], tid)
-					}
-				}
-				t.Logf("request %d: %d threads in %s", i+1, len(c.Dump.Threads), c.End.Sub(c.Start))
+			if c.Source != "attach" || !c.End.After(c.Start) {
+				t.Errorf("capture metadata: source %q, %v..%v", c.Source, c.Start, c.End)
 			}
-		})
-	}
+			got := map[string]int{}
+			for _, th := range c.Dump.Threads {
+				got[th.Name] = th.Tid
+			}
+			if len(p.tids) == 0 {
+				t.Fatal("probe reported no threads")
+			}
+			for name, tid := range p.tids {
+				if got[name] != tid {
+					t.Errorf("thread %q: dump says TID %d, the thread itself %d", name, got[name], tid)
+				}
+			}
+			t.Logf("request %d: %d threads in %s", i+1, len(c.Dump.Threads), c.End.Sub(c.Start))
+		}
+	})
 }
 
 func TestAttachSourceRefusesNonJVM(t *testing.T) {

@@ -3,7 +3,6 @@ package jvm
 import (
 	"bufio"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -114,67 +113,51 @@ var safepointLine = regexp.MustCompile(`Safepoint "(\w+)".* Total: (\d+) ns`)
 // own safepoint log (-Xlog:safepoint): same number of safepoints, same
 // total time within 1% (both come from the same clock readings).
 func TestMeteredMatchesSafepointLog(t *testing.T) {
-	if testing.Short() {
-		t.Skip("SKIPPED in -short mode: starts JVMs")
-	}
-	java, err := exec.LookPath("java")
-	if err != nil {
-		t.Skip("SKIPPED: java not on PATH: the safepoint meter test did not run")
-	}
-	classes := compileProbe(t)
-	for _, jdk := range []struct{ name, java string }{
-		{"PATH java", java},
-		{"Temurin 25", filepath.Join(temurin25, "bin", "java")},
-	} {
-		t.Run(jdk.name, func(t *testing.T) {
-			if _, err := os.Stat(jdk.java); err != nil {
-				t.Skipf("SKIPPED: %s not installed (%v)", jdk.java, err)
-			}
-			logFile := filepath.Join(t.TempDir(), "safepoint.log")
-			p := startProbe(t, jdk.java, classes, "-Xlog:safepoint=info:file="+logFile)
-			src, err := NewSource(p.pid, 10*time.Second)
+	eachJDK(t, "the safepoint meter test", func(t *testing.T, java, classes string) {
+		logFile := filepath.Join(t.TempDir(), "safepoint.log")
+		p := startProbe(t, java, classes, "-Xlog:safepoint=info:file="+logFile)
+		src, err := NewSource(p.pid, 10*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, ok := src.(*Metered)
+		if !ok {
+			t.Fatalf("NewSource gave %T, want *Metered for a JVM with hsperfdata", src)
+		}
+		defer m.Close()
+		before := countSafepoints(t, logFile)
+		var stopped time.Duration
+		var points int64
+		for i := 0; i < 3; i++ {
+			c, err := src.Capture(t.Context())
 			if err != nil {
 				t.Fatal(err)
 			}
-			m, ok := src.(*Metered)
-			if !ok {
-				t.Fatalf("NewSource gave %T, want *Metered for a JVM with hsperfdata", src)
+			if !c.StopKnown || c.Safepoints < 1 || c.Stopped <= 0 {
+				t.Fatalf("capture %d: stop not measured: %+v", i, c.Stopped)
 			}
-			defer m.Close()
-			before := countSafepoints(t, logFile)
-			var stopped time.Duration
-			var points int64
-			for i := 0; i < 3; i++ {
-				c, err := src.Capture(t.Context())
-				if err != nil {
-					t.Fatal(err)
-				}
-				if !c.StopKnown || c.Safepoints < 1 || c.Stopped <= 0 {
-					t.Fatalf("capture %d: stop not measured: %+v", i, c.Stopped)
-				}
-				stopped += c.Stopped
-				points += c.Safepoints
-			}
-			time.Sleep(200 * time.Millisecond) // the log is written asynchronously
-			after := countSafepoints(t, logFile)
-			n := int64(len(after) - len(before))
-			var logged time.Duration
-			for _, d := range after[len(before):] {
-				logged += d
-			}
-			if os.Getenv("JSCHEDLAT_SHOWLOG") != "" {
-				b, _ := os.ReadFile(logFile)
-				t.Logf("%s", b)
-			}
-			t.Logf("meter: %d safepoints, %s; JVM log: %d safepoints, %s", points, stopped, n, logged)
-			if points != n {
-				t.Errorf("meter counted %d safepoints, the JVM logged %d", points, n)
-			}
-			if diff := stopped - logged; diff < -logged/100 || diff > logged/100 {
-				t.Errorf("meter says stopped %s, the JVM logged %s", stopped, logged)
-			}
-		})
-	}
+			stopped += c.Stopped
+			points += c.Safepoints
+		}
+		time.Sleep(200 * time.Millisecond) // the log is written asynchronously
+		after := countSafepoints(t, logFile)
+		n := int64(len(after) - len(before))
+		var logged time.Duration
+		for _, d := range after[len(before):] {
+			logged += d
+		}
+		if os.Getenv("JSCHEDLAT_SHOWLOG") != "" {
+			b, _ := os.ReadFile(logFile)
+			t.Logf("%s", b)
+		}
+		t.Logf("meter: %d safepoints, %s; JVM log: %d safepoints, %s", points, stopped, n, logged)
+		if points != n {
+			t.Errorf("meter counted %d safepoints, the JVM logged %d", points, n)
+		}
+		if diff := stopped - logged; diff < -logged/100 || diff > logged/100 {
+			t.Errorf("meter says stopped %s, the JVM logged %s", stopped, logged)
+		}
+	})
 }
 
 func countSafepoints(t *testing.T, path string) []time.Duration {
