@@ -2,6 +2,7 @@ package jvm
 
 import (
 	"bytes"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -101,6 +102,10 @@ func TestAttachSourceLiveJVM(t *testing.T) {
 			}
 			t.Logf("request %d: %d threads in %s", i+1, len(c.Dump.Threads), c.End.Sub(c.Start))
 		}
+		// JDK 24+ speak protocol 2 and take the streaming option.
+		if want := strings.Contains(java, "temurin-25"); (src.proto == 2) != want || src.streaming != want {
+			t.Errorf("negotiated protocol %d (streaming option %v) with %s", src.proto, src.streaming, java)
+		}
 	})
 }
 
@@ -112,4 +117,68 @@ func TestAttachSourceRefusesNonJVM(t *testing.T) {
 	if _, err := NewAttachSource(1<<30, time.Second); err == nil {
 		t.Fatal("attach to a non-existent pid: no error")
 	}
+}
+
+func TestAttachRequest(t *testing.T) {
+	for _, c := range []struct {
+		proto int
+		cmd   string
+		args  []string
+		want  string
+	}{
+		{1, "threaddump", nil, "1\x00threaddump\x00\x00\x00\x00"},
+		{1, "getversion", []string{"options"}, "1\x00getversion\x00options\x00\x00\x00"},
+		{2, "threaddump streaming=0", nil, "2\x0023\x00threaddump streaming=0\x00"},
+		{2, "jcmd", []string{"Thread.print"}, "2\x0018\x00jcmd\x00Thread.print\x00"},
+	} {
+		if got := string(attachRequest(c.proto, c.cmd, c.args...)); got != c.want {
+			t.Errorf("v%d %s %q: %q, want %q", c.proto, c.cmd, c.args, got, c.want)
+		}
+	}
+}
+
+// A socket under the JVM's attach name that the JVM's user does not own
+// (planted in the shared /tmp) is never connected to.
+func TestAttachRefusesForeignSocket(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("SKIPPED: NOT ROOT: planting a socket owned by another user needs root")
+	}
+	eachJDK(t, "the foreign-socket test", func(t *testing.T, java, classes string) {
+		p := startProbe(t, java, classes)
+		src, err := NewAttachSource(p.pid, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sock, _, err := src.paths()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if isSocket(sock) {
+			t.Skipf("SKIPPED: the JVM's attach listener already runs (%s)", sock)
+		}
+		l, err := net.Listen("unix", sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close() // removes the socket file
+		if err := os.Chown(sock, 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
+		accepted := make(chan bool, 1)
+		go func() {
+			c, err := l.Accept()
+			if err == nil {
+				c.Close()
+			}
+			accepted <- err == nil
+		}()
+		_, err = src.Capture(t.Context())
+		if err == nil || !strings.Contains(err.Error(), "not to the JVM's uid") {
+			t.Errorf("capture through a foreign socket: err = %v", err)
+		}
+		l.Close()
+		if <-accepted {
+			t.Error("connected to the foreign socket")
+		}
+	})
 }
