@@ -60,7 +60,10 @@ func binary(t *testing.T) string {
 	return binPath
 }
 
-type jdk struct{ name, java, javac string }
+type jdk struct {
+	name, java, javac string
+	jreOnly           bool // java is a JRE without jcmd/jstack, and PATH holds none
+}
 
 // jdks lists the JDKs to test: the one on PATH (OpenJDK 17 here) and
 // Temurin 25 where this image has it.
@@ -68,12 +71,12 @@ func jdks(t *testing.T) []jdk {
 	var out []jdk
 	if j, err := exec.LookPath("java"); err == nil {
 		if jc, err := exec.LookPath("javac"); err == nil {
-			out = append(out, jdk{"path", j, jc})
+			out = append(out, jdk{name: "path", java: j, javac: jc})
 		}
 	}
 	t25 := "/usr/lib/jvm/temurin-25-jdk-amd64/bin/"
 	if _, err := os.Stat(t25 + "java"); err == nil {
-		out = append(out, jdk{"jdk25", t25 + "java", t25 + "javac"})
+		out = append(out, jdk{name: "jdk25", java: t25 + "java", javac: t25 + "javac"})
 	} else {
 		t.Logf("Temurin 25 not found at %s: testing the JDK on PATH only", t25)
 	}
@@ -260,7 +263,34 @@ func TestAttachRealJVM(t *testing.T) {
 	bin := binary(t)
 	for _, j := range jdks(t) {
 		t.Run(j.name, func(t *testing.T) { testAttach(t, bin, j) })
+		// Production hosts often run a JRE: no jcmd or jstack anywhere.
+		t.Run(j.name+"-jre", func(t *testing.T) {
+			jre := jdk{name: j.name + "-jre", java: buildJRE(t, j), javac: j.javac, jreOnly: true}
+			testAttach(t, bin, jre)
+		})
 	}
+}
+
+// buildJRE links a java.base-only runtime from j's JDK (jlink): what a
+// JRE-only host has, with no JDK tools in it.
+func buildJRE(t *testing.T, j jdk) string {
+	t.Helper()
+	jlink := filepath.Join(filepath.Dir(j.javac), "jlink")
+	if _, err := os.Stat(jlink); err != nil {
+		t.Skipf("SKIPPED: no jlink beside %s: the JRE-only test did not run", j.javac)
+	}
+	dir := filepath.Join(t.TempDir(), "jre")
+	out, err := exec.Command(jlink, "--add-modules", "java.base", "--output", dir,
+		"--no-header-files", "--no-man-pages").CombinedOutput()
+	if err != nil {
+		t.Fatalf("jlink: %v\n%s", err, out)
+	}
+	for _, tool := range []string{"jcmd", "jstack"} {
+		if _, err := os.Stat(filepath.Join(dir, "bin", tool)); err == nil {
+			t.Fatalf("the linked JRE has %s", tool)
+		}
+	}
+	return filepath.Join(dir, "bin", "java")
 }
 
 func testAttach(t *testing.T, bin string, j jdk) {
@@ -290,6 +320,9 @@ func testAttach(t *testing.T, bin string, j jdk) {
 	tr := exec.Command(bin, "attach", strconv.Itoa(pid), "--min-latency", "0", "--kind", "all",
 		"-o", out, "--save-events", events, "--save-dumps", dumps, "--dump-budget", "100%")
 	tr.Stderr = &stderr
+	if j.jreOnly {
+		tr.Env = append(os.Environ(), "PATH="+t.TempDir()) // nothing to run there
+	}
 	if err := tr.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -312,6 +345,9 @@ func testAttach(t *testing.T, bin string, j jdk) {
 		t.Fatalf("attach exited with %v\n%s", err, stderr.String())
 	}
 	t.Logf("attach stderr:\n%s", stderr.String())
+	if !strings.Contains(stderr.String(), "thread dumps via attach") {
+		t.Errorf("dumps were not taken by direct attach")
+	}
 	// The kernel frees programs after an RCU grace period (longer with
 	// task-local storage maps): give it a moment before calling it a leak.
 	for i := 0; ; i++ {
