@@ -178,7 +178,13 @@ func loadDumpFile(path string, loc *time.Location) ([]TimedDump, []string, error
 		return nil, nil, fmt.Errorf("dumps: %w", err)
 	}
 	defer f.Close()
-	dumps, perr := jvm.ParseDumps(bufio.NewReader(f), loc)
+	br := bufio.NewReaderSize(f, 64<<10)
+	head, _ := br.Peek(64 << 10)
+	parse := jvm.ParseDumps
+	if jvm.IsJavacore(head) {
+		parse = jvm.ParseJavacores
+	}
+	dumps, perr := parse(br, loc)
 	var warns []string
 	if perr != nil {
 		warns = append(warns, fmt.Sprintf("%s: %v", path, perr))
@@ -189,8 +195,9 @@ func loadDumpFile(path string, loc *time.Location) ([]TimedDump, []string, error
 			warns = append(warns, fmt.Sprintf("%s:%d: dump has no timestamp line, cannot place it in time: skipped", path, d.Line))
 			continue
 		}
-		// The timestamp line has second resolution: the dump was taken
-		// within that second.
+		// The timestamp line has second resolution (a javacore's is
+		// stamped as its dump begins): the threads were listed within
+		// that second.
 		s := d.Time.UnixNano()
 		out = append(out, TimedDump{Start: s, End: s + int64(time.Second) - 1, Dump: d, Origin: fmt.Sprintf("%s:%d", path, d.Line)})
 	}

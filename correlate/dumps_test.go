@@ -43,6 +43,47 @@ func TestLoadDumpsPlainFiles(t *testing.T) {
 	}
 }
 
+// A directory mixing a HotSpot log and an OpenJ9 javacore: each file is
+// read with its own parser and the dumps come back in time order.
+func TestLoadDumpsJavacore(t *testing.T) {
+	dir := t.TempDir()
+	for _, f := range []string{"openj9/javacore.20261125.215007.4242.0001.txt", "hotspot/jdk17-kill3-stdout-4703.txt"} {
+		b, err := os.ReadFile(filepath.Join("../testdata/dumps", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, filepath.Base(f)), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dumps, warns, err := LoadDumps([]string{dir}, time.UTC)
+	if err != nil || len(warns) > 0 {
+		t.Fatalf("err %v, warnings %q", err, warns)
+	}
+	if len(dumps) != 2 || dumps[0].Start > dumps[1].Start {
+		t.Fatalf("%d dumps, want 2 in time order", len(dumps))
+	}
+	var j9 *TimedDump
+	for i := range dumps {
+		if strings.Contains(dumps[i].Origin, "javacore") {
+			j9 = &dumps[i]
+		}
+	}
+	if j9 == nil {
+		t.Fatal("no dump from the javacore")
+	}
+	if want := time.Date(2026, 11, 25, 21, 50, 7, 123e6, time.UTC).UnixNano(); j9.Start != want || j9.End != want+int64(time.Second)-1 {
+		t.Errorf("javacore placed at %d..%d, want %d + 1 s", j9.Start, j9.End, want)
+	}
+	names := map[int]string{}
+	for _, th := range j9.Dump.Threads {
+		names[th.Tid] = th.Name
+	}
+	if names[0x10A2] != "order-matcher-worker-1" || names[4260] != "日本語スレッド-1" {
+		t.Errorf("javacore threads: %v", names)
+	}
+}
+
 func TestDumpStoreRoundTrip(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "dumps")
 	s, err := NewDumpStore(dir)

@@ -28,8 +28,8 @@ func newReplayCmd() *cobra.Command {
 		Short: "Annotate recorded events offline with thread names from dumps",
 		Long: `Joins events recorded by 'attach --save-events' with thread dumps: the
 directory written by 'attach --save-dumps' (exact capture times), or jstack /
-jcmd Thread.print files and application logs with kill -3 dumps (times from
-their timestamp lines, read in --tz). Replaying a run's --save-events with its
+jcmd Thread.print files, application logs with kill -3 dumps and OpenJ9
+javacores (times from their timestamp lines, read in --tz). Replaying a run's --save-events with its
 --save-dumps gives the same rows as that run's live output.`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
