@@ -14,9 +14,10 @@ import (
 	"github.com/jschedlat/jschedlat/jvm"
 )
 
-// Thread dumps are rate-limited: each one stops the JVM at one to three
-// safepoints (measured 30-40 ms in all on a saturated 2-CPU JDK 17, ~1 ms on
-// an idle one), and through jcmd costs a JVM start-up of CPU. After a dump:
+// Thread dumps are rate-limited: each one stops the JVM at two or three
+// safepoints (measured 10-45 ms in all on a saturated 2-CPU JDK 17, 0.5-6 ms
+// on a JVM with CPU to spare), and through jcmd costs a JVM start-up of CPU.
+// After a dump:
 //   - the next waits until the JVM's stop time stays within the budget, a
 //     share of wall time (--dump-budget): a dump that stopped it for s
 //     is followed by a pause of s/budget (the dump's wall time stands in
