@@ -561,7 +561,16 @@ func TestAttachJVMInPIDNamespace(t *testing.T) {
 		t.Skip("SKIPPED: no unshare(1) (util-linux): the PID-namespace test did not run")
 	}
 	bin := binary(t)
-	j := jdks(t)[0]
+	for _, j := range jdks(t) {
+		// As in a container image: a JRE, no JDK tools on the host's PATH.
+		t.Run(j.name+"-jre", func(t *testing.T) {
+			jre := jdk{name: j.name + "-jre", java: buildJRE(t, j), javac: j.javac, jreOnly: true}
+			testPIDNamespace(t, bin, unshare, jre)
+		})
+	}
+}
+
+func testPIDNamespace(t *testing.T, bin, unshare string, j jdk) {
 	classes := compileWorkload(t, j)
 	dir := t.TempDir()
 	truthPath := filepath.Join(dir, "truth.txt")
@@ -619,8 +628,14 @@ func TestAttachJVMInPIDNamespace(t *testing.T) {
 	cmd := exec.Command(bin, "attach", strconv.Itoa(pid), "--min-latency", "0", "--duration", "5s", "-o", out, "--dump-budget", "100%")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
+	if j.jreOnly {
+		cmd.Env = append(os.Environ(), "PATH="+t.TempDir())
+	}
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("attach: %v\n%s", err, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "thread dumps via attach") {
+		t.Errorf("dumps were not taken by direct attach:\n%s", stderr.String())
 	}
 	close(stop)
 	<-sampled
