@@ -16,6 +16,7 @@ import (
 // for stop.
 type stopSource struct {
 	stop time.Duration
+	wall time.Duration // the request's wall time (Start is this much before End)
 	mu   sync.Mutex
 	at   []time.Time
 }
@@ -27,7 +28,7 @@ func (s *stopSource) Capture(context.Context) (*jvm.Capture, error) {
 	s.mu.Lock()
 	s.at = append(s.at, now)
 	s.mu.Unlock()
-	return &jvm.Capture{Pid: 1, Start: now, End: now, Source: "fake", Stopped: s.stop, Safepoints: 3, StopKnown: true}, nil
+	return &jvm.Capture{Pid: 1, Start: now.Add(-s.wall), End: now, Source: "fake", Stopped: s.stop, Safepoints: 3, StopKnown: true}, nil
 }
 
 func (s *stopSource) times() []time.Time {
@@ -94,6 +95,35 @@ func TestRefresherWithoutBudget(t *testing.T) {
 	if n := len(src.times()); n < 5 {
 		t.Errorf("%d dumps in 1 s without a budget, want about %d", n, time.Second/minDumpGap)
 	}
+}
+
+// The rate limit counts our side of a dump, not the JVM's stop time again:
+// 60 ms dumps that stopped the JVM 55 ms of it still come every minDumpGap
+// (5 x 60 ms = 300 ms apart, they would miss threads living 300 ms).
+func TestRefresherRateLimitsOurSide(t *testing.T) {
+	src := &stopSource{stop: 55 * time.Millisecond, wall: 60 * time.Millisecond}
+	runRefresher(t, src, 1, time.Second)
+	if n := len(src.times()); n < 6 {
+		t.Errorf("%d dumps in 1 s, want about %d", n, time.Second/minDumpGap)
+	}
+	// Where the JVM does not say, the whole wall time is ours: 5 x 60 ms.
+	slow := &stopSource{wall: 60 * time.Millisecond}
+	slowSrc := &unmetered{slow}
+	runRefresher(t, slowSrc, 1, time.Second)
+	if n := len(slow.times()); n > 5 {
+		t.Errorf("%d unmeasured dumps in 1 s, want at most 5 (300 ms apart, and the one at exit)", n)
+	}
+}
+
+// unmetered hides the stop time, as for a JVM without hsperfdata.
+type unmetered struct{ s *stopSource }
+
+func (u *unmetered) Name() string { return "fake" }
+
+func (u *unmetered) Capture(ctx context.Context) (*jvm.Capture, error) {
+	c, err := u.s.Capture(ctx)
+	c.StopKnown, c.Stopped = false, 0
+	return c, err
 }
 
 func TestParseBudget(t *testing.T) {
