@@ -27,6 +27,10 @@ type AttachSource struct {
 	Pid     int
 	Timeout time.Duration // whole request, including starting the attach listener
 
+	// AsUser runs every request as the JVM's effective uid and gid (see
+	// asuser.go); needed for JDK 8 when we are root.
+	AsUser *syscall.Credential
+
 	// What the JVM speaks, learnt on the first request: protocol 1, or 2
 	// (JDK 24+) and whether it takes the streaming option.
 	proto     int
@@ -216,6 +220,13 @@ func attachRequest(proto int, cmd string, args ...string) []byte {
 // negotiated) and returns its output. The reply is a result code line,
 // then the output until EOF.
 func (s *AttachSource) Execute(ctx context.Context, cmd string, args ...string) ([]byte, error) {
+	if s.AsUser != nil {
+		return s.executeAsUser(ctx, s.AsUser, cmd, args...)
+	}
+	return s.execute(ctx, cmd, args...)
+}
+
+func (s *AttachSource) execute(ctx context.Context, cmd string, args ...string) ([]byte, error) {
 	sock, triggers, err := s.paths()
 	if err != nil {
 		return nil, err
@@ -332,26 +343,67 @@ func surrogate(b []byte, base int) (int, bool) {
 	return v, true
 }
 
-// fallbackSource tries the direct attach first and a JDK tool when that
-// fails (e.g. a JDK 8 JVM that refuses a root peer).
-type fallbackSource struct {
-	primary, secondary Source
-}
+// chainSource tries its sources in order until one gives a dump.
+type chainSource []Source
 
-// NewSource returns the best way to take dumps of pid: the direct attach,
-// with jcmd/jstack as fallback where they exist.
+// NewSource returns the best way to take dumps of pid: the direct attach
+// (run as the JVM's user too when we are root and it is not: JDK 8 accepts
+// nothing else, and is tried that way first), then jcmd/jstack where they
+// exist.
 func NewSource(pid int, timeout time.Duration) (Source, error) {
 	a, aerr := NewAttachSource(pid, timeout)
-	t, terr := NewToolSource(pid, timeout)
-	switch {
-	case aerr != nil && terr != nil:
-		return nil, aerr
-	case aerr != nil:
-		return metered(pid, t), nil
-	case terr != nil:
-		return metered(pid, a), nil
+	var chain chainSource
+	if aerr == nil {
+		chain = append(chain, a)
+		if cred := targetCred(pid); cred != nil {
+			u := &AttachSource{Pid: pid, Timeout: a.Timeout, AsUser: cred}
+			if legacyJVM(pid) {
+				// A root request would also make JDK 8 print a dump
+				// into its own stdout (SIGQUIT without a trigger it
+				// accepts) and wait out the timeout.
+				chain = chainSource{u, a}
+			} else {
+				chain = append(chain, u)
+			}
+		}
 	}
-	return metered(pid, &fallbackSource{a, t}), nil
+	t, terr := NewToolSource(pid, timeout)
+	if terr == nil {
+		chain = append(chain, t)
+	}
+	switch len(chain) {
+	case 0:
+		return nil, aerr
+	case 1:
+		return metered(pid, chain[0]), nil
+	}
+	return metered(pid, chain), nil
+}
+
+// legacyJVM tells a JVM older than 9 (specification version "1.x") from
+// its hsperfdata; false when that cannot be read.
+func legacyJVM(pid int) bool {
+	m, err := OpenSafepointMeter(pid)
+	if err != nil {
+		return false
+	}
+	defer m.Close()
+	v, _ := m.c.String("java.property.java.vm.specification.version")
+	return strings.HasPrefix(v, "1.")
+}
+
+func (c chainSource) Name() string { return c[0].Name() }
+
+func (c chainSource) Capture(ctx context.Context) (*Capture, error) {
+	var errs []string
+	for _, s := range c {
+		d, err := s.Capture(ctx)
+		if err == nil {
+			return d, nil
+		}
+		errs = append(errs, err.Error())
+	}
+	return nil, fmt.Errorf("%s", strings.Join(errs, "; fallback: "))
 }
 
 // metered wraps s in a Metered source when the JVM publishes its counters.
@@ -387,17 +439,3 @@ func (m *Metered) Capture(ctx context.Context) (*Capture, error) {
 
 // Close releases the counters file.
 func (m *Metered) Close() error { return m.Meter.Close() }
-
-func (f *fallbackSource) Name() string { return f.primary.Name() }
-
-func (f *fallbackSource) Capture(ctx context.Context) (*Capture, error) {
-	c, err := f.primary.Capture(ctx)
-	if err == nil {
-		return c, nil
-	}
-	c, err2 := f.secondary.Capture(ctx)
-	if err2 == nil {
-		return c, nil
-	}
-	return nil, fmt.Errorf("%w; fallback: %v", err, err2)
-}

@@ -218,7 +218,7 @@ func TestToolSourceLive(t *testing.T) {
 
 // TestToolSourceAsJVMUser: when we are root and the JVM is not, jcmd runs
 // as the JVM's user (JDK 8's attach listener accepts only its own uid).
-func TestToolSourceAsJVMUser(t *testing.T) {
+func TestSourcesAsJVMUser(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("SKIPPED (needs root): the jcmd-as-the-JVM's-user path did not run")
 	}
@@ -247,6 +247,16 @@ func TestToolSourceAsJVMUser(t *testing.T) {
 	if c := targetCred(p.pid); c == nil || c.Uid != nobody || c.Gid != nobody {
 		t.Fatalf("targetCred(%d) = %+v, want uid/gid %d", p.pid, c, nobody)
 	}
+	if out, err := (&AttachSource{Pid: p.pid, Timeout: 10 * time.Second}).executeAsUser(context.Background(), targetCred(p.pid), helperID); err != nil || string(out) != "65534 65534" {
+		t.Fatalf("the attach helper runs as %q (%v), want uid and gid 65534", out, err)
+	}
+	// First the direct attach run as the JVM's user (what JDK 8 needs),
+	// before any socket exists: the helper also creates the trigger file.
+	as := &AttachSource{Pid: p.pid, Timeout: 10 * time.Second, AsUser: targetCred(p.pid)}
+	ac, err := as.Capture(context.Background())
+	if err != nil {
+		t.Fatalf("attach as uid %d: %v", nobody, err)
+	}
 	src, err := NewToolSource(p.pid, 30*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -256,11 +266,13 @@ func TestToolSourceAsJVMUser(t *testing.T) {
 		t.Fatalf("jcmd as uid %d: %v", nobody, err)
 	}
 	for name, tid := range p.tids {
-		if th := byName(c.Dump, name); th == nil || th.Tid != tid {
-			t.Errorf("thread %q (tid %d): dump has %+v", name, tid, th)
+		for how, d := range map[string]Dump{"jcmd": c.Dump, "attach": ac.Dump} {
+			if th := byName(d, name); th == nil || th.Tid != tid {
+				t.Errorf("%s as uid %d: thread %q (tid %d): dump has %+v", how, nobody, name, tid, th)
+			}
 		}
 	}
-	t.Logf("%d threads named through jcmd run as uid %d", len(p.tids), nobody)
+	t.Logf("%d threads named through jcmd and through the attach helper, both run as uid %d", len(p.tids), nobody)
 }
 
 // TestToolSourceRefuses: targets that a dump request would harm or cannot
