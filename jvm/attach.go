@@ -352,12 +352,13 @@ type chainSource []Source
 // exist.
 func NewSource(pid int, timeout time.Duration) (Source, error) {
 	a, aerr := NewAttachSource(pid, timeout)
+	meter, merr := OpenSafepointMeter(pid)
 	var chain chainSource
 	if aerr == nil {
 		chain = append(chain, a)
 		if cred := targetCred(pid); cred != nil {
 			u := &AttachSource{Pid: pid, Timeout: a.Timeout, AsUser: cred}
-			if legacyJVM(pid) {
+			if feature, ok := meter.Feature(); ok && feature < 9 {
 				// A root request would also make JDK 8 print a dump
 				// into its own stdout (SIGQUIT without a trigger it
 				// accepts) and wait out the timeout.
@@ -371,25 +372,20 @@ func NewSource(pid int, timeout time.Duration) (Source, error) {
 	if terr == nil {
 		chain = append(chain, t)
 	}
+	var src Source = chain
 	switch len(chain) {
 	case 0:
+		if merr == nil {
+			meter.Close()
+		}
 		return nil, aerr
 	case 1:
-		return metered(pid, chain[0]), nil
+		src = chain[0]
 	}
-	return metered(pid, chain), nil
-}
-
-// legacyJVM tells a JVM older than 9 (specification version "1.x") from
-// its hsperfdata; false when that cannot be read.
-func legacyJVM(pid int) bool {
-	m, err := OpenSafepointMeter(pid)
-	if err != nil {
-		return false
+	if merr != nil {
+		return src, nil
 	}
-	defer m.Close()
-	v, _ := m.c.String("java.property.java.vm.specification.version")
-	return strings.HasPrefix(v, "1.")
+	return &Metered{Source: src, Meter: meter}, nil
 }
 
 func (c chainSource) Name() string { return c[0].Name() }
@@ -404,15 +400,6 @@ func (c chainSource) Capture(ctx context.Context) (*Capture, error) {
 		errs = append(errs, err.Error())
 	}
 	return nil, fmt.Errorf("%s", strings.Join(errs, "; fallback: "))
-}
-
-// metered wraps s in a Metered source when the JVM publishes its counters.
-func metered(pid int, s Source) Source {
-	m, err := OpenSafepointMeter(pid)
-	if err != nil {
-		return s
-	}
-	return &Metered{Source: s, Meter: m}
 }
 
 // Metered measures what each capture of its Source cost the JVM: the time

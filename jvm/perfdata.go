@@ -219,18 +219,22 @@ func openMeter(path string, uid uint32) (*SafepointMeter, error) {
 	return m, nil
 }
 
-// legacySafepointTimer tells a JVM older than 13 from its specification
-// version ("1.8", "11"; "17", "25" for newer ones).
+// legacySafepointTimer tells a JVM older than 13.
 func legacySafepointTimer(c *PerfCounters) bool {
+	v, ok := c.Feature()
+	return ok && v < 13
+}
+
+// Feature returns the JVM's feature release from its specification
+// version: 8 for "1.8", 17 for "17".
+func (c *PerfCounters) Feature() (int, bool) {
 	v, ok := c.String("java.property.java.vm.specification.version")
 	if !ok {
-		return false
+		return 0, false
 	}
-	if strings.HasPrefix(v, "1.") {
-		return true
-	}
+	v = strings.TrimPrefix(v, "1.")
 	n, err := strconv.Atoi(v)
-	return err == nil && n < 13
+	return n, err == nil
 }
 
 func (m *SafepointMeter) read(off int64) (int64, error) {
@@ -264,3 +268,12 @@ func (m *SafepointMeter) Read() (Safepoints, error) {
 
 // Close releases the file.
 func (m *SafepointMeter) Close() error { return m.f.Close() }
+
+// Feature is the JVM's feature release (see PerfCounters.Feature); false
+// for a nil meter.
+func (m *SafepointMeter) Feature() (int, bool) {
+	if m == nil {
+		return 0, false
+	}
+	return m.c.Feature()
+}

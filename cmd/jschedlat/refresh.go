@@ -55,7 +55,6 @@ type refresher struct {
 	stopped   time.Duration // JVM stop time of the dumps that measured it
 	stopKnown int           // dumps that measured it
 	points    int64         // safepoints in those dumps
-	limited   int           // waits for the budget before a dump
 	skipped   int           // dumps not taken at exit because of it
 	deferred  time.Duration // how long requests waited for it
 	lastErr   error
@@ -163,7 +162,6 @@ func (r *refresher) waited(byBudget bool, d time.Duration) {
 		return
 	}
 	r.mu.Lock()
-	r.limited++
 	r.deferred += d
 	r.mu.Unlock()
 }
@@ -265,7 +263,7 @@ func (r *refresher) summary(w io.Writer) {
 		fmt.Fprintf(w, ", %d failed (last: %v)", r.failed, r.lastErr)
 	}
 	fmt.Fprintln(w)
-	if r.limited > 0 || r.skipped > 0 {
+	if r.deferred > 0 || r.skipped > 0 {
 		fmt.Fprintf(w, "jschedlat: the dump budget held requested dumps back for %s in total", r.deferred.Round(time.Millisecond))
 		if r.skipped > 0 {
 			fmt.Fprint(w, " and skipped the one wanted at exit")
