@@ -44,6 +44,8 @@ const (
 	runqlatMapCollisions     = "collisions"
 	runqlatMapEvents         = "events"
 	runqlatMapLost           = "lost"
+	runqlatMapMissed         = "missed"
+	runqlatMapRecovered      = "recovered"
 	runqlatMapStaged         = "staged"
 	runqlatMapStarts         = "starts"
 	runqlatMapUnobserved     = "unobserved"
@@ -130,6 +132,8 @@ type runqlatMapSpecs struct {
 	Collisions *ebpf.MapSpec `ebpf:"collisions"`
 	Events     *ebpf.MapSpec `ebpf:"events"`
 	Lost       *ebpf.MapSpec `ebpf:"lost"`
+	Missed     *ebpf.MapSpec `ebpf:"missed"`
+	Recovered  *ebpf.MapSpec `ebpf:"recovered"`
 	Staged     *ebpf.MapSpec `ebpf:"staged"`
 	Starts     *ebpf.MapSpec `ebpf:"starts"`
 	Unobserved *ebpf.MapSpec `ebpf:"unobserved"`
@@ -174,6 +178,8 @@ type runqlatMaps struct {
 	Collisions *ebpf.Map `ebpf:"collisions"`
 	Events     *ebpf.Map `ebpf:"events"`
 	Lost       *ebpf.Map `ebpf:"lost"`
+	Missed     *ebpf.Map `ebpf:"missed"`
+	Recovered  *ebpf.Map `ebpf:"recovered"`
 	Staged     *ebpf.Map `ebpf:"staged"`
 	Starts     *ebpf.Map `ebpf:"starts"`
 	Unobserved *ebpf.Map `ebpf:"unobserved"`
@@ -184,6 +190,8 @@ func (m *runqlatMaps) Close() error {
 		m.Collisions,
 		m.Events,
 		m.Lost,
+		m.Missed,
+		m.Recovered,
 		m.Staged,
 		m.Starts,
 		m.Unobserved,

@@ -439,12 +439,7 @@ func (t *Tracer) Lost() (total uint64, perCPU []uint64, err error) {
 // other wait is then measured from the scheduler's own stamp, as an
 // unobserved one.
 func (t *Tracer) Collisions() (uint64, error) {
-	perCPU, err := t.perCPUCounter(runqlatMapCollisions)
-	var total uint64
-	for _, v := range perCPU {
-		total += v
-	}
-	return total, err
+	return t.sumCounter(runqlatMapCollisions)
 }
 
 // Unobserved returns how many reported waits began without a wakeup or
@@ -453,7 +448,27 @@ func (t *Tracer) Collisions() (uint64, error) {
 // deliver to BPF. Their latency is the scheduler's own enqueue stamp
 // (sched_info.last_queued); their kind is reported as KindWakeup.
 func (t *Tracer) Unobserved() (uint64, error) {
-	perCPU, err := t.perCPUCounter(runqlatMapUnobserved)
+	return t.sumCounter(runqlatMapUnobserved)
+}
+
+// Recovered returns how many waits were reported although the kernel never
+// delivered the switch-in that ended them (some kernels skip sched_switch
+// tracepoints). Each was reported at the task's next switch-out, ending at
+// the scheduler's own last_arrival stamp; its previous task is unknown
+// (PrevPid and PrevTid 0, PrevComm empty).
+func (t *Tracer) Recovered() (uint64, error) {
+	return t.sumCounter(runqlatMapRecovered)
+}
+
+// Missed returns how many waits ended in a switch-in the kernel did not
+// deliver and could not be recovered either (the switch-out after it was
+// not delivered too): they are missing from the events.
+func (t *Tracer) Missed() (uint64, error) {
+	return t.sumCounter(runqlatMapMissed)
+}
+
+func (t *Tracer) sumCounter(name string) (uint64, error) {
+	perCPU, err := t.perCPUCounter(name)
 	var total uint64
 	for _, v := range perCPU {
 		total += v

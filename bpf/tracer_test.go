@@ -226,6 +226,8 @@ func checkAgainstSchedstatCfg(t *testing.T, cfg Config, minThreads int) (map[Kin
 	s1 := readSchedstats(t, pid)
 	time.Sleep(50 * time.Millisecond)
 	unobserved, _ := r.tr.Unobserved()
+	recovered, _ := r.tr.Recovered()
+	missed, _ := r.tr.Missed()
 	events := r.stop(t)
 	t.Logf("%d events still staged in the kernel at the end", r.tr.stagedAtEnd)
 
@@ -282,15 +284,19 @@ func checkAgainstSchedstatCfg(t *testing.T, cfg Config, minThreads int) (map[Kin
 			continue
 		}
 		checked++
-		if math.Abs(diff) > 0.02*float64(want) {
-			t.Errorf("tid %d: Σ latency %d ns, kernel run_delay grew %d ns: off by %.2f%% (> 2%%)",
+		// Exact but for waits cut by the window's edges (one switch-in
+		// at each) and the few µs a migration moves between run
+		// queues' clocks.
+		if math.Abs(diff) > 0.005*float64(want) {
+			t.Errorf("tid %d: Σ latency %d ns, kernel run_delay grew %d ns: off by %.2f%% (> 0.5%%)",
 				tid, got.latency, want, 100*diff/float64(want))
 		}
-		if d := math.Abs(float64(got.n) - float64(wantN)); d > math.Max(10, 0.01*float64(wantN)) {
+		if d := math.Abs(float64(got.n) - float64(wantN)); d > math.Max(3, 0.002*float64(wantN)) {
 			t.Errorf("tid %d: %d events, kernel counted %d switch-ins", tid, got.n, wantN)
 		}
 	}
-	t.Logf("%d threads compared; %d waits began unobserved (before attaching or not delivered)", checked, unobserved)
+	t.Logf("%d threads compared; %d waits began unobserved (before attaching or not delivered); %d switch-ins not delivered by the kernel: %d recovered, %d missing",
+		checked, unobserved, recovered+missed, recovered, missed)
 	if checked < minThreads {
 		t.Errorf("only %d threads waited more than 50 ms, want %d: the workload did not contend", checked, minThreads)
 	}

@@ -22,6 +22,7 @@
 #   PAIRS [4] storm thread pairs   PIN [1]   WORKERS [6] Workload --workers
 #   PREFIX [runq_] program name prefix   TARGET_NS [400]
 #   JAVA [java]  JAVAC [javac]  JAVA_OPTS [""]   KEEP [0] 1 = keep the work dir
+#   BIN [bin/jschedlat] the binary to measure (to compare two builds)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,10 +31,11 @@ SCENARIOS=${SCENARIOS:-jvm-defaults jvm-min0 storm-all-defaults storm-all-min0}
 STORM_RATE=${STORM_RATE:-225000} PAIRS=${PAIRS:-4} PIN=${PIN:-1} WORKERS=${WORKERS:-6}
 PREFIX=${PREFIX:-runq_} TARGET_NS=${TARGET_NS:-400}
 JAVA=${JAVA:-java} JAVAC=${JAVAC:-javac} JAVA_OPTS=${JAVA_OPTS:-} KEEP=${KEEP:-0}
+BIN=${BIN:-bin/jschedlat}
 
 die() { echo "bench-bpfcost: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "must run as root (loads eBPF, sets sysctl kernel.bpf_stats_enabled): sudo $0"
-[ -x bin/jschedlat ] || die "bin/jschedlat missing: run make build"
+[ -x "$BIN" ] || die "$BIN missing: run make build"
 command -v go >/dev/null || PATH=$PATH:/usr/local/go/bin
 command -v go >/dev/null || die "go not found: needed to build the helpers bench/bpfstats and bench/storm"
 [ -e /proc/sys/kernel/bpf_stats_enabled ] || die "kernel without kernel.bpf_stats_enabled (needs Linux >= 5.8)"
@@ -110,10 +112,10 @@ for rep in $(seq "$R"); do
 		sleep "$WARMUP"
 		kill -0 "$load" 2>/dev/null || { cat "$work/load-$run.out" >&2; die "the workload exited early ($sc)"; }
 		case $sc in
-		jvm-defaults) jcmd=(bin/jschedlat attach "$load") ;;
-		jvm-min0) jcmd=(bin/jschedlat attach "$load" --min-latency 0) ;;
-		storm-all-defaults) jcmd=(bin/jschedlat attach --all) ;;
-		storm-all-min0) jcmd=(bin/jschedlat attach --all --min-latency 0 --kind all) ;;
+		jvm-defaults) jcmd=("$BIN" attach "$load") ;;
+		jvm-min0) jcmd=("$BIN" attach "$load" --min-latency 0) ;;
+		storm-all-defaults) jcmd=("$BIN" attach --all) ;;
+		storm-all-min0) jcmd=("$BIN" attach --all --min-latency 0 --kind all) ;;
 		esac
 		jcmd+=(--duration "${trace}s" -o /dev/null)
 		echo "  \$ ${wcmd[*]} &"

@@ -351,18 +351,28 @@ func runAttach(ctx context.Context, pid int, o *attachOpts) (err error) {
 		}
 	}
 	lost, lostPerCPU, lerr := tr.Lost()
-	collisions, _ := tr.Collisions()
+	var kc kernelCounts
+	kc.collisions, _ = tr.Collisions()
+	kc.recovered, _ = tr.Recovered()
+	kc.missed, _ = tr.Missed()
 	if cerr := tr.Close(); cerr != nil && runErr == nil {
 		runErr = cerr
 	}
-	summary(os.Stderr, pid, time.Since(started), events, lifecycle, live.Written(), live.Unnamed(), lost, lostPerCPU, lerr, collisions, ref, jvmGone)
+	summary(os.Stderr, pid, time.Since(started), events, lifecycle, live.Written(), live.Unnamed(), lost, lostPerCPU, lerr, kc, ref, jvmGone)
 	if runErr != nil && !errors.Is(runErr, context.Canceled) {
 		return runErr
 	}
 	return ferr
 }
 
-func summary(w io.Writer, pid int, d time.Duration, events, lifecycle, written, unnamed, lost uint64, lostPerCPU []uint64, lerr error, collisions uint64, ref *refresher, jvmGone bool) {
+// kernelCounts are the tracer's counters of waits measured in a fallback way.
+type kernelCounts struct {
+	collisions uint64 // starts that shared a slot
+	recovered  uint64 // switch-ins the kernel did not deliver, recovered
+	missed     uint64 // such switch-ins that could not be recovered
+}
+
+func summary(w io.Writer, pid int, d time.Duration, events, lifecycle, written, unnamed, lost uint64, lostPerCPU []uint64, lerr error, kc kernelCounts, ref *refresher, jvmGone bool) {
 	fmt.Fprintf(w, "jschedlat: %s traced: %d events, %d records written", d.Round(time.Millisecond), events, written)
 	if ref != nil {
 		fmt.Fprintf(w, " (%d of them without a Java name)", unnamed)
@@ -373,13 +383,18 @@ func summary(w io.Writer, pid int, d time.Duration, events, lifecycle, written, 
 	} else {
 		fmt.Fprintf(w, ", %d lost", lost)
 	}
-	if collisions > 0 {
+	if kc.collisions > 0 {
 		// Rare: two threads with TIDs equal modulo the slot count queued
 		// at once. The displaced wait is still measured, from the
 		// scheduler's own stamp, but reported as a wakeup.
-		fmt.Fprintf(w, ", %d wait starts shared a slot (measured from the kernel's stamp, kind may read wakeup)", collisions)
+		fmt.Fprintf(w, ", %d wait starts shared a slot (measured from the kernel's stamp, kind may read wakeup)", kc.collisions)
 	}
 	fmt.Fprintln(w)
+	if kc.recovered > 0 || kc.missed > 0 {
+		// Seen on kernels that skip some sched_switch tracepoints.
+		fmt.Fprintf(w, "jschedlat: the kernel did not report %d switch-ins: %d of those waits recovered from the scheduler's stamps (their prev_comm is empty), %d missing\n",
+			kc.recovered+kc.missed, kc.recovered, kc.missed)
+	}
 	if lost > 0 {
 		fmt.Fprintf(w, "jschedlat: WARNING: events were lost (per CPU: %v): raise --ring-size or --min-latency\n", lostPerCPU)
 	}

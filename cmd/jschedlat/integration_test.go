@@ -482,8 +482,10 @@ func testAttach(t *testing.T, bin string, j jdk) {
 		checked++
 		diff := float64(sums[tid]-kernel) / float64(kernel)
 		t.Logf("tid %d: traced %.1f ms, kernel run_delay %.1f ms (%+.2f%%)", tid, float64(sums[tid])/1e6, float64(kernel)/1e6, diff*100)
-		if diff > 0.02 || diff < -0.02 {
-			t.Errorf("tid %d: traced run-queue total %d ns differs from the kernel's %d ns by %.2f%% (> 2%%)", tid, sums[tid], kernel, diff*100)
+		// Exact but for waits cut by the window's edges and the few µs a
+		// migration moves between run queues' clocks.
+		if diff > 0.005 || diff < -0.005 {
+			t.Errorf("tid %d: traced run-queue total %d ns differs from the kernel's %d ns by %.2f%% (> 0.5%%)", tid, sums[tid], kernel, diff*100)
 		}
 	}
 	if checked < 5 {
