@@ -29,6 +29,12 @@ type Thread struct {
 	// carrier's frames (Continuation.run ... ForkJoinWorkerThread.run).
 	VirtualStack []string
 	Line         int // 1-based line number of the first line of the thread's header
+	// From JSON dumps only: Virtual marks a virtual thread; Carrier is the
+	// Java id of the carrier it was mounted on (0 when none or unknown);
+	// Sampled is when this thread was sampled (JDK 25+; zero otherwise).
+	Virtual bool
+	Carrier int64
+	Sampled time.Time
 }
 
 // Dump is one thread dump.
@@ -36,7 +42,11 @@ type Dump struct {
 	Time    time.Time // from the timestamp line before "Full thread dump"; zero when absent
 	VM      string    // text between "Full thread dump " and the final ":"
 	Threads []Thread
-	Line    int // 1-based line number of the "Full thread dump" line
+	Line    int // 1-based line number of the "Full thread dump" line (JSON: of the object's start)
+	// JSON is set for a JSON thread dump: no native TIDs, no VM threads;
+	// Time then has ns precision. Pid is its processId (0 when absent).
+	JSON bool
+	Pid  int
 }
 
 // ParseError is a problem found at one line of the input.
