@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -169,6 +170,7 @@ func LoadDumps(paths []string, loc *time.Location) ([]TimedDump, []string, error
 		}
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Start < out[j].Start })
+	warns = append(warns, resolveJSON(out)...)
 	return out, warns, nil
 }
 
@@ -180,6 +182,9 @@ func loadDumpFile(path string, loc *time.Location) ([]TimedDump, []string, error
 	defer f.Close()
 	br := bufio.NewReaderSize(f, 64<<10)
 	head, _ := br.Peek(64 << 10)
+	if jvm.IsJSONDump(head) {
+		return loadJSONDumpFile(path, br)
+	}
 	parse := jvm.ParseDumps
 	if jvm.IsJavacore(head) {
 		parse = jvm.ParseJavacores
@@ -205,6 +210,90 @@ func loadDumpFile(path string, loc *time.Location) ([]TimedDump, []string, error
 		warns = append(warns, fmt.Sprintf("%s: no thread dump found", path))
 	}
 	return out, warns, nil
+}
+
+// loadJSONDumpFile places JSON thread dumps in time: they are stamped to
+// the ns in UTC, the dump as a whole and (JDK 25+) each thread.
+func loadJSONDumpFile(path string, r io.Reader) ([]TimedDump, []string, error) {
+	dumps, perr := jvm.ParseJSONDumps(r)
+	var warns []string
+	if perr != nil {
+		warns = append(warns, fmt.Sprintf("%s: %v", path, perr))
+	}
+	var out []TimedDump
+	for _, d := range dumps {
+		start, end := d.Time, d.Time
+		for _, th := range d.Threads {
+			if t := th.Sampled; !t.IsZero() {
+				if start.IsZero() || t.Before(start) {
+					start = t
+				}
+				if t.After(end) {
+					end = t
+				}
+			}
+		}
+		if start.IsZero() {
+			warns = append(warns, fmt.Sprintf("%s:%d: JSON dump has no time, cannot place it in time: skipped", path, d.Line))
+			continue
+		}
+		out = append(out, TimedDump{Start: start.UnixNano(), End: end.UnixNano(), Dump: d, Origin: fmt.Sprintf("%s:%d", path, d.Line), Pid: d.Pid})
+	}
+	return out, warns, nil
+}
+
+// resolveJSON gives the threads of JSON dumps the host TIDs that the text
+// dumps of the same JVM show for their Java ids (a Java id is never reused
+// within one JVM, and a platform thread keeps its native thread for life).
+// A Java id seen with two TIDs (dumps of two JVMs mixed) is left unresolved.
+func resolveJSON(dumps []TimedDump) []string {
+	var warns []string
+	for i := range dumps {
+		jd := &dumps[i]
+		if !jd.Dump.JSON {
+			continue
+		}
+		host := map[int64]uint32{}
+		bad := map[int64]bool{}
+		for k := range dumps {
+			td := &dumps[k]
+			if td.Dump.JSON || (td.Pid != 0 && jd.Pid != 0 && td.Pid != jd.Pid) {
+				continue
+			}
+			m := td.TidMap()
+			for _, th := range td.Dump.Threads {
+				if th.JavaID <= 0 || th.Tid <= 0 {
+					continue
+				}
+				h := uint32(th.Tid)
+				if m != nil {
+					var ok bool
+					if h, ok = m(th.Tid); !ok {
+						continue
+					}
+				}
+				if old, ok := host[th.JavaID]; ok && old != h {
+					bad[th.JavaID] = true
+				}
+				host[th.JavaID] = h
+			}
+		}
+		resolved := 0
+		for t := range jd.Dump.Threads {
+			th := &jd.Dump.Threads[t]
+			if h, ok := host[th.JavaID]; ok && !bad[th.JavaID] && !th.Virtual {
+				th.Tid = int(h)
+				resolved++
+			}
+		}
+		if len(bad) > 0 {
+			warns = append(warns, fmt.Sprintf("%s: %d Java ids have different native TIDs in the text dumps (dumps of several JVMs?): left unresolved", jd.Origin, len(bad)))
+		}
+		if resolved == 0 {
+			warns = append(warns, fmt.Sprintf("%s: JSON dumps have no native TIDs and no text dump of the same JVM gives them: it names no thread", jd.Origin))
+		}
+	}
+	return warns
 }
 
 func loadCaptureDir(dir, idx string) ([]TimedDump, []string, error) {

@@ -26,6 +26,7 @@ func (j *Joiner) Annotate(e *Event, r *Record) {
 	}
 	if e.Pid == j.Pid {
 		r.JavaThread, r.NameSource = j.Namer.Name(e.Tid, e.Time, e.Comm)
+		r.VirtualThread = j.Namer.Virtual(e.Tid, e.Time-int64(e.Latency), e.Time)
 	}
 	// The task that held the CPU is named too when it is a thread of the
 	// same JVM (a GC or compiler thread taking the CPU is an answer).

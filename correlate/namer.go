@@ -4,6 +4,7 @@ package correlate
 
 import (
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -59,8 +60,17 @@ type Namer struct {
 	obs     map[uint32][]observation // by host TID, ordered by start
 	marks   map[uint32][]mark        // lifecycle of each TID, ordered by time
 	latest  map[uint32]observation   // newest observation per TID (for refresh decisions)
+	mounts  map[uint32][]mount       // by carrier host TID, ordered by start
+	vtNames map[int64]string         // virtual thread Java id -> name (JSON dumps)
 	dumps   int
 	lastEnd int64
+}
+
+// A mount says that a carrier had virtual thread vt mounted at some instant
+// within [start, end] (wall ns).
+type mount struct {
+	start, end int64
+	vt         int64
 }
 
 // NewNamer returns an empty Namer with the given horizon (0 = default).
@@ -73,6 +83,8 @@ func NewNamer(horizon time.Duration) *Namer {
 		obs:     map[uint32][]observation{},
 		marks:   map[uint32][]mark{},
 		latest:  map[uint32]observation{},
+		mounts:  map[uint32][]mount{},
+		vtNames: map[int64]string{},
 	}
 }
 
@@ -93,6 +105,9 @@ func (n *Namer) AddDump(start, end int64, d *jvm.Dump, m TidMap) {
 	}
 	for i := range d.Threads {
 		th := &d.Threads[i]
+		if th.Virtual && th.JavaID > 0 {
+			n.vtNames[th.JavaID] = th.Name
+		}
 		if th.Tid <= 0 {
 			continue
 		}
@@ -102,6 +117,9 @@ func (n *Namer) AddDump(start, end int64, d *jvm.Dump, m TidMap) {
 			if tid, ok = m(th.Tid); !ok {
 				continue
 			}
+		}
+		if th.Carrying > 0 {
+			n.addMount(tid, mountWindow(d, i, start, end), th.Carrying)
 		}
 		o := observation{start: start, end: end, name: th.Name, javaID: th.JavaID, comm: KernelComm(th.Name)}
 		list := n.obs[tid]
@@ -114,6 +132,69 @@ func (n *Namer) AddDump(start, end int64, d *jvm.Dump, m TidMap) {
 			n.latest[tid] = o
 		}
 	}
+}
+
+// mountWindow returns when carrier d.Threads[i] was seen carrying: a text
+// dump lists every thread at one safepoint inside the request [start, end];
+// a JSON dump (JDK 25+) samples its threads one by one and stamps each, so
+// the carrier's virtual thread was sampled between the stamps of the
+// entries around it.
+func mountWindow(d *jvm.Dump, i int, start, end int64) [2]int64 {
+	if !d.JSON {
+		return [2]int64{start, end}
+	}
+	vt := -1
+	for k := range d.Threads {
+		if d.Threads[k].JavaID == d.Threads[i].Carrying {
+			vt = k
+			break
+		}
+	}
+	if vt <= 0 || vt+1 >= len(d.Threads) {
+		return [2]int64{start, end}
+	}
+	lo, hi := d.Threads[vt-1].Sampled, d.Threads[vt+1].Sampled
+	if lo.IsZero() || hi.IsZero() || !lo.Before(hi) {
+		return [2]int64{start, end}
+	}
+	return [2]int64{lo.UnixNano(), hi.UnixNano()}
+}
+
+func (n *Namer) addMount(tid uint32, w [2]int64, vt int64) {
+	list := n.mounts[tid]
+	i := sort.Search(len(list), func(i int) bool { return list[i].start > w[0] })
+	list = append(list, mount{})
+	copy(list[i+1:], list[i:])
+	list[i] = mount{start: w[0], end: w[1], vt: vt}
+	n.mounts[tid] = list
+}
+
+// Virtual returns the virtual thread carrier tid had mounted during its
+// run-queue wait [from, to] (wall ns), in Java's notation, or "" when no dump
+// proves it. A waiting thread runs no code, so it cannot mount or unmount:
+// a dump that saw the carrier carrying #N at an instant inside the wait
+// proves #N for the whole wait. Only dumps whose whole window lies inside
+// the wait count, since the instant is known only to lie in the window.
+// Anything else would be a guess: a carrier switches virtual threads
+// between two dumps as often as its virtual threads block.
+func (n *Namer) Virtual(tid uint32, from, to int64) string {
+	list := n.mounts[tid]
+	i := sort.Search(len(list), func(i int) bool { return list[i].start >= from })
+	for ; i < len(list) && list[i].start <= to; i++ {
+		if m := &list[i]; m.end <= to {
+			return VirtualName(m.vt, n.vtNames[m.vt])
+		}
+	}
+	return ""
+}
+
+// VirtualName renders a virtual thread as Thread.toString does, without
+// its state and carrier.
+func VirtualName(id int64, name string) string {
+	if name == "" {
+		return "VirtualThread[#" + strconv.FormatInt(id, 10) + "]"
+	}
+	return "VirtualThread[#" + strconv.FormatInt(id, 10) + "," + name + "]"
 }
 
 // A mark is a moment in a TID's lifecycle seen by the kernel.

@@ -28,14 +28,22 @@ type Record struct {
 	PrevTid        uint32 `json:"prev_tid"`
 	PrevComm       string `json:"prev_comm"`
 	PrevJavaThread string `json:"prev_java_thread"`
+	// VirtualThread is the virtual thread the carrier had mounted during
+	// this wait, as Java prints it ("VirtualThread[#31,name]", or
+	// "VirtualThread[#31]" when its name is empty or unknown); empty when
+	// not known exactly (see Namer.Virtual).
+	VirtualThread string `json:"virtual_thread"`
 }
 
 // Columns is the CSV header; tools outside the project rely on these names.
 var Columns = []string{
 	"time", "cpu", "queued_cpu", "kind", "latency_ns", "pid", "tid", "comm",
 	"java_thread", "name_source", "prev_pid", "prev_tid", "prev_comm",
-	"prev_java_thread", "ktime_ns",
+	"prev_java_thread", "ktime_ns", "virtual_thread",
 }
+
+// optionalColumns may be missing from files written by older versions.
+var optionalColumns = map[string]bool{"virtual_thread": true}
 
 // TimeLayout is RFC 3339 with a fixed nine-digit fraction, so that rows sort
 // as text and every record shows its full precision.
@@ -96,6 +104,7 @@ func (c *csvWriter) Write(r *Record) error {
 	row[12] = r.PrevComm
 	row[13] = r.PrevJavaThread
 	row[14] = strconv.FormatUint(r.KTime, 10)
+	row[15] = r.VirtualThread
 	return c.w.Write(row)
 }
 
@@ -157,7 +166,7 @@ func ReadRecords(r io.Reader, fn func(*Record) error) error {
 		idx[h] = i
 	}
 	for _, c := range Columns {
-		if _, ok := idx[c]; !ok {
+		if _, ok := idx[c]; !ok && !optionalColumns[c] {
 			return fmt.Errorf("header has no column %q", c)
 		}
 	}
@@ -170,7 +179,12 @@ func ReadRecords(r io.Reader, fn func(*Record) error) error {
 			return err
 		}
 		line, _ := cr.FieldPos(0)
-		get := func(c string) string { return row[idx[c]] }
+		get := func(c string) string {
+			if i, ok := idx[c]; ok {
+				return row[i]
+			}
+			return ""
+		}
 		num := func(c string) uint64 {
 			if err != nil {
 				return 0
@@ -185,6 +199,7 @@ func ReadRecords(r io.Reader, fn func(*Record) error) error {
 			Comm: get("comm"), JavaThread: get("java_thread"), NameSource: get("name_source"),
 			PrevPid: uint32(num("prev_pid")), PrevTid: uint32(num("prev_tid")), PrevComm: get("prev_comm"),
 			PrevJavaThread: get("prev_java_thread"), KTime: num("ktime_ns"),
+			VirtualThread: get("virtual_thread"),
 		}
 		rec.TimeText = get("time")
 		if err != nil {
