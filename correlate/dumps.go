@@ -290,7 +290,7 @@ func resolveJSON(dumps []TimedDump) []string {
 			warns = append(warns, fmt.Sprintf("%s: %d Java ids have different native TIDs in the text dumps (dumps of several JVMs?): left unresolved", jd.Origin, len(bad)))
 		}
 		if resolved == 0 {
-			warns = append(warns, fmt.Sprintf("%s: JSON dumps have no native TIDs and no text dump of the same JVM gives them: it names no thread", jd.Origin))
+			warns = append(warns, fmt.Sprintf("%s: a JSON dump has no native TIDs and no text dump of the same JVM gives them: it names no thread", jd.Origin))
 		}
 	}
 	return warns
