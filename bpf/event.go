@@ -20,10 +20,18 @@ const (
 	KindExit      Kind = 5 // lifecycle record: the thread exited (Latency 0)
 	KindBirth     Kind = 6 // lifecycle record: the thread was created; Comm is its creator's
 	KindRename    Kind = 7 // lifecycle record: the thread set its own name; Comm is the new one
+	KindVMOpBegin Kind = 8 // a HotSpot VM operation began (Config.VMOps); Comm is its name, Tid the VM thread
+	KindVMOpEnd   Kind = 9 // and ended
 )
 
-// Lifecycle reports whether k is a lifecycle record rather than a wait.
-func (k Kind) Lifecycle() bool { return k >= KindExit }
+// Lifecycle reports whether k is a lifecycle record of a thread.
+func (k Kind) Lifecycle() bool { return k >= KindExit && k <= KindRename }
+
+// VMOp reports whether k is the begin or end of a VM operation.
+func (k Kind) VMOp() bool { return k == KindVMOpBegin || k == KindVMOpEnd }
+
+// Wait reports whether k is a run-queue wait.
+func (k Kind) Wait() bool { return k >= KindWakeup && k <= KindYield }
 
 var kindNames = [...]string{
 	KindWakeup:    "wakeup",
@@ -33,6 +41,8 @@ var kindNames = [...]string{
 	KindExit:      "exit",
 	KindBirth:     "birth",
 	KindRename:    "rename",
+	KindVMOpBegin: "vmop_begin",
+	KindVMOpEnd:   "vmop_end",
 }
 
 func (k Kind) String() string {
@@ -123,6 +133,10 @@ type Event struct {
 	CPU, QueuedCPU   uint32 // CPU it ran on, CPU it was queued on
 	Kind             Kind
 	Comm, PrevComm   [16]byte
+	// OffCPU is how long the thread had been off the CPU at this
+	// switch-in: since its previous switch-out (sleep and wait), on the
+	// run-queue clock; 0 when unknown.
+	OffCPU uint64
 }
 
 // CommString returns a task name up to the first NUL.
@@ -147,7 +161,8 @@ const (
 	offKind      = 40
 	offComm      = 48
 	offPrevComm  = 64
-	eventSize    = 80
+	offOffCPU    = 80
+	eventSize    = 88
 )
 
 // decodeEvent fills e from a raw ring-buffer sample. It avoids
@@ -168,5 +183,6 @@ func decodeEvent(b []byte, e *Event) error {
 	e.Kind = Kind(b[offKind])
 	copy(e.Comm[:], b[offComm:offComm+16])
 	copy(e.PrevComm[:], b[offPrevComm:offPrevComm+16])
+	e.OffCPU = le.Uint64(b[offOffCPU:])
 	return nil
 }

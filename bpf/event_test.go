@@ -10,7 +10,7 @@ import (
 func TestKindString(t *testing.T) {
 	for k, want := range map[Kind]string{
 		KindWakeup: "wakeup", KindWakeupNew: "wakeup_new", KindPreempt: "preempt",
-		KindYield: "yield", KindExit: "exit", 0: "kind(0)", 9: "kind(9)",
+		KindYield: "yield", KindExit: "exit", KindVMOpBegin: "vmop_begin", KindVMOpEnd: "vmop_end", 0: "kind(0)", 10: "kind(10)",
 	} {
 		if got := k.String(); got != want {
 			t.Errorf("Kind(%d).String() = %q, want %q", uint8(k), got, want)
@@ -107,6 +107,7 @@ func TestEventLayout(t *testing.T) {
 		{"kind", unsafe.Offsetof(e.Kind), offKind},
 		{"comm", unsafe.Offsetof(e.Comm), offComm},
 		{"prev_comm", unsafe.Offsetof(e.PrevComm), offPrevComm},
+		{"off_cpu", unsafe.Offsetof(e.OffCpu), offOffCPU},
 		{"sizeof", unsafe.Sizeof(e), eventSize},
 	} {
 		if c.got != c.want {
@@ -129,6 +130,7 @@ func sampleRecord() []byte {
 	b[offKind] = byte(KindPreempt)
 	copy(b[offComm:], "GC Thread#0")
 	copy(b[offPrevComm:], "swapper/1")
+	le.PutUint64(b[offOffCPU:], 9999)
 	return b
 }
 
@@ -138,7 +140,7 @@ func TestDecodeEvent(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Event{Time: 123456789012, Latency: 4242, Pid: 100, Tid: 101, PrevPid: 200, PrevTid: 201,
-		CPU: 1, QueuedCPU: 0, Kind: KindPreempt}
+		CPU: 1, QueuedCPU: 0, Kind: KindPreempt, OffCPU: 9999}
 	copy(want.Comm[:], "GC Thread#0")
 	copy(want.PrevComm[:], "swapper/1")
 	if e != want {

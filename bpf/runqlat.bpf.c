@@ -27,6 +27,8 @@ enum kind {
 	KIND_EXIT = 5,
 	KIND_BIRTH = 6,	 // lifecycle: a thread of the target was created
 	KIND_RENAME = 7, // lifecycle: a thread of the target set its own name
+	KIND_VMOP_BEGIN = 8, // a HotSpot VM operation began (USDT); comm: its name
+	KIND_VMOP_END = 9,   // and ended
 };
 
 // Set from user space before load; the verifier sees them as constants and
@@ -39,6 +41,13 @@ const volatile u64 wakeup_bytes = 1 << 20; // wake the reader above this backlog
 const volatile u64 nr_sched_yield = 24;	  // __NR_sched_yield of the kernel's arch
 const volatile u64 max_hold_jiffies = 5; // a staged event is sent within this
 const volatile u32 slot_mask = 32767;	  // slots' size - 1 (a power of two)
+// Where hotspot:vmops__begin / vmops__end find their first argument, the VM
+// operation's name (a char *): a register, given as its byte offset in
+// struct pt_regs, dereferenced at disp when mem is set. Set from the
+// probe's note by the loader.
+const volatile u32 vmop_begin_reg = 0, vmop_end_reg = 0;
+const volatile u32 vmop_begin_mem = 0, vmop_end_mem = 0;
+const volatile s64 vmop_begin_disp = 0, vmop_end_disp = 0;
 
 // One cache line per slot: threads of one process have neighbouring TIDs
 // and run on different CPUs, and slots sharing a line made every access
@@ -48,7 +57,10 @@ struct start {
 	u32 tid;   // whose start this is (slots are shared, see below)
 	u16 queued_cpu;
 	u8 kind;
-	u8 pad[49];
+	u8 pad0;
+	u64 off;     // rq clock of off_tid's last switch-out
+	u32 off_tid; // whose switch-out off is; 0 = none
+	u8 pad[36];
 } __attribute__((aligned(64)));
 
 struct event {
@@ -64,6 +76,7 @@ struct event {
 	u8 pad[7];
 	char comm[TASK_COMM_LEN];
 	char prev_comm[TASK_COMM_LEN];
+	u64 off_cpu; // ns since the thread's previous switch-out; 0 = unknown
 };
 
 // Force BTF for the event type so bpf2go can generate its Go twin.
@@ -478,9 +491,15 @@ static __always_inline int handle_switch(bool btf, bool preempt,
 			// the slot: a start of prev's own means that switch-in
 			// never reached us.
 			struct start *s = slot(tid);
-			if (s && s->clock && s->tid == tid) {
-				recover(btf, prev, prev_tgid, tid, s);
-				s->clock = 0;
+			if (s) {
+				if (s->clock && s->tid == tid) {
+					recover(btf, prev, prev_tgid, tid, s);
+					s->clock = 0;
+				}
+				// When it left the CPU: tells user space whether it
+				// ran during an interval (virtual_thread).
+				s->off = rq_clock(btf, prev);
+				s->off_tid = tid;
 			}
 		}
 		// sched_info_depart re-enqueues only task_is_running(prev).
@@ -562,6 +581,19 @@ next:
 	if (latency < min_ns)
 		return 0;
 
+	// Off the CPU since its last switch-out, if we saw it and it is not
+	// older than its last switch-in (a switch-out we missed).
+	u64 off_cpu = 0;
+	if (HAVE_KERNEL_STAMP) {
+		struct start *sl = slot(tid);
+		if (sl && sl->off_tid == tid) {
+			u64 off = sl->off;
+			if (off && off >= RD(btf, next, sched_info.last_arrival) && clock > off)
+				off_cpu = clock - off;
+			sl->off_tid = 0;
+		}
+	}
+
 	u32 n = b->n;
 	if (n >= BATCH) {
 		flush(b); // not reached: a full batch is sent at once
@@ -578,6 +610,7 @@ next:
 	e->queued_cpu = queued_cpu;
 	e->kind = kind;
 	__builtin_memset(e->pad, 0, sizeof(e->pad));
+	e->off_cpu = off_cpu;
 	read_comm(btf, e->comm, next);
 	read_comm(btf, e->prev_comm, prev);
 	if (!n)
@@ -714,6 +747,47 @@ SEC("raw_tp/task_rename")
 int BPF_PROG(runq_raw_rename, struct task_struct *t, const char *comm)
 {
 	return handle_rename(false, t, comm);
+}
+
+// vmop sends a VM operation's begin or end with its name: user space pins
+// each thread dump to the operation that printed it (the JVM's threads are
+// stopped there), to say which virtual thread a carrier had mounted.
+// Attached to the target process only; rare (a few per second).
+static __always_inline int vmop(struct pt_regs *ctx, u8 kind, u32 reg, bool mem, s64 disp)
+{
+	u64 id = bpf_get_current_pid_tgid();
+	if (!targ_tgid || (u32)(id >> 32) != targ_tgid)
+		return 0;
+	u64 name = 0;
+	// A probe read: the register's offset is only known at load time.
+	if (bpf_probe_read_kernel(&name, sizeof(name), (void *)ctx + reg))
+		return 0;
+	if (mem && bpf_probe_read_user(&name, sizeof(name), (void *)(name + disp)))
+		return 0;
+	struct event e;
+	__builtin_memset(&e, 0, sizeof(e));
+	e.ts = bpf_ktime_get_ns();
+	e.pid = id >> 32;
+	e.tid = (u32)id;
+	e.cpu = bpf_get_smp_processor_id();
+	e.queued_cpu = e.cpu;
+	e.kind = kind;
+	bpf_probe_read_user_str(e.comm, sizeof(e.comm), (void *)name);
+	if (bpf_ringbuf_output(&events, &e, sizeof(e), submit_flags()))
+		count(&lost);
+	return 0;
+}
+
+SEC("uprobe")
+int runq_vmop_begin(struct pt_regs *ctx)
+{
+	return vmop(ctx, KIND_VMOP_BEGIN, vmop_begin_reg, vmop_begin_mem, vmop_begin_disp);
+}
+
+SEC("uprobe")
+int runq_vmop_end(struct pt_regs *ctx)
+{
+	return vmop(ctx, KIND_VMOP_END, vmop_end_reg, vmop_end_mem, vmop_end_disp);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -35,6 +35,7 @@ type runqlatEvent struct {
 	Pad       [7]uint8
 	Comm      [16]int8
 	PrevComm  [16]int8
+	OffCpu    uint64
 }
 
 // Names of all BPF objects in the ELF.
@@ -59,6 +60,8 @@ const (
 	runqlatProgRunqRawSwitch = "runq_raw_switch"
 	runqlatProgRunqRawWake   = "runq_raw_wake"
 	runqlatProgRunqRawWnew   = "runq_raw_wnew"
+	runqlatProgRunqVmopBegin = "runq_vmop_begin"
+	runqlatProgRunqVmopEnd   = "runq_vmop_end"
 	runqlatVarKinds          = "kinds"
 	runqlatVarMaxHoldJiffies = "max_hold_jiffies"
 	runqlatVarMinNs          = "min_ns"
@@ -68,6 +71,12 @@ const (
 	runqlatVarTargTgid       = "targ_tgid"
 	runqlatVarUnusedBatch    = "unused_batch"
 	runqlatVarUnusedEvent    = "unused_event"
+	runqlatVarVmopBeginDisp  = "vmop_begin_disp"
+	runqlatVarVmopBeginMem   = "vmop_begin_mem"
+	runqlatVarVmopBeginReg   = "vmop_begin_reg"
+	runqlatVarVmopEndDisp    = "vmop_end_disp"
+	runqlatVarVmopEndMem     = "vmop_end_mem"
+	runqlatVarVmopEndReg     = "vmop_end_reg"
 	runqlatVarWakeupBytes    = "wakeup_bytes"
 )
 
@@ -123,6 +132,8 @@ type runqlatProgramSpecs struct {
 	RunqRawSwitch *ebpf.ProgramSpec `ebpf:"runq_raw_switch"`
 	RunqRawWake   *ebpf.ProgramSpec `ebpf:"runq_raw_wake"`
 	RunqRawWnew   *ebpf.ProgramSpec `ebpf:"runq_raw_wnew"`
+	RunqVmopBegin *ebpf.ProgramSpec `ebpf:"runq_vmop_begin"`
+	RunqVmopEnd   *ebpf.ProgramSpec `ebpf:"runq_vmop_end"`
 }
 
 // runqlatMapSpecs contains maps before they are loaded into the kernel.
@@ -152,6 +163,12 @@ type runqlatVariableSpecs struct {
 	TargTgid       *ebpf.VariableSpec `ebpf:"targ_tgid"`
 	UnusedBatch    *ebpf.VariableSpec `ebpf:"unused_batch"`
 	UnusedEvent    *ebpf.VariableSpec `ebpf:"unused_event"`
+	VmopBeginDisp  *ebpf.VariableSpec `ebpf:"vmop_begin_disp"`
+	VmopBeginMem   *ebpf.VariableSpec `ebpf:"vmop_begin_mem"`
+	VmopBeginReg   *ebpf.VariableSpec `ebpf:"vmop_begin_reg"`
+	VmopEndDisp    *ebpf.VariableSpec `ebpf:"vmop_end_disp"`
+	VmopEndMem     *ebpf.VariableSpec `ebpf:"vmop_end_mem"`
+	VmopEndReg     *ebpf.VariableSpec `ebpf:"vmop_end_reg"`
 	WakeupBytes    *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
@@ -211,6 +228,12 @@ type runqlatVariables struct {
 	TargTgid       *ebpf.Variable `ebpf:"targ_tgid"`
 	UnusedBatch    *ebpf.Variable `ebpf:"unused_batch"`
 	UnusedEvent    *ebpf.Variable `ebpf:"unused_event"`
+	VmopBeginDisp  *ebpf.Variable `ebpf:"vmop_begin_disp"`
+	VmopBeginMem   *ebpf.Variable `ebpf:"vmop_begin_mem"`
+	VmopBeginReg   *ebpf.Variable `ebpf:"vmop_begin_reg"`
+	VmopEndDisp    *ebpf.Variable `ebpf:"vmop_end_disp"`
+	VmopEndMem     *ebpf.Variable `ebpf:"vmop_end_mem"`
+	VmopEndReg     *ebpf.Variable `ebpf:"vmop_end_reg"`
 	WakeupBytes    *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 
@@ -228,6 +251,8 @@ type runqlatPrograms struct {
 	RunqRawSwitch *ebpf.Program `ebpf:"runq_raw_switch"`
 	RunqRawWake   *ebpf.Program `ebpf:"runq_raw_wake"`
 	RunqRawWnew   *ebpf.Program `ebpf:"runq_raw_wnew"`
+	RunqVmopBegin *ebpf.Program `ebpf:"runq_vmop_begin"`
+	RunqVmopEnd   *ebpf.Program `ebpf:"runq_vmop_end"`
 }
 
 func (p *runqlatPrograms) Close() error {
@@ -242,6 +267,8 @@ func (p *runqlatPrograms) Close() error {
 		p.RunqRawSwitch,
 		p.RunqRawWake,
 		p.RunqRawWnew,
+		p.RunqVmopBegin,
+		p.RunqVmopEnd,
 	)
 }
 

@@ -56,6 +56,43 @@ type Config struct {
 	// consumer's periodic work rides on the reader's wakeup instead of a
 	// timer of its own (each wakeup is a context switch on the host).
 	AfterDrain func()
+	// VMOps, if set, attaches uprobes to the target's HotSpot VM
+	// operation probes (Pid must be set): KindVMOpBegin/End events.
+	VMOps *VMOpProbes
+}
+
+// VMOpProbes locates hotspot:vmops__begin and vmops__end in a libjvm.so.
+type VMOpProbes struct {
+	Path       string // the library as seen from here (e.g. /proc/PID/root/...)
+	Begin, End []Probe
+}
+
+// FindVMOpProbes reads the VM operation probes of the libjvm.so at path.
+func FindVMOpProbes(path string) (*VMOpProbes, error) {
+	probes, err := ReadProbes(path)
+	if err != nil {
+		return nil, err
+	}
+	v := &VMOpProbes{Path: path, Begin: FindProbes(probes, "hotspot", "vmops__begin"), End: FindProbes(probes, "hotspot", "vmops__end")}
+	if len(v.Begin) == 0 || len(v.End) == 0 {
+		return nil, fmt.Errorf("%s: no hotspot:vmops__begin/vmops__end probes (a JVM built without DTrace support)", path)
+	}
+	// One variable per probe says where the name is: every site of a
+	// probe must agree on it.
+	for _, sites := range [][]Probe{v.Begin, v.End} {
+		for _, p := range sites {
+			if len(p.Args) == 0 || p.Args[0].Size != 8 || p.Args[0].Reg == RegNone {
+				return nil, fmt.Errorf("%s: %s:%s: unsupported first argument %q", path, p.Provider, p.Name, p.ArgSpec)
+			}
+			if p.Args[0] != sites[0].Args[0] {
+				return nil, fmt.Errorf("%s: %s:%s: sites disagree on the first argument (%q, %q)", path, p.Provider, p.Name, p.ArgSpec, sites[0].ArgSpec)
+			}
+			if p.Semaphore != 0 {
+				return nil, fmt.Errorf("%s: %s:%s has a semaphore: not supported", path, p.Provider, p.Name)
+			}
+		}
+	}
+	return v, nil
 }
 
 // ProgStat is the kernel's accounting of one program (needs sysctl
@@ -69,6 +106,7 @@ type Tracer struct {
 	rd         *ringbuf.Reader
 	attachment string
 	fallback   error    // why tp_btf was not used
+	vmopsErr   error    // why Config.VMOps could not be attached
 	progs      []string // names of the attached programs
 	drain      time.Duration
 	afterDrain func()
@@ -160,14 +198,14 @@ func New(cfg Config) (*Tracer, error) {
 
 	var btfErr error
 	if !cfg.ForceRawTP {
-		t, err := load(spec, "tp_btf")
+		t, err := load(spec, "tp_btf", cfg)
 		if err == nil {
 			t.drain, t.afterDrain = cfg.DrainInterval, cfg.AfterDrain
 			return t, nil
 		}
 		btfErr = err
 	}
-	t, err := load(spec, "raw_tp")
+	t, err := load(spec, "raw_tp", cfg)
 	if err == nil {
 		t.fallback = btfErr
 		t.drain, t.afterDrain = cfg.DrainInterval, cfg.AfterDrain
@@ -218,15 +256,45 @@ func configure(spec *ebpf.CollectionSpec, cfg Config) error {
 			return fmt.Errorf("setting %s: %w", v.name, err)
 		}
 	}
+	if v := cfg.VMOps; v != nil {
+		b, e := v.Begin[0].Args[0], v.End[0].Args[0]
+		bo, ok1 := b.Reg.PtRegsOffset()
+		eo, ok2 := e.Reg.PtRegsOffset()
+		if !ok1 || !ok2 {
+			return fmt.Errorf("VM operation probes: register of %q or %q not in pt_regs", v.Begin[0].ArgSpec, v.End[0].ArgSpec)
+		}
+		for _, x := range []struct {
+			name  string
+			value any
+		}{
+			{runqlatVarVmopBeginReg, bo}, {runqlatVarVmopBeginMem, b2u(b.Mem)}, {runqlatVarVmopBeginDisp, b.Disp},
+			{runqlatVarVmopEndReg, eo}, {runqlatVarVmopEndMem, b2u(e.Mem)}, {runqlatVarVmopEndDisp, e.Disp},
+		} {
+			if err := spec.Variables[x.name].Set(x.value); err != nil {
+				return fmt.Errorf("setting %s: %w", x.name, err)
+			}
+		}
+	}
 	spec.Maps[runqlatMapEvents].MaxEntries = uint32(cfg.RingSize)
 	spec.Maps[runqlatMapStarts].MaxEntries = cfg.Slots
 	return nil
 }
 
+func b2u(b bool) uint32 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 // load loads the maps and one family of programs ("tp_btf" or "raw_tp"),
 // attaches them and opens the reader; on failure it closes what it opened.
-func load(spec *ebpf.CollectionSpec, attachment string) (_ *Tracer, err error) {
+func load(spec *ebpf.CollectionSpec, attachment string, cfg Config) (_ *Tracer, err error) {
 	spec = spec.Copy()
+	if cfg.VMOps == nil {
+		delete(spec.Programs, runqlatProgRunqVmopBegin)
+		delete(spec.Programs, runqlatProgRunqVmopEnd)
+	}
 	// Drop the other family so that it is neither loaded nor verified.
 	for _, h := range hooks {
 		keep, drop := h.btfProg, h.rawProg
@@ -269,11 +337,42 @@ func load(spec *ebpf.CollectionSpec, attachment string) (_ *Tracer, err error) {
 		t.progs = append(t.progs, name)
 	}
 
+	if cfg.VMOps != nil {
+		// Optional: without them only virtual_thread knows less.
+		t.vmopsErr = t.attachVMOps(cfg)
+	}
+
 	t.rd, err = ringbuf.NewReader(coll.Maps[runqlatMapEvents])
 	if err != nil {
 		return nil, fmt.Errorf("opening ring buffer reader: %w", err)
 	}
 	return t, nil
+}
+
+// attachVMOps puts uprobes on every site of the VM operation probes, for
+// the target process only.
+func (t *Tracer) attachVMOps(cfg Config) error {
+	if cfg.Pid == 0 {
+		return errors.New("VM operation probes need a target process")
+	}
+	ex, err := link.OpenExecutable(cfg.VMOps.Path)
+	if err != nil {
+		return fmt.Errorf("VM operation probes: %w", err)
+	}
+	for _, x := range []struct {
+		prog  string
+		sites []Probe
+	}{{runqlatProgRunqVmopBegin, cfg.VMOps.Begin}, {runqlatProgRunqVmopEnd, cfg.VMOps.End}} {
+		for _, p := range x.sites {
+			l, err := ex.Uprobe(p.Provider+":"+p.Name, t.coll.Programs[x.prog], &link.UprobeOptions{Address: p.Offset, PID: int(cfg.Pid)})
+			if err != nil {
+				return fmt.Errorf("attaching a uprobe to %s:%s in %s: %w", p.Provider, p.Name, cfg.VMOps.Path, err)
+			}
+			t.links = append(t.links, l)
+			t.progs = append(t.progs, x.prog)
+		}
+	}
+	return nil
 }
 
 // verboseError prints a verifier error with its log (%+v) while keeping it
@@ -290,6 +389,10 @@ func verbose(err error) error {
 	}
 	return err
 }
+
+// VMOpsErr tells why the VM operation probes asked for in Config.VMOps
+// are not attached (nil when they are, or were not asked for).
+func (t *Tracer) VMOpsErr() error { return t.vmopsErr }
 
 // Attachment returns "tp_btf" or "raw_tp": the kind of programs attached.
 func (t *Tracer) Attachment() string { return t.attachment }

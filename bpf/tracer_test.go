@@ -286,10 +286,16 @@ func checkAgainstSchedstatCfg(t *testing.T, cfg Config, minThreads int) (map[Kin
 		checked++
 		// Exact but for waits cut by the window's edges (one switch-in
 		// at each) and the few µs a migration moves between run
-		// queues' clocks.
-		if math.Abs(diff) > 0.005*float64(want) {
-			t.Errorf("tid %d: Σ latency %d ns, kernel run_delay grew %d ns: off by %.2f%% (> 0.5%%)",
-				tid, got.latency, want, 100*diff/float64(want))
+		// queues' clocks. Forced slot collisions measure displaced
+		// waits from the kernel's stamp, which restarts when a queued
+		// thread migrates: looser there.
+		tol := 0.005
+		if cfg.Slots != 0 {
+			tol = 0.02
+		}
+		if math.Abs(diff) > tol*float64(want) {
+			t.Errorf("tid %d: Σ latency %d ns, kernel run_delay grew %d ns: off by %.2f%% (> %.1f%%)",
+				tid, got.latency, want, 100*diff/float64(want), 100*tol)
 		}
 		if d := math.Abs(float64(got.n) - float64(wantN)); d > math.Max(3, 0.002*float64(wantN)) {
 			t.Errorf("tid %d: %d events, kernel counted %d switch-ins", tid, got.n, wantN)
