@@ -26,6 +26,9 @@ type Event struct {
 	PrevPid   uint32
 	PrevTid   uint32
 	PrevComm  string
+	// OffCPU is how long the thread had been off the CPU at this
+	// switch-in (ns; 0 = unknown): see bpf.Event.
+	OffCPU uint64
 }
 
 // FromKernel converts a decoded kernel event.
@@ -36,6 +39,7 @@ func FromKernel(e *bpf.Event, clock *bpf.WallClock) Event {
 		Comm:    strings.ToValidUTF8(bpf.CommString(e.Comm), "\uFFFD"),
 		PrevPid: e.PrevPid, PrevTid: e.PrevTid,
 		PrevComm: strings.ToValidUTF8(bpf.CommString(e.PrevComm), "\uFFFD"),
+		OffCPU:   e.OffCPU,
 	}
 }
 
@@ -118,6 +122,10 @@ func (w *EventLogWriter) Write(e *Event) error {
 	b = strconv.AppendUint(b, uint64(e.PrevTid), 10)
 	b = append(b, `,"prev_comm":`...)
 	b = appendJSONString(b, e.PrevComm)
+	if e.OffCPU != 0 {
+		b = append(b, `,"off_cpu":`...)
+		b = strconv.AppendUint(b, e.OffCPU, 10)
+	}
 	b = append(b, "}\n"...)
 	w.buf = b
 	_, err := w.bw.Write(b)
@@ -140,12 +148,13 @@ type eventLine struct {
 	PrevPid   uint32 `json:"prev_pid"`
 	PrevTid   uint32 `json:"prev_tid"`
 	PrevComm  string `json:"prev_comm"`
+	OffCPU    uint64 `json:"off_cpu"`
 }
 
 var kindByName = map[string]bpf.Kind{}
 
 func init() {
-	for k := bpf.KindWakeup; k <= bpf.KindRename; k++ {
+	for k := bpf.KindWakeup; k <= bpf.KindVMOpEnd; k++ {
 		kindByName[k.String()] = k
 	}
 }
@@ -184,7 +193,7 @@ func ReadEventLog(r io.Reader, fn func(*Event) error) (EventLogHeader, error) {
 		ev = Event{
 			KTime: l.KTime, Time: l.Time, Latency: l.Latency, Kind: k, CPU: l.CPU,
 			QueuedCPU: l.QueuedCPU, Pid: l.Pid, Tid: l.Tid, Comm: l.Comm,
-			PrevPid: l.PrevPid, PrevTid: l.PrevTid, PrevComm: l.PrevComm,
+			PrevPid: l.PrevPid, PrevTid: l.PrevTid, PrevComm: l.PrevComm, OffCPU: l.OffCPU,
 		}
 		if err := fn(&ev); err != nil {
 			return h, err

@@ -26,7 +26,13 @@ func (j *Joiner) Annotate(e *Event, r *Record) {
 	}
 	if e.Pid == j.Pid {
 		r.JavaThread, r.NameSource = j.Namer.Name(e.Tid, e.Time, e.Comm)
-		r.VirtualThread = j.Namer.Virtual(e.Tid, e.Time-int64(e.Latency), e.Time)
+		// Off the CPU since its last switch-out when known, else at
+		// least for the wait.
+		off := e.Latency
+		if e.OffCPU > off {
+			off = e.OffCPU
+		}
+		r.VirtualThread = j.Namer.Virtual(e.Tid, e.Time-int64(off), e.Time)
 	}
 	// The task that held the CPU is named too when it is a thread of the
 	// same JVM (a GC or compiler thread taking the CPU is an answer).
@@ -91,6 +97,12 @@ func (j *Joiner) Sorted() bool { return j.Pid != 0 }
 func (l *Live) Add(e *Event) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if e.Kind.VMOp() {
+		if l.j.Namer != nil {
+			l.j.Namer.AddVMOp(e)
+		}
+		return
+	}
 	if e.Kind.Lifecycle() {
 		if l.j.Namer != nil {
 			l.j.Namer.AddLifecycle(e)

@@ -56,14 +56,68 @@ type observation struct {
 // waits Horizon before writing) and a replay of the same inputs give the
 // same names.
 type Namer struct {
-	Horizon time.Duration
-	obs     map[uint32][]observation // by host TID, ordered by start
-	marks   map[uint32][]mark        // lifecycle of each TID, ordered by time
-	latest  map[uint32]observation   // newest observation per TID (for refresh decisions)
-	mounts  map[uint32][]mount       // by carrier host TID, ordered by start
-	vtNames map[int64]string         // virtual thread Java id -> name (JSON dumps)
-	dumps   int
-	lastEnd int64
+	Horizon   time.Duration
+	obs       map[uint32][]observation // by host TID, ordered by start
+	marks     map[uint32][]mark        // lifecycle of each TID, ordered by time
+	latest    map[uint32]observation   // newest observation per TID (for refresh decisions)
+	mounts    map[uint32][]mount       // by carrier host TID, ordered by start
+	vtNames   map[int64]string         // virtual thread Java id -> name (JSON dumps)
+	ops       []vmop                   // thread-printing VM operations, ordered by begin
+	opOpen    vmop                     // the one begun and not yet ended
+	maxWindow int64                    // longest mount window (ns)
+	dumps     int
+	lastEnd   int64
+}
+
+// A vmop is a HotSpot VM operation that printed threads, executed at a
+// safepoint between begin and end (wall ns).
+type vmop struct{ begin, end int64 }
+
+// printOp names the VM operation of a HotSpot thread dump (VM_PrintThreads)
+// as the vmops probes report it.
+const printOp = "PrintThreads"
+
+// AddVMOp records the begin or end of a VM operation (bpf.KindVMOpBegin /
+// KindVMOpEnd). The VM thread runs operations one at a time, so an end
+// closes the begin before it.
+func (n *Namer) AddVMOp(e *Event) {
+	if e.Comm != printOp {
+		return
+	}
+	switch e.Kind {
+	case bpf.KindVMOpBegin:
+		n.opOpen = vmop{begin: e.Time}
+	case bpf.KindVMOpEnd:
+		if n.opOpen.begin != 0 && e.Time >= n.opOpen.begin {
+			op := vmop{begin: n.opOpen.begin, end: e.Time}
+			i := sort.Search(len(n.ops), func(i int) bool { return n.ops[i].begin > op.begin })
+			n.ops = append(n.ops, vmop{})
+			copy(n.ops[i+1:], n.ops[i:])
+			n.ops[i] = op
+		}
+		n.opOpen = vmop{}
+	}
+}
+
+// printedIn narrows a text dump's window [start, end] to the thread-printing
+// VM operations inside it: the threads were listed during one of them, while
+// every Java thread was stopped.
+func (n *Namer) printedIn(start, end int64) (int64, int64) {
+	i := sort.Search(len(n.ops), func(i int) bool { return n.ops[i].begin >= start })
+	lo, hi := int64(0), int64(0)
+	for ; i < len(n.ops) && n.ops[i].begin <= end; i++ {
+		if n.ops[i].end > end {
+			continue
+		}
+		if lo == 0 {
+			lo = n.ops[i].begin
+		}
+		hi = max(hi, n.ops[i].end)
+	}
+	if lo == 0 {
+		return start, end
+	}
+	return lo, hi
 }
 
 // A mount says that a carrier had virtual thread vt mounted at some instant
@@ -71,6 +125,7 @@ type Namer struct {
 type mount struct {
 	start, end int64
 	vt         int64
+	text       bool // from a text dump: narrowed by the printing VM operation
 }
 
 // NewNamer returns an empty Namer with the given horizon (0 = default).
@@ -119,7 +174,7 @@ func (n *Namer) AddDump(start, end int64, d *jvm.Dump, m TidMap) {
 			}
 		}
 		if th.Carrying > 0 {
-			n.addMount(tid, mountWindow(d, i, start, end), th.Carrying)
+			n.addMount(tid, mountWindow(d, i, start, end), th.Carrying, !d.JSON)
 		}
 		o := observation{start: start, end: end, name: th.Name, javaID: th.JavaID, comm: KernelComm(th.Name)}
 		list := n.obs[tid]
@@ -135,7 +190,8 @@ func (n *Namer) AddDump(start, end int64, d *jvm.Dump, m TidMap) {
 }
 
 // mountWindow returns when carrier d.Threads[i] was seen carrying: a text
-// dump lists every thread at one safepoint inside the request [start, end];
+// dump lists every thread at one safepoint inside the request [start, end]
+// (narrowed to the printing VM operation by Virtual when its probes fired);
 // a JSON dump (JDK 25+) samples its threads one by one and stamps each, so
 // the carrier's virtual thread was sampled between the stamps of the
 // entries around it.
@@ -143,6 +199,7 @@ func mountWindow(d *jvm.Dump, i int, start, end int64) [2]int64 {
 	if !d.JSON {
 		return [2]int64{start, end}
 	}
+	// (JSON dumps are not taken at a safepoint: no VM operation to pin.)
 	vt := -1
 	for k := range d.Threads {
 		if d.Threads[k].JavaID == d.Threads[i].Carrying {
@@ -160,28 +217,40 @@ func mountWindow(d *jvm.Dump, i int, start, end int64) [2]int64 {
 	return [2]int64{lo.UnixNano(), hi.UnixNano()}
 }
 
-func (n *Namer) addMount(tid uint32, w [2]int64, vt int64) {
+func (n *Namer) addMount(tid uint32, w [2]int64, vt int64, text bool) {
 	list := n.mounts[tid]
 	i := sort.Search(len(list), func(i int) bool { return list[i].start > w[0] })
 	list = append(list, mount{})
 	copy(list[i+1:], list[i:])
-	list[i] = mount{start: w[0], end: w[1], vt: vt}
+	list[i] = mount{start: w[0], end: w[1], vt: vt, text: text}
+	n.maxWindow = max(n.maxWindow, w[1]-w[0])
 	n.mounts[tid] = list
 }
 
-// Virtual returns the virtual thread carrier tid had mounted during its
-// run-queue wait [from, to] (wall ns), in Java's notation, or "" when no dump
-// proves it. A waiting thread runs no code, so it cannot mount or unmount:
-// a dump that saw the carrier carrying #N at an instant inside the wait
-// proves #N for the whole wait. Only dumps whose whole window lies inside
-// the wait count, since the instant is known only to lie in the window.
-// Anything else would be a guess: a carrier switches virtual threads
-// between two dumps as often as its virtual threads block.
+// Virtual returns the virtual thread carrier tid had mounted while it was
+// off the CPU over [from, to] (wall ns; to is the switch-in that ends a
+// wait), in Java's notation, or "" when no dump proves it. A thread off
+// the CPU runs no code, so it cannot mount or unmount: a dump that saw the
+// carrier carrying #N at an instant inside the interval proves #N for all
+// of it. The instant is known only to lie in the dump's window, so the
+// whole window must lie inside the interval. For a text dump the window is
+// the printing VM operation when its probes fired (a carrier that ran Java
+// code stopped at the safepoint before it began and resumes after it ends:
+// the wait that follows is its virtual thread's), else the whole request.
+// Anything else would be a guess: a carrier switches virtual threads as
+// often as they block.
 func (n *Namer) Virtual(tid uint32, from, to int64) string {
 	list := n.mounts[tid]
-	i := sort.Search(len(list), func(i int) bool { return list[i].start >= from })
+	// A window narrowed to its VM operation may fit even when the dump
+	// began before from: look back over the longest dump window.
+	i := sort.Search(len(list), func(i int) bool { return list[i].start >= from-n.maxWindow })
 	for ; i < len(list) && list[i].start <= to; i++ {
-		if m := &list[i]; m.end <= to {
+		m := &list[i]
+		lo, hi := m.start, m.end
+		if m.text {
+			lo, hi = n.printedIn(m.start, m.end)
+		}
+		if lo >= from && hi <= to {
 			return VirtualName(m.vt, n.vtNames[m.vt])
 		}
 	}

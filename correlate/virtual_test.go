@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jschedlat/jschedlat/bpf"
 	"github.com/jschedlat/jschedlat/jvm"
 )
 
@@ -128,5 +129,102 @@ func TestJSONDumpWithoutTextDump(t *testing.T) {
 	_, warns, err = LoadDumps([]string{"../testdata/dumps/hotspot/jdk25-emoji.json"}, time.UTC)
 	if err != nil || len(warns) == 0 || !strings.Contains(warns[0], "jdk25-emoji.json: line 114") {
 		t.Errorf("broken JSON dump: warnings %q, err %v", warns, err)
+	}
+}
+
+// With the VM operation probes, a text dump's window narrows to the
+// operation that printed the threads: a carrier that stopped at the
+// safepoint before it began and got the CPU back after it ended had the
+// dump's virtual thread mounted all along.
+func TestVirtualNarrowedToPrintingOperation(t *testing.T) {
+	d := parseTextDump(t, "../testdata/dumps/hotspot/jdk25-vt-jstack-6037.txt")
+	n := NewNamer(0)
+	op := func(k bpf.Kind, name string, at int64) {
+		n.AddVMOp(&Event{Kind: k, Comm: name, Time: at})
+	}
+	op(bpf.KindVMOpBegin, "PrintThreads", 2000)
+	op(bpf.KindVMOpEnd, "PrintThreads", 2500)
+	op(bpf.KindVMOpBegin, "FindDeadlocks", 2600)
+	op(bpf.KindVMOpEnd, "FindDeadlocks", 2700)
+	n.AddDump(1000, 5000, d, nil)
+	for _, c := range []struct {
+		from, to int64
+		want     string
+	}{
+		{1500, 3000, "VirtualThread[#31]"}, // off the CPU across the printing
+		{2000, 2500, "VirtualThread[#31]"},
+		{2100, 3000, ""}, // left the CPU after the printing began
+		{1500, 2400, ""}, // back on the CPU before it ended
+		{900, 1500, ""},
+	} {
+		if got := n.Virtual(6062, c.from, c.to); got != c.want {
+			t.Errorf("Virtual(6062, %d, %d) = %q, want %q", c.from, c.to, got, c.want)
+		}
+	}
+	// A dump whose window saw no printing operation keeps its whole window.
+	n2 := NewNamer(0)
+	n2.AddDump(1000, 5000, d, nil)
+	if got := n2.Virtual(6062, 1500, 3000); got != "" {
+		t.Errorf("no VM operation seen: %q, want none", got)
+	}
+	if got := n2.Virtual(6062, 1000, 5000); got != "VirtualThread[#31]" {
+		t.Errorf("no VM operation seen, off the CPU over the whole request: %q", got)
+	}
+}
+
+// The joiner uses how long the carrier was off the CPU, not only the wait.
+func TestAnnotateVirtualUsesOffCPU(t *testing.T) {
+	d := parseTextDump(t, "../testdata/dumps/hotspot/jdk25-vt-jstack-6037.txt")
+	n := NewNamer(0)
+	n.AddVMOp(&Event{Kind: bpf.KindVMOpBegin, Comm: "PrintThreads", Time: 2000})
+	n.AddVMOp(&Event{Kind: bpf.KindVMOpEnd, Comm: "PrintThreads", Time: 2500})
+	n.AddDump(1000, 5000, d, nil)
+	j := &Joiner{Pid: 6037, Namer: n}
+	var r Record
+	e := Event{Time: 3000, Latency: 300, Kind: bpf.KindWakeup, Pid: 6037, Tid: 6062, Comm: "ForkJoinPool-1-"}
+	j.Annotate(&e, &r)
+	if r.VirtualThread != "" {
+		t.Errorf("wait alone [2700, 3000]: %q, want none", r.VirtualThread)
+	}
+	e.OffCPU = 1500 // asleep at the safepoint since 1500
+	j.Annotate(&e, &r)
+	if r.VirtualThread != "VirtualThread[#31]" {
+		t.Errorf("off the CPU [1500, 3000]: %q", r.VirtualThread)
+	}
+}
+
+// Saved events keep the off-CPU time and the VM operations, so replay
+// decides virtual_thread as the live run did.
+func TestEventLogKeepsOffCPUAndVMOps(t *testing.T) {
+	var buf strings.Builder
+	w, err := NewEventLogWriter(&buf, EventLogHeader{Pid: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := []Event{
+		{KTime: 1, Time: 10, Kind: bpf.KindVMOpBegin, Pid: 7, Tid: 8, Comm: "PrintThreads"},
+		{KTime: 2, Time: 20, Kind: bpf.KindVMOpEnd, Pid: 7, Tid: 8, Comm: "PrintThreads"},
+		{KTime: 3, Time: 30, Kind: bpf.KindWakeup, Latency: 5, OffCPU: 25, Pid: 7, Tid: 9, Comm: "c"},
+		{KTime: 4, Time: 40, Kind: bpf.KindPreempt, Latency: 5, Pid: 7, Tid: 9, Comm: "c"},
+	}
+	for i := range in {
+		if err := w.Write(&in[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	var out []Event
+	if _, err := ReadEventLog(strings.NewReader(buf.String()), func(e *Event) error { out = append(out, *e); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != len(in) {
+		t.Fatalf("%d events back, want %d", len(out), len(in))
+	}
+	for i := range in {
+		if out[i] != in[i] {
+			t.Errorf("event %d: got %+v, want %+v", i, out[i], in[i])
+		}
 	}
 }

@@ -273,6 +273,18 @@ func runAttach(ctx context.Context, pid int, o *attachOpts) (err error) {
 		// the reader early (the kernel forces a wakeup past a quarter).
 		drain = 250 * time.Millisecond
 	}
+	// HotSpot's VM operation probes pin each dump to the operation that
+	// printed it (virtual_thread); optional.
+	var vmops *bpf.VMOpProbes
+	if pid != 0 {
+		lib, err := jvm.LibJVM(pid)
+		if err == nil {
+			vmops, err = bpf.FindVMOpProbes(lib)
+		}
+		if err != nil {
+			slog.Warn("no VM operation probes: virtual_thread stays empty", "err", err)
+		}
+	}
 	tr, err := bpf.New(bpf.Config{
 		Pid:           uint32(pid),
 		MinLatency:    o.minLatency,
@@ -280,11 +292,15 @@ func runAttach(ctx context.Context, pid int, o *attachOpts) (err error) {
 		RingSize:      o.ringSize,
 		DrainInterval: drain,
 		AfterDrain:    afterDrain,
+		VMOps:         vmops,
 	})
 	if err != nil {
 		return err
 	}
 	defer tr.Close()
+	if err := tr.VMOpsErr(); err != nil {
+		slog.Warn("VM operation probes not attached: virtual_thread stays empty", "err", err)
+	}
 	clock = bpf.NewWallClock()
 	started := time.Now()
 
@@ -325,9 +341,10 @@ func runAttach(ctx context.Context, pid int, o *attachOpts) (err error) {
 	var ev correlate.Event
 	err = tr.Run(runCtx, func(e *bpf.Event) {
 		ev = correlate.FromKernel(e, clock)
-		if ev.Kind.Lifecycle() {
+		switch {
+		case ev.Kind.Lifecycle():
 			lifecycle++
-		} else {
+		case ev.Kind.Wait():
 			events++
 		}
 		if evlog != nil {

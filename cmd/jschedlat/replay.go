@@ -65,8 +65,11 @@ func runReplay(ctx context.Context, o *replayOpts) (err error) {
 	// history into spans with one name each.
 	namer := correlate.NewNamer(0)
 	hdr, err := correlate.ReadEventLog(f, func(e *correlate.Event) error {
-		if e.Kind.Lifecycle() {
+		switch {
+		case e.Kind.Lifecycle():
 			namer.AddLifecycle(e)
+		case e.Kind.VMOp():
+			namer.AddVMOp(e)
 		}
 		return ctx.Err()
 	})
@@ -124,7 +127,7 @@ func runReplay(ctx context.Context, o *replayOpts) (err error) {
 	// named a JVM's threads, as they arrived otherwise.
 	reorder := correlate.NewReorder()
 	_, err = correlate.ReadEventLog(f, func(e *correlate.Event) error {
-		if e.Kind.Lifecycle() {
+		if !e.Kind.Wait() {
 			return nil
 		}
 		if !j.Sorted() {
