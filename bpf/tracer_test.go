@@ -67,6 +67,7 @@ func (r *recording) stop(t *testing.T) []Event {
 type schedstat struct {
 	runDelay, switchIns uint64
 	at                  uint64
+	from, to            uint64 // the clock reads around the read
 }
 
 func readSchedstats(t *testing.T, pid uint32) map[uint32]schedstat {
@@ -97,7 +98,7 @@ func readSchedstats(t *testing.T, pid uint32) map[uint32]schedstat {
 		}
 		delay, _ := strconv.ParseUint(f[1], 10, 64)
 		n, _ := strconv.ParseUint(f[2], 10, 64)
-		out[uint32(tid)] = schedstat{runDelay: delay, switchIns: n, at: before + (after-before)/2}
+		out[uint32(tid)] = schedstat{runDelay: delay, switchIns: n, at: before + (after-before)/2, from: before, to: after}
 	}
 	return out
 }
@@ -234,6 +235,7 @@ func checkAgainstSchedstatCfg(t *testing.T, cfg Config, minThreads int) (map[Kin
 	type sum struct {
 		latency, n uint64
 		kinds      map[Kind]int
+		edge       uint64 // latency of waits ended while a snapshot was read
 	}
 	sums := make(map[uint32]*sum)
 	kinds := make(map[Kind]int)
@@ -253,6 +255,9 @@ func checkAgainstSchedstatCfg(t *testing.T, cfg Config, minThreads int) (map[Kin
 		}
 		s.latency += e.Latency
 		s.n++
+		if (e.Time >= a.from && e.Time <= a.to) || (e.Time >= b.from && e.Time <= b.to) {
+			s.edge += e.Latency
+		}
 		s.kinds[e.Kind]++
 		kinds[e.Kind]++
 	}
@@ -293,11 +298,18 @@ func checkAgainstSchedstatCfg(t *testing.T, cfg Config, minThreads int) (map[Kin
 		if cfg.Slots != 0 {
 			tol = 0.02
 		}
-		if math.Abs(diff) > tol*float64(want) {
+		// A wait ended during a snapshot's read may fall on either side.
+		if math.Abs(diff) > tol*float64(want)+float64(got.edge) {
 			t.Errorf("tid %d: Σ latency %d ns, kernel run_delay grew %d ns: off by %.2f%% (> %.1f%%)",
 				tid, got.latency, want, 100*diff/float64(want), 100*tol)
 		}
-		if d := math.Abs(float64(got.n) - float64(wantN)); d > math.Max(3, 0.002*float64(wantN)) {
+		ntol := math.Max(3, 0.002*float64(wantN))
+		if cfg.Slots != 0 {
+			// A displaced start can also lose a wait whose switch-in
+			// the kernel did not report (nothing left to recover).
+			ntol = math.Max(10, 0.01*float64(wantN))
+		}
+		if d := math.Abs(float64(got.n) - float64(wantN)); d > ntol {
 			t.Errorf("tid %d: %d events, kernel counted %d switch-ins", tid, got.n, wantN)
 		}
 	}
