@@ -22,6 +22,10 @@ const (
 	KindRename    Kind = 7 // lifecycle record: the thread set its own name; Comm is the new one
 	KindVMOpBegin Kind = 8 // a HotSpot VM operation began (Config.VMOps); Comm is its name, Tid the VM thread
 	KindVMOpEnd   Kind = 9 // and ended
+	// KindThreadStart: a Java thread started (Config.HotSpot); Name is
+	// its Java name in HotSpot's modified UTF-8, Latency the length
+	// HotSpot gave (Name is cut when shorter).
+	KindThreadStart Kind = 10
 )
 
 // Lifecycle reports whether k is a lifecycle record of a thread.
@@ -34,15 +38,16 @@ func (k Kind) VMOp() bool { return k == KindVMOpBegin || k == KindVMOpEnd }
 func (k Kind) Wait() bool { return k >= KindWakeup && k <= KindYield }
 
 var kindNames = [...]string{
-	KindWakeup:    "wakeup",
-	KindWakeupNew: "wakeup_new",
-	KindPreempt:   "preempt",
-	KindYield:     "yield",
-	KindExit:      "exit",
-	KindBirth:     "birth",
-	KindRename:    "rename",
-	KindVMOpBegin: "vmop_begin",
-	KindVMOpEnd:   "vmop_end",
+	KindWakeup:      "wakeup",
+	KindWakeupNew:   "wakeup_new",
+	KindPreempt:     "preempt",
+	KindYield:       "yield",
+	KindExit:        "exit",
+	KindBirth:       "birth",
+	KindRename:      "rename",
+	KindVMOpBegin:   "vmop_begin",
+	KindVMOpEnd:     "vmop_end",
+	KindThreadStart: "thread_start",
 }
 
 func (k Kind) String() string {
@@ -137,6 +142,7 @@ type Event struct {
 	// switch-in: since its previous switch-out (sleep and wait), on the
 	// run-queue clock; 0 when unknown.
 	OffCPU uint64
+	Name   string // KindThreadStart only
 }
 
 // CommString returns a task name up to the first NUL.
@@ -163,6 +169,7 @@ const (
 	offPrevComm  = 64
 	offOffCPU    = 80
 	eventSize    = 88
+	nameSize     = 256 // NAME_MAX_BYTES
 )
 
 // decodeEvent fills e from a raw ring-buffer sample. It avoids
@@ -184,5 +191,21 @@ func decodeEvent(b []byte, e *Event) error {
 	copy(e.Comm[:], b[offComm:offComm+16])
 	copy(e.PrevComm[:], b[offPrevComm:offPrevComm+16])
 	e.OffCPU = le.Uint64(b[offOffCPU:])
+	e.Name = ""
+	if e.Kind == KindThreadStart {
+		if len(b) < eventSize+nameSize {
+			return fmt.Errorf("short thread-start record: %d bytes", len(b))
+		}
+		n := int(e.PrevPid) // bytes read
+		e.PrevPid = 0
+		name := b[eventSize : eventSize+nameSize]
+		if i := bytes.IndexByte(name, 0); i >= 0 {
+			name = name[:i]
+		}
+		if n < len(name) {
+			name = name[:n]
+		}
+		e.Name = string(name)
+	}
 	return nil
 }

@@ -29,6 +29,7 @@ enum kind {
 	KIND_RENAME = 7, // lifecycle: a thread of the target set its own name
 	KIND_VMOP_BEGIN = 8, // a HotSpot VM operation began (USDT); comm: its name
 	KIND_VMOP_END = 9,   // and ended
+	KIND_THREAD_START = 10, // a Java thread started (USDT); name follows the event
 };
 
 // Set from user space before load; the verifier sees them as constants and
@@ -48,6 +49,9 @@ const volatile u32 slot_mask = 32767;	  // slots' size - 1 (a power of two)
 const volatile u32 vmop_begin_reg = 0, vmop_end_reg = 0;
 const volatile u32 vmop_begin_mem = 0, vmop_end_mem = 0;
 const volatile s64 vmop_begin_disp = 0, vmop_end_disp = 0;
+// hotspot:thread__start: its name (a char *) and the name's length.
+const volatile u32 ts_name_reg = 0, ts_name_mem = 0, ts_len_reg = 0, ts_len_mem = 0, ts_len_size = 4;
+const volatile s64 ts_name_disp = 0, ts_len_disp = 0;
 
 // One cache line per slot: threads of one process have neighbouring TIDs
 // and run on different CPUs, and slots sharing a line made every access
@@ -79,8 +83,18 @@ struct event {
 	u64 off_cpu; // ns since the thread's previous switch-out; 0 = unknown
 };
 
+// A thread-start record: the event, then the thread's Java name as HotSpot
+// holds it (modified UTF-8). Its latency field is the length HotSpot gave,
+// prev_pid the bytes read: a longer name is cut (and not used).
+#define NAME_MAX_BYTES 256
+struct name_event {
+	struct event e;
+	char name[NAME_MAX_BYTES];
+};
+
 // Force BTF for the event type so bpf2go can generate its Go twin.
 const struct event *unused_event __attribute__((unused));
+const struct name_event *unused_name_event __attribute__((unused));
 
 // Events of a sched_switch are staged per CPU and sent to the ring buffer
 // BATCH at a time: a ring-buffer reservation per event (lock, header, cold
@@ -161,6 +175,14 @@ struct {
 	__type(key, u32);
 	__type(value, u64);
 } missed SEC(".maps");
+
+// Their total latency (ns): the run-queue time missing from the output.
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, u64);
+} missed_ns SEC(".maps");
 
 // Starts that replaced the live start of another thread in a shared slot.
 struct {
@@ -356,6 +378,7 @@ static __always_inline void enqueue(u32 tid, u8 kind, u32 cpu, u64 clock, bool k
 				if (s->clock >= stale_before)
 					return;
 				count(&missed);
+				add(&missed_ns, stale_before - s->clock);
 			}
 		} else {
 			count(&collisions);
@@ -550,9 +573,12 @@ next:
 			// A start older than the task's previous switch-in is stale:
 			// that switch-in and the switch-out after it never reached
 			// us, and its wait is missing.
-			seen = since >= RD(btf, next, sched_info.last_arrival);
-			if (!seen)
+			u64 arrived = RD(btf, next, sched_info.last_arrival);
+			seen = since >= arrived;
+			if (!seen) {
 				count(&missed);
+				add(&missed_ns, arrived - since);
+			}
 			// Not a wait for schedstat either: preempted while going to
 			// sleep (not re-enqueued), then woken while still queued.
 			if (!queued)
@@ -749,20 +775,41 @@ int BPF_PROG(runq_raw_rename, struct task_struct *t, const char *comm)
 	return handle_rename(false, t, comm);
 }
 
+// probe_arg reads a USDT argument of a uprobe: a register (its byte offset
+// in pt_regs, known only at load time: hence a probe read), or memory at
+// it plus disp; masked to size bytes.
+static __always_inline u64 probe_arg(struct pt_regs *ctx, u32 reg, u32 mem, s64 disp, u32 size)
+{
+	u64 v = 0;
+	if (bpf_probe_read_kernel(&v, sizeof(v), (void *)ctx + reg))
+		return 0;
+	if (mem) {
+		u64 at = v + disp;
+		v = 0;
+		if (bpf_probe_read_user(&v, sizeof(v), (void *)at))
+			return 0;
+	}
+	if (size < 8)
+		v &= (1ULL << (size * 8)) - 1;
+	return v;
+}
+
+static __always_inline bool target_thread(u64 id)
+{
+	return targ_tgid && (u32)(id >> 32) == targ_tgid;
+}
+
 // vmop sends a VM operation's begin or end with its name: user space pins
 // each thread dump to the operation that printed it (the JVM's threads are
 // stopped there), to say which virtual thread a carrier had mounted.
 // Attached to the target process only; rare (a few per second).
-static __always_inline int vmop(struct pt_regs *ctx, u8 kind, u32 reg, bool mem, s64 disp)
+static __always_inline int vmop(struct pt_regs *ctx, u8 kind, u32 reg, u32 mem, s64 disp)
 {
 	u64 id = bpf_get_current_pid_tgid();
-	if (!targ_tgid || (u32)(id >> 32) != targ_tgid)
+	if (!target_thread(id))
 		return 0;
-	u64 name = 0;
-	// A probe read: the register's offset is only known at load time.
-	if (bpf_probe_read_kernel(&name, sizeof(name), (void *)ctx + reg))
-		return 0;
-	if (mem && bpf_probe_read_user(&name, sizeof(name), (void *)(name + disp)))
+	u64 name = probe_arg(ctx, reg, mem, disp, 8);
+	if (!name)
 		return 0;
 	struct event e;
 	__builtin_memset(&e, 0, sizeof(e));
@@ -788,6 +835,37 @@ SEC("uprobe")
 int runq_vmop_end(struct pt_regs *ctx)
 {
 	return vmop(ctx, KIND_VMOP_END, vmop_end_reg, vmop_end_mem, vmop_end_disp);
+}
+
+// A Java thread starting, on itself, with its Java name: it is named from
+// birth with no thread dump (a dump stops the whole JVM).
+SEC("uprobe")
+int runq_thread_start(struct pt_regs *ctx)
+{
+	u64 id = bpf_get_current_pid_tgid();
+	if (!target_thread(id))
+		return 0;
+	struct name_event *ne = bpf_ringbuf_reserve(&events, sizeof(*ne), 0);
+	if (!ne) {
+		count(&lost);
+		return 0;
+	}
+	__builtin_memset(&ne->e, 0, sizeof(ne->e));
+	ne->e.ts = bpf_ktime_get_ns();
+	ne->e.pid = id >> 32;
+	ne->e.tid = (u32)id;
+	ne->e.cpu = bpf_get_smp_processor_id();
+	ne->e.queued_cpu = ne->e.cpu;
+	ne->e.kind = KIND_THREAD_START;
+	read_comm(true, ne->e.comm, bpf_get_current_task_btf());
+	ne->e.latency = probe_arg(ctx, ts_len_reg, ts_len_mem, ts_len_disp, ts_len_size);
+	u64 name = probe_arg(ctx, ts_name_reg, ts_name_mem, ts_name_disp, 8);
+	long n = name ? bpf_probe_read_user_str(ne->name, sizeof(ne->name), (void *)name) : 0;
+	ne->e.prev_pid = n > 0 ? n - 1 : 0;
+	if (n <= 0)
+		ne->name[0] = 0;
+	bpf_ringbuf_submit(ne, submit_flags());
+	return 0;
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -38,46 +38,62 @@ type runqlatEvent struct {
 	OffCpu    uint64
 }
 
+type runqlatNameEvent struct {
+	_    structs.HostLayout
+	E    runqlatEvent
+	Name [256]int8
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	runqlatMapCollisions     = "collisions"
-	runqlatMapEvents         = "events"
-	runqlatMapLost           = "lost"
-	runqlatMapMissed         = "missed"
-	runqlatMapRecovered      = "recovered"
-	runqlatMapStaged         = "staged"
-	runqlatMapStarts         = "starts"
-	runqlatMapUnobserved     = "unobserved"
-	runqlatProgRunqBtfExit   = "runq_btf_exit"
-	runqlatProgRunqBtfRename = "runq_btf_rename"
-	runqlatProgRunqBtfSwitch = "runq_btf_switch"
-	runqlatProgRunqBtfWake   = "runq_btf_wake"
-	runqlatProgRunqBtfWnew   = "runq_btf_wnew"
-	runqlatProgRunqRawExit   = "runq_raw_exit"
-	runqlatProgRunqRawRename = "runq_raw_rename"
-	runqlatProgRunqRawSwitch = "runq_raw_switch"
-	runqlatProgRunqRawWake   = "runq_raw_wake"
-	runqlatProgRunqRawWnew   = "runq_raw_wnew"
-	runqlatProgRunqVmopBegin = "runq_vmop_begin"
-	runqlatProgRunqVmopEnd   = "runq_vmop_end"
-	runqlatVarKinds          = "kinds"
-	runqlatVarMaxHoldJiffies = "max_hold_jiffies"
-	runqlatVarMinNs          = "min_ns"
-	runqlatVarNrSchedYield   = "nr_sched_yield"
-	runqlatVarSelfTgid       = "self_tgid"
-	runqlatVarSlotMask       = "slot_mask"
-	runqlatVarTargTgid       = "targ_tgid"
-	runqlatVarUnusedBatch    = "unused_batch"
-	runqlatVarUnusedEvent    = "unused_event"
-	runqlatVarVmopBeginDisp  = "vmop_begin_disp"
-	runqlatVarVmopBeginMem   = "vmop_begin_mem"
-	runqlatVarVmopBeginReg   = "vmop_begin_reg"
-	runqlatVarVmopEndDisp    = "vmop_end_disp"
-	runqlatVarVmopEndMem     = "vmop_end_mem"
-	runqlatVarVmopEndReg     = "vmop_end_reg"
-	runqlatVarWakeupBytes    = "wakeup_bytes"
+	runqlatMapCollisions       = "collisions"
+	runqlatMapEvents           = "events"
+	runqlatMapLost             = "lost"
+	runqlatMapMissed           = "missed"
+	runqlatMapMissedNs         = "missed_ns"
+	runqlatMapRecovered        = "recovered"
+	runqlatMapStaged           = "staged"
+	runqlatMapStarts           = "starts"
+	runqlatMapUnobserved       = "unobserved"
+	runqlatProgRunqBtfExit     = "runq_btf_exit"
+	runqlatProgRunqBtfRename   = "runq_btf_rename"
+	runqlatProgRunqBtfSwitch   = "runq_btf_switch"
+	runqlatProgRunqBtfWake     = "runq_btf_wake"
+	runqlatProgRunqBtfWnew     = "runq_btf_wnew"
+	runqlatProgRunqRawExit     = "runq_raw_exit"
+	runqlatProgRunqRawRename   = "runq_raw_rename"
+	runqlatProgRunqRawSwitch   = "runq_raw_switch"
+	runqlatProgRunqRawWake     = "runq_raw_wake"
+	runqlatProgRunqRawWnew     = "runq_raw_wnew"
+	runqlatProgRunqThreadStart = "runq_thread_start"
+	runqlatProgRunqVmopBegin   = "runq_vmop_begin"
+	runqlatProgRunqVmopEnd     = "runq_vmop_end"
+	runqlatVarKinds            = "kinds"
+	runqlatVarMaxHoldJiffies   = "max_hold_jiffies"
+	runqlatVarMinNs            = "min_ns"
+	runqlatVarNrSchedYield     = "nr_sched_yield"
+	runqlatVarSelfTgid         = "self_tgid"
+	runqlatVarSlotMask         = "slot_mask"
+	runqlatVarTargTgid         = "targ_tgid"
+	runqlatVarTsLenDisp        = "ts_len_disp"
+	runqlatVarTsLenMem         = "ts_len_mem"
+	runqlatVarTsLenReg         = "ts_len_reg"
+	runqlatVarTsLenSize        = "ts_len_size"
+	runqlatVarTsNameDisp       = "ts_name_disp"
+	runqlatVarTsNameMem        = "ts_name_mem"
+	runqlatVarTsNameReg        = "ts_name_reg"
+	runqlatVarUnusedBatch      = "unused_batch"
+	runqlatVarUnusedEvent      = "unused_event"
+	runqlatVarUnusedNameEvent  = "unused_name_event"
+	runqlatVarVmopBeginDisp    = "vmop_begin_disp"
+	runqlatVarVmopBeginMem     = "vmop_begin_mem"
+	runqlatVarVmopBeginReg     = "vmop_begin_reg"
+	runqlatVarVmopEndDisp      = "vmop_end_disp"
+	runqlatVarVmopEndMem       = "vmop_end_mem"
+	runqlatVarVmopEndReg       = "vmop_end_reg"
+	runqlatVarWakeupBytes      = "wakeup_bytes"
 )
 
 // loadRunqlat returns the embedded CollectionSpec for runqlat.
@@ -122,18 +138,19 @@ type runqlatSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type runqlatProgramSpecs struct {
-	RunqBtfExit   *ebpf.ProgramSpec `ebpf:"runq_btf_exit"`
-	RunqBtfRename *ebpf.ProgramSpec `ebpf:"runq_btf_rename"`
-	RunqBtfSwitch *ebpf.ProgramSpec `ebpf:"runq_btf_switch"`
-	RunqBtfWake   *ebpf.ProgramSpec `ebpf:"runq_btf_wake"`
-	RunqBtfWnew   *ebpf.ProgramSpec `ebpf:"runq_btf_wnew"`
-	RunqRawExit   *ebpf.ProgramSpec `ebpf:"runq_raw_exit"`
-	RunqRawRename *ebpf.ProgramSpec `ebpf:"runq_raw_rename"`
-	RunqRawSwitch *ebpf.ProgramSpec `ebpf:"runq_raw_switch"`
-	RunqRawWake   *ebpf.ProgramSpec `ebpf:"runq_raw_wake"`
-	RunqRawWnew   *ebpf.ProgramSpec `ebpf:"runq_raw_wnew"`
-	RunqVmopBegin *ebpf.ProgramSpec `ebpf:"runq_vmop_begin"`
-	RunqVmopEnd   *ebpf.ProgramSpec `ebpf:"runq_vmop_end"`
+	RunqBtfExit     *ebpf.ProgramSpec `ebpf:"runq_btf_exit"`
+	RunqBtfRename   *ebpf.ProgramSpec `ebpf:"runq_btf_rename"`
+	RunqBtfSwitch   *ebpf.ProgramSpec `ebpf:"runq_btf_switch"`
+	RunqBtfWake     *ebpf.ProgramSpec `ebpf:"runq_btf_wake"`
+	RunqBtfWnew     *ebpf.ProgramSpec `ebpf:"runq_btf_wnew"`
+	RunqRawExit     *ebpf.ProgramSpec `ebpf:"runq_raw_exit"`
+	RunqRawRename   *ebpf.ProgramSpec `ebpf:"runq_raw_rename"`
+	RunqRawSwitch   *ebpf.ProgramSpec `ebpf:"runq_raw_switch"`
+	RunqRawWake     *ebpf.ProgramSpec `ebpf:"runq_raw_wake"`
+	RunqRawWnew     *ebpf.ProgramSpec `ebpf:"runq_raw_wnew"`
+	RunqThreadStart *ebpf.ProgramSpec `ebpf:"runq_thread_start"`
+	RunqVmopBegin   *ebpf.ProgramSpec `ebpf:"runq_vmop_begin"`
+	RunqVmopEnd     *ebpf.ProgramSpec `ebpf:"runq_vmop_end"`
 }
 
 // runqlatMapSpecs contains maps before they are loaded into the kernel.
@@ -144,6 +161,7 @@ type runqlatMapSpecs struct {
 	Events     *ebpf.MapSpec `ebpf:"events"`
 	Lost       *ebpf.MapSpec `ebpf:"lost"`
 	Missed     *ebpf.MapSpec `ebpf:"missed"`
+	MissedNs   *ebpf.MapSpec `ebpf:"missed_ns"`
 	Recovered  *ebpf.MapSpec `ebpf:"recovered"`
 	Staged     *ebpf.MapSpec `ebpf:"staged"`
 	Starts     *ebpf.MapSpec `ebpf:"starts"`
@@ -154,22 +172,30 @@ type runqlatMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type runqlatVariableSpecs struct {
-	Kinds          *ebpf.VariableSpec `ebpf:"kinds"`
-	MaxHoldJiffies *ebpf.VariableSpec `ebpf:"max_hold_jiffies"`
-	MinNs          *ebpf.VariableSpec `ebpf:"min_ns"`
-	NrSchedYield   *ebpf.VariableSpec `ebpf:"nr_sched_yield"`
-	SelfTgid       *ebpf.VariableSpec `ebpf:"self_tgid"`
-	SlotMask       *ebpf.VariableSpec `ebpf:"slot_mask"`
-	TargTgid       *ebpf.VariableSpec `ebpf:"targ_tgid"`
-	UnusedBatch    *ebpf.VariableSpec `ebpf:"unused_batch"`
-	UnusedEvent    *ebpf.VariableSpec `ebpf:"unused_event"`
-	VmopBeginDisp  *ebpf.VariableSpec `ebpf:"vmop_begin_disp"`
-	VmopBeginMem   *ebpf.VariableSpec `ebpf:"vmop_begin_mem"`
-	VmopBeginReg   *ebpf.VariableSpec `ebpf:"vmop_begin_reg"`
-	VmopEndDisp    *ebpf.VariableSpec `ebpf:"vmop_end_disp"`
-	VmopEndMem     *ebpf.VariableSpec `ebpf:"vmop_end_mem"`
-	VmopEndReg     *ebpf.VariableSpec `ebpf:"vmop_end_reg"`
-	WakeupBytes    *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
+	Kinds           *ebpf.VariableSpec `ebpf:"kinds"`
+	MaxHoldJiffies  *ebpf.VariableSpec `ebpf:"max_hold_jiffies"`
+	MinNs           *ebpf.VariableSpec `ebpf:"min_ns"`
+	NrSchedYield    *ebpf.VariableSpec `ebpf:"nr_sched_yield"`
+	SelfTgid        *ebpf.VariableSpec `ebpf:"self_tgid"`
+	SlotMask        *ebpf.VariableSpec `ebpf:"slot_mask"`
+	TargTgid        *ebpf.VariableSpec `ebpf:"targ_tgid"`
+	TsLenDisp       *ebpf.VariableSpec `ebpf:"ts_len_disp"`
+	TsLenMem        *ebpf.VariableSpec `ebpf:"ts_len_mem"`
+	TsLenReg        *ebpf.VariableSpec `ebpf:"ts_len_reg"`
+	TsLenSize       *ebpf.VariableSpec `ebpf:"ts_len_size"`
+	TsNameDisp      *ebpf.VariableSpec `ebpf:"ts_name_disp"`
+	TsNameMem       *ebpf.VariableSpec `ebpf:"ts_name_mem"`
+	TsNameReg       *ebpf.VariableSpec `ebpf:"ts_name_reg"`
+	UnusedBatch     *ebpf.VariableSpec `ebpf:"unused_batch"`
+	UnusedEvent     *ebpf.VariableSpec `ebpf:"unused_event"`
+	UnusedNameEvent *ebpf.VariableSpec `ebpf:"unused_name_event"`
+	VmopBeginDisp   *ebpf.VariableSpec `ebpf:"vmop_begin_disp"`
+	VmopBeginMem    *ebpf.VariableSpec `ebpf:"vmop_begin_mem"`
+	VmopBeginReg    *ebpf.VariableSpec `ebpf:"vmop_begin_reg"`
+	VmopEndDisp     *ebpf.VariableSpec `ebpf:"vmop_end_disp"`
+	VmopEndMem      *ebpf.VariableSpec `ebpf:"vmop_end_mem"`
+	VmopEndReg      *ebpf.VariableSpec `ebpf:"vmop_end_reg"`
+	WakeupBytes     *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
 // runqlatObjects contains all objects after they have been loaded into the kernel.
@@ -196,6 +222,7 @@ type runqlatMaps struct {
 	Events     *ebpf.Map `ebpf:"events"`
 	Lost       *ebpf.Map `ebpf:"lost"`
 	Missed     *ebpf.Map `ebpf:"missed"`
+	MissedNs   *ebpf.Map `ebpf:"missed_ns"`
 	Recovered  *ebpf.Map `ebpf:"recovered"`
 	Staged     *ebpf.Map `ebpf:"staged"`
 	Starts     *ebpf.Map `ebpf:"starts"`
@@ -208,6 +235,7 @@ func (m *runqlatMaps) Close() error {
 		m.Events,
 		m.Lost,
 		m.Missed,
+		m.MissedNs,
 		m.Recovered,
 		m.Staged,
 		m.Starts,
@@ -219,40 +247,49 @@ func (m *runqlatMaps) Close() error {
 //
 // It can be passed to loadRunqlatObjects or ebpf.CollectionSpec.LoadAndAssign.
 type runqlatVariables struct {
-	Kinds          *ebpf.Variable `ebpf:"kinds"`
-	MaxHoldJiffies *ebpf.Variable `ebpf:"max_hold_jiffies"`
-	MinNs          *ebpf.Variable `ebpf:"min_ns"`
-	NrSchedYield   *ebpf.Variable `ebpf:"nr_sched_yield"`
-	SelfTgid       *ebpf.Variable `ebpf:"self_tgid"`
-	SlotMask       *ebpf.Variable `ebpf:"slot_mask"`
-	TargTgid       *ebpf.Variable `ebpf:"targ_tgid"`
-	UnusedBatch    *ebpf.Variable `ebpf:"unused_batch"`
-	UnusedEvent    *ebpf.Variable `ebpf:"unused_event"`
-	VmopBeginDisp  *ebpf.Variable `ebpf:"vmop_begin_disp"`
-	VmopBeginMem   *ebpf.Variable `ebpf:"vmop_begin_mem"`
-	VmopBeginReg   *ebpf.Variable `ebpf:"vmop_begin_reg"`
-	VmopEndDisp    *ebpf.Variable `ebpf:"vmop_end_disp"`
-	VmopEndMem     *ebpf.Variable `ebpf:"vmop_end_mem"`
-	VmopEndReg     *ebpf.Variable `ebpf:"vmop_end_reg"`
-	WakeupBytes    *ebpf.Variable `ebpf:"wakeup_bytes"`
+	Kinds           *ebpf.Variable `ebpf:"kinds"`
+	MaxHoldJiffies  *ebpf.Variable `ebpf:"max_hold_jiffies"`
+	MinNs           *ebpf.Variable `ebpf:"min_ns"`
+	NrSchedYield    *ebpf.Variable `ebpf:"nr_sched_yield"`
+	SelfTgid        *ebpf.Variable `ebpf:"self_tgid"`
+	SlotMask        *ebpf.Variable `ebpf:"slot_mask"`
+	TargTgid        *ebpf.Variable `ebpf:"targ_tgid"`
+	TsLenDisp       *ebpf.Variable `ebpf:"ts_len_disp"`
+	TsLenMem        *ebpf.Variable `ebpf:"ts_len_mem"`
+	TsLenReg        *ebpf.Variable `ebpf:"ts_len_reg"`
+	TsLenSize       *ebpf.Variable `ebpf:"ts_len_size"`
+	TsNameDisp      *ebpf.Variable `ebpf:"ts_name_disp"`
+	TsNameMem       *ebpf.Variable `ebpf:"ts_name_mem"`
+	TsNameReg       *ebpf.Variable `ebpf:"ts_name_reg"`
+	UnusedBatch     *ebpf.Variable `ebpf:"unused_batch"`
+	UnusedEvent     *ebpf.Variable `ebpf:"unused_event"`
+	UnusedNameEvent *ebpf.Variable `ebpf:"unused_name_event"`
+	VmopBeginDisp   *ebpf.Variable `ebpf:"vmop_begin_disp"`
+	VmopBeginMem    *ebpf.Variable `ebpf:"vmop_begin_mem"`
+	VmopBeginReg    *ebpf.Variable `ebpf:"vmop_begin_reg"`
+	VmopEndDisp     *ebpf.Variable `ebpf:"vmop_end_disp"`
+	VmopEndMem      *ebpf.Variable `ebpf:"vmop_end_mem"`
+	VmopEndReg      *ebpf.Variable `ebpf:"vmop_end_reg"`
+	WakeupBytes     *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 
 // runqlatPrograms contains all programs after they have been loaded into the kernel.
 //
 // It can be passed to loadRunqlatObjects or ebpf.CollectionSpec.LoadAndAssign.
 type runqlatPrograms struct {
-	RunqBtfExit   *ebpf.Program `ebpf:"runq_btf_exit"`
-	RunqBtfRename *ebpf.Program `ebpf:"runq_btf_rename"`
-	RunqBtfSwitch *ebpf.Program `ebpf:"runq_btf_switch"`
-	RunqBtfWake   *ebpf.Program `ebpf:"runq_btf_wake"`
-	RunqBtfWnew   *ebpf.Program `ebpf:"runq_btf_wnew"`
-	RunqRawExit   *ebpf.Program `ebpf:"runq_raw_exit"`
-	RunqRawRename *ebpf.Program `ebpf:"runq_raw_rename"`
-	RunqRawSwitch *ebpf.Program `ebpf:"runq_raw_switch"`
-	RunqRawWake   *ebpf.Program `ebpf:"runq_raw_wake"`
-	RunqRawWnew   *ebpf.Program `ebpf:"runq_raw_wnew"`
-	RunqVmopBegin *ebpf.Program `ebpf:"runq_vmop_begin"`
-	RunqVmopEnd   *ebpf.Program `ebpf:"runq_vmop_end"`
+	RunqBtfExit     *ebpf.Program `ebpf:"runq_btf_exit"`
+	RunqBtfRename   *ebpf.Program `ebpf:"runq_btf_rename"`
+	RunqBtfSwitch   *ebpf.Program `ebpf:"runq_btf_switch"`
+	RunqBtfWake     *ebpf.Program `ebpf:"runq_btf_wake"`
+	RunqBtfWnew     *ebpf.Program `ebpf:"runq_btf_wnew"`
+	RunqRawExit     *ebpf.Program `ebpf:"runq_raw_exit"`
+	RunqRawRename   *ebpf.Program `ebpf:"runq_raw_rename"`
+	RunqRawSwitch   *ebpf.Program `ebpf:"runq_raw_switch"`
+	RunqRawWake     *ebpf.Program `ebpf:"runq_raw_wake"`
+	RunqRawWnew     *ebpf.Program `ebpf:"runq_raw_wnew"`
+	RunqThreadStart *ebpf.Program `ebpf:"runq_thread_start"`
+	RunqVmopBegin   *ebpf.Program `ebpf:"runq_vmop_begin"`
+	RunqVmopEnd     *ebpf.Program `ebpf:"runq_vmop_end"`
 }
 
 func (p *runqlatPrograms) Close() error {
@@ -267,6 +304,7 @@ func (p *runqlatPrograms) Close() error {
 		p.RunqRawSwitch,
 		p.RunqRawWake,
 		p.RunqRawWnew,
+		p.RunqThreadStart,
 		p.RunqVmopBegin,
 		p.RunqVmopEnd,
 	)

@@ -56,43 +56,9 @@ type Config struct {
 	// consumer's periodic work rides on the reader's wakeup instead of a
 	// timer of its own (each wakeup is a context switch on the host).
 	AfterDrain func()
-	// VMOps, if set, attaches uprobes to the target's HotSpot VM
-	// operation probes (Pid must be set): KindVMOpBegin/End events.
-	VMOps *VMOpProbes
-}
-
-// VMOpProbes locates hotspot:vmops__begin and vmops__end in a libjvm.so.
-type VMOpProbes struct {
-	Path       string // the library as seen from here (e.g. /proc/PID/root/...)
-	Begin, End []Probe
-}
-
-// FindVMOpProbes reads the VM operation probes of the libjvm.so at path.
-func FindVMOpProbes(path string) (*VMOpProbes, error) {
-	probes, err := ReadProbes(path)
-	if err != nil {
-		return nil, err
-	}
-	v := &VMOpProbes{Path: path, Begin: FindProbes(probes, "hotspot", "vmops__begin"), End: FindProbes(probes, "hotspot", "vmops__end")}
-	if len(v.Begin) == 0 || len(v.End) == 0 {
-		return nil, fmt.Errorf("%s: no hotspot:vmops__begin/vmops__end probes (a JVM built without DTrace support)", path)
-	}
-	// One variable per probe says where the name is: every site of a
-	// probe must agree on it.
-	for _, sites := range [][]Probe{v.Begin, v.End} {
-		for _, p := range sites {
-			if len(p.Args) == 0 || p.Args[0].Size != 8 || p.Args[0].Reg == RegNone {
-				return nil, fmt.Errorf("%s: %s:%s: unsupported first argument %q", path, p.Provider, p.Name, p.ArgSpec)
-			}
-			if p.Args[0] != sites[0].Args[0] {
-				return nil, fmt.Errorf("%s: %s:%s: sites disagree on the first argument (%q, %q)", path, p.Provider, p.Name, p.ArgSpec, sites[0].ArgSpec)
-			}
-			if p.Semaphore != 0 {
-				return nil, fmt.Errorf("%s: %s:%s has a semaphore: not supported", path, p.Provider, p.Name)
-			}
-		}
-	}
-	return v, nil
+	// HotSpot, if set, attaches uprobes to the target JVM's USDT probes
+	// (Pid must be set): KindVMOpBegin/End and KindThreadStart events.
+	HotSpot *HotSpotProbes
 }
 
 // ProgStat is the kernel's accounting of one program (needs sysctl
@@ -105,8 +71,8 @@ type Tracer struct {
 	links      []link.Link // kept referenced: a collected link detaches
 	rd         *ringbuf.Reader
 	attachment string
-	fallback   error    // why tp_btf was not used
-	vmopsErr   error    // why Config.VMOps could not be attached
+	fallback   error // why tp_btf was not used
+	hotspot    hotspotState
 	progs      []string // names of the attached programs
 	drain      time.Duration
 	afterDrain func()
@@ -256,45 +222,19 @@ func configure(spec *ebpf.CollectionSpec, cfg Config) error {
 			return fmt.Errorf("setting %s: %w", v.name, err)
 		}
 	}
-	if v := cfg.VMOps; v != nil {
-		b, e := v.Begin[0].Args[0], v.End[0].Args[0]
-		bo, ok1 := b.Reg.PtRegsOffset()
-		eo, ok2 := e.Reg.PtRegsOffset()
-		if !ok1 || !ok2 {
-			return fmt.Errorf("VM operation probes: register of %q or %q not in pt_regs", v.Begin[0].ArgSpec, v.End[0].ArgSpec)
-		}
-		for _, x := range []struct {
-			name  string
-			value any
-		}{
-			{runqlatVarVmopBeginReg, bo}, {runqlatVarVmopBeginMem, b2u(b.Mem)}, {runqlatVarVmopBeginDisp, b.Disp},
-			{runqlatVarVmopEndReg, eo}, {runqlatVarVmopEndMem, b2u(e.Mem)}, {runqlatVarVmopEndDisp, e.Disp},
-		} {
-			if err := spec.Variables[x.name].Set(x.value); err != nil {
-				return fmt.Errorf("setting %s: %w", x.name, err)
-			}
-		}
+	if err := configureHotSpot(spec, cfg.HotSpot); err != nil {
+		return err
 	}
 	spec.Maps[runqlatMapEvents].MaxEntries = uint32(cfg.RingSize)
 	spec.Maps[runqlatMapStarts].MaxEntries = cfg.Slots
 	return nil
 }
 
-func b2u(b bool) uint32 {
-	if b {
-		return 1
-	}
-	return 0
-}
-
 // load loads the maps and one family of programs ("tp_btf" or "raw_tp"),
 // attaches them and opens the reader; on failure it closes what it opened.
 func load(spec *ebpf.CollectionSpec, attachment string, cfg Config) (_ *Tracer, err error) {
 	spec = spec.Copy()
-	if cfg.VMOps == nil {
-		delete(spec.Programs, runqlatProgRunqVmopBegin)
-		delete(spec.Programs, runqlatProgRunqVmopEnd)
-	}
+	dropUnusedHotSpot(spec, cfg.HotSpot)
 	// Drop the other family so that it is neither loaded nor verified.
 	for _, h := range hooks {
 		keep, drop := h.btfProg, h.rawProg
@@ -337,9 +277,10 @@ func load(spec *ebpf.CollectionSpec, attachment string, cfg Config) (_ *Tracer, 
 		t.progs = append(t.progs, name)
 	}
 
-	if cfg.VMOps != nil {
-		// Optional: without them only virtual_thread knows less.
-		t.vmopsErr = t.attachVMOps(cfg)
+	if cfg.HotSpot != nil {
+		// Optional: without them names and virtual_thread rely on
+		// thread dumps alone.
+		t.attachHotSpot(cfg)
 	}
 
 	t.rd, err = ringbuf.NewReader(coll.Maps[runqlatMapEvents])
@@ -347,32 +288,6 @@ func load(spec *ebpf.CollectionSpec, attachment string, cfg Config) (_ *Tracer, 
 		return nil, fmt.Errorf("opening ring buffer reader: %w", err)
 	}
 	return t, nil
-}
-
-// attachVMOps puts uprobes on every site of the VM operation probes, for
-// the target process only.
-func (t *Tracer) attachVMOps(cfg Config) error {
-	if cfg.Pid == 0 {
-		return errors.New("VM operation probes need a target process")
-	}
-	ex, err := link.OpenExecutable(cfg.VMOps.Path)
-	if err != nil {
-		return fmt.Errorf("VM operation probes: %w", err)
-	}
-	for _, x := range []struct {
-		prog  string
-		sites []Probe
-	}{{runqlatProgRunqVmopBegin, cfg.VMOps.Begin}, {runqlatProgRunqVmopEnd, cfg.VMOps.End}} {
-		for _, p := range x.sites {
-			l, err := ex.Uprobe(p.Provider+":"+p.Name, t.coll.Programs[x.prog], &link.UprobeOptions{Address: p.Offset, PID: int(cfg.Pid)})
-			if err != nil {
-				return fmt.Errorf("attaching a uprobe to %s:%s in %s: %w", p.Provider, p.Name, cfg.VMOps.Path, err)
-			}
-			t.links = append(t.links, l)
-			t.progs = append(t.progs, x.prog)
-		}
-	}
-	return nil
 }
 
 // verboseError prints a verifier error with its log (%+v) while keeping it
@@ -389,10 +304,6 @@ func verbose(err error) error {
 	}
 	return err
 }
-
-// VMOpsErr tells why the VM operation probes asked for in Config.VMOps
-// are not attached (nil when they are, or were not asked for).
-func (t *Tracer) VMOpsErr() error { return t.vmopsErr }
 
 // Attachment returns "tp_btf" or "raw_tp": the kind of programs attached.
 func (t *Tracer) Attachment() string { return t.attachment }
@@ -418,6 +329,13 @@ func (t *Tracer) Run(ctx context.Context, fn func(*Event)) error {
 		lastAfter = time.Now()
 	)
 	deliver := func(b []byte) error {
+		if len(b) == eventSize+nameSize && Kind(b[offKind]) == KindThreadStart {
+			if err := decodeEvent(b, &ev); err != nil {
+				return err
+			}
+			fn(&ev)
+			return nil
+		}
 		if len(b) == 0 || len(b)%eventSize != 0 {
 			return fmt.Errorf("ring-buffer record of %d bytes: not a whole number of %d-byte events", len(b), eventSize)
 		}
@@ -487,9 +405,13 @@ func (t *Tracer) Run(ctx context.Context, fn func(*Event)) error {
 // detach stops the programs; the maps stay readable until Close.
 func (t *Tracer) detach() error {
 	t.detachOnce.Do(func() {
+		// In attach order: the scheduler tracepoints first, the HotSpot
+		// uprobes last. Closing a tp_btf link waits for an RCU grace
+		// period (~100 ms here): a thread born meanwhile still gets its
+		// start reported.
 		var errs []error
-		for i := len(t.links) - 1; i >= 0; i-- {
-			errs = append(errs, t.links[i].Close())
+		for _, l := range t.links {
+			errs = append(errs, l.Close())
 		}
 		t.detachErr = errors.Join(errs...)
 		// Detaching does not wait for a program already running on
@@ -568,6 +490,11 @@ func (t *Tracer) Recovered() (uint64, error) {
 // not delivered too): they are missing from the events.
 func (t *Tracer) Missed() (uint64, error) {
 	return t.sumCounter(runqlatMapMissed)
+}
+
+// MissedNs returns the total run-queue time of the waits Missed counts.
+func (t *Tracer) MissedNs() (uint64, error) {
+	return t.sumCounter(runqlatMapMissedNs)
 }
 
 func (t *Tracer) sumCounter(name string) (uint64, error) {

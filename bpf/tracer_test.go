@@ -229,6 +229,7 @@ func checkAgainstSchedstatCfg(t *testing.T, cfg Config, minThreads int) (map[Kin
 	unobserved, _ := r.tr.Unobserved()
 	recovered, _ := r.tr.Recovered()
 	missed, _ := r.tr.Missed()
+	missedNs, _ := r.tr.MissedNs()
 	events := r.stop(t)
 	t.Logf("%d events still staged in the kernel at the end", r.tr.stagedAtEnd)
 
@@ -299,7 +300,9 @@ func checkAgainstSchedstatCfg(t *testing.T, cfg Config, minThreads int) (map[Kin
 			tol = 0.02
 		}
 		// A wait ended during a snapshot's read may fall on either side.
-		if math.Abs(diff) > tol*float64(want)+float64(got.edge) {
+		// The waits the tracer counted as missing (their switch-in and
+		// the switch-out after it were not reported) may be this thread's.
+		if math.Abs(diff) > tol*float64(want)+float64(got.edge)+float64(missedNs) {
 			t.Errorf("tid %d: Σ latency %d ns, kernel run_delay grew %d ns: off by %.2f%% (> %.1f%%)",
 				tid, got.latency, want, 100*diff/float64(want), 100*tol)
 		}
@@ -309,12 +312,12 @@ func checkAgainstSchedstatCfg(t *testing.T, cfg Config, minThreads int) (map[Kin
 			// the kernel did not report (nothing left to recover).
 			ntol = math.Max(10, 0.01*float64(wantN))
 		}
-		if d := math.Abs(float64(got.n) - float64(wantN)); d > ntol {
+		if d := math.Abs(float64(got.n) - float64(wantN)); d > ntol+float64(missed) {
 			t.Errorf("tid %d: %d events, kernel counted %d switch-ins", tid, got.n, wantN)
 		}
 	}
-	t.Logf("%d threads compared; %d waits began unobserved (before attaching or not delivered); %d switch-ins not delivered by the kernel: %d recovered, %d missing",
-		checked, unobserved, recovered+missed, recovered, missed)
+	t.Logf("%d threads compared; %d waits began unobserved (before attaching or not delivered); %d switch-ins not delivered by the kernel: %d recovered, %d missing (%d ns)",
+		checked, unobserved, recovered+missed, recovered, missed, missedNs)
 	if checked < minThreads {
 		t.Errorf("only %d threads waited more than 50 ms, want %d: the workload did not contend", checked, minThreads)
 	}

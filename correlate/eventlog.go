@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/jschedlat/jschedlat/bpf"
+	"github.com/jschedlat/jschedlat/jvm"
 )
 
 // Event is a kernel record after clock conversion, before naming: what
@@ -29,6 +30,10 @@ type Event struct {
 	// OffCPU is how long the thread had been off the CPU at this
 	// switch-in (ns; 0 = unknown): see bpf.Event.
 	OffCPU uint64
+	// Name is a starting thread's Java name (bpf.KindThreadStart);
+	// NameCut tells that it was too long to be read whole (unusable).
+	Name    string
+	NameCut bool
 }
 
 // FromKernel converts a decoded kernel event.
@@ -40,7 +45,17 @@ func FromKernel(e *bpf.Event, clock *bpf.WallClock) Event {
 		PrevPid: e.PrevPid, PrevTid: e.PrevTid,
 		PrevComm: strings.ToValidUTF8(bpf.CommString(e.PrevComm), "\uFFFD"),
 		OffCPU:   e.OffCPU,
+		Name:     threadName(e),
+		NameCut:  e.Kind == bpf.KindThreadStart && uint64(len(e.Name)) != e.Latency,
 	}
+}
+
+// threadName decodes a thread-start name from HotSpot's modified UTF-8.
+func threadName(e *bpf.Event) string {
+	if e.Kind != bpf.KindThreadStart {
+		return ""
+	}
+	return string(jvm.DecodeModifiedUTF8([]byte(e.Name)))
 }
 
 // EventLogHeader is the first line of an events file.
@@ -126,6 +141,13 @@ func (w *EventLogWriter) Write(e *Event) error {
 		b = append(b, `,"off_cpu":`...)
 		b = strconv.AppendUint(b, e.OffCPU, 10)
 	}
+	if e.Kind == bpf.KindThreadStart {
+		b = append(b, `,"name":`...)
+		b = appendJSONString(b, e.Name)
+		if e.NameCut {
+			b = append(b, `,"name_cut":true`...)
+		}
+	}
 	b = append(b, "}\n"...)
 	w.buf = b
 	_, err := w.bw.Write(b)
@@ -149,12 +171,14 @@ type eventLine struct {
 	PrevTid   uint32 `json:"prev_tid"`
 	PrevComm  string `json:"prev_comm"`
 	OffCPU    uint64 `json:"off_cpu"`
+	Name      string `json:"name"`
+	NameCut   bool   `json:"name_cut"`
 }
 
 var kindByName = map[string]bpf.Kind{}
 
 func init() {
-	for k := bpf.KindWakeup; k <= bpf.KindVMOpEnd; k++ {
+	for k := bpf.KindWakeup; k <= bpf.KindThreadStart; k++ {
 		kindByName[k.String()] = k
 	}
 }
@@ -194,6 +218,7 @@ func ReadEventLog(r io.Reader, fn func(*Event) error) (EventLogHeader, error) {
 			KTime: l.KTime, Time: l.Time, Latency: l.Latency, Kind: k, CPU: l.CPU,
 			QueuedCPU: l.QueuedCPU, Pid: l.Pid, Tid: l.Tid, Comm: l.Comm,
 			PrevPid: l.PrevPid, PrevTid: l.PrevTid, PrevComm: l.PrevComm, OffCPU: l.OffCPU,
+			Name: l.Name, NameCut: l.NameCut,
 		}
 		if err := fn(&ev); err != nil {
 			return h, err

@@ -59,9 +59,24 @@ type Live struct {
 	// began after t is under way): the thread is checked again later.
 	NeedDump func(tid uint32, comm string, t int64) bool
 	asked    map[uint32][]string // kernel names already asked about, per TID
+	// Probed tells that new Java threads report their names as they
+	// start (bpf.KindThreadStart): an unknown thread is then asked about
+	// only if its start has not named it within ProbeGrace.
+	Probed   bool
+	deferred map[uint32]deferredCheck
 	written  uint64
 	unnamed  uint64 // records of the JVM's threads without a Java name
 	err      error
+}
+
+// ProbeGrace is how long an unknown thread waits for its start to name it
+// before a dump is asked for. A thread's start record follows its first
+// switch-in by microseconds and reaches user space within one drain.
+const ProbeGrace = 300 * time.Millisecond
+
+type deferredCheck struct {
+	comm string
+	t    int64
 }
 
 // DeliverySlack covers the time between an event's timestamp and its
@@ -103,6 +118,12 @@ func (l *Live) Add(e *Event) {
 		}
 		return
 	}
+	if e.Kind == bpf.KindThreadStart {
+		if l.j.Namer != nil && e.Pid == l.j.Pid {
+			l.j.Namer.AddThreadStart(e)
+		}
+		return
+	}
 	if e.Kind.Lifecycle() {
 		if l.j.Namer != nil {
 			l.j.Namer.AddLifecycle(e)
@@ -113,9 +134,14 @@ func (l *Live) Add(e *Event) {
 		// switches may still be staged in the kernel, and a short-lived
 		// thread must be caught before it ends. HotSpot naming a new
 		// thread is not a rename: the birth asked already.
-		if l.NeedDump != nil && e.Pid == l.j.Pid && l.j.Namer != nil &&
-			(e.Kind == bpf.KindBirth || (e.Kind == bpf.KindRename && !l.j.Namer.Naming(e.Tid, e.Time))) {
-			l.check(e.Tid, e.Comm, e.Time)
+		if l.NeedDump != nil && e.Pid == l.j.Pid && l.j.Namer != nil {
+			switch {
+			case e.Kind == bpf.KindBirth:
+				l.check(e.Tid, e.Comm, e.Time)
+			case e.Kind == bpf.KindRename && !l.j.Namer.Naming(e.Tid, e.Time):
+				// No probe reports the new name of a renamed thread.
+				l.checkNow(e.Tid, e.Comm, e.Time)
+			}
 		}
 		return
 	}
@@ -140,7 +166,36 @@ func (l *Live) Add(e *Event) {
 	l.pending[i] = *e
 }
 
+// check asks for a dump if no dump or thread start explains tid under comm
+// at t; with thread starts reported, only after ProbeGrace (see Emit).
 func (l *Live) check(tid uint32, comm string, t int64) {
+	if l.Probed {
+		if l.j.Namer.Known(tid, comm, t) {
+			return
+		}
+		if l.deferred == nil {
+			l.deferred = map[uint32]deferredCheck{}
+		}
+		if _, ok := l.deferred[tid]; !ok {
+			l.deferred[tid] = deferredCheck{comm, t}
+		}
+		return
+	}
+	l.checkNow(tid, comm, t)
+}
+
+// recheck asks about the deferred threads that their start did not name.
+func (l *Live) recheck(now int64) {
+	for tid, d := range l.deferred {
+		if now-d.t < int64(ProbeGrace) {
+			continue
+		}
+		delete(l.deferred, tid)
+		l.checkNow(tid, d.comm, d.t)
+	}
+}
+
+func (l *Live) checkNow(tid uint32, comm string, t int64) {
 	if l.j.Namer.Known(tid, comm, t) {
 		return
 	}
@@ -186,6 +241,9 @@ func (l *Live) write(e *Event) {
 func (l *Live) Emit(now int64) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.NeedDump != nil && len(l.deferred) > 0 {
+		l.recheck(now)
+	}
 	for l.head < len(l.pending) && l.pending[l.head].Time+l.hold <= now {
 		l.write(&l.pending[l.head])
 		l.head++

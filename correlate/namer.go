@@ -65,6 +65,7 @@ type Namer struct {
 	ops       []vmop                   // thread-printing VM operations, ordered by begin
 	opOpen    vmop                     // the one begun and not yet ended
 	maxWindow int64                    // longest mount window (ns)
+	starts    int                      // threads named at their start
 	dumps     int
 	lastEnd   int64
 }
@@ -176,18 +177,35 @@ func (n *Namer) AddDump(start, end int64, d *jvm.Dump, m TidMap) {
 		if th.Carrying > 0 {
 			n.addMount(tid, mountWindow(d, i, start, end), th.Carrying, !d.JSON)
 		}
-		o := observation{start: start, end: end, name: th.Name, javaID: th.JavaID, comm: KernelComm(th.Name)}
-		list := n.obs[tid]
-		i := sort.Search(len(list), func(i int) bool { return list[i].start > start })
-		list = append(list, observation{})
-		copy(list[i+1:], list[i:])
-		list[i] = o
-		n.obs[tid] = list
-		if cur, ok := n.latest[tid]; !ok || cur.start <= start {
-			n.latest[tid] = o
-		}
+		n.observe(tid, observation{start: start, end: end, name: th.Name, javaID: th.JavaID, comm: KernelComm(th.Name)})
 	}
 }
+
+func (n *Namer) observe(tid uint32, o observation) {
+	list := n.obs[tid]
+	i := sort.Search(len(list), func(i int) bool { return list[i].start > o.start })
+	list = append(list, observation{})
+	copy(list[i+1:], list[i:])
+	list[i] = o
+	n.obs[tid] = list
+	if cur, ok := n.latest[tid]; !ok || cur.start <= o.start {
+		n.latest[tid] = o
+	}
+}
+
+// AddThreadStart records the Java name a thread started with, seen by the
+// hotspot:thread__start probe on the thread itself: like a dump of that
+// one thread at that instant, without stopping the JVM.
+func (n *Namer) AddThreadStart(e *Event) {
+	if e.NameCut {
+		return
+	}
+	n.starts++
+	n.observe(e.Tid, observation{start: e.Time, end: e.Time, name: e.Name, javaID: -1, comm: KernelComm(e.Name)})
+}
+
+// ThreadStarts returns how many threads were named by AddThreadStart.
+func (n *Namer) ThreadStarts() int { return n.starts }
 
 // mountWindow returns when carrier d.Threads[i] was seen carrying: a text
 // dump lists every thread at one safepoint inside the request [start, end]

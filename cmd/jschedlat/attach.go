@@ -273,16 +273,17 @@ func runAttach(ctx context.Context, pid int, o *attachOpts) (err error) {
 		// the reader early (the kernel forces a wakeup past a quarter).
 		drain = 250 * time.Millisecond
 	}
-	// HotSpot's VM operation probes pin each dump to the operation that
-	// printed it (virtual_thread); optional.
-	var vmops *bpf.VMOpProbes
+	// HotSpot's own probes: thread starts name new threads without a dump,
+	// VM operations pin each dump to the instant it printed (virtual_thread).
+	// Optional.
+	var hotspot *bpf.HotSpotProbes
 	if pid != 0 {
 		lib, err := jvm.LibJVM(pid)
 		if err == nil {
-			vmops, err = bpf.FindVMOpProbes(lib)
+			hotspot, err = bpf.FindHotSpotProbes(lib)
 		}
 		if err != nil {
-			slog.Warn("no VM operation probes: virtual_thread stays empty", "err", err)
+			slog.Warn("no HotSpot probes: new threads are named by thread dumps alone, virtual_thread stays empty", "err", err)
 		}
 	}
 	tr, err := bpf.New(bpf.Config{
@@ -292,14 +293,14 @@ func runAttach(ctx context.Context, pid int, o *attachOpts) (err error) {
 		RingSize:      o.ringSize,
 		DrainInterval: drain,
 		AfterDrain:    afterDrain,
-		VMOps:         vmops,
+		HotSpot:       hotspot,
 	})
 	if err != nil {
 		return err
 	}
 	defer tr.Close()
-	if err := tr.VMOpsErr(); err != nil {
-		slog.Warn("VM operation probes not attached: virtual_thread stays empty", "err", err)
+	if err := tr.HotSpotErr(); err != nil {
+		slog.Warn("some HotSpot probes are not in use", "thread_starts", tr.ThreadStarts(), "vm_operations", tr.VMOps(), "err", err)
 	}
 	clock = bpf.NewWallClock()
 	started := time.Now()
@@ -321,6 +322,7 @@ func runAttach(ctx context.Context, pid int, o *attachOpts) (err error) {
 		joiner.Namer = correlate.NewNamer(0)
 	}
 	live = correlate.NewLive(joiner, w)
+	live.Probed = tr.ThreadStarts()
 	var ref *refresher
 	if src != nil {
 		ref = newRefresher(pid, src, live, store, o.dumpInterval, budget)
@@ -328,7 +330,8 @@ func runAttach(ctx context.Context, pid int, o *attachOpts) (err error) {
 			return ref.request("thread "+strconv.Itoa(int(tid))+" ("+comm+") unknown", t)
 		}
 	}
-	slog.Info("tracing", "pid", pid, "attachment", tr.Attachment(), "min_latency", o.minLatency, "kinds", o.kinds, "clock_err_ns", clock.Last().Err)
+	slog.Info("tracing", "pid", pid, "attachment", tr.Attachment(), "min_latency", o.minLatency, "kinds", o.kinds, "clock_err_ns", clock.Last().Err,
+		"thread_starts", tr.ThreadStarts(), "vm_operations", tr.VMOps())
 
 	var wg sync.WaitGroup
 	refCtx, refCancel := context.WithCancel(context.Background())
@@ -372,6 +375,10 @@ func runAttach(ctx context.Context, pid int, o *attachOpts) (err error) {
 	kc.collisions, _ = tr.Collisions()
 	kc.recovered, _ = tr.Recovered()
 	kc.missed, _ = tr.Missed()
+	kc.missedNs, _ = tr.MissedNs()
+	if joiner.Namer != nil {
+		kc.threadStarts = joiner.Namer.ThreadStarts()
+	}
 	if cerr := tr.Close(); cerr != nil && runErr == nil {
 		runErr = cerr
 	}
@@ -387,6 +394,9 @@ type kernelCounts struct {
 	collisions uint64 // starts that shared a slot
 	recovered  uint64 // switch-ins the kernel did not deliver, recovered
 	missed     uint64 // such switch-ins that could not be recovered
+	missedNs   uint64 // the run-queue time of their waits
+	// threads named as they started (HotSpot probe)
+	threadStarts int
 }
 
 func summary(w io.Writer, pid int, d time.Duration, events, lifecycle, written, unnamed, lost uint64, lostPerCPU []uint64, lerr error, kc kernelCounts, ref *refresher, jvmGone bool) {
@@ -407,10 +417,13 @@ func summary(w io.Writer, pid int, d time.Duration, events, lifecycle, written, 
 		fmt.Fprintf(w, ", %d wait starts shared a slot (measured from the kernel's stamp, kind may read wakeup)", kc.collisions)
 	}
 	fmt.Fprintln(w)
+	if kc.threadStarts > 0 {
+		fmt.Fprintf(w, "jschedlat: %d new threads named as they started (HotSpot's thread__start probe), without a thread dump\n", kc.threadStarts)
+	}
 	if kc.recovered > 0 || kc.missed > 0 {
 		// Seen on kernels that skip some sched_switch tracepoints.
-		fmt.Fprintf(w, "jschedlat: the kernel did not report %d switch-ins: %d of those waits recovered from the scheduler's stamps (their prev_comm is empty), %d missing\n",
-			kc.recovered+kc.missed, kc.recovered, kc.missed)
+		fmt.Fprintf(w, "jschedlat: the kernel did not report %d switch-ins: %d of those waits recovered from the scheduler's stamps (their prev_comm is empty), %d missing (%d ns of run-queue time)\n",
+			kc.recovered+kc.missed, kc.recovered, kc.missed, kc.missedNs)
 	}
 	if lost > 0 {
 		fmt.Fprintf(w, "jschedlat: WARNING: events were lost (per CPU: %v): raise --ring-size or --min-latency\n", lostPerCPU)

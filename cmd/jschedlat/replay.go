@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/jschedlat/jschedlat/bpf"
 	"github.com/jschedlat/jschedlat/correlate"
 )
 
@@ -70,6 +71,8 @@ func runReplay(ctx context.Context, o *replayOpts) (err error) {
 			namer.AddLifecycle(e)
 		case e.Kind.VMOp():
 			namer.AddVMOp(e)
+		case e.Kind == bpf.KindThreadStart:
+			namer.AddThreadStart(e)
 		}
 		return ctx.Err()
 	})

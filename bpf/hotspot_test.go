@@ -13,12 +13,13 @@ import (
 	"github.com/jschedlat/jschedlat/jvm"
 )
 
-// TestVMOpProbes attaches to a real JVM's hotspot:vmops__begin/end and
-// has it print its threads (SIGQUIT runs the same VM operation as a thread
-// dump): the operation's begin and end arrive with its name, from a thread
-// of that JVM, in order. Waits carry how long the thread was off the CPU,
-// never less than the wait itself.
-func TestVMOpProbes(t *testing.T) {
+// TestHotSpotProbes attaches to a real JVM's USDT probes. New threads are
+// reported with the names they gave themselves (hotspot:thread__start).
+// Printing its threads (SIGQUIT runs the same VM operation as a thread
+// dump) reports the operation's begin and end (hotspot:vmops__begin/end)
+// with its name, from a thread of that JVM, in order. Waits carry how long
+// the thread was off the CPU, never less than the wait itself.
+func TestHotSpotProbes(t *testing.T) {
 	requireRoot(t)
 	javac, err := exec.LookPath("javac")
 	if err != nil {
@@ -29,7 +30,9 @@ func TestVMOpProbes(t *testing.T) {
 	if out, err := exec.Command(javac, "-d", dir, "../testdata/java/Workload.java").CombinedOutput(); err != nil {
 		t.Fatalf("javac: %v\n%s", err, out)
 	}
-	cmd := exec.Command(java, "-cp", dir, "Workload", "--seconds", "8")
+	truthPath := filepath.Join(dir, "truth.txt")
+	cmd := exec.Command(java, "-cp", dir, "Workload", "--seconds", "6", "--truth", truthPath,
+		"--short-every-ms", "100", "--short-life-ms", "50")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -43,12 +46,12 @@ func TestVMOpProbes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	probes, err := FindVMOpProbes(lib)
+	probes, err := FindHotSpotProbes(lib)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := record(t, Config{Pid: uint32(pid), VMOps: probes})
-	if err := r.tr.VMOpsErr(); err != nil {
+	r := record(t, Config{Pid: uint32(pid), HotSpot: probes})
+	if err := r.tr.HotSpotErr(); err != nil || !r.tr.VMOps() || !r.tr.ThreadStarts() {
 		t.Fatalf("probes not attached: %v", err)
 	}
 	time.Sleep(200 * time.Millisecond)
@@ -59,8 +62,49 @@ func TestVMOpProbes(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+	time.Sleep(time.Second) // more threads start
+	stopAt := MonotonicNow()
 	events := r.stop(t)
 
+	starts := map[uint32]string{}
+	births := map[uint32]uint64{}
+	for i := range events {
+		switch e := &events[i]; e.Kind {
+		case KindThreadStart:
+			starts[e.Tid] = e.Name
+		case KindBirth:
+			births[e.Tid] = e.Time
+		}
+	}
+	// Every thread the workload started while traced was reported,
+	// under the name it gave itself (ground truth: its own line).
+	truth, err := os.ReadFile(truthPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	named := 0
+	for _, line := range strings.Split(string(truth), "\n") {
+		f := strings.SplitN(line, " ", 4)
+		if len(f) != 4 || f[0] != "start" {
+			continue
+		}
+		tid, _ := strconv.Atoi(f[2])
+		// Born while traced. (One born while the tracer detaches may
+		// be seen without its start.)
+		if at, born := births[uint32(tid)]; !born || at > stopAt {
+			continue
+		}
+		if got, ok := starts[uint32(tid)]; !ok {
+			t.Errorf("thread %d %q: no thread start reported", tid, f[3])
+		} else if got != f[3] {
+			t.Errorf("thread %d: started as %q, says it is %q", tid, got, f[3])
+		} else {
+			named++
+		}
+	}
+	if named < 10 {
+		t.Errorf("only %d threads checked by their start", named)
+	}
 	var open *Event
 	prints, waits, withOff := 0, 0, 0
 	for i := range events {
@@ -105,7 +149,7 @@ func TestVMOpProbes(t *testing.T) {
 	if waits == 0 || float64(withOff) < 0.9*float64(waits) {
 		t.Errorf("%d of %d waits know how long their thread was off the CPU", withOff, waits)
 	}
-	t.Logf("%d PrintThreads operations; %d of %d waits with off-CPU time", prints, withOff, waits)
+	t.Logf("%d PrintThreads operations; %d of %d waits with off-CPU time; %d threads named at start", prints, withOff, waits, named)
 	if strings.TrimSpace(lib) == "" {
 		t.Error("empty libjvm path")
 	}
