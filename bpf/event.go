@@ -26,6 +26,10 @@ const (
 	// its Java name in HotSpot's modified UTF-8, Latency the length
 	// HotSpot gave (Name is cut when shorter).
 	KindThreadStart Kind = 10
+	// KindThreadName: a thread named itself (Config.HotSpot); Name is the
+	// full name, Latency its length (Name is cut when shorter). The
+	// kernel's rename record follows.
+	KindThreadName Kind = 11
 )
 
 // Lifecycle reports whether k is a lifecycle record of a thread.
@@ -48,6 +52,7 @@ var kindNames = [...]string{
 	KindVMOpBegin:   "vmop_begin",
 	KindVMOpEnd:     "vmop_end",
 	KindThreadStart: "thread_start",
+	KindThreadName:  "thread_name",
 }
 
 func (k Kind) String() string {
@@ -142,7 +147,7 @@ type Event struct {
 	// switch-in: since its previous switch-out (sleep and wait), on the
 	// run-queue clock; 0 when unknown.
 	OffCPU uint64
-	Name   string // KindThreadStart only
+	Name   string // KindThreadStart and KindThreadName only
 }
 
 // CommString returns a task name up to the first NUL.
@@ -192,7 +197,7 @@ func decodeEvent(b []byte, e *Event) error {
 	copy(e.PrevComm[:], b[offPrevComm:offPrevComm+16])
 	e.OffCPU = le.Uint64(b[offOffCPU:])
 	e.Name = ""
-	if e.Kind == KindThreadStart {
+	if e.Kind == KindThreadStart || e.Kind == KindThreadName {
 		if len(b) < eventSize+nameSize {
 			return fmt.Errorf("short thread-start record: %d bytes", len(b))
 		}

@@ -10,7 +10,7 @@ import (
 func TestKindString(t *testing.T) {
 	for k, want := range map[Kind]string{
 		KindWakeup: "wakeup", KindWakeupNew: "wakeup_new", KindPreempt: "preempt",
-		KindYield: "yield", KindExit: "exit", KindVMOpBegin: "vmop_begin", KindVMOpEnd: "vmop_end", KindThreadStart: "thread_start", 0: "kind(0)", 11: "kind(11)",
+		KindYield: "yield", KindExit: "exit", KindVMOpBegin: "vmop_begin", KindVMOpEnd: "vmop_end", KindThreadStart: "thread_start", KindThreadName: "thread_name", 0: "kind(0)", 12: "kind(12)",
 	} {
 		if got := k.String(); got != want {
 			t.Errorf("Kind(%d).String() = %q, want %q", uint8(k), got, want)

@@ -1,6 +1,7 @@
 package bpf
 
 import (
+	"debug/elf"
 	"errors"
 	"fmt"
 	"strings"
@@ -20,6 +21,10 @@ type HotSpotProbes struct {
 	// hotspot:thread__start: a Java thread starting, on itself, with its
 	// Java name (KindThreadStart).
 	ThreadStart []Probe
+	// SetName is the file offset of os::set_native_thread_name (from the
+	// library's symbol table; 0 when stripped): a thread naming itself,
+	// with its full name (KindThreadName).
+	SetName uint64
 	// Skipped says which probes were found but cannot be used, and why.
 	Skipped []string
 }
@@ -92,7 +97,12 @@ func FindHotSpotProbes(path string) (*HotSpotProbes, error) {
 	} else {
 		h.Skipped = append(h.Skipped, "hotspot:thread__start: "+err.Error())
 	}
-	if h.VMOpBegin == nil && h.ThreadStart == nil {
+	if off, err := symbolOffset(path, setNameSymbol); err == nil {
+		h.SetName = off
+	} else {
+		h.Skipped = append(h.Skipped, "os::set_native_thread_name: "+err.Error())
+	}
+	if h.VMOpBegin == nil && h.ThreadStart == nil && h.SetName == 0 {
 		return nil, fmt.Errorf("%s: no usable HotSpot probes (%s)", path, strings.Join(h.Skipped, "; "))
 	}
 	return h, nil
@@ -116,6 +126,32 @@ func b2u(b bool) uint32 {
 		return 1
 	}
 	return 0
+}
+
+// setNameSymbol is HotSpot's os::set_native_thread_name(const char*),
+// mangled: a local symbol, in .symtab only.
+const setNameSymbol = "_ZN2os22set_native_thread_nameEPKc"
+
+// symbolOffset returns the file offset of a function in an ELF file's
+// symbol table.
+func symbolOffset(path, name string) (uint64, error) {
+	f, err := elf.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	syms, err := f.Symbols()
+	if err != nil {
+		return 0, fmt.Errorf("no symbol table (stripped): %w", err)
+	}
+	for _, s := range syms {
+		if s.Name == name && elf.ST_TYPE(s.Info) == elf.STT_FUNC && s.Value != 0 {
+			if off, ok := fileOffset(f, s.Value); ok {
+				return off, nil
+			}
+		}
+	}
+	return 0, fmt.Errorf("%s not in the symbol table", name)
 }
 
 // configureHotSpot tells the uprobe programs where their arguments are.
@@ -156,12 +192,15 @@ func dropUnusedHotSpot(spec *ebpf.CollectionSpec, h *HotSpotProbes) {
 	if h == nil || h.ThreadStart == nil {
 		delete(spec.Programs, runqlatProgRunqThreadStart)
 	}
+	if h == nil || h.SetName == 0 {
+		delete(spec.Programs, runqlatProgRunqThreadName)
+	}
 }
 
 // hotspotState is what attaching the HotSpot probes gave.
 type hotspotState struct {
-	vmops, threadStart bool
-	err                error
+	vmops, threadStart, setName bool
+	err                         error
 }
 
 // attachHotSpot puts uprobes on every site of the usable probes, for the
@@ -202,6 +241,11 @@ func (t *Tracer) attachHotSpot(cfg Config) {
 		t.hotspot.threadStart = err == nil
 		errs = append(errs, err)
 	}
+	if h.SetName != 0 {
+		err := attach(runqlatProgRunqThreadName, []Probe{{Provider: "libjvm", Name: "os::set_native_thread_name", Offset: h.SetName}})
+		t.hotspot.setName = err == nil
+		errs = append(errs, err)
+	}
 	t.hotspot.err = errors.Join(errs...)
 }
 
@@ -212,6 +256,10 @@ func (t *Tracer) HotSpotErr() error { return t.hotspot.err }
 // ThreadStarts tells whether new Java threads are reported with their
 // names (KindThreadStart).
 func (t *Tracer) ThreadStarts() bool { return t.hotspot.threadStart }
+
+// ThreadNames tells whether threads naming themselves are reported with
+// their full names (KindThreadName).
+func (t *Tracer) ThreadNames() bool { return t.hotspot.setName }
 
 // VMOps tells whether VM operations are reported (KindVMOpBegin/End).
 func (t *Tracer) VMOps() bool { return t.hotspot.vmops }

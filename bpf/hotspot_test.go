@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -31,7 +32,8 @@ func TestHotSpotProbes(t *testing.T) {
 		t.Fatalf("javac: %v\n%s", err, out)
 	}
 	truthPath := filepath.Join(dir, "truth.txt")
-	cmd := exec.Command(java, "-cp", dir, "Workload", "--seconds", "6", "--truth", truthPath,
+	// Its two self-renaming threads rename themselves half-way (2.5 s).
+	cmd := exec.Command(java, "-cp", dir, "Workload", "--seconds", "5", "--truth", truthPath,
 		"--short-every-ms", "100", "--short-life-ms", "50")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -51,7 +53,7 @@ func TestHotSpotProbes(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := record(t, Config{Pid: uint32(pid), HotSpot: probes})
-	if err := r.tr.HotSpotErr(); err != nil || !r.tr.VMOps() || !r.tr.ThreadStarts() {
+	if err := r.tr.HotSpotErr(); err != nil || !r.tr.VMOps() || !r.tr.ThreadStarts() || !r.tr.ThreadNames() {
 		t.Fatalf("probes not attached: %v", err)
 	}
 	time.Sleep(200 * time.Millisecond)
@@ -67,11 +69,14 @@ func TestHotSpotProbes(t *testing.T) {
 	events := r.stop(t)
 
 	starts := map[uint32]string{}
+	selfNames := map[uint32][]string{}
 	births := map[uint32]uint64{}
 	for i := range events {
 		switch e := &events[i]; e.Kind {
 		case KindThreadStart:
 			starts[e.Tid] = e.Name
+		case KindThreadName:
+			selfNames[e.Tid] = append(selfNames[e.Tid], e.Name)
 		case KindBirth:
 			births[e.Tid] = e.Time
 		}
@@ -82,8 +87,17 @@ func TestHotSpotProbes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	named := 0
+	named, renamed := 0, 0
 	for _, line := range strings.Split(string(truth), "\n") {
+		if r := strings.SplitN(line, " ", 5); len(r) == 5 && r[0] == "rename" {
+			// The full new name, as the thread set it.
+			tid, _ := strconv.Atoi(r[3])
+			if !slices.Contains(selfNames[uint32(tid)], r[4]) {
+				t.Errorf("thread %d renamed itself %q: reported %q", tid, r[4], selfNames[uint32(tid)])
+			}
+			renamed++
+			continue
+		}
 		f := strings.SplitN(line, " ", 4)
 		if len(f) != 4 || f[0] != "start" {
 			continue
@@ -104,6 +118,9 @@ func TestHotSpotProbes(t *testing.T) {
 	}
 	if named < 10 {
 		t.Errorf("only %d threads checked by their start", named)
+	}
+	if renamed != 2 {
+		t.Errorf("%d self-renames in the ground truth, want 2: the tracer stopped too early", renamed)
 	}
 	var open *Event
 	prints, waits, withOff := 0, 0, 0

@@ -30,6 +30,7 @@ enum kind {
 	KIND_VMOP_BEGIN = 8, // a HotSpot VM operation began (USDT); comm: its name
 	KIND_VMOP_END = 9,   // and ended
 	KIND_THREAD_START = 10, // a Java thread started (USDT); name follows the event
+	KIND_THREAD_NAME = 11,	// a thread named itself (os::set_native_thread_name); name follows
 };
 
 // Set from user space before load; the verifier sees them as constants and
@@ -837,10 +838,10 @@ int runq_vmop_end(struct pt_regs *ctx)
 	return vmop(ctx, KIND_VMOP_END, vmop_end_reg, vmop_end_mem, vmop_end_disp);
 }
 
-// A Java thread starting, on itself, with its Java name: it is named from
-// birth with no thread dump (a dump stops the whole JVM).
-SEC("uprobe")
-int runq_thread_start(struct pt_regs *ctx)
+// send_name sends a thread's full name (modified UTF-8) read from name,
+// with declared, the length its source gave; without one (!have_len), the
+// bytes read, unless the buffer filled up: that marks the name as cut.
+static __always_inline int send_name(u8 kind, u64 name, u64 declared, bool have_len)
 {
 	u64 id = bpf_get_current_pid_tgid();
 	if (!target_thread(id))
@@ -856,16 +857,44 @@ int runq_thread_start(struct pt_regs *ctx)
 	ne->e.tid = (u32)id;
 	ne->e.cpu = bpf_get_smp_processor_id();
 	ne->e.queued_cpu = ne->e.cpu;
-	ne->e.kind = KIND_THREAD_START;
+	ne->e.kind = kind;
 	read_comm(true, ne->e.comm, bpf_get_current_task_btf());
-	ne->e.latency = probe_arg(ctx, ts_len_reg, ts_len_mem, ts_len_disp, ts_len_size);
-	u64 name = probe_arg(ctx, ts_name_reg, ts_name_mem, ts_name_disp, 8);
 	long n = name ? bpf_probe_read_user_str(ne->name, sizeof(ne->name), (void *)name) : 0;
-	ne->e.prev_pid = n > 0 ? n - 1 : 0;
-	if (n <= 0)
+	if (n <= 0) {
 		ne->name[0] = 0;
+		n = 1;
+	}
+	ne->e.prev_pid = n - 1; // bytes read
+	if (!have_len)
+		declared = n < NAME_MAX_BYTES ? n - 1 : NAME_MAX_BYTES;
+	ne->e.latency = declared;
 	bpf_ringbuf_submit(ne, submit_flags());
 	return 0;
+}
+
+// A Java thread starting, on itself, with its Java name: it is named from
+// birth with no thread dump (a dump stops the whole JVM).
+SEC("uprobe")
+int runq_thread_start(struct pt_regs *ctx)
+{
+	if (!target_thread(bpf_get_current_pid_tgid()))
+		return 0;
+	u64 len = probe_arg(ctx, ts_len_reg, ts_len_mem, ts_len_disp, ts_len_size);
+	u64 name = probe_arg(ctx, ts_name_reg, ts_name_mem, ts_name_disp, 8);
+	return send_name(KIND_THREAD_START, name, len, true);
+}
+
+// HotSpot's os::set_native_thread_name(const char *name), entered by a
+// thread naming itself (Thread.setName on the current thread, and every
+// thread as it starts) just before it sets its 15-byte kernel name: the
+// full name of a self-rename, with no thread dump. x86-64: the first
+// argument is in rdi.
+SEC("uprobe")
+int runq_thread_name(struct pt_regs *ctx)
+{
+	if (!target_thread(bpf_get_current_pid_tgid()))
+		return 0;
+	return send_name(KIND_THREAD_NAME, ctx->di, 0, false);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

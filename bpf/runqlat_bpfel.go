@@ -67,6 +67,7 @@ const (
 	runqlatProgRunqRawSwitch   = "runq_raw_switch"
 	runqlatProgRunqRawWake     = "runq_raw_wake"
 	runqlatProgRunqRawWnew     = "runq_raw_wnew"
+	runqlatProgRunqThreadName  = "runq_thread_name"
 	runqlatProgRunqThreadStart = "runq_thread_start"
 	runqlatProgRunqVmopBegin   = "runq_vmop_begin"
 	runqlatProgRunqVmopEnd     = "runq_vmop_end"
@@ -148,6 +149,7 @@ type runqlatProgramSpecs struct {
 	RunqRawSwitch   *ebpf.ProgramSpec `ebpf:"runq_raw_switch"`
 	RunqRawWake     *ebpf.ProgramSpec `ebpf:"runq_raw_wake"`
 	RunqRawWnew     *ebpf.ProgramSpec `ebpf:"runq_raw_wnew"`
+	RunqThreadName  *ebpf.ProgramSpec `ebpf:"runq_thread_name"`
 	RunqThreadStart *ebpf.ProgramSpec `ebpf:"runq_thread_start"`
 	RunqVmopBegin   *ebpf.ProgramSpec `ebpf:"runq_vmop_begin"`
 	RunqVmopEnd     *ebpf.ProgramSpec `ebpf:"runq_vmop_end"`
@@ -287,6 +289,7 @@ type runqlatPrograms struct {
 	RunqRawSwitch   *ebpf.Program `ebpf:"runq_raw_switch"`
 	RunqRawWake     *ebpf.Program `ebpf:"runq_raw_wake"`
 	RunqRawWnew     *ebpf.Program `ebpf:"runq_raw_wnew"`
+	RunqThreadName  *ebpf.Program `ebpf:"runq_thread_name"`
 	RunqThreadStart *ebpf.Program `ebpf:"runq_thread_start"`
 	RunqVmopBegin   *ebpf.Program `ebpf:"runq_vmop_begin"`
 	RunqVmopEnd     *ebpf.Program `ebpf:"runq_vmop_end"`
@@ -304,6 +307,7 @@ func (p *runqlatPrograms) Close() error {
 		p.RunqRawSwitch,
 		p.RunqRawWake,
 		p.RunqRawWnew,
+		p.RunqThreadName,
 		p.RunqThreadStart,
 		p.RunqVmopBegin,
 		p.RunqVmopEnd,

@@ -329,7 +329,7 @@ func (t *Tracer) Run(ctx context.Context, fn func(*Event)) error {
 		lastAfter = time.Now()
 	)
 	deliver := func(b []byte) error {
-		if len(b) == eventSize+nameSize && Kind(b[offKind]) == KindThreadStart {
+		if k := Kind(b[offKind]); len(b) == eventSize+nameSize && (k == KindThreadStart || k == KindThreadName) {
 			if err := decodeEvent(b, &ev); err != nil {
 				return err
 			}

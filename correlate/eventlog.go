@@ -46,13 +46,15 @@ func FromKernel(e *bpf.Event, clock *bpf.WallClock) Event {
 		PrevComm: strings.ToValidUTF8(bpf.CommString(e.PrevComm), "\uFFFD"),
 		OffCPU:   e.OffCPU,
 		Name:     threadName(e),
-		NameCut:  e.Kind == bpf.KindThreadStart && uint64(len(e.Name)) != e.Latency,
+		NameCut:  hasName(e.Kind) && uint64(len(e.Name)) != e.Latency,
 	}
 }
 
+func hasName(k bpf.Kind) bool { return k == bpf.KindThreadStart || k == bpf.KindThreadName }
+
 // threadName decodes a thread-start name from HotSpot's modified UTF-8.
 func threadName(e *bpf.Event) string {
-	if e.Kind != bpf.KindThreadStart {
+	if !hasName(e.Kind) {
 		return ""
 	}
 	return string(jvm.DecodeModifiedUTF8([]byte(e.Name)))
@@ -141,7 +143,7 @@ func (w *EventLogWriter) Write(e *Event) error {
 		b = append(b, `,"off_cpu":`...)
 		b = strconv.AppendUint(b, e.OffCPU, 10)
 	}
-	if e.Kind == bpf.KindThreadStart {
+	if hasName(e.Kind) {
 		b = append(b, `,"name":`...)
 		b = appendJSONString(b, e.Name)
 		if e.NameCut {
@@ -178,7 +180,7 @@ type eventLine struct {
 var kindByName = map[string]bpf.Kind{}
 
 func init() {
-	for k := bpf.KindWakeup; k <= bpf.KindThreadStart; k++ {
+	for k := bpf.KindWakeup; k <= bpf.KindThreadName; k++ {
 		kindByName[k.String()] = k
 	}
 }

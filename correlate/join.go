@@ -118,9 +118,13 @@ func (l *Live) Add(e *Event) {
 		}
 		return
 	}
-	if e.Kind == bpf.KindThreadStart {
+	if e.Kind == bpf.KindThreadStart || e.Kind == bpf.KindThreadName {
 		if l.j.Namer != nil && e.Pid == l.j.Pid {
-			l.j.Namer.AddThreadStart(e)
+			if e.Kind == bpf.KindThreadStart {
+				l.j.Namer.AddThreadStart(e)
+			} else {
+				l.j.Namer.AddThreadName(e)
+			}
 		}
 		return
 	}

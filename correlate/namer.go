@@ -66,6 +66,8 @@ type Namer struct {
 	opOpen    vmop                     // the one begun and not yet ended
 	maxWindow int64                    // longest mount window (ns)
 	starts    int                      // threads named at their start
+	pending   map[uint32]string        // full names given just before a kernel rename
+	selfNamed int                      // renames named that way
 	dumps     int
 	lastEnd   int64
 }
@@ -141,6 +143,7 @@ func NewNamer(horizon time.Duration) *Namer {
 		latest:  map[uint32]observation{},
 		mounts:  map[uint32][]mount{},
 		vtNames: map[int64]string{},
+		pending: map[uint32]string{},
 	}
 }
 
@@ -202,6 +205,16 @@ func (n *Namer) AddThreadStart(e *Event) {
 	}
 	n.starts++
 	n.observe(e.Tid, observation{start: e.Time, end: e.Time, name: e.Name, javaID: -1, comm: KernelComm(e.Name)})
+}
+
+// AddThreadName records the full name a thread is giving itself (HotSpot's
+// os::set_native_thread_name, entered just before the kernel name is set):
+// it names the thread from the kernel's rename record that follows.
+func (n *Namer) AddThreadName(e *Event) {
+	if e.NameCut {
+		return
+	}
+	n.pending[e.Tid] = e.Name
 }
 
 // ThreadStarts returns how many threads were named by AddThreadStart.
@@ -322,7 +335,21 @@ func (n *Namer) AddBirth(tid uint32, t int64) { n.addMark(tid, mark{t: t, kind: 
 // the same): dumps from before t do not name it after t.
 func (n *Namer) AddRename(tid uint32, t int64, comm string) {
 	n.addMark(tid, mark{t: t, kind: markRename, comm: comm})
+	// The full name the thread gave itself just before, if the kernel
+	// name is its prefix: observed just after the rename, in the span the
+	// rename begins.
+	if name, ok := n.pending[tid]; ok {
+		delete(n.pending, tid)
+		o := observation{start: t + 1, end: t + 1, name: name, javaID: -1, comm: KernelComm(name)}
+		if compatible(&o, comm) {
+			n.observe(tid, o)
+			n.selfNamed++
+		}
+	}
 }
+
+// SelfNamed returns how many self-renames were named by AddThreadName.
+func (n *Namer) SelfNamed() int { return n.selfNamed }
 
 // AddLifecycle records a lifecycle event (exit, birth, rename) of a thread.
 func (n *Namer) AddLifecycle(e *Event) {

@@ -300,7 +300,7 @@ func runAttach(ctx context.Context, pid int, o *attachOpts) (err error) {
 	}
 	defer tr.Close()
 	if err := tr.HotSpotErr(); err != nil {
-		slog.Warn("some HotSpot probes are not in use", "thread_starts", tr.ThreadStarts(), "vm_operations", tr.VMOps(), "err", err)
+		slog.Warn("some HotSpot probes are not in use", "thread_starts", tr.ThreadStarts(), "thread_names", tr.ThreadNames(), "vm_operations", tr.VMOps(), "err", err)
 	}
 	clock = bpf.NewWallClock()
 	started := time.Now()
@@ -331,7 +331,7 @@ func runAttach(ctx context.Context, pid int, o *attachOpts) (err error) {
 		}
 	}
 	slog.Info("tracing", "pid", pid, "attachment", tr.Attachment(), "min_latency", o.minLatency, "kinds", o.kinds, "clock_err_ns", clock.Last().Err,
-		"thread_starts", tr.ThreadStarts(), "vm_operations", tr.VMOps())
+		"thread_starts", tr.ThreadStarts(), "thread_names", tr.ThreadNames(), "vm_operations", tr.VMOps())
 
 	var wg sync.WaitGroup
 	refCtx, refCancel := context.WithCancel(context.Background())
@@ -378,6 +378,7 @@ func runAttach(ctx context.Context, pid int, o *attachOpts) (err error) {
 	kc.missedNs, _ = tr.MissedNs()
 	if joiner.Namer != nil {
 		kc.threadStarts = joiner.Namer.ThreadStarts()
+		kc.selfNamed = joiner.Namer.SelfNamed()
 	}
 	if cerr := tr.Close(); cerr != nil && runErr == nil {
 		runErr = cerr
@@ -397,6 +398,7 @@ type kernelCounts struct {
 	missedNs   uint64 // the run-queue time of their waits
 	// threads named as they started (HotSpot probe)
 	threadStarts int
+	selfNamed    int // self-renames named by their full name (HotSpot)
 }
 
 func summary(w io.Writer, pid int, d time.Duration, events, lifecycle, written, unnamed, lost uint64, lostPerCPU []uint64, lerr error, kc kernelCounts, ref *refresher, jvmGone bool) {
@@ -419,6 +421,9 @@ func summary(w io.Writer, pid int, d time.Duration, events, lifecycle, written, 
 	fmt.Fprintln(w)
 	if kc.threadStarts > 0 {
 		fmt.Fprintf(w, "jschedlat: %d new threads named as they started (HotSpot's thread__start probe), without a thread dump\n", kc.threadStarts)
+	}
+	if kc.selfNamed > 0 {
+		fmt.Fprintf(w, "jschedlat: %d names threads gave themselves read in full as they set them (os::set_native_thread_name), without a thread dump\n", kc.selfNamed)
 	}
 	if kc.recovered > 0 || kc.missed > 0 {
 		// Seen on kernels that skip some sched_switch tracepoints.

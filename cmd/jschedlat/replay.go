@@ -73,6 +73,8 @@ func runReplay(ctx context.Context, o *replayOpts) (err error) {
 			namer.AddVMOp(e)
 		case e.Kind == bpf.KindThreadStart:
 			namer.AddThreadStart(e)
+		case e.Kind == bpf.KindThreadName:
+			namer.AddThreadName(e)
 		}
 		return ctx.Err()
 	})
