@@ -25,6 +25,10 @@ const (
 	// SourceComm: no dump knew this thread at that time; java_thread is
 	// empty and only the kernel's comm is known.
 	SourceComm = "comm"
+	// SourceHotSpot: the name comes from HotSpot itself as the thread
+	// started or named itself (USDT hotspot:thread__start, or
+	// os::set_native_thread_name), and agrees with its kernel name.
+	SourceHotSpot = "hotspot"
 )
 
 // DefaultHorizon is how far past an event the join looks for a dump that
@@ -46,6 +50,7 @@ type observation struct {
 	name       string
 	javaID     int64
 	comm       string // the kernel name HotSpot would have given this name
+	hotspot    bool   // from HotSpot's probes, not a dump
 }
 
 // Namer answers "what was the Java name of TID x at time t" from thread
@@ -204,7 +209,7 @@ func (n *Namer) AddThreadStart(e *Event) {
 		return
 	}
 	n.starts++
-	n.observe(e.Tid, observation{start: e.Time, end: e.Time, name: e.Name, javaID: -1, comm: KernelComm(e.Name)})
+	n.observe(e.Tid, observation{start: e.Time, end: e.Time, name: e.Name, javaID: -1, comm: KernelComm(e.Name), hotspot: true})
 }
 
 // AddThreadName records the full name a thread is giving itself (HotSpot's
@@ -297,6 +302,13 @@ func VirtualName(id int64, name string) string {
 	return "VirtualThread[#" + strconv.FormatInt(id, 10) + "," + name + "]"
 }
 
+func (o *observation) source() string {
+	if o.hotspot {
+		return SourceHotSpot
+	}
+	return SourceDump
+}
+
 // A mark is a moment in a TID's lifecycle seen by the kernel.
 type mark struct {
 	t    int64
@@ -340,7 +352,7 @@ func (n *Namer) AddRename(tid uint32, t int64, comm string) {
 	// rename begins.
 	if name, ok := n.pending[tid]; ok {
 		delete(n.pending, tid)
-		o := observation{start: t + 1, end: t + 1, name: name, javaID: -1, comm: KernelComm(name)}
+		o := observation{start: t + 1, end: t + 1, name: name, javaID: -1, comm: KernelComm(name), hotspot: true}
 		if compatible(&o, comm) {
 			n.observe(tid, o)
 			n.selfNamed++
@@ -484,9 +496,9 @@ func (n *Namer) Name(tid uint32, t int64, comm string) (string, string) {
 	}
 	switch {
 	case prev != nil && compatible(prev, comm):
-		return prev.name, SourceDump
+		return prev.name, prev.source()
 	case next != nil && compatible(next, comm):
-		return next.name, SourceDump
+		return next.name, next.source()
 	case prev == nil:
 		// The thread had another name before the first dump that saw
 		// it (renamed by itself or by another thread): unknown.

@@ -405,6 +405,7 @@ func testAttach(t *testing.T, bin string, j jdk) {
 	cats := map[string]*tally{"long-lived": {}, "short-lived": {}, "self-renamed": {}}
 	threadsSeen := map[string]map[uint32]bool{"long-lived": {}, "short-lived": {}, "self-renamed": {}}
 	var wrongs, unnamed []string
+	sources := map[string]int{} // "category name_source" -> records
 	for i := range recs {
 		r := &recs[i]
 		if int(r.Pid) != pid {
@@ -421,6 +422,7 @@ func testAttach(t *testing.T, bin string, j jdk) {
 			cat = "self-renamed"
 		}
 		threadsSeen[cat][r.Tid] = true
+		sources[cat+" "+r.NameSource]++
 		c := cats[cat]
 		switch {
 		case r.JavaThread == "":
@@ -436,6 +438,10 @@ func testAttach(t *testing.T, bin string, j jdk) {
 				wrongs = append(wrongs, fmt.Sprintf("%s tid %d: java_thread %q (%s), truth %q", r.TimeText, r.Tid, r.JavaThread, r.NameSource, names))
 			}
 		}
+	}
+	t.Logf("name sources: %v", sources)
+	if j.defaultBudget && (sources["short-lived hotspot"] == 0 || sources["self-renamed hotspot"] == 0) {
+		t.Errorf("new and self-renamed threads were not named by HotSpot's probes: %v", sources)
 	}
 	// The task that held the CPU is named too when it is of the same JVM.
 	prevOK, prevWrong := 0, 0
