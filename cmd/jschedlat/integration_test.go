@@ -676,6 +676,11 @@ func testPIDNamespace(t *testing.T, bin, unshare string, j jdk) {
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("attach: %v\n%s", err, stderr.String())
 	}
+	// HotSpot's probes work across the mount namespace (through
+	// /proc/PID/map_files) and report host TIDs.
+	if !strings.Contains(stderr.String(), "new threads named as they started") {
+		t.Errorf("no thread named by HotSpot's thread-start probe:\n%s", stderr.String())
+	}
 	if !strings.Contains(stderr.String(), "thread dumps via attach") {
 		t.Errorf("dumps were not taken by direct attach:\n%s", stderr.String())
 	}
