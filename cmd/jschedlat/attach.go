@@ -39,6 +39,7 @@ type attachOpts struct {
 	dumpTimeout  time.Duration
 	dumpBudget   string
 	ringSize     int
+	probes       bool // HotSpot's USDT/uprobes
 }
 
 func newAttachCmd() *cobra.Command {
@@ -91,6 +92,7 @@ Needs root (or CAP_BPF and CAP_PERFMON, plus the JVM's user for thread dumps).`,
 	f.DurationVar(&o.dumpTimeout, "dump-timeout", 10*time.Second, "give up on one thread dump after this long")
 	f.StringVar(&o.dumpBudget, "dump-budget", formatBudget(DefaultBudget), "share of wall time thread dumps may keep the JVM stopped at safepoints (100% = no limit)")
 	f.IntVar(&o.ringSize, "ring-size", 4<<20, "kernel ring buffer size in bytes (power of two)")
+	f.BoolVar(&o.probes, "hotspot-probes", true, "put uprobes on the JVM's own probes (thread start, self-rename, VM operations): names without dumps, virtual_thread; false: dumps only")
 	return c
 }
 
@@ -277,7 +279,7 @@ func runAttach(ctx context.Context, pid int, o *attachOpts) (err error) {
 	// VM operations pin each dump to the instant it printed (virtual_thread).
 	// Optional.
 	var hotspot *bpf.HotSpotProbes
-	if pid != 0 {
+	if pid != 0 && o.probes {
 		lib, err := jvm.LibJVM(pid)
 		if err == nil {
 			hotspot, err = bpf.FindHotSpotProbes(lib)
