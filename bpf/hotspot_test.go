@@ -2,7 +2,6 @@ package bpf
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -22,26 +21,9 @@ import (
 // the thread was off the CPU, never less than the wait itself.
 func TestHotSpotProbes(t *testing.T) {
 	requireRoot(t)
-	javac, err := exec.LookPath("javac")
-	if err != nil {
-		t.Skip("SKIPPED: no javac on PATH; install a JDK (apt-get install openjdk-17-jdk-headless) to run it")
-	}
-	java := filepath.Join(filepath.Dir(javac), "java")
-	dir := t.TempDir()
-	if out, err := exec.Command(javac, "-d", dir, "../testdata/java/Workload.java").CombinedOutput(); err != nil {
-		t.Fatalf("javac: %v\n%s", err, out)
-	}
-	truthPath := filepath.Join(dir, "truth.txt")
+	truthPath := filepath.Join(t.TempDir(), "truth.txt")
 	// Its two self-renaming threads rename themselves half-way (2.5 s).
-	cmd := exec.Command(java, "-cp", dir, "Workload", "--seconds", "5", "--truth", truthPath,
-		"--short-every-ms", "100", "--short-life-ms", "50")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
+	cmd := startWorkload(t, "--seconds", "5", "--truth", truthPath, "--short-every-ms", "100", "--short-life-ms", "50")
 	time.Sleep(1500 * time.Millisecond) // JVM start-up: SIGQUIT must find its handler
 	pid := cmd.Process.Pid
 	lib, err := jvm.LibJVM(pid)

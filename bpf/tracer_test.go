@@ -179,25 +179,8 @@ func TestSlotCollisions(t *testing.T) {
 // (testdata/java/Workload.java) on the JDK found on PATH.
 func TestGroundTruthJVM(t *testing.T) {
 	requireRoot(t)
-	javac, err := exec.LookPath("javac")
-	if err != nil {
-		t.Skip("SKIPPED: no javac on PATH; install a JDK (apt-get install openjdk-17-jdk-headless) to run it")
-	}
-	java := filepath.Join(filepath.Dir(javac), "java")
-	dir := t.TempDir()
-	if out, err := exec.Command(javac, "-d", dir, "../testdata/java/Workload.java").CombinedOutput(); err != nil {
-		t.Fatalf("javac: %v\n%s", err, out)
-	}
 	setSysctl(t, "kernel.task_delayacct", "1")
-	cmd := exec.Command(java, "-cp", dir, "Workload", "--seconds", "10")
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
+	cmd := startWorkload(t, "--seconds", "10")
 	time.Sleep(1500 * time.Millisecond) // JVM start-up and thread creation
 	checkAgainstSchedstat(t, uint32(cmd.Process.Pid), false, 8)
 }
@@ -645,4 +628,29 @@ func TestUnprivileged(t *testing.T) {
 	if !strings.HasPrefix(msg, "loading BPF needs root or CAP_BPF+CAP_PERFMON: ") {
 		t.Errorf("unprivileged New: %q", msg)
 	}
+}
+
+// startWorkload compiles testdata/java/Workload.java with the JDK on PATH
+// and starts it with args; it is killed when the test ends.
+func startWorkload(t *testing.T, args ...string) *exec.Cmd {
+	t.Helper()
+	javac, err := exec.LookPath("javac")
+	if err != nil {
+		t.Skip("SKIPPED: no javac on PATH; install a JDK (apt-get install openjdk-17-jdk-headless) to run it")
+	}
+	java := filepath.Join(filepath.Dir(javac), "java")
+	dir := t.TempDir()
+	if out, err := exec.Command(javac, "-d", dir, "../testdata/java/Workload.java").CombinedOutput(); err != nil {
+		t.Fatalf("javac: %v\n%s", err, out)
+	}
+	cmd := exec.Command(java, append([]string{"-cp", dir, "Workload"}, args...)...)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	return cmd
 }

@@ -534,21 +534,7 @@ func testAttach(t *testing.T, bin string, j jdk) {
 	}
 
 	// (c) Replaying the saved events with the saved dumps gives the same rows.
-	replayed := filepath.Join(dir, "replay.csv")
-	if b, err := exec.Command(bin, "replay", "--events", events, "--dumps", dumps, "-o", replayed).CombinedOutput(); err != nil {
-		t.Fatalf("replay: %v\n%s", err, b)
-	}
-	live, _ := os.ReadFile(out)
-	rep, _ := os.ReadFile(replayed)
-	if !bytes.Equal(live, rep) {
-		ll, rl := strings.Split(string(live), "\n"), strings.Split(string(rep), "\n")
-		for i := 0; i < len(ll) && i < len(rl); i++ {
-			if ll[i] != rl[i] {
-				t.Fatalf("replay differs from live output at line %d (%d vs %d lines):\nlive:   %s\nreplay: %s", i+1, len(ll), len(rl), ll[i], rl[i])
-			}
-		}
-		t.Fatalf("replay has %d lines, live %d", len(rl), len(ll))
-	}
+	checkReplay(t, bin, dir, events, dumps, out)
 }
 
 // TestAttachJVMExits: when the JVM ends mid-run, attach stops by itself,
@@ -803,4 +789,26 @@ func TestDumpBudgetRealJVM(t *testing.T) {
 	if strconv.Itoa(n) != m[2] {
 		t.Logf("summary counts %s safepoints, the log %d dump safepoints (others fell inside a dump)", m[2], n)
 	}
+}
+
+// checkReplay replays the saved events with the saved dumps and requires
+// the rows the live run wrote to out.
+func checkReplay(t *testing.T, bin, dir, events, dumps, out string) {
+	t.Helper()
+	replayed := filepath.Join(dir, "replay.csv")
+	if b, err := exec.Command(bin, "replay", "--events", events, "--dumps", dumps, "-o", replayed).CombinedOutput(); err != nil {
+		t.Fatalf("replay: %v\n%s", err, b)
+	}
+	live, _ := os.ReadFile(out)
+	rep, _ := os.ReadFile(replayed)
+	if bytes.Equal(live, rep) {
+		return
+	}
+	ll, rl := strings.Split(string(live), "\n"), strings.Split(string(rep), "\n")
+	for i := 0; i < len(ll) && i < len(rl); i++ {
+		if ll[i] != rl[i] {
+			t.Fatalf("replay differs from live output at line %d (%d vs %d lines):\nlive:   %s\nreplay: %s", i+1, len(ll), len(rl), ll[i], rl[i])
+		}
+	}
+	t.Fatalf("replay has %d lines, live %d", len(rl), len(ll))
 }

@@ -141,13 +141,5 @@ func TestVirtualThreadsRealJVM(t *testing.T) {
 	}
 
 	// Replay decides the same from the saved events and dumps.
-	replayed := filepath.Join(dir, "replay.csv")
-	if b, err := exec.Command(bin, "replay", "--events", events, "--dumps", dumps, "-o", replayed).CombinedOutput(); err != nil {
-		t.Fatalf("replay: %v\n%s", err, b)
-	}
-	live, _ := os.ReadFile(out)
-	rep, _ := os.ReadFile(replayed)
-	if !bytes.Equal(live, rep) {
-		t.Errorf("replay differs from the live output")
-	}
+	checkReplay(t, bin, dir, events, dumps, out)
 }
