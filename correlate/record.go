@@ -2,8 +2,10 @@ package correlate
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -126,8 +128,28 @@ func (j *jsonWriter) Write(r *Record) error {
 func (j *jsonWriter) Flush() error { return j.bw.Flush() }
 
 // ReadRecords reads records written by a Writer (CSV with header, or JSON
-// lines), calling fn for each. It is used by tests and offline analysis.
+// lines), calling fn for each. The first malformed row is an error.
 func ReadRecords(r io.Reader, fn func(*Record) error) error {
+	return ReadRecordsLenient(r, fn, nil)
+}
+
+// RowError is a malformed row: its line (1-based) and what is wrong.
+type RowError struct {
+	Line int
+	Err  error
+}
+
+func (e *RowError) Error() string { return fmt.Sprintf("line %d: %v", e.Line, e.Err) }
+func (e *RowError) Unwrap() error { return e.Err }
+
+// ReadRecordsLenient is ReadRecords that hands malformed rows to bad and
+// goes on when it returns nil (nil bad: the row's error ends the read).
+// An unreadable header, or a stream that is neither CSV nor JSON lines,
+// always ends it.
+func ReadRecordsLenient(r io.Reader, fn func(*Record) error, bad func(*RowError) error) error {
+	if bad == nil {
+		bad = func(e *RowError) error { return e }
+	}
 	br := bufio.NewReaderSize(r, 64<<10)
 	first, err := br.Peek(1)
 	if err != nil {
@@ -137,26 +159,11 @@ func ReadRecords(r io.Reader, fn func(*Record) error) error {
 		return err
 	}
 	if first[0] == '{' {
-		dec := json.NewDecoder(br)
-		for line := 1; ; line++ {
-			var rec Record
-			if err := dec.Decode(&rec); err == io.EOF {
-				return nil
-			} else if err != nil {
-				return fmt.Errorf("record %d: %w", line, err)
-			}
-			t, err := time.Parse(time.RFC3339Nano, rec.TimeText)
-			if err != nil {
-				return fmt.Errorf("record %d: %w", line, err)
-			}
-			rec.Time = t.UnixNano()
-			if err := fn(&rec); err != nil {
-				return err
-			}
-		}
+		return readJSONRecords(br, fn, bad)
 	}
 	cr := csv.NewReader(br)
 	cr.ReuseRecord = true
+	cr.FieldsPerRecord = -1
 	head, err := cr.Read()
 	if err != nil {
 		return fmt.Errorf("reading header: %w", err)
@@ -167,7 +174,7 @@ func ReadRecords(r io.Reader, fn func(*Record) error) error {
 	}
 	for _, c := range Columns {
 		if _, ok := idx[c]; !ok && !optionalColumns[c] {
-			return fmt.Errorf("header has no column %q", c)
+			return fmt.Errorf("header has no column %q: not a jschedlat records file", c)
 		}
 	}
 	for {
@@ -175,10 +182,24 @@ func ReadRecords(r io.Reader, fn func(*Record) error) error {
 		if err == io.EOF {
 			return nil
 		}
+		line, _ := cr.FieldPos(0)
 		if err != nil {
+			var pe *csv.ParseError
+			if errors.As(err, &pe) {
+				if berr := bad(&RowError{Line: pe.StartLine, Err: pe.Err}); berr != nil {
+					return berr
+				}
+				continue
+			}
 			return err
 		}
-		line, _ := cr.FieldPos(0)
+		if len(row) != len(head) {
+			if berr := bad(&RowError{Line: line, Err: fmt.Errorf("%d fields, the header has %d", len(row), len(head))}); berr != nil {
+				return berr
+			}
+			continue
+		}
+		var ferr error
 		get := func(c string) string {
 			if i, ok := idx[c]; ok {
 				return row[i]
@@ -186,11 +207,13 @@ func ReadRecords(r io.Reader, fn func(*Record) error) error {
 			return ""
 		}
 		num := func(c string) uint64 {
-			if err != nil {
+			if ferr != nil {
 				return 0
 			}
-			var v uint64
-			v, err = strconv.ParseUint(get(c), 10, 64)
+			v, err := strconv.ParseUint(get(c), 10, 64)
+			if err != nil {
+				ferr = fmt.Errorf("column %s: %w", c, err)
+			}
 			return v
 		}
 		rec := Record{
@@ -202,15 +225,57 @@ func ReadRecords(r io.Reader, fn func(*Record) error) error {
 			VirtualThread: get("virtual_thread"),
 		}
 		rec.TimeText = get("time")
-		if err != nil {
-			return fmt.Errorf("line %d: %w", line, err)
+		if ferr == nil {
+			var t time.Time
+			if t, ferr = time.Parse(time.RFC3339Nano, rec.TimeText); ferr == nil {
+				rec.Time = t.UnixNano()
+			} else {
+				ferr = fmt.Errorf("column time: %w", ferr)
+			}
 		}
-		t, perr := time.Parse(time.RFC3339Nano, rec.TimeText)
-		if perr != nil {
-			return fmt.Errorf("line %d: %w", line, perr)
+		if ferr != nil {
+			if berr := bad(&RowError{Line: line, Err: ferr}); berr != nil {
+				return berr
+			}
+			continue
 		}
-		rec.Time = t.UnixNano()
 		if err := fn(&rec); err != nil {
+			return err
+		}
+	}
+}
+
+func readJSONRecords(br *bufio.Reader, fn func(*Record) error, bad func(*RowError) error) error {
+	for line := 1; ; line++ {
+		b, err := br.ReadBytes('\n')
+		if len(bytes.TrimSpace(b)) == 0 {
+			if err == io.EOF {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		var rec Record
+		jerr := json.Unmarshal(b, &rec)
+		if jerr == nil {
+			var t time.Time
+			if t, jerr = time.Parse(time.RFC3339Nano, rec.TimeText); jerr == nil {
+				rec.Time = t.UnixNano()
+			}
+		}
+		if jerr != nil {
+			if berr := bad(&RowError{Line: line, Err: jerr}); berr != nil {
+				return berr
+			}
+		} else if ferr := fn(&rec); ferr != nil {
+			return ferr
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
 			return err
 		}
 	}

@@ -40,7 +40,7 @@ with its exact Java thread name, taken from thread dumps of the JVM.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newAttachCmd(), newReplayCmd(), newThreadsCmd())
+	root.AddCommand(newAttachCmd(), newReplayCmd(), newThreadsCmd(), newReportCmd())
 	if err := root.ExecuteContext(ctx); err != nil {
 		fmt.Fprintf(os.Stderr, "jschedlat: %v\n", err)
 		return 1

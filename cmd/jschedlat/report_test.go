@@ -1,0 +1,117 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jschedlat/jschedlat/correlate"
+)
+
+// writeRecords writes n records of two threads of one pool as CSV.
+func writeRecords(t *testing.T, path string, n int) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := correlate.NewWriter(f, "csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC).UnixNano()
+	for i := 0; i < n; i++ {
+		r := correlate.Record{Time: base + int64(i)*int64(time.Millisecond), Kind: "wakeup", LatencyNs: uint64(1000 * (i + 1)),
+			Pid: 10, Tid: uint32(11 + i%2), Comm: "exec", JavaThread: []string{"http-nio-8080-exec-1", "http-nio-8080-exec-2"}[i%2],
+			NameSource: "dump", PrevComm: "swapper/0"}
+		if err := w.Write(&r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+}
+
+// Malformed rows are reported with file and line and skipped; --strict
+// stops at the first; good rows of every file count.
+func TestReportBadRows(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.csv")
+	writeRecords(t, good, 100)
+	b, _ := os.ReadFile(good)
+	lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+	// Line 3: a bad latency; line 6: a missing field; line 9: a bad time.
+	lines[2] = strings.Replace(lines[2], ",wakeup,", ",wakeup,x", 1)
+	lines[5] = lines[5][:strings.LastIndex(lines[5], ",")]
+	lines[8] = "yesterday" + lines[8][strings.Index(lines[8], ","):]
+	bad := filepath.Join(dir, "bad.csv")
+	if err := os.WriteFile(bad, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stderr := runBin(t, "report", "--format", "json", "-o", filepath.Join(dir, "r.json"), good, bad)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, line := range []string{"line=3", "line=6", "line=9"} {
+		if !strings.Contains(stderr, "bad.csv") || !strings.Contains(stderr, line) {
+			t.Errorf("stderr does not name bad.csv %s:\n%s", line, stderr)
+		}
+	}
+	var out struct {
+		Records uint64 `json:"records"`
+		Pools   []struct {
+			Name  string `json:"name"`
+			Count uint64 `json:"count"`
+		} `json:"pools"`
+	}
+	jb, err := os.ReadFile(filepath.Join(dir, "r.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(jb, &out); err != nil {
+		t.Fatal(err)
+	}
+	if out.Records != 197 || len(out.Pools) != 1 || out.Pools[0].Name != "http-nio-8080-exec-*" || out.Pools[0].Count != 197 {
+		t.Errorf("report: %+v, want 197 records in pool http-nio-8080-exec-*", out)
+	}
+	code, stderr = runBin(t, "report", "--strict", "-o", filepath.Join(dir, "r.txt"), bad)
+	if code == 0 || !strings.Contains(stderr, "bad.csv:3:") {
+		t.Errorf("--strict: exit %d, stderr %q; want an error at bad.csv:3", code, stderr)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"report", filepath.Join(dir, "missing.csv")}, "no such file"},
+		{[]string{"report", "--format", "xml", good}, "unknown --format"},
+		{[]string{"report", "--pool", "(=>x", good}, "--pool"},
+		{[]string{"report", "/etc/hostname"}, "not a jschedlat records file"},
+	} {
+		code, stderr := runBin(t, c.args...)
+		if code == 0 || !strings.Contains(stderr, c.want) || strings.Count(strings.TrimSpace(stderr), "\n") > 0 {
+			t.Errorf("%v: exit %d, stderr %q; want one line with %q", c.args, code, stderr, c.want)
+		}
+	}
+}
+
+// The text report of a real run names the pools and threads.
+func TestReportText(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.csv")
+	writeRecords(t, in, 10)
+	out, err := exec.Command(binary(t), "report", in).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"10 waits", "http-nio-8080-exec-*", "http-nio-8080-exec-2", "[swapper/0]", "per CPU", "over time"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("report lacks %q:\n%s", want, out)
+		}
+	}
+}
