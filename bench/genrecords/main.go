@@ -1,0 +1,59 @@
+// Command genrecords writes synthetic annotated records (CSV, as attach
+// writes them) to stdout, for measuring what reads them (scripts/bench-report.sh).
+//
+//	genrecords -n 10000000 -threads 200
+package main
+
+import (
+	"bufio"
+	"flag"
+	"fmt"
+	"math/rand"
+	"os"
+	"time"
+
+	"github.com/jschedlat/jschedlat/correlate"
+)
+
+func main() {
+	n := flag.Int("n", 1000000, "records")
+	threads := flag.Int("threads", 200, "distinct threads (in 10 pools)")
+	seed := flag.Int64("seed", 1, "random seed")
+	flag.Parse()
+	bw := bufio.NewWriterSize(os.Stdout, 1<<20)
+	w, err := correlate.NewWriter(bw, "csv")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "genrecords:", err)
+		os.Exit(1)
+	}
+	rng := rand.New(rand.NewSource(*seed))
+	names := make([]string, *threads)
+	for i := range names {
+		names[i] = fmt.Sprintf("pool-%d-worker-%d", i%10, i)
+	}
+	kinds := []string{"wakeup", "preempt", "yield"}
+	t := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC).UnixNano()
+	var r correlate.Record
+	for i := 0; i < *n; i++ {
+		t += int64(rng.Intn(200_000)) // ~10k records/s of trace time
+		th := rng.Intn(*threads)
+		r = correlate.Record{
+			Time: t, KTime: uint64(t), CPU: uint32(rng.Intn(8)), QueuedCPU: uint32(rng.Intn(8)),
+			Kind: kinds[rng.Intn(3)], LatencyNs: uint64(rng.ExpFloat64() * 2e6),
+			Pid: 4242, Tid: uint32(5000 + th), Comm: "pool-worker", JavaThread: names[th], NameSource: "dump",
+			PrevPid: 4242, PrevTid: uint32(5000 + rng.Intn(*threads)), PrevComm: "pool-worker",
+			PrevJavaThread: names[rng.Intn(*threads)],
+		}
+		if err := w.Write(&r); err != nil {
+			fmt.Fprintln(os.Stderr, "genrecords:", err)
+			os.Exit(1)
+		}
+	}
+	if err := w.Flush(); err == nil {
+		err = bw.Flush()
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "genrecords:", err)
+		os.Exit(1)
+	}
+}
