@@ -21,6 +21,9 @@ type reportOpts struct {
 	interval time.Duration
 	strict   bool
 	output   string
+	pprof    string
+	dumps    []string
+	tz       string
 }
 
 func newReportCmd() *cobra.Command {
@@ -49,6 +52,9 @@ skipped (--strict: the first one is an error).`,
 	f.DurationVar(&o.interval, "interval", time.Second, "width of the latency-over-time lines")
 	f.BoolVar(&o.strict, "strict", false, "stop at the first malformed row instead of skipping it")
 	f.StringVarP(&o.output, "output", "o", "-", "write the report to FILE (- = stdout)")
+	f.StringVar(&o.pprof, "pprof", "", "also write a pprof profile of the waits to FILE (samples waits/count and runq_delay/nanoseconds; stacks from --dumps)")
+	f.StringArrayVar(&o.dumps, "dumps", nil, "thread dumps for the profile's Java stacks: a --save-dumps directory, dump files or logs (repeatable)")
+	f.StringVar(&o.tz, "tz", "Local", "time zone of the timestamp lines in plain dump files")
 	return c
 }
 
@@ -71,8 +77,33 @@ func runReport(o *reportOpts, files []string) error {
 		rules = append(rules, r)
 	}
 	rp := report.New(report.Config{Pools: rules, Interval: o.interval})
+	var prof *report.Profiler
+	if o.pprof != "" {
+		loc, err := time.LoadLocation(o.tz)
+		if err != nil {
+			return fmt.Errorf("--tz: %w", err)
+		}
+		dumps, warns, err := correlate.LoadDumps(o.dumps, loc)
+		if err != nil {
+			return err
+		}
+		for _, w := range warns {
+			slog.Warn(w)
+		}
+		if len(dumps) == 0 {
+			slog.Warn("no thread dumps: the profile has threads but no Java stacks (give --dumps)")
+		}
+		prof = report.NewProfiler(report.NewStacks(dumps), rules)
+	} else if len(o.dumps) > 0 {
+		return errors.New("--dumps is for --pprof: give --pprof FILE too")
+	}
 	for _, path := range files {
-		if err := readInto(rp, path, o.strict); err != nil {
+		if err := readInto(rp, prof, path, o.strict); err != nil {
+			return err
+		}
+	}
+	if prof != nil {
+		if err := writeProfile(prof, o.pprof); err != nil {
 			return err
 		}
 	}
@@ -99,7 +130,22 @@ func runReport(o *reportOpts, files []string) error {
 	return nil
 }
 
-func readInto(rp *report.Report, path string, strict bool) error {
+func writeProfile(p *report.Profiler, path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("--pprof: %w", err)
+	}
+	if err := p.Write(f); err != nil {
+		f.Close()
+		return fmt.Errorf("--pprof %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("--pprof %s: %w", path, err)
+	}
+	return nil
+}
+
+func readInto(rp *report.Report, prof *report.Profiler, path string, strict bool) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
@@ -119,6 +165,9 @@ func readInto(rp *report.Report, path string, strict bool) error {
 	n := uint64(0)
 	err = correlate.ReadRecordsLenient(f, func(r *correlate.Record) error {
 		rp.Add(r)
+		if prof != nil {
+			prof.Add(r)
+		}
 		n++
 		return nil
 	}, onBad)

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -112,6 +113,61 @@ func TestReportText(t *testing.T) {
 	for _, want := range []string{"10 waits", "http-nio-8080-exec-*", "http-nio-8080-exec-2", "[swapper/0]", "per CPU", "over time"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("report lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// The profile opens in go tool pprof: the waits of a thread sit under its
+// pool and thread pseudo-frames and the Java stack of the dump nearest in
+// time; a thread no dump saw is there without a stack.
+func TestReportPprof(t *testing.T) {
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		gobin = filepath.Join(runtime.GOROOT(), "bin", "go")
+	}
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.csv")
+	f, err := os.Create(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, _ := correlate.NewWriter(f, "csv")
+	// The dump's timestamp line says 2026-11-25 13:36:45 (read as UTC).
+	at := time.Date(2026, 11, 25, 13, 36, 46, 0, time.UTC).UnixNano()
+	for i, r := range []correlate.Record{
+		{Kind: "wakeup", LatencyNs: 3_000_000, Tid: 0x1273, Comm: "order-matcher-1", JavaThread: "order-matcher-1"},
+		{Kind: "preempt", LatencyNs: 5_000_000, Tid: 0x1273, Comm: "order-matcher-1", JavaThread: "order-matcher-1"},
+		{Kind: "wakeup", LatencyNs: 7_000_000, Tid: 999, Comm: "http-nio-8080-e", JavaThread: "http-nio-8080-exec-1"},
+	} {
+		r.Time, r.Pid = at+int64(i), 4703
+		if err := w.Write(&r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.Flush()
+	f.Close()
+	prof := filepath.Join(dir, "waits.pb.gz")
+	code, stderr := runBin(t, "report", "-o", os.DevNull, "--pprof", prof, "--dumps", "../../testdata/dumps/hotspot/jdk17-jstack-4703.txt", "--tz", "UTC", in)
+	if code != 0 {
+		t.Fatalf("report --pprof: exit %d: %s", code, stderr)
+	}
+	out, err := exec.Command(gobin, "tool", "pprof", "-top", "-sample_index=runq_delay", "-unit=ms", prof).CombinedOutput()
+	if err != nil {
+		t.Fatalf("go tool pprof -top: %v\n%s", err, out)
+	}
+	for _, want := range []string{"15ms total", "thread: order-matcher-1", "pool: order-matcher-*", "java.lang.Thread.sleep", "Named.sleepForever",
+		"thread: http-nio-8080-exec-1", "(no thread dump saw this thread)"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("pprof -top lacks %q:\n%s", want, out)
+		}
+	}
+	out, err = exec.Command(gobin, "tool", "pprof", "-tags", "-sample_index=waits", prof).CombinedOutput()
+	if err != nil {
+		t.Fatalf("go tool pprof -tags: %v\n%s", err, out)
+	}
+	for _, want := range []string{"kind", "preempt", "state", "TIMED_WAITING", "pool", "thread"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("pprof -tags lacks %q:\n%s", want, out)
 		}
 	}
 }
