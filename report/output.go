@@ -50,7 +50,7 @@ func (s *Summary) WriteText(w io.Writer, top int) error {
 	if s.Records == 0 {
 		return nil
 	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	tw := newTable(w)
 	section := func(title string) {
 		tw.Flush()
 		fmt.Fprintf(w, "\n== %s\n", title)
@@ -111,7 +111,13 @@ func (s *Summary) WriteText(w io.Writer, top int) error {
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%.3f\t%s\t%.1f%%\t\n", time.Unix(0, sl.Start).UTC().Format("15:04:05.000"),
 			sl.Count, ms(sl.Sum), float64(sl.Sum)/float64(sl.Count)/1e6, ms(sl.Max), 100*float64(sl.Migrations)/float64(sl.Count))
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if s.Requests != nil {
+		return s.Requests.WriteText(w)
+	}
+	return nil
 }
 
 // jsonDist is a distribution in JSON (ns).
@@ -178,9 +184,40 @@ func (s *Summary) WriteJSON(w io.Writer) error {
 		CPUs       []jsonRow `json:"cpus"`
 		IntervalNs int64     `json:"interval_ns"`
 		Slots      []slot    `json:"over_time"`
+		Requests   any       `json:"requests,omitempty"`
 	}{s.Records, s.First, s.Last, s.Migrated, "percentiles at most 0.8% above the exact value", toJSON(s.All.Hist, s.All.ByKind),
-		rowsJSON(s.Pools), rowsJSON(s.Threads), rowsJSON(s.Holders), rowsJSON(s.CPUs), s.IntervalNs, slots}
+		rowsJSON(s.Pools), rowsJSON(s.Threads), rowsJSON(s.Holders), rowsJSON(s.CPUs), s.IntervalNs, slots, nil}
+	if rq := s.Requests; rq != nil {
+		type req struct {
+			ID       string  `json:"id"`
+			Thread   string  `json:"thread"`
+			Start    string  `json:"start"`
+			Duration int64   `json:"duration_ns"`
+			Wait     uint64  `json:"runq_wait_ns"`
+			Share    float64 `json:"runq_share"`
+			Waits    uint64  `json:"runq_waits"`
+		}
+		var top []req
+		for i := range rq.Top {
+			r := &rq.Top[i]
+			top = append(top, req{r.ID, r.Thread, time.Unix(0, r.Start).UTC().Format(time.RFC3339Nano), r.End - r.Start, r.WaitNs, r.Share(), r.Waits})
+		}
+		out.Requests = struct {
+			Requests       int   `json:"requests"`
+			Threads        int   `json:"threads"`
+			MatchedThreads int   `json:"threads_in_records"`
+			SLONs          int64 `json:"slo_ns,omitempty"`
+			ThresholdNs    int64 `json:"threshold_ns"`
+			OverSLO        int   `json:"over_slo"`
+			OverSLOWaited  int   `json:"over_slo_with_runq_wait"`
+			Top            []req `json:"top_by_runq_wait"`
+		}{rq.Requests, rq.Threads, rq.MatchedThreads, int64(rq.SLO), int64(rq.Threshold), rq.OverSLO, rq.OverSLOWaited, top}
+	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(out)
+}
+
+func newTable(w io.Writer) *tabwriter.Writer {
+	return tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
 }

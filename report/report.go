@@ -216,6 +216,8 @@ type Summary struct {
 	CPUs       []Row
 	Slots      []Slot // in time order
 	IntervalNs int64
+	// Requests, when an application log was joined.
+	Requests *RequestSummary
 }
 
 func sortRows(rows []Row) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -24,6 +25,12 @@ type reportOpts struct {
 	pprof    string
 	dumps    []string
 	tz       string
+	appLog   string
+	appOut   string
+	appCols  report.AppColumns
+	appUnit  string
+	slo      time.Duration
+	runqMin  time.Duration
 }
 
 func newReportCmd() *cobra.Command {
@@ -55,6 +62,16 @@ skipped (--strict: the first one is an error).`,
 	f.StringVar(&o.pprof, "pprof", "", "also write a pprof profile of the waits to FILE (samples waits/count and runq_delay/nanoseconds; stacks from --dumps)")
 	f.StringArrayVar(&o.dumps, "dumps", nil, "thread dumps for the profile's Java stacks: a --save-dumps directory, dump files or logs (repeatable)")
 	f.StringVar(&o.tz, "tz", "Local", "time zone of the timestamp lines in plain dump files")
+	f.StringVar(&o.appLog, "app-log", "", "application request log to join (CSV with a header, or JSON lines): per request a thread name and two of start, end, duration")
+	f.StringVar(&o.appOut, "app-out", "", "write the requests annotated with their run-queue wait to FILE (CSV; default: APP-LOG's name + .runq.csv in the current directory)")
+	f.StringVar(&o.appCols.Thread, "app-thread", report.DefaultAppColumns.Thread, "app log: column of the Java thread name")
+	f.StringVar(&o.appCols.Start, "app-start", report.DefaultAppColumns.Start, "app log: column of the request's start (RFC 3339, access-log time with zone, or epoch s/ms/µs/ns)")
+	f.StringVar(&o.appCols.End, "app-end", report.DefaultAppColumns.End, "app log: column of the request's end")
+	f.StringVar(&o.appCols.Duration, "app-duration", report.DefaultAppColumns.Duration, "app log: column of the request's duration (a number in --app-duration-unit, or a Go duration)")
+	f.StringVar(&o.appUnit, "app-duration-unit", "ms", "app log: unit of plain-number durations: ns, us, ms, s")
+	f.StringVar(&o.appCols.ID, "app-id", report.DefaultAppColumns.ID, "app log: column of the request id")
+	f.DurationVar(&o.slo, "slo", 0, "latency objective: count the requests slower than this and how many of them waited in the run queue")
+	f.DurationVar(&o.runqMin, "runq-threshold", time.Millisecond, "run-queue wait from which a slow request counts as having waited")
 	return c
 }
 
@@ -97,8 +114,17 @@ func runReport(o *reportOpts, files []string) error {
 	} else if len(o.dumps) > 0 {
 		return errors.New("--dumps is for --pprof: give --pprof FILE too")
 	}
+	var join *report.Join
+	var reqs []report.Request
+	if o.appLog != "" {
+		var err error
+		if reqs, err = readAppLog(o); err != nil {
+			return err
+		}
+		join = report.NewJoin(reqs)
+	}
 	for _, path := range files {
-		if err := readInto(rp, prof, path, o.strict); err != nil {
+		if err := readInto(rp, prof, join, path, o.strict); err != nil {
 			return err
 		}
 	}
@@ -113,6 +139,15 @@ func runReport(o *reportOpts, files []string) error {
 	}
 	w := bufio.NewWriterSize(out.f, 64<<10)
 	s := rp.Summary()
+	if join != nil {
+		s.Requests = report.SummarizeRequests(reqs, join, o.slo, o.runqMin, 10)
+		if s.Requests.MatchedThreads == 0 {
+			slog.Warn("no thread name of the app log appears in the records: check --app-thread, and that the records have Java names", "app_log", o.appLog, "threads", s.Requests.Threads)
+		}
+		if err := writeRequests(o, reqs); err != nil {
+			return err
+		}
+	}
 	if o.format == "json" {
 		err = s.WriteJSON(w)
 	} else {
@@ -145,7 +180,71 @@ func writeProfile(p *report.Profiler, path string) error {
 	return nil
 }
 
-func readInto(rp *report.Report, prof *report.Profiler, path string, strict bool) error {
+var durationUnits = map[string]time.Duration{"ns": time.Nanosecond, "us": time.Microsecond, "µs": time.Microsecond, "ms": time.Millisecond, "s": time.Second}
+
+func readAppLog(o *reportOpts) ([]report.Request, error) {
+	unit, ok := durationUnits[o.appUnit]
+	if !ok {
+		return nil, fmt.Errorf("--app-duration-unit %q: one of ns, us, ms, s", o.appUnit)
+	}
+	o.appCols.DurationUnit = unit
+	f, err := os.Open(o.appLog)
+	if err != nil {
+		return nil, fmt.Errorf("--app-log: %w", err)
+	}
+	defer f.Close()
+	var bad int
+	reqs, err := report.ReadAppLog(f, o.appCols, func(e *correlate.RowError) error {
+		if o.strict {
+			return e
+		}
+		bad++
+		if bad <= maxRowWarnings {
+			slog.Warn("app log row skipped", "file", o.appLog, "line", e.Line, "err", e.Err)
+		}
+		return nil
+	})
+	if err != nil {
+		var re *correlate.RowError
+		if errors.As(err, &re) {
+			return nil, fmt.Errorf("%s:%d: %v", o.appLog, re.Line, re.Err)
+		}
+		return nil, fmt.Errorf("%s: %w", o.appLog, err)
+	}
+	if bad > maxRowWarnings {
+		slog.Warn("more app log rows skipped", "file", o.appLog, "rows", bad-maxRowWarnings)
+	}
+	if len(reqs) == 0 {
+		return nil, fmt.Errorf("%s: no usable request (columns %s, %s/%s/%s)", o.appLog, o.appCols.Thread, o.appCols.Start, o.appCols.End, o.appCols.Duration)
+	}
+	return reqs, nil
+}
+
+func writeRequests(o *reportOpts, reqs []report.Request) error {
+	path := o.appOut
+	if path == "" {
+		path = filepath.Base(o.appLog) + ".runq.csv"
+		slog.Info("requests with their run-queue wait written", "file", path)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("--app-out: %w", err)
+	}
+	bw := bufio.NewWriterSize(f, 64<<10)
+	err = report.WriteRequests(bw, reqs)
+	if err == nil {
+		err = bw.Flush()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("--app-out %s: %w", path, err)
+	}
+	return nil
+}
+
+func readInto(rp *report.Report, prof *report.Profiler, join *report.Join, path string, strict bool) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
@@ -167,6 +266,9 @@ func readInto(rp *report.Report, prof *report.Profiler, path string, strict bool
 		rp.Add(r)
 		if prof != nil {
 			prof.Add(r)
+		}
+		if join != nil {
+			join.Add(r)
 		}
 		n++
 		return nil

@@ -171,3 +171,56 @@ func TestReportPprof(t *testing.T) {
 		}
 	}
 }
+
+// The app join: each request gets exactly the overlap of its thread's
+// waits with its window; the summary counts slow requests that waited; an
+// app log whose threads match nothing says so.
+func TestReportAppLog(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.csv")
+	writeRecords(t, in, 100) // waits of (i+1) µs ending at 12:00:00 + i ms, threads exec-1/exec-2 alternating
+	app := filepath.Join(dir, "requests.csv")
+	// r1 on exec-1 covers records 0..9 wholly (even i: 0,2,4,6,8 on exec-1);
+	// r2 on exec-2 starts inside record 1's wait.
+	log := "id,thread,start,end\n" +
+		"r1,http-nio-8080-exec-1,2026-11-25T11:59:59.9Z,2026-11-25T12:00:00.0095Z\n" +
+		"r2,http-nio-8080-exec-2,2026-11-25T12:00:00.000999Z,2026-11-25T12:00:00.0035Z\n" +
+		"r3,nobody,2026-11-25T12:00:00Z,2026-11-25T12:00:01Z\n" +
+		"bad,http-nio-8080-exec-1,never,2026-11-25T12:00:01Z\n"
+	if err := os.WriteFile(app, []byte(log), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "req.csv")
+	code, stderr := runBin(t, "report", "-o", filepath.Join(dir, "r.txt"), "--app-log", app, "--app-out", out, "--slo", "5ms", "--runq-threshold", "1us", in)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stderr, "line=5") {
+		t.Errorf("the bad app-log row is not reported with its line: %s", stderr)
+	}
+	b, _ := os.ReadFile(out)
+	got := map[string][]string{}
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n")[1:] {
+		f := strings.Split(l, ",")
+		got[f[0]] = f
+	}
+	// r1: waits of 1, 3, 5, 7, 9 µs (records 0, 2, 4, 6, 8): 25 µs.
+	// r2: record 1 (2 µs, from 11:59:59.999998 to 12:00:00.001000...) ends at
+	// 12:00:00.001, so its overlap is 1 µs; record 3 (4 µs) ends at .003: all of it.
+	for id, want := range map[string]string{"r1": "25000", "r2": "5000", "r3": "0"} {
+		if len(got[id]) < 6 || got[id][5] != want {
+			t.Errorf("request %s: %v, want runq_wait_ns %s", id, got[id], want)
+		}
+	}
+	text, _ := os.ReadFile(filepath.Join(dir, "r.txt"))
+	if !strings.Contains(string(text), "application requests: 3, on 3 threads, 2 of them seen in the records") ||
+		!strings.Contains(string(text), "2 slower than the SLO (5ms); 1 of those waited >= 1µs in the run queue") {
+		t.Errorf("report text:\n%s", text)
+	}
+	none := filepath.Join(dir, "none.csv")
+	os.WriteFile(none, []byte("id,thread,start,duration_ms\nx,somebody,2026-11-25T12:00:00Z,5\n"), 0o644)
+	code, stderr = runBin(t, "report", "-o", os.DevNull, "--app-log", none, "--app-out", filepath.Join(dir, "n.csv"), in)
+	if code != 0 || !strings.Contains(stderr, "no thread name of the app log appears in the records") {
+		t.Errorf("unmatched app log: exit %d, stderr %s", code, stderr)
+	}
+}
