@@ -31,6 +31,7 @@ type reportOpts struct {
 	appUnit  string
 	slo      time.Duration
 	runqMin  time.Duration
+	trace    string
 }
 
 func newReportCmd() *cobra.Command {
@@ -70,6 +71,7 @@ skipped (--strict: the first one is an error).`,
 	f.StringVar(&o.appCols.Duration, "app-duration", report.DefaultAppColumns.Duration, "app log: column of the request's duration (a number in --app-duration-unit, or a Go duration)")
 	f.StringVar(&o.appUnit, "app-duration-unit", "ms", "app log: unit of plain-number durations: ns, us, ms, s")
 	f.StringVar(&o.appCols.ID, "app-id", report.DefaultAppColumns.ID, "app log: column of the request id")
+	f.StringVar(&o.trace, "trace", "", "also write Chrome trace-event JSON to FILE (Perfetto UI, chrome://tracing): a track per thread with its waits, and the requests of --app-log")
 	f.DurationVar(&o.slo, "slo", 0, "latency objective: count the requests slower than this and how many of them waited in the run queue")
 	f.DurationVar(&o.runqMin, "runq-threshold", time.Millisecond, "run-queue wait from which a slow request counts as having waited")
 	return c
@@ -123,9 +125,40 @@ func runReport(o *reportOpts, files []string) error {
 		}
 		join = report.NewJoin(reqs)
 	}
+	var tr *report.TraceWriter
+	var traceFile *os.File
+	var pid uint32
+	if o.trace != "" {
+		var err error
+		if traceFile, err = os.Create(o.trace); err != nil {
+			return fmt.Errorf("--trace: %w", err)
+		}
+		defer traceFile.Close()
+		tr = report.NewTraceWriter(traceFile)
+	}
+	sink := func(r *correlate.Record) {
+		if tr != nil {
+			tr.Add(r)
+			if pid == 0 {
+				pid = r.Pid
+			}
+		}
+	}
 	for _, path := range files {
-		if err := readInto(rp, prof, join, path, o.strict); err != nil {
+		if err := readInto(rp, prof, join, sink, path, o.strict); err != nil {
 			return err
+		}
+	}
+	if tr != nil {
+		if join != nil {
+			tr.Requests(pid, reqs)
+		}
+		err := tr.Close()
+		if err == nil {
+			err = traceFile.Close()
+		}
+		if err != nil {
+			return fmt.Errorf("--trace %s: %w", o.trace, err)
 		}
 	}
 	if prof != nil {
@@ -244,7 +277,7 @@ func writeRequests(o *reportOpts, reqs []report.Request) error {
 	return nil
 }
 
-func readInto(rp *report.Report, prof *report.Profiler, join *report.Join, path string, strict bool) error {
+func readInto(rp *report.Report, prof *report.Profiler, join *report.Join, sink func(*correlate.Record), path string, strict bool) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
@@ -270,6 +303,7 @@ func readInto(rp *report.Report, prof *report.Profiler, join *report.Join, path 
 		if join != nil {
 			join.Add(r)
 		}
+		sink(r)
 		n++
 		return nil
 	}, onBad)

@@ -224,3 +224,48 @@ func TestReportAppLog(t *testing.T) {
 		t.Errorf("unmatched app log: exit %d, stderr %s", code, stderr)
 	}
 }
+
+// The trace is valid trace-event JSON: a named track per thread, a slice
+// per wait (µs, to the ns), and each request as an async begin/end pair.
+func TestReportTrace(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.csv")
+	writeRecords(t, in, 50)
+	app := filepath.Join(dir, "requests.jsonl")
+	os.WriteFile(app, []byte(`{"id":"q1","thread":"http-nio-8080-exec-1","start":"2026-11-25T12:00:00Z","duration_ms":10}`+"\n"), 0o644)
+	trace := filepath.Join(dir, "trace.json")
+	code, stderr := runBin(t, "report", "-o", os.DevNull, "--trace", trace, "--app-log", app, "--app-out", filepath.Join(dir, "q.csv"), in)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	b, err := os.ReadFile(trace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		TraceEvents []struct {
+			Ph   string          `json:"ph"`
+			Name string          `json:"name"`
+			Tid  uint32          `json:"tid"`
+			Ts   float64         `json:"ts"`
+			Dur  float64         `json:"dur"`
+			Args json.RawMessage `json:"args"`
+		} `json:"traceEvents"`
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatalf("not JSON: %v", err)
+	}
+	count := map[string]int{}
+	for _, e := range doc.TraceEvents {
+		count[e.Ph]++
+		if e.Ph == "X" && e.Tid == 11 && e.Dur == 1 {
+			// Record 0: a 1 µs wait ending at 12:00:00 exactly.
+			if want := float64(time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC).UnixMicro() - 1); e.Ts != want {
+				t.Errorf("first wait at %f µs, want %f", e.Ts, want)
+			}
+		}
+	}
+	if count["M"] != 2 || count["X"] != 50 || count["b"] != 1 || count["e"] != 1 {
+		t.Errorf("events by phase %v, want 2 thread names, 50 waits, 1 request", count)
+	}
+}
