@@ -262,15 +262,9 @@ func resolveJSON(dumps []TimedDump) []string {
 			}
 			m := td.TidMap()
 			for _, th := range td.Dump.Threads {
-				if th.JavaID <= 0 || th.Tid <= 0 {
+				h, ok := m.Host(th.Tid)
+				if th.JavaID <= 0 || !ok {
 					continue
-				}
-				h := uint32(th.Tid)
-				if m != nil {
-					var ok bool
-					if h, ok = m(th.Tid); !ok {
-						continue
-					}
 				}
 				if old, ok := host[th.JavaID]; ok && old != h {
 					bad[th.JavaID] = true

@@ -160,6 +160,18 @@ func (n *Namer) Dumps() int { return n.dumps }
 // means identity.
 type TidMap func(dumpTid int) (uint32, bool)
 
+// Host returns the host TID of a TID printed in a dump; false when the dump
+// gave none (0) or it has no host TID.
+func (m TidMap) Host(dumpTid int) (uint32, bool) {
+	if dumpTid <= 0 {
+		return 0, false
+	}
+	if m == nil {
+		return uint32(dumpTid), true
+	}
+	return m(dumpTid)
+}
+
 // AddDump records the threads of a dump whose request started at start and
 // ended at end (wall ns). A dump's threads are taken as observed at start.
 func (n *Namer) AddDump(start, end int64, d *jvm.Dump, m TidMap) {
@@ -172,15 +184,9 @@ func (n *Namer) AddDump(start, end int64, d *jvm.Dump, m TidMap) {
 		if th.Virtual && th.JavaID > 0 {
 			n.vtNames[th.JavaID] = th.Name
 		}
-		if th.Tid <= 0 {
+		tid, ok := m.Host(th.Tid)
+		if !ok {
 			continue
-		}
-		tid := uint32(th.Tid)
-		if m != nil {
-			var ok bool
-			if tid, ok = m(th.Tid); !ok {
-				continue
-			}
 		}
 		if th.Carrying > 0 {
 			n.addMount(tid, mountWindow(d, i, start, end), th.Carrying, !d.JSON)

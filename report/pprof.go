@@ -37,15 +37,9 @@ func NewStacks(dumps []correlate.TimedDump) *Stacks {
 		mid := d.Start + (d.End-d.Start)/2
 		for k := range d.Dump.Threads {
 			th := &d.Dump.Threads[k]
-			if th.Tid <= 0 {
+			tid, ok := m.Host(th.Tid)
+			if !ok {
 				continue
-			}
-			tid := uint32(th.Tid)
-			if m != nil {
-				var ok bool
-				if tid, ok = m(th.Tid); !ok {
-					continue
-				}
 			}
 			// A mounted virtual thread's frames run on top of the
 			// carrier's.

@@ -158,10 +158,11 @@ func (rp *Report) Add(r *correlate.Record) {
 	}
 	st.add(r.Kind, v)
 	rp.all.add(r.Kind, v)
-	h := rp.holders[HolderLabel(r)]
+	holder := HolderLabel(r)
+	h := rp.holders[holder]
 	if h == nil {
 		h = &Hist{}
-		rp.holders[HolderLabel(r)] = h
+		rp.holders[holder] = h
 	}
 	h.Add(v)
 	c := rp.cpus[r.CPU]
