@@ -3,6 +3,7 @@ package correlate
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
@@ -150,7 +151,10 @@ func ReadRecordsLenient(r io.Reader, fn func(*Record) error, bad func(*RowError)
 	if bad == nil {
 		bad = func(e *RowError) error { return e }
 	}
-	br := bufio.NewReaderSize(r, 64<<10)
+	br, err := Gunzip(bufio.NewReaderSize(r, 64<<10))
+	if err != nil {
+		return err
+	}
 	first, err := br.Peek(1)
 	if err != nil {
 		if err == io.EOF {
@@ -279,4 +283,19 @@ func readJSONRecords(br *bufio.Reader, fn func(*Record) error, bad func(*RowErro
 			return err
 		}
 	}
+}
+
+// Gunzip returns a reader of br's content, decompressed when it starts with
+// the gzip magic (rotated and archived files are often compressed), else br.
+func Gunzip(br *bufio.Reader) (*bufio.Reader, error) {
+	magic, err := br.Peek(2)
+	if err != nil || magic[0] != 0x1f || magic[1] != 0x8b {
+		return br, nil
+	}
+	zr, err := gzip.NewReader(br)
+	if err != nil {
+		return nil, fmt.Errorf("gzip: %w", err)
+	}
+	zr.Multistream(true)
+	return bufio.NewReaderSize(zr, 64<<10), nil
 }

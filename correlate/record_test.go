@@ -2,6 +2,7 @@ package correlate
 
 import (
 	"bytes"
+	"compress/gzip"
 	"strings"
 	"testing"
 
@@ -111,5 +112,45 @@ func TestEventLogTruncated(t *testing.T) {
 	_, err := ReadEventLog(bytes.NewReader(cut), func(*Event) error { n++; return nil })
 	if n != 1 || err == nil || !strings.Contains(err.Error(), "line 3") {
 		t.Errorf("truncated file: %d events, err %v; want 1 event and an error naming line 3", n, err)
+	}
+}
+
+// Compressed files (rotated, archived) read like plain ones, in both
+// formats, and a truncated one is an error, not a silent short read.
+func TestRecordsGzip(t *testing.T) {
+	for _, format := range Formats {
+		var plain bytes.Buffer
+		w, err := NewWriter(&plain, format)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := sampleRecord()
+		for i := 0; i < 1000; i++ {
+			in.Tid = uint32(1000 + i)
+			if err := w.Write(&in); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		var gz bytes.Buffer
+		zw := gzip.NewWriter(&gz)
+		zw.Write(plain.Bytes())
+		zw.Close()
+		n := 0
+		if err := ReadRecords(bytes.NewReader(gz.Bytes()), func(r *Record) error {
+			if r.Tid != uint32(1000+n) {
+				t.Fatalf("%s: record %d has tid %d", format, n, r.Tid)
+			}
+			n++
+			return nil
+		}); err != nil || n != 1000 {
+			t.Fatalf("%s: read %d of 1000 records from gzip, err %v", format, n, err)
+		}
+		err = ReadRecords(bytes.NewReader(gz.Bytes()[:gz.Len()/2]), func(*Record) error { return nil })
+		if err == nil {
+			t.Errorf("%s: truncated gzip read without error", format)
+		}
 	}
 }

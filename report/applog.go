@@ -132,7 +132,10 @@ func ReadAppLog(r io.Reader, cols AppColumns, bad func(*correlate.RowError) erro
 	if bad == nil {
 		bad = func(e *correlate.RowError) error { return e }
 	}
-	br := bufio.NewReaderSize(r, 64<<10)
+	br, err := correlate.Gunzip(bufio.NewReaderSize(r, 64<<10))
+	if err != nil {
+		return nil, err
+	}
 	first, err := br.Peek(1)
 	if err == io.EOF {
 		return nil, nil
