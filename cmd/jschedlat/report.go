@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"time"
@@ -32,6 +33,7 @@ type reportOpts struct {
 	slo      time.Duration
 	runqMin  time.Duration
 	trace    string
+	html     string
 }
 
 func newReportCmd() *cobra.Command {
@@ -72,6 +74,7 @@ skipped (--strict: the first one is an error).`,
 	f.StringVar(&o.appUnit, "app-duration-unit", "ms", "app log: unit of plain-number durations: ns, us, ms, s")
 	f.StringVar(&o.appCols.ID, "app-id", report.DefaultAppColumns.ID, "app log: column of the request id")
 	f.StringVar(&o.trace, "trace", "", "also write Chrome trace-event JSON to FILE (Perfetto UI, chrome://tracing): a track per thread with its waits, and the requests of --app-log")
+	f.StringVar(&o.html, "html", "", "also write a self-contained HTML page to FILE: timeline per pool and thread, histograms, the tables, and the requests of --app-log on the same time axis")
 	f.DurationVar(&o.slo, "slo", 0, "latency objective: count the requests slower than this and how many of them waited in the run queue")
 	f.DurationVar(&o.runqMin, "runq-threshold", time.Millisecond, "run-queue wait from which a slow request counts as having waited")
 	return c
@@ -136,7 +139,21 @@ func runReport(o *reportOpts, files []string) error {
 		defer traceFile.Close()
 		tr = report.NewTraceWriter(traceFile)
 	}
+	var tl *report.Timeline
+	var htmlFile *os.File
+	if o.html != "" {
+		// Created now, so a bad path fails before the records are read.
+		var err error
+		if htmlFile, err = os.Create(o.html); err != nil {
+			return fmt.Errorf("--html: %w", err)
+		}
+		defer htmlFile.Close()
+		tl = report.NewTimeline(1000)
+	}
 	sink := func(r *correlate.Record) {
+		if tl != nil {
+			tl.Add(r)
+		}
 		if tr != nil {
 			tr.Add(r)
 			if pid == 0 {
@@ -181,6 +198,11 @@ func runReport(o *reportOpts, files []string) error {
 			return err
 		}
 	}
+	if tl != nil {
+		if err := writeHTML(o, htmlFile, s, tl, reqs, files); err != nil {
+			return err
+		}
+	}
 	if o.format == "json" {
 		err = s.WriteJSON(w)
 	} else {
@@ -194,6 +216,21 @@ func runReport(o *reportOpts, files []string) error {
 	}
 	if err != nil {
 		return fmt.Errorf("writing the report to %s: %w", out.name, err)
+	}
+	return nil
+}
+
+func writeHTML(o *reportOpts, f *os.File, s *report.Summary, tl *report.Timeline, reqs []report.Request, files []string) error {
+	bw := bufio.NewWriterSize(f, 256<<10)
+	err := report.WriteHTML(bw, report.HTMLInput{Summary: s, Timeline: tl, Requests: reqs, SLO: o.slo, Files: files, Top: htmlTop(o.top)})
+	if err == nil {
+		err = bw.Flush()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("--html %s: %w", o.html, err)
 	}
 	return nil
 }
@@ -321,4 +358,13 @@ func readInto(rp *report.Report, prof *report.Profiler, join *report.Join, sink 
 		slog.Warn("no records", "file", path)
 	}
 	return nil
+}
+
+// htmlTop is the rows per table of the HTML page: --top, at least 50 (the
+// page's tables sort and scroll), all for 0.
+func htmlTop(top int) int {
+	if top == 0 {
+		return math.MaxInt
+	}
+	return max(top, 50)
 }

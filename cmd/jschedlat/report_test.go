@@ -269,3 +269,31 @@ func TestReportTrace(t *testing.T) {
 		t.Errorf("events by phase %v, want 2 thread names, 50 waits, 1 request", count)
 	}
 }
+
+// --html writes one page holding the tables and the drawing data; a path
+// that cannot be written is a one-line error and a non-zero exit.
+func TestReportHTML(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.csv")
+	writeRecords(t, in, 200)
+	app := filepath.Join(dir, "requests.csv")
+	os.WriteFile(app, []byte("id,thread,start,duration_ms\nq1,http-nio-8080-exec-1,2026-11-25T12:00:00Z,10\n"), 0o644)
+	page := filepath.Join(dir, "r.html")
+	code, stderr := runBin(t, "report", "-o", os.DevNull, "--html", page, "--app-log", app, "--app-out", filepath.Join(dir, "q.csv"), "--slo", "5ms", in)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	b, err := os.ReadFile(page)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"<title>jschedlat report: 200 run-queue waits</title>", "http-nio-8080-exec-*", `"requests":{"total":1`, "const DATA = {"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+	code, stderr = runBin(t, "report", "-o", os.DevNull, "--html", filepath.Join(dir, "no", "such", "dir", "r.html"), in)
+	if code == 0 || !strings.Contains(stderr, "--html") || strings.Count(strings.TrimSpace(stderr), "\n") > 0 {
+		t.Errorf("unwritable --html: exit %d, stderr %q", code, stderr)
+	}
+}
