@@ -63,6 +63,7 @@ type htmlRow struct {
 type htmlHist struct {
 	Name  string      `json:"name"`
 	Count uint64      `json:"count"`
+	Zero  uint64      `json:"zero"` // waits of 0 ns (no room on a log axis)
 	Bins  [][3]uint64 `json:"bins"` // lo ns, hi ns, count
 }
 
@@ -109,11 +110,11 @@ func logHist(name string, h *Hist) htmlHist {
 	out := htmlHist{Name: name, Count: h.Count}
 	byIdx := map[int]uint64{}
 	h.Buckets(func(lo, hi, c uint64) {
-		i := 0
-		if lo > 0 {
-			i = int(math.Floor(math.Log10(float64(lo))*htmlHistPerDecade + 1e-9))
+		if lo == 0 {
+			out.Zero += c
+			return
 		}
-		byIdx[i] += c
+		byIdx[int(math.Floor(math.Log10(float64(lo))*htmlHistPerDecade+1e-9))] += c
 	})
 	var idx []int
 	for i := range byIdx {

@@ -166,6 +166,22 @@ func TestHTMLSelfContainedAndBounded(t *testing.T) {
 	if int(ended) != len(recs) {
 		t.Errorf("timeline ends %v waits, records %d", ended, len(recs))
 	}
+	for _, h := range d.Hists {
+		n := h.Zero
+		for _, b := range h.Bins {
+			n += b[2]
+		}
+		if n != h.Count || h.Count == 0 {
+			t.Errorf("histogram %q draws %d of %d waits", h.Name, n, h.Count)
+		}
+	}
+	var zh Hist
+	for _, v := range []uint64{0, 0, 1, 9, 10, 11, 1e6} {
+		zh.Add(v)
+	}
+	if z := logHist("z", &zh); z.Zero != 2 || len(z.Bins) != 4 || z.Bins[0] != [3]uint64{1, 1, 1} || z.Bins[2][2] != 2 {
+		t.Errorf("logHist: %+v", z)
+	}
 	if d.Threads[0].Name != "pool-0-worker-1" || d.Pools[0].Name != "pool-0-worker-*" {
 		t.Errorf("first rows %q / %q, want the contended thread and its pool", d.Threads[0].Name, d.Pools[0].Name)
 	}

@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"regexp"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -34,6 +35,7 @@ type reportOpts struct {
 	runqMin  time.Duration
 	trace    string
 	html     string
+	match    string
 }
 
 func newReportCmd() *cobra.Command {
@@ -74,6 +76,7 @@ skipped (--strict: the first one is an error).`,
 	f.StringVar(&o.appUnit, "app-duration-unit", "ms", "app log: unit of plain-number durations: ns, us, ms, s")
 	f.StringVar(&o.appCols.ID, "app-id", report.DefaultAppColumns.ID, "app log: column of the request id")
 	f.StringVar(&o.trace, "trace", "", "also write Chrome trace-event JSON to FILE (Perfetto UI, chrome://tracing): a track per thread with its waits, and the requests of --app-log")
+	f.StringVar(&o.match, "match", "", "only the waits of threads whose Java name (or [kernel name] when it has none) matches REGEXP, e.g. '^http-nio-' (who took the CPU from those threads)")
 	f.StringVar(&o.html, "html", "", "also write a self-contained HTML page to FILE: timeline per pool and thread, histograms, the tables, and the requests of --app-log on the same time axis")
 	f.DurationVar(&o.slo, "slo", 0, "latency objective: count the requests slower than this and how many of them waited in the run queue")
 	f.DurationVar(&o.runqMin, "runq-threshold", time.Millisecond, "run-queue wait from which a slow request counts as having waited")
@@ -97,6 +100,13 @@ func runReport(o *reportOpts, files []string) error {
 			return fmt.Errorf("--pool: %w", err)
 		}
 		rules = append(rules, r)
+	}
+	var match *regexp.Regexp
+	if o.match != "" {
+		var err error
+		if match, err = regexp.Compile(o.match); err != nil {
+			return fmt.Errorf("--match: %v", err)
+		}
 	}
 	rp := report.New(report.Config{Pools: rules, Interval: o.interval})
 	var prof *report.Profiler
@@ -162,7 +172,7 @@ func runReport(o *reportOpts, files []string) error {
 		}
 	}
 	for _, path := range files {
-		if err := readInto(rp, prof, join, sink, path, o.strict); err != nil {
+		if err := readInto(rp, prof, join, sink, match, path, o.strict); err != nil {
 			return err
 		}
 	}
@@ -314,7 +324,7 @@ func writeRequests(o *reportOpts, reqs []report.Request) error {
 	return nil
 }
 
-func readInto(rp *report.Report, prof *report.Profiler, join *report.Join, sink func(*correlate.Record), path string, strict bool) error {
+func readInto(rp *report.Report, prof *report.Profiler, join *report.Join, sink func(*correlate.Record), match *regexp.Regexp, path string, strict bool) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
@@ -331,8 +341,12 @@ func readInto(rp *report.Report, prof *report.Profiler, join *report.Join, sink 
 		}
 		return nil
 	}
-	n := uint64(0)
+	n, read := uint64(0), uint64(0)
 	err = correlate.ReadRecordsLenient(f, func(r *correlate.Record) error {
+		read++
+		if match != nil && !match.MatchString(report.ThreadLabel(r)) {
+			return nil
+		}
 		rp.Add(r)
 		if prof != nil {
 			prof.Add(r)
@@ -354,7 +368,10 @@ func readInto(rp *report.Report, prof *report.Profiler, join *report.Join, sink 
 	if bad > maxRowWarnings {
 		slog.Warn("more malformed rows skipped", "file", path, "rows", bad-maxRowWarnings)
 	}
-	if n == 0 && bad == 0 {
+	if read > 0 && n == 0 {
+		slog.Warn("no thread matches --match", "file", path, "records", read, "match", match.String())
+	}
+	if read == 0 && bad == 0 {
 		slog.Warn("no records", "file", path)
 	}
 	return nil

@@ -23,7 +23,7 @@ import java.util.concurrent.locks.LockSupport;
  * Acceptance workload for jschedlat: a toy request server whose slow
  * requests are caused by CPU contention injected on known threads.
  *
- * Handler threads http-exec-1..N loop: a request is a fixed amount of CPU
+ * Handler threads http-nio-8080-exec-1..N loop: a request is a fixed amount of CPU
  * work (--work-us of the thread's own CPU time, so a request waiting in the
  * run queue takes longer in wall time), then a think-time sleep (random,
  * so that handlers sharing a CPU do not fall into lock-step). Handlers 1
@@ -43,8 +43,12 @@ import java.util.concurrent.locks.LockSupport;
  * Usage: java AppWorkload [--seconds N] [--app-log FILE] [--ready FILE]
  *            [--handlers N] [--work-us N] [--think-min-ms N] [--think-max-ms N]
  *            [--crunchers N] [--burst-ms N] [--pause-ms N] [--nice N]
- * Defaults: 10 s, 4 handlers, 1200 µs of CPU per request, think time
- * uniform in [3, 5) ms, 3 crunchers, bursts of 400 ms every 1000 ms.
+ * Defaults: 10 s, 4 handlers, 2000 µs of CPU per request, think time
+ * uniform in [10, 20) ms, 3 crunchers, bursts of 500 ms every 1000 ms.
+ * The think time is long against the work so that two handlers sharing a
+ * CPU seldom queue behind each other: with 3-5 ms, the handlers away from
+ * the crunchers waited a third to half as much as the victims, and the
+ * injected contention no longer stood out.
  * --nice N (negative needs root) gives handlers and crunchers alike that
  * nice value: the contention between them is unchanged, while other work
  * on a shared machine (nice 0) disturbs them much less.
@@ -162,7 +166,7 @@ public class AppWorkload {
         int n;
 
         Handler(int i, boolean victim, int cpu, long workNs, long thinkMinMs, long thinkMaxMs, CountDownLatch pinned) {
-            super("http-exec-" + i);
+            super("http-nio-8080-exec-" + i);
             this.victim = victim;
             this.cpu = cpu;
             this.workNs = workNs;
@@ -298,7 +302,7 @@ public class AppWorkload {
 
     public static void main(String[] args) throws Exception {
         int seconds = 10, nHandlers = 4, crunchers = 3;
-        long workUs = 1200, thinkMinMs = 3, thinkMaxMs = 5, burstMs = 400, pauseMs = 600;
+        long workUs = 2000, thinkMinMs = 10, thinkMaxMs = 20, burstMs = 500, pauseMs = 500;
         String ready = null;
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
