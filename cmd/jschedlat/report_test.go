@@ -1,12 +1,18 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -168,6 +174,58 @@ func TestReportPprof(t *testing.T) {
 	for _, want := range []string{"kind", "preempt", "state", "TIMED_WAITING", "pool", "thread"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("pprof -tags lacks %q:\n%s", want, out)
+		}
+	}
+	checkPprofHTTP(t, gobin, prof, "order-matcher-1", "Named.sleepForever")
+}
+
+// checkPprofHTTP serves the profile with `go tool pprof -http` and checks
+// that its top and flame graph pages load and name want.
+func checkPprofHTTP(t *testing.T, gobin, prof string, want ...string) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	cmd := exec.Command(gobin, "tool", "pprof", "-no_browser", "-http="+addr, prof)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	// `go tool` runs pprof as a child: stop the whole process group.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.WaitDelay = 5 * time.Second
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		cmd.Wait()
+	}()
+	client := &http.Client{Timeout: 10 * time.Second}
+	for _, page := range []string{"/ui/top", "/ui/flamegraph"} {
+		var body []byte
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			resp, err := client.Get("http://" + addr + page)
+			if err == nil {
+				body, err = io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if err == nil && resp.StatusCode != 200 {
+					err = fmt.Errorf("HTTP %s", resp.Status)
+				}
+			}
+			if err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("go tool pprof -http: %s: %v\n%s", page, err, out.String())
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		for _, w := range want {
+			if !bytes.Contains(body, []byte(w)) {
+				t.Errorf("go tool pprof -http %s lacks %q", page, w)
+			}
 		}
 	}
 }
