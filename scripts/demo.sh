@@ -32,22 +32,11 @@ echo
 echo "== first records ($out/records.csv)"
 head -n 8 "$out/records.csv" | cut -d, -f1-10 | column -s, -t
 echo
-echo "== run-queue wait per Java thread (from the CSV)"
-python3 - "$out/records.csv" <<'PY' 2>/dev/null || awk -F, 'NR>1 && $9!="" {s[$9]+=$5; n[$9]++} END {for (k in s) printf "%-40s %6d waits %10.1f ms\n", k, n[k], s[k]/1e6}' "$out/records.csv" | sort -k4 -rn | head -15
-import csv, sys, collections
-tot = collections.Counter(); cnt = collections.Counter(); mx = collections.Counter(); holders = collections.Counter()
-for r in csv.DictReader(open(sys.argv[1], newline="")):
-    name = r["java_thread"] or "(" + r["comm"] + ")"
-    lat = int(r["latency_ns"])
-    tot[name] += lat; cnt[name] += 1; mx[name] = max(mx[name], lat)
-    holders[r["prev_java_thread"] or "(" + r["prev_comm"] + ")"] += lat
-print(f"{'java_thread':40} {'waits':>7} {'total ms':>10} {'max ms':>8}")
-for name, t in tot.most_common(12):
-    print(f"{name:40} {cnt[name]:7d} {t/1e6:10.1f} {mx[name]/1e6:8.2f}")
-print()
-print(f"{'who held the CPU meanwhile':40} {'waited ms':>10}")
-for name, t in holders.most_common(6):
-    print(f"{name:40} {t/1e6:10.1f}")
-PY
+echo "== the report: bin/jschedlat report $out/records.csv --top 8"
+./bin/jschedlat report "$out/records.csv" --top 8 --html "$out/report.html" \
+	--pprof "$out/waits.pb.gz" --dumps "$out/dumps"
+echo
+echo "The same as a page (timeline, histograms, tables): $out/report.html"
+echo "As a profile with the threads' Java stacks: go tool pprof -http=: $out/waits.pb.gz"
 echo
 echo "Replay the run offline: ./bin/jschedlat replay --events $out/events.jsonl --dumps $out/dumps"
