@@ -83,6 +83,15 @@ func NewWriter(w io.Writer, format string) (Writer, error) {
 	return nil, fmt.Errorf("unknown format %q (valid: csv, jsonl)", format)
 }
 
+// NewContinuingWriter returns a writer that continues a file that already
+// holds records of format: no CSV header.
+func NewContinuingWriter(w io.Writer, format string) (Writer, error) {
+	if format == "csv" || format == "" {
+		return &csvWriter{w: csv.NewWriter(w), row: make([]string, len(Columns))}, nil
+	}
+	return NewWriter(w, format)
+}
+
 type csvWriter struct {
 	w   *csv.Writer
 	row []string

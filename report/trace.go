@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"strconv"
+	"time"
 
 	"github.com/jschedlat/jschedlat/correlate"
 )
@@ -19,17 +20,36 @@ type TraceWriter struct {
 	named map[[2]uint32]bool
 	buf   []byte
 	err   error
+	// started: the header is written; zero: wall ns of ts 0.
+	started bool
+	zero    int64
 }
 
 // NewTraceWriter starts the trace on w.
 func NewTraceWriter(w io.Writer) *TraceWriter {
-	t := &TraceWriter{bw: bufio.NewWriterSize(w, 256<<10), named: map[[2]uint32]bool{}}
-	_, t.err = t.bw.WriteString(`{"displayTimeUnit":"ms","otherData":{"source":"jschedlat"},"traceEvents":[`)
-	return t
+	return &TraceWriter{bw: bufio.NewWriterSize(w, 256<<10), named: map[[2]uint32]bool{}}
+}
+
+// start writes the header once the first time is known. Times are µs since
+// zero, midnight UTC of the day before the first event: viewers read "ts"
+// as a double, which keeps the ns of a µs count since a recent zero but
+// not of one since 1970 (steps of 0.25 µs). The zero is in otherData.
+func (t *TraceWriter) start(first int64) {
+	if t.started {
+		return
+	}
+	t.started = true
+	day := int64(24 * time.Hour)
+	t.zero = first - first%day - day
+	_, t.err = t.bw.WriteString(`{"displayTimeUnit":"ms","otherData":{"source":"jschedlat","ts_zero_utc":"` +
+		time.Unix(0, t.zero).UTC().Format(time.RFC3339) + `"},"traceEvents":[`)
 }
 
 // µs renders wall ns as trace-event µs, keeping ns precision.
 func us(ns int64) string {
+	if ns < 0 {
+		return "-" + us(-ns)
+	}
 	s := strconv.FormatInt(ns/1000, 10)
 	if r := ns % 1000; r != 0 {
 		s += "." + strconv.FormatInt(1000+r, 10)[1:]
@@ -56,6 +76,7 @@ func jsonString(b []byte, s string) []byte {
 
 // Add writes one record as a wait slice on its thread's track.
 func (t *TraceWriter) Add(r *correlate.Record) {
+	t.start(r.Time)
 	key := [2]uint32{r.Pid, r.Tid}
 	if !t.named[key] {
 		t.named[key] = true
@@ -77,7 +98,7 @@ func (t *TraceWriter) Add(r *correlate.Record) {
 	b = append(b, `,"tid":`...)
 	b = strconv.AppendUint(b, uint64(r.Tid), 10)
 	b = append(b, `,"ts":`...)
-	b = append(b, us(start)...)
+	b = append(b, us(start-t.zero)...)
 	b = append(b, `,"dur":`...)
 	b = append(b, us(int64(r.LatencyNs))...)
 	b = append(b, `,"args":{"kind":`...)
@@ -100,6 +121,9 @@ func (t *TraceWriter) Add(r *correlate.Record) {
 // Requests writes application requests as async slices, one track per
 // thread name, under a process of their own.
 func (t *TraceWriter) Requests(pid uint32, reqs []Request) {
+	if len(reqs) > 0 {
+		t.start(reqs[0].Start)
+	}
 	for i := range reqs {
 		r := &reqs[i]
 		for _, ph := range []string{"b", "e"} {
@@ -113,7 +137,7 @@ func (t *TraceWriter) Requests(pid uint32, reqs []Request) {
 			b = strconv.AppendUint(b, uint64(pid), 10)
 			b = append(b, `,"tid":0,"ts":`...)
 			if ph == "b" {
-				b = append(b, us(r.Start)...)
+				b = append(b, us(r.Start-t.zero)...)
 				b = append(b, `,"args":{"id":`...)
 				b = jsonString(b, r.ID)
 				b = append(b, `,"runq_wait_ns":`...)
@@ -122,7 +146,7 @@ func (t *TraceWriter) Requests(pid uint32, reqs []Request) {
 				b = strconv.AppendInt(b, r.End-r.Start, 10)
 				b = append(b, `}}`...)
 			} else {
-				b = append(b, us(r.End)...)
+				b = append(b, us(r.End-t.zero)...)
 				b = append(b, `}`...)
 			}
 			t.event(b)
@@ -133,6 +157,7 @@ func (t *TraceWriter) Requests(pid uint32, reqs []Request) {
 
 // Close ends the JSON document and flushes it.
 func (t *TraceWriter) Close() error {
+	t.start(0)
 	if t.err == nil {
 		_, t.err = t.bw.WriteString("\n]}\n")
 	}

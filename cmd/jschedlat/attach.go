@@ -8,10 +8,12 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
 	"runtime"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -40,6 +42,7 @@ type attachOpts struct {
 	dumpBudget   string
 	ringSize     int
 	probes       bool // HotSpot's USDT/uprobes
+	rotate       rotateOpts
 }
 
 func newAttachCmd() *cobra.Command {
@@ -92,6 +95,10 @@ Needs root (or CAP_BPF and CAP_PERFMON, plus the JVM's user for thread dumps).`,
 	f.DurationVar(&o.dumpTimeout, "dump-timeout", 10*time.Second, "give up on one thread dump after this long")
 	f.StringVar(&o.dumpBudget, "dump-budget", formatBudget(DefaultBudget), "share of wall time thread dumps may keep the JVM stopped at safepoints (100% = no limit)")
 	f.IntVar(&o.ringSize, "ring-size", 4<<20, "kernel ring buffer size in bytes (power of two)")
+	f.Var(newSizeValue(&o.rotate.size), "rotate-size", "start a new record file once the current one holds SIZE (e.g. 100MB, 1GiB); the full one is renamed FILE-<time of its first record>.EXT")
+	f.DurationVar(&o.rotate.age, "rotate-age", 0, "start a new record file once the current one is this old (e.g. 1h)")
+	f.IntVar(&o.rotate.keep, "rotate-keep", 10, "rotated record files kept, oldest deleted first (0 = all)")
+	f.BoolVar(&o.rotate.compress, "rotate-compress", false, "gzip rotated record files (report reads them as they are)")
 	f.BoolVar(&o.probes, "hotspot-probes", true, "put uprobes on the JVM's own probes (thread start, self-rename, VM operations): names without dumps, virtual_thread; false: dumps only")
 	return c
 }
@@ -194,13 +201,23 @@ func runAttach(ctx context.Context, pid int, o *attachOpts) (err error) {
 			src = s
 		}
 	}
-	w, out, err := openRecords(o.output, o.format)
+	sink, err := openSink(o.output, o.format, o.rotate)
 	if err != nil {
 		return err
 	}
 	defer func() {
-		if cerr := out.Close(); err == nil {
+		if cerr := sink.Close(); err == nil {
 			err = cerr
+		}
+	}()
+	// SIGHUP: close the record file and open it again by its name (after
+	// logrotate renamed it), between two records.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for range hup {
+			sink.Reopen()
 		}
 	}()
 	var store *correlate.DumpStore
@@ -256,6 +273,9 @@ func runAttach(ctx context.Context, pid int, o *attachOpts) (err error) {
 		// with the offset in force at their own time.
 		clock.Resample()
 		if err := live.Emit(time.Now().UnixNano()); err != nil {
+			fail(err)
+		}
+		if err := sink.Maintain(); err != nil {
 			fail(err)
 		}
 		if evlog != nil {
@@ -323,7 +343,7 @@ func runAttach(ctx context.Context, pid int, o *attachOpts) (err error) {
 		// and rows are held and ordered as replay orders them.
 		joiner.Namer = correlate.NewNamer(0)
 	}
-	live = correlate.NewLive(joiner, w)
+	live = correlate.NewLive(joiner, sink)
 	live.Probed = tr.ThreadStarts()
 	var ref *refresher
 	if src != nil {

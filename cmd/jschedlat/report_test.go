@@ -301,6 +301,9 @@ func TestReportTrace(t *testing.T) {
 		t.Fatal(err)
 	}
 	var doc struct {
+		OtherData struct {
+			Zero string `json:"ts_zero_utc"`
+		} `json:"otherData"`
 		TraceEvents []struct {
 			Ph   string          `json:"ph"`
 			Name string          `json:"name"`
@@ -313,12 +316,16 @@ func TestReportTrace(t *testing.T) {
 	if err := json.Unmarshal(b, &doc); err != nil {
 		t.Fatalf("not JSON: %v", err)
 	}
+	if doc.OtherData.Zero != "2026-11-24T00:00:00Z" {
+		t.Errorf("ts_zero_utc %q, want 2026-11-24T00:00:00Z", doc.OtherData.Zero)
+	}
 	count := map[string]int{}
 	for _, e := range doc.TraceEvents {
 		count[e.Ph]++
 		if e.Ph == "X" && e.Tid == 11 && e.Dur == 1 {
 			// Record 0: a 1 µs wait ending at 12:00:00 exactly.
-			if want := float64(time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC).UnixMicro() - 1); e.Ts != want {
+			// Since ts_zero_utc, midnight of the day before.
+			if want := float64(36*time.Hour/time.Microsecond - 1); e.Ts != want {
 				t.Errorf("first wait at %f µs, want %f", e.Ts, want)
 			}
 		}
