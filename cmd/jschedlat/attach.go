@@ -43,6 +43,7 @@ type attachOpts struct {
 	ringSize     int
 	probes       bool // HotSpot's USDT/uprobes
 	rotate       rotateOpts
+	onFull       string
 }
 
 func newAttachCmd() *cobra.Command {
@@ -99,6 +100,7 @@ Needs root (or CAP_BPF and CAP_PERFMON, plus the JVM's user for thread dumps).`,
 	f.DurationVar(&o.rotate.age, "rotate-age", 0, "start a new record file once the current one is this old (e.g. 1h)")
 	f.IntVar(&o.rotate.keep, "rotate-keep", 10, "rotated record files kept, oldest deleted first (0 = all)")
 	f.BoolVar(&o.rotate.compress, "rotate-compress", false, "gzip rotated record files (report reads them as they are)")
+	f.StringVar(&o.onFull, "on-disk-full", "exit", "when the output's disk is full: exit (non-zero, the file ends with its last complete record) or wait (drop records, counted, until there is room again)")
 	f.BoolVar(&o.probes, "hotspot-probes", true, "put uprobes on the JVM's own probes (thread start, self-rename, VM operations): names without dumps, virtual_thread; false: dumps only")
 	return c
 }
@@ -201,10 +203,14 @@ func runAttach(ctx context.Context, pid int, o *attachOpts) (err error) {
 			src = s
 		}
 	}
+	if o.onFull != "exit" && o.onFull != "wait" {
+		return fmt.Errorf("--on-disk-full %q: exit or wait", o.onFull)
+	}
 	sink, err := openSink(o.output, o.format, o.rotate)
 	if err != nil {
 		return err
 	}
+	sink.waitFull = o.onFull == "wait"
 	defer func() {
 		if cerr := sink.Close(); err == nil {
 			err = cerr
@@ -405,7 +411,12 @@ func runAttach(ctx context.Context, pid int, o *attachOpts) (err error) {
 	if cerr := tr.Close(); cerr != nil && runErr == nil {
 		runErr = cerr
 	}
-	summary(os.Stderr, pid, time.Since(started), events, lifecycle, live.Written(), live.Unnamed(), lost, lostPerCPU, lerr, kc, ref, jvmGone)
+	// What the files hold: flushed, and not dropped on a full disk.
+	if ferr == nil {
+		ferr = sink.Flush()
+	}
+	kc.dropped = sink.Dropped()
+	summary(os.Stderr, pid, time.Since(started), events, lifecycle, sink.Committed(), live.Unnamed(), lost, lostPerCPU, lerr, kc, ref, jvmGone)
 	if runErr != nil && !errors.Is(runErr, context.Canceled) {
 		return runErr
 	}
@@ -420,7 +431,8 @@ type kernelCounts struct {
 	missedNs   uint64 // the run-queue time of their waits
 	// threads named as they started (HotSpot probe)
 	threadStarts int
-	selfNamed    int // self-renames named by their full name (HotSpot)
+	selfNamed    int    // self-renames named by their full name (HotSpot)
+	dropped      uint64 // records dropped on a full disk (--on-disk-full wait)
 }
 
 func summary(w io.Writer, pid int, d time.Duration, events, lifecycle, written, unnamed, lost uint64, lostPerCPU []uint64, lerr error, kc kernelCounts, ref *refresher, jvmGone bool) {
@@ -451,6 +463,9 @@ func summary(w io.Writer, pid int, d time.Duration, events, lifecycle, written, 
 		// Seen on kernels that skip some sched_switch tracepoints.
 		fmt.Fprintf(w, "jschedlat: the kernel did not report %d switch-ins: %d of those waits recovered from the scheduler's stamps (their prev_comm is empty), %d missing (%d ns of run-queue time)\n",
 			kc.recovered+kc.missed, kc.recovered, kc.missed, kc.missedNs)
+	}
+	if kc.dropped > 0 {
+		fmt.Fprintf(w, "jschedlat: WARNING: %d records dropped while the output's disk was full\n", kc.dropped)
 	}
 	if lost > 0 {
 		fmt.Fprintf(w, "jschedlat: WARNING: events were lost (per CPU: %v): raise --ring-size or --min-latency\n", lostPerCPU)

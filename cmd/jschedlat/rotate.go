@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/jschedlat/jschedlat/correlate"
@@ -42,6 +43,17 @@ type recordSink struct {
 	w      correlate.Writer
 	opened time.Time
 	rows   uint64 // records in the current file
+
+	// Write errors: the file is cut back to its last complete record
+	// (good: its size after the last successful flush), so it never
+	// ends in half a row. waitFull: on a full disk, drop records (counted)
+	// until writes succeed again, instead of failing.
+	waitFull  bool
+	good      int64
+	pending   uint64 // records written since the last successful flush
+	committed uint64 // records in files, all told
+	dropped   uint64
+	full      time.Time // when the disk filled (zero: not full)
 
 	reopen atomic.Bool // set by the signal handler, acted on by the writer
 
@@ -111,6 +123,7 @@ func (s *recordSink) open(appendTo bool) error {
 		return fmt.Errorf("cannot write output: %w", err)
 	}
 	s.out = &countingFile{f: f, name: s.path, size: st.Size()}
+	s.good = st.Size()
 	if st.Size() > 0 {
 		s.w, err = correlate.NewContinuingWriter(s.out, s.format)
 	} else {
@@ -155,22 +168,81 @@ func (s *recordSink) Write(r *correlate.Record) error {
 	if err := s.Maintain(); err != nil {
 		return err
 	}
+	s.pending++
 	if err := s.w.Write(r); err != nil {
-		return err
+		return s.failed(err)
 	}
 	s.rows++
 	return nil
 }
 
 // Flush writes buffered records to the file.
-func (s *recordSink) Flush() error { return s.w.Flush() }
+func (s *recordSink) Flush() error {
+	if err := s.w.Flush(); err != nil {
+		return s.failed(err)
+	}
+	s.good = s.out.size
+	s.committed += s.pending
+	s.pending = 0
+	if !s.full.IsZero() {
+		slog.Info("the output is written again", "file", s.out.name, "after", time.Since(s.full).Round(time.Millisecond), "records_dropped", s.dropped)
+		s.full = time.Time{}
+	}
+	return nil
+}
+
+// Committed returns how many records are in the files (flushed).
+func (s *recordSink) Committed() uint64 { return s.committed }
+
+// Dropped returns how many records were dropped on a full disk.
+func (s *recordSink) Dropped() uint64 { return s.dropped }
+
+// failed handles a write error: the file is cut back to its last complete
+// record and the records since are dropped; then, on a full disk with
+// waitFull, writing goes on (and is tried again at the next flush), else
+// the error ends the run.
+func (s *recordSink) failed(err error) error {
+	lost := s.pending
+	s.pending = 0
+	if s.out.f != os.Stdout {
+		terr := s.out.f.Truncate(s.good)
+		if terr == nil {
+			_, terr = s.out.f.Seek(s.good, io.SeekStart)
+		}
+		if terr != nil {
+			return fmt.Errorf("%w; and cutting %s back to its last complete record failed: %v", err, s.out.name, terr)
+		}
+		s.out.size = s.good
+		var werr error
+		if s.good > 0 {
+			s.w, werr = correlate.NewContinuingWriter(s.out, s.format)
+		} else {
+			s.w, werr = correlate.NewWriter(s.out, s.format)
+		}
+		if werr != nil {
+			return werr
+		}
+	}
+	if s.waitFull && (errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)) {
+		s.dropped += lost
+		if s.full.IsZero() {
+			s.full = time.Now()
+			slog.Warn("the output's disk is full: dropping records until there is room (counted)", "file", s.out.name, "err", err)
+		}
+		return nil
+	}
+	return fmt.Errorf("%w (%s ends with its last complete record; %d records written)", err, s.out.name, s.committed)
+}
 
 // cycle closes the current file; with rotate it renames it aside (to be
 // compressed and pruned), else (reopen) it leaves it where it is now, then
 // opens the file at path again.
 func (s *recordSink) cycle(rotate bool) error {
-	if err := s.w.Flush(); err != nil {
+	if err := s.Flush(); err != nil {
 		return err
+	}
+	if !s.full.IsZero() {
+		return nil // no new file while the disk is full
 	}
 	if err := s.out.f.Close(); err != nil {
 		return fmt.Errorf("closing %s: %w", s.path, err)
@@ -331,7 +403,7 @@ func gzipFile(name string) error {
 
 // Close flushes and closes the file and waits for the background work.
 func (s *recordSink) Close() error {
-	err := s.w.Flush()
+	err := s.Flush()
 	if s.out.f != os.Stdout {
 		if cerr := s.out.f.Close(); err == nil && cerr != nil {
 			err = fmt.Errorf("closing %s: %w", s.path, cerr)

@@ -4,11 +4,13 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -138,4 +140,108 @@ wait:
 	if left := ourPrograms(t); len(left) > 0 {
 		t.Errorf("BPF programs still loaded after attach exited: %v", left)
 	}
+}
+
+// smallDisk mounts a tmpfs of size bytes for the test and fills all but
+// free bytes of it with a file it returns.
+func smallDisk(t *testing.T, size, free int) (dir, filler string) {
+	t.Helper()
+	dir = t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+strconv.Itoa(size), "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Fatalf("mount tmpfs: %v %s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("umount", "-l", dir).Run() })
+	filler = filepath.Join(dir, "filler")
+	if err := os.WriteFile(filler, make([]byte, size-free), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir, filler
+}
+
+// countRecords reads a record file whole: a half row at its end is an
+// error.
+func countRecords(t *testing.T, path string) (n int, last int64) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := correlate.ReadRecords(f, func(r *correlate.Record) error { n++; last = max(last, r.Time); return nil }); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return n, last
+}
+
+// TestAttachDiskFull: the output's disk fills up. By default attach stops
+// with a one-line error and a non-zero exit, the file ending with its last
+// complete record; with --on-disk-full wait it drops records (counted)
+// and writes again once there is room. Either way the file holds exactly
+// the records the summary reports, and nothing stays loaded.
+func TestAttachDiskFull(t *testing.T) {
+	requireRoot(t)
+	bin := binary(t)
+	jvm := startDemoJVM(t, 40)
+	pid := strconv.Itoa(jvm.Process.Pid)
+
+	t.Run("exit", func(t *testing.T) {
+		dir, _ := smallDisk(t, 1<<20, 96<<10)
+		out := filepath.Join(dir, "records.csv")
+		cmd := exec.Command(bin, "attach", pid, "--min-latency", "0", "--duration", "30s", "-o", out)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+			t.Fatalf("attach on a full disk: %v, want exit code 1\n%s", err, stderr.String())
+		}
+		lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+		last := lines[len(lines)-1]
+		if !strings.HasPrefix(last, "jschedlat: writing "+out) || !strings.Contains(last, "no space left on device") {
+			t.Errorf("last line of stderr: %q, want the write error", last)
+		}
+		n, _ := countRecords(t, out)
+		if w := recordsWritten(t, last); n != w || n != recordsWritten(t, stderr.String()) || n == 0 {
+			t.Errorf("the file holds %d records; the error says %d, the summary %d", n, w, recordsWritten(t, stderr.String()))
+		}
+		t.Logf("%d records, then: %s", n, last)
+		if left := ourPrograms(t); len(left) > 0 {
+			t.Errorf("BPF programs still loaded: %v", left)
+		}
+	})
+
+	t.Run("wait", func(t *testing.T) {
+		dir, filler := smallDisk(t, 1<<20, 96<<10)
+		out := filepath.Join(dir, "records.csv")
+		cmd := exec.Command(bin, "attach", pid, "--min-latency", "0", "--duration", "10s", "-o", out, "--on-disk-full", "wait")
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Second)
+		freed := time.Now()
+		if err := os.Remove(filler); err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("attach --on-disk-full wait: %v\n%s", err, stderr.String())
+		}
+		n, last := countRecords(t, out)
+		if w := recordsWritten(t, stderr.String()); n != w {
+			t.Errorf("the file holds %d records, the summary says %d", n, w)
+		}
+		m := regexp.MustCompile(`(\d+) records dropped while the output's disk was full`).FindStringSubmatch(stderr.String())
+		if m == nil || m[1] == "0" {
+			t.Errorf("no dropped records reported:\n%s", stderr.String())
+		}
+		if !strings.Contains(stderr.String(), "the output is written again") || time.Unix(0, last).Before(freed) {
+			t.Errorf("writing did not resume after room was made (last record %s, room at %s):\n%s",
+				time.Unix(0, last).UTC().Format(time.RFC3339Nano), freed.UTC().Format(time.RFC3339Nano), stderr.String())
+		}
+		t.Logf("%d records in the file, %s dropped", n, m[1])
+		if left := ourPrograms(t); len(left) > 0 {
+			t.Errorf("BPF programs still loaded: %v", left)
+		}
+	})
 }
