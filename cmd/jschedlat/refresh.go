@@ -45,19 +45,20 @@ type refresher struct {
 	otherNS  bool // the JVM prints TIDs of its own PID namespace
 	began    time.Time
 
-	mu        sync.Mutex
-	reason    string // why the next dump is wanted ("" = none pending)
-	inflight  int64  // wall ns when the dump under way began (0 = none)
-	taken     int
-	failed    int
-	total     time.Duration
-	max       time.Duration
-	stopped   time.Duration // JVM stop time of the dumps that measured it
-	stopKnown int           // dumps that measured it
-	points    int64         // safepoints in those dumps
-	skipped   int           // dumps not taken at exit because of it
-	deferred  time.Duration // how long requests waited for it
-	lastErr   error
+	mu          sync.Mutex
+	reason      string // why the next dump is wanted ("" = none pending)
+	inflight    int64  // wall ns when the dump under way began (0 = none)
+	taken       int
+	failed      int
+	failedInRow int // dumps failed since the last that worked (backoff)
+	total       time.Duration
+	max         time.Duration
+	stopped     time.Duration // JVM stop time of the dumps that measured it
+	stopKnown   int           // dumps that measured it
+	points      int64         // safepoints in those dumps
+	skipped     int           // dumps not taken at exit because of it
+	deferred    time.Duration // how long requests waited for it
+	lastErr     error
 }
 
 func newRefresher(pid int, src jvm.Source, live *correlate.Live, store *correlate.DumpStore, interval time.Duration, budget float64) *refresher {
@@ -143,10 +144,17 @@ func (r *refresher) run(ctx context.Context) {
 		if reason == "" {
 			continue
 		}
-		ours, cost := r.capture(reason)
+		ours, cost, failed := r.capture(reason)
 		last = time.Now()
-		gap = max(minDumpGap, gapFactor*ours)
 		byBudget = false
+		if failed > 0 {
+			// Back off 1 s, 2 s, 4 s ... up to 32 s: a JVM that refuses is
+			// not hammered, and one that was stopped or busy for a while
+			// gets its names back soon after it runs again.
+			gap = time.Second << min(failed-1, 5)
+			continue
+		}
+		gap = max(minDumpGap, gapFactor*ours)
 		if r.budget < 1 {
 			if b := time.Duration(float64(cost) / r.budget); b > gap {
 				gap, byBudget = b, true
@@ -187,7 +195,9 @@ func (r *refresher) final(last time.Time, gap time.Duration, byBudget bool) {
 // was stopped; us, the rest of the request's wall time (client, socket, a
 // JVM slow to start its listener). Where the JVM publishes no counters,
 // both are the wall time.
-func (r *refresher) capture(reason string) (ours, cost time.Duration) {
+// It returns the time the dump cost us and the JVM (its stop), or, when
+// it failed, how many dumps in a row have failed.
+func (r *refresher) capture(reason string) (ours, cost time.Duration, failed int) {
 	// Not bound to the run's context: a dump cut short at shutdown would
 	// lose the names it was taken for. The source's timeout bounds it.
 	began := time.Now()
@@ -204,10 +214,13 @@ func (r *refresher) capture(reason string) (ours, cost time.Duration) {
 			slog.Warn("thread dump failed", "reason", reason, "err", err)
 		}
 		r.lastErr = err
-		// A failing JVM is not retried faster than a working one. Nothing
-		// tells whether it stopped: it is not charged to the budget.
-		return max(time.Since(began), time.Second), 0
+		r.failedInRow++
+		// Nothing tells whether the JVM stopped: not charged to the budget.
+		return 0, 0, r.failedInRow
 	}
+	r.mu.Lock()
+	r.failedInRow = 0
+	r.mu.Unlock()
 	d := c.End.Sub(c.Start)
 	td := &correlate.TimedDump{Start: c.Start.UnixNano(), End: c.End.UnixNano(), Dump: c.Dump, Pid: c.Pid}
 	if r.otherNS {
@@ -237,9 +250,9 @@ func (r *refresher) capture(reason string) (ours, cost time.Duration) {
 		r.stopped += c.Stopped
 		r.points += c.Safepoints
 		r.stopKnown++
-		return max(d-c.Stopped, 0), c.Stopped
+		return max(d-c.Stopped, 0), c.Stopped, 0
 	}
-	return d, d
+	return d, d, 0
 }
 
 func (r *refresher) summary(w io.Writer) {

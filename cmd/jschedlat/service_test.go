@@ -245,3 +245,186 @@ func TestAttachDiskFull(t *testing.T) {
 		}
 	})
 }
+
+// runAttachFor starts attach with args, lets do run while it traces, and
+// returns its exit error and stderr.
+func runAttachFor(t *testing.T, bin string, args []string, do func(cmd *exec.Cmd)) (error, string) {
+	t.Helper()
+	cmd := exec.Command(bin, append([]string{"attach"}, args...)...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	if do != nil {
+		do(cmd)
+	}
+	select {
+	case err := <-done:
+		return err, stderr.String()
+	case <-time.After(90 * time.Second):
+		t.Fatalf("attach did not end\n%s", stderr.String())
+	}
+	return nil, ""
+}
+
+func noneLoaded(t *testing.T) {
+	t.Helper()
+	if left := ourPrograms(t); len(left) > 0 {
+		t.Errorf("BPF programs still loaded after attach exited: %v", left)
+	}
+}
+
+// TestAttachFaults: how attach ends or carries on when things go wrong
+// around it. After each, every record it reports is in its file (none
+// cut), and none of its BPF programs stays loaded.
+func TestAttachFaults(t *testing.T) {
+	requireRoot(t)
+	bin := binary(t)
+
+	t.Run("sigterm", func(t *testing.T) {
+		jvm := startDemoJVM(t, 30)
+		out := filepath.Join(t.TempDir(), "r.csv")
+		err, stderr := runAttachFor(t, bin, []string{strconv.Itoa(jvm.Process.Pid), "--min-latency", "0", "-o", out}, func(cmd *exec.Cmd) {
+			time.Sleep(4 * time.Second)
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+		})
+		if err != nil {
+			t.Fatalf("attach after SIGTERM: %v, want exit 0\n%s", err, stderr)
+		}
+		n, _ := countRecords(t, out)
+		if w := recordsWritten(t, stderr); n != w || n == 0 {
+			t.Errorf("the file holds %d records, the summary says %d", n, w)
+		}
+		noneLoaded(t)
+	})
+
+	t.Run("jvm-sigkill", func(t *testing.T) {
+		jvm := startDemoJVM(t, 30)
+		out := filepath.Join(t.TempDir(), "r.csv")
+		err, stderr := runAttachFor(t, bin, []string{strconv.Itoa(jvm.Process.Pid), "--min-latency", "0", "-o", out}, func(*exec.Cmd) {
+			time.Sleep(4 * time.Second)
+			_ = jvm.Process.Kill()
+		})
+		if err != nil {
+			t.Fatalf("attach after the JVM was killed: %v\n%s", err, stderr)
+		}
+		if !strings.Contains(stderr, "exited during the run") {
+			t.Errorf("the summary does not say the JVM went away:\n%s", stderr)
+		}
+		n, _ := countRecords(t, out)
+		if w := recordsWritten(t, stderr); n != w || n == 0 {
+			t.Errorf("the file holds %d records, the summary says %d", n, w)
+		}
+		noneLoaded(t)
+	})
+
+	// The JVM is stopped (SIGSTOP) while dumps are due: they time out,
+	// tracing goes on, and once it runs again its new threads get names.
+	t.Run("jvm-sigstop", func(t *testing.T) {
+		j := jdks(t)[0]
+		classes := compileWorkload(t, j)
+		dir := keepDir(t, "sigstop")
+		truth := filepath.Join(dir, "truth.txt")
+		jcmd := exec.Command(j.java, "-cp", classes, "Workload", "--seconds", "40", "--truth", truth, "--short-every-ms", "200")
+		if err := jcmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		jdone := make(chan struct{})
+		go func() { _ = jcmd.Wait(); close(jdone) }()
+		t.Cleanup(func() { _ = jcmd.Process.Signal(syscall.SIGCONT); _ = jcmd.Process.Kill(); <-jdone })
+		time.Sleep(time.Second)
+		out := filepath.Join(dir, "r.csv")
+		var stopped, resumed time.Time
+		err, stderr := runAttachFor(t, bin, []string{strconv.Itoa(jcmd.Process.Pid), "--min-latency", "0", "--duration", "16s", "-o", out,
+			"--dump-interval", "1s", "--dump-timeout", "1500ms", "--dump-budget", "100%", "--hotspot-probes=false"}, func(*exec.Cmd) {
+			time.Sleep(3 * time.Second)
+			stopped = time.Now()
+			_ = jcmd.Process.Signal(syscall.SIGSTOP)
+			time.Sleep(4 * time.Second)
+			resumed = time.Now()
+			_ = jcmd.Process.Signal(syscall.SIGCONT)
+		})
+		if err != nil {
+			t.Fatalf("attach: %v\n%s", err, stderr)
+		}
+		if !strings.Contains(stderr, "thread dump failed") {
+			t.Errorf("no dump timed out while the JVM was stopped:\n%s", stderr)
+		}
+		f, err := os.Open(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		var before, after, afterNamed, during int
+		err = correlate.ReadRecords(f, func(r *correlate.Record) error {
+			if r.Pid != uint32(jcmd.Process.Pid) || r.Tid == r.Pid {
+				return nil
+			}
+			at := time.Unix(0, r.Time)
+			switch {
+			case at.Before(stopped):
+				before++
+			case at.Before(resumed.Add(3 * time.Second)):
+				// Stopped, then the first seconds after: the dumps back
+				// off (1 s, 2 s) while they fail.
+				during++
+			default:
+				// Threads born after the stop need a dump that works.
+				after++
+				if r.JavaThread != "" {
+					afterNamed++
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("records of the JVM's threads: %d before the stop, %d while stopped and in the 3 s after, %d later (%d named)", before, during, after, afterNamed)
+		if before == 0 || after < 500 {
+			t.Errorf("tracing did not go on across the stop: %d records before, %d after", before, after)
+		}
+		if float64(afterNamed) < 0.99*float64(after) {
+			t.Errorf("after the JVM ran again only %d of %d records have a Java name", afterNamed, after)
+		}
+		noneLoaded(t)
+	})
+
+	// A burst that overflows a small ring: the loss is counted and said,
+	// and tracing goes on.
+	t.Run("ring-overflow", func(t *testing.T) {
+		storm := filepath.Join(t.TempDir(), "storm")
+		if out, err := exec.Command("go", "build", "-o", storm, "../../bench/storm").CombinedOutput(); err != nil {
+			t.Fatalf("build storm: %v\n%s", err, out)
+		}
+		out := filepath.Join(t.TempDir(), "r.csv")
+		var burstEnd time.Time
+		err, stderr := runAttachFor(t, bin, []string{"--all", "--min-latency", "0", "--ring-size", "4096", "--duration", "8s", "-o", out}, func(*exec.Cmd) {
+			time.Sleep(2 * time.Second)
+			if o, err := exec.Command(storm, "-duration", "2s").CombinedOutput(); err != nil {
+				t.Errorf("storm: %v\n%s", err, o)
+			}
+			burstEnd = time.Now()
+		})
+		if err != nil {
+			t.Fatalf("attach: %v\n%s", err, stderr)
+		}
+		m := regexp.MustCompile(`(\d+) lost`).FindStringSubmatch(stderr)
+		if m == nil || m[1] == "0" || !strings.Contains(stderr, "WARNING: events were lost") {
+			t.Errorf("no loss reported after a burst into a 4 KiB ring:\n%s", stderr)
+		}
+		n, last := countRecords(t, out)
+		if w := recordsWritten(t, stderr); n != w {
+			t.Errorf("the file holds %d records, the summary says %d", n, w)
+		}
+		if time.Unix(0, last).Before(burstEnd.Add(2 * time.Second)) {
+			t.Errorf("no records after the burst (last at %s, burst ended %s)", time.Unix(0, last).UTC(), burstEnd.UTC())
+		}
+		t.Logf("%s lost, %d records", m[1], n)
+		noneLoaded(t)
+	})
+}
