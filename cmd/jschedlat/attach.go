@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -44,6 +45,8 @@ type attachOpts struct {
 	probes       bool // HotSpot's USDT/uprobes
 	rotate       rotateOpts
 	onFull       string
+	metricsAddr  string
+	maxSeries    int
 }
 
 func newAttachCmd() *cobra.Command {
@@ -101,6 +104,8 @@ Needs root (or CAP_BPF and CAP_PERFMON, plus the JVM's user for thread dumps).`,
 	f.IntVar(&o.rotate.keep, "rotate-keep", 10, "rotated record files kept, oldest deleted first (0 = all)")
 	f.BoolVar(&o.rotate.compress, "rotate-compress", false, "gzip rotated record files (report reads them as they are)")
 	f.StringVar(&o.onFull, "on-disk-full", "exit", "when the output's disk is full: exit (non-zero, the file ends with its last complete record) or wait (drop records, counted, until there is room again)")
+	f.StringVar(&o.metricsAddr, "metrics-addr", "", "serve Prometheus metrics on ADDR (e.g. :9464) at /metrics")
+	f.IntVar(&o.maxSeries, "metrics-max-series", 200, "most (jvm, pool, kind) series of the latency histogram; waits past it count under pool=\"(other)\"")
 	f.BoolVar(&o.probes, "hotspot-probes", true, "put uprobes on the JVM's own probes (thread start, self-rename, VM operations): names without dumps, virtual_thread; false: dumps only")
 	return c
 }
@@ -206,6 +211,19 @@ func runAttach(ctx context.Context, pid int, o *attachOpts) (err error) {
 	if o.onFull != "exit" && o.onFull != "wait" {
 		return fmt.Errorf("--on-disk-full %q: exit or wait", o.onFull)
 	}
+	var met *metrics
+	if o.metricsAddr != "" {
+		if o.maxSeries < 1 {
+			return fmt.Errorf("--metrics-max-series %d: at least 1", o.maxSeries)
+		}
+		l, err := listenMetrics(o.metricsAddr)
+		if err != nil {
+			return err
+		}
+		met = newMetrics(o.maxSeries, nil)
+		srv := met.serve(l)
+		defer srv.Close()
+	}
 	sink, err := openSink(o.output, o.format, o.rotate)
 	if err != nil {
 		return err
@@ -266,6 +284,7 @@ func runAttach(ctx context.Context, pid int, o *attachOpts) (err error) {
 		live    *correlate.Live
 		evlog   *correlate.EventLogWriter
 		runErr  error
+		events  atomic.Uint64 // waits read (the metrics server reads it too)
 		jvmGone bool
 	)
 	fail := func(err error) {
@@ -349,7 +368,16 @@ func runAttach(ctx context.Context, pid int, o *attachOpts) (err error) {
 		// and rows are held and ordered as replay orders them.
 		joiner.Namer = correlate.NewNamer(0)
 	}
-	live = correlate.NewLive(joiner, sink)
+	var out correlate.Writer = sink
+	if met != nil {
+		name := "(all)"
+		if pid != 0 {
+			args, _ := jvm.Cmdline(pid)
+			name = jvmLabel(jvm.MainClass(args), pid)
+		}
+		out = meteredSink{Writer: sink, m: met, jvm: name}
+	}
+	live = correlate.NewLive(joiner, out)
 	live.Probed = tr.ThreadStarts()
 	var ref *refresher
 	if src != nil {
@@ -357,6 +385,9 @@ func runAttach(ctx context.Context, pid int, o *attachOpts) (err error) {
 		live.NeedDump = func(tid uint32, comm string, t int64) bool {
 			return ref.request("thread "+strconv.Itoa(int(tid))+" ("+comm+") unknown", t)
 		}
+	}
+	if met != nil {
+		met.registerRun(func() uint64 { return events.Load() }, func() uint64 { n, _, _ := tr.Lost(); return n }, sink, ref)
 	}
 	slog.Info("tracing", "pid", pid, "attachment", tr.Attachment(), "min_latency", o.minLatency, "kinds", o.kinds, "clock_err_ns", clock.Last().Err,
 		"thread_starts", tr.ThreadStarts(), "thread_names", tr.ThreadNames(), "vm_operations", tr.VMOps())
@@ -368,7 +399,7 @@ func runAttach(ctx context.Context, pid int, o *attachOpts) (err error) {
 		go func() { defer wg.Done(); ref.run(refCtx) }()
 	}
 
-	var events, lifecycle uint64
+	var lifecycle uint64
 	var ev correlate.Event
 	err = tr.Run(runCtx, func(e *bpf.Event) {
 		ev = correlate.FromKernel(e, clock)
@@ -376,7 +407,7 @@ func runAttach(ctx context.Context, pid int, o *attachOpts) (err error) {
 		case ev.Kind.Lifecycle():
 			lifecycle++
 		case ev.Kind.Wait():
-			events++
+			events.Add(1)
 		}
 		if evlog != nil {
 			if err := evlog.Write(&ev); err != nil {
@@ -416,7 +447,7 @@ func runAttach(ctx context.Context, pid int, o *attachOpts) (err error) {
 		ferr = sink.Flush()
 	}
 	kc.dropped = sink.Dropped()
-	summary(os.Stderr, pid, time.Since(started), events, lifecycle, sink.Committed(), live.Unnamed(), lost, lostPerCPU, lerr, kc, ref, jvmGone)
+	summary(os.Stderr, pid, time.Since(started), events.Load(), lifecycle, sink.Committed(), live.Unnamed(), lost, lostPerCPU, lerr, kc, ref, jvmGone)
 	if runErr != nil && !errors.Is(runErr, context.Canceled) {
 		return runErr
 	}

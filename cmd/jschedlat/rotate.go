@@ -50,10 +50,10 @@ type recordSink struct {
 	// until writes succeed again, instead of failing.
 	waitFull  bool
 	good      int64
-	pending   uint64 // records written since the last successful flush
-	committed uint64 // records in files, all told
-	dropped   uint64
-	full      time.Time // when the disk filled (zero: not full)
+	pending   uint64        // records written since the last successful flush
+	committed uint64        // records in files, all told
+	dropped   atomic.Uint64 // read by the metrics server
+	full      time.Time     // when the disk filled (zero: not full)
 
 	reopen atomic.Bool // set by the signal handler, acted on by the writer
 
@@ -185,7 +185,7 @@ func (s *recordSink) Flush() error {
 	s.committed += s.pending
 	s.pending = 0
 	if !s.full.IsZero() {
-		slog.Info("the output is written again", "file", s.out.name, "after", time.Since(s.full).Round(time.Millisecond), "records_dropped", s.dropped)
+		slog.Info("the output is written again", "file", s.out.name, "after", time.Since(s.full).Round(time.Millisecond), "records_dropped", s.dropped.Load())
 		s.full = time.Time{}
 	}
 	return nil
@@ -195,7 +195,7 @@ func (s *recordSink) Flush() error {
 func (s *recordSink) Committed() uint64 { return s.committed }
 
 // Dropped returns how many records were dropped on a full disk.
-func (s *recordSink) Dropped() uint64 { return s.dropped }
+func (s *recordSink) Dropped() uint64 { return s.dropped.Load() }
 
 // failed handles a write error: the file is cut back to its last complete
 // record and the records since are dropped; then, on a full disk with
@@ -224,7 +224,7 @@ func (s *recordSink) failed(err error) error {
 		}
 	}
 	if s.waitFull && (errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)) {
-		s.dropped += lost
+		s.dropped.Add(lost)
 		if s.full.IsZero() {
 			s.full = time.Now()
 			slog.Warn("the output's disk is full: dropping records until there is room (counted)", "file", s.out.name, "err", err)

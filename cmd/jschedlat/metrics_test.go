@@ -1,0 +1,158 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/jschedlat/jschedlat/correlate"
+)
+
+// The latency histogram keeps at most maxSeries series; later pools are
+// counted under "(other)", one series per (jvm, kind).
+func TestMetricsSeriesBound(t *testing.T) {
+	m := newMetrics(3, nil)
+	for i := 0; i < 100; i++ {
+		r := &correlate.Record{Kind: []string{"wakeup", "preempt"}[i%2], LatencyNs: 2e6, Pid: 1, Tid: uint32(i),
+			JavaThread: fmt.Sprintf("pool%d-worker-%d", i%10, i)}
+		m.observe(r, "App")
+	}
+	fams, err := m.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	series, other := 0, uint64(0)
+	var total uint64
+	for _, f := range fams {
+		if f.GetName() != "jschedlat_runq_latency_seconds" {
+			continue
+		}
+		for _, mm := range f.Metric {
+			series++
+			total += mm.GetHistogram().GetSampleCount()
+			for _, l := range mm.Label {
+				if l.GetName() == "pool" && l.GetValue() == overflowPool {
+					other += mm.GetHistogram().GetSampleCount()
+				}
+			}
+		}
+	}
+	if series != 3+2 || total != 100 || other != 70 {
+		t.Errorf("%d series (want 3 + 2 of (other)), %d waits (want 100), %d under (other) (want 70)", series, total, other)
+	}
+}
+
+// scrape reads and parses a /metrics page.
+func scrape(t *testing.T, url string) map[string]*dto.MetricFamily {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(bytes.NewReader(body))
+	if err != nil {
+		t.Fatalf("%s: %v", url, err)
+	}
+	return fams
+}
+
+func freeAddr(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// TestAttachMetrics scrapes a live run: the histogram's count is the
+// record count, series carry the JVM's main class and the pools, and the
+// dump and process metrics are there. A port in use is a clear error.
+func TestAttachMetrics(t *testing.T) {
+	requireRoot(t)
+	bin := binary(t)
+	jvm := startDemoJVM(t, 30)
+	addr := freeAddr(t)
+	var fams map[string]*dto.MetricFamily
+	err, stderr := runAttachFor(t, bin, []string{strconv.Itoa(jvm.Process.Pid), "--min-latency", "0", "--duration", "8s",
+		"-o", filepath.Join(t.TempDir(), "r.csv"), "--metrics-addr", addr}, func(*exec.Cmd) {
+		time.Sleep(6 * time.Second)
+		fams = scrape(t, "http://"+addr+"/metrics")
+	})
+	if err != nil {
+		t.Fatalf("attach: %v\n%s", err, stderr)
+	}
+	val := func(name string) float64 {
+		f := fams[name]
+		if f == nil || len(f.Metric) == 0 {
+			t.Errorf("no metric %s", name)
+			return 0
+		}
+		m := f.Metric[0]
+		switch {
+		case m.Counter != nil:
+			return m.Counter.GetValue()
+		case m.Gauge != nil:
+			return m.Gauge.GetValue()
+		}
+		return 0
+	}
+	var count uint64
+	pools := map[string]bool{}
+	for _, m := range fams["jschedlat_runq_latency_seconds"].GetMetric() {
+		count += m.GetHistogram().GetSampleCount()
+		l := map[string]string{}
+		for _, lp := range m.Label {
+			l[lp.GetName()] = lp.GetValue()
+		}
+		if l["jvm"] != "Workload" {
+			t.Errorf("series with jvm=%q, want Workload", l["jvm"])
+		}
+		pools[l["pool"]] = true
+	}
+	records := val("jschedlat_records_total")
+	t.Logf("scrape: %d waits in the histogram, %v records, %v events, %v dumps, %v lost, RSS %.1f MiB, CPU %.2f s; pools %d",
+		count, records, val("jschedlat_events_total"), val("jschedlat_thread_dumps_total"), val("jschedlat_lost_events_total"),
+		val("process_resident_memory_bytes")/(1<<20), val("process_cpu_seconds_total"), len(pools))
+	if count == 0 || float64(count) != records {
+		t.Errorf("histogram count %d, records %v: want equal and > 0", count, records)
+	}
+	if !pools["order-matcher-worker-*"] || !pools["settlement-batch-before-*"] {
+		t.Errorf("pools %v lack the demo's", pools)
+	}
+	if val("jschedlat_thread_dumps_total") < 1 || val("jschedlat_events_total") < records || val("process_resident_memory_bytes") <= 0 {
+		t.Error("dump, event or process metrics missing")
+	}
+	for _, name := range []string{"jschedlat_lost_events_total", "jschedlat_thread_dump_jvm_stopped_seconds_total", "jschedlat_records_dropped_total", "go_goroutines"} {
+		if fams[name] == nil {
+			t.Errorf("no metric %s", name)
+		}
+	}
+
+	// The port taken: a one-line error before anything is loaded.
+	l, lerr := net.Listen("tcp", "127.0.0.1:0")
+	if lerr != nil {
+		t.Fatal(lerr)
+	}
+	defer l.Close()
+	out, err := exec.Command(bin, "attach", strconv.Itoa(jvm.Process.Pid), "--metrics-addr", l.Addr().String(), "-o", filepath.Join(t.TempDir(), "x.csv")).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "--metrics-addr") || !strings.Contains(string(out), "address already in use") || strings.Count(strings.TrimSpace(string(out)), "\n") > 0 {
+		t.Errorf("metrics port in use: %v, %q", err, out)
+	}
+	noneLoaded(t)
+}
