@@ -248,6 +248,8 @@ func (s *AttachSource) execute(ctx context.Context, cmd string, args ...string) 
 	if dl, ok := ctx.Deadline(); ok {
 		_ = conn.SetDeadline(dl)
 	}
+	// Cancelled (the run ends): unblock the read now, not at the deadline.
+	defer context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Now()) })()
 	req := attachRequest(max(s.proto, 1), cmd, args...)
 	if _, err := conn.Write(req); err != nil {
 		return nil, fmt.Errorf("sending %s: %w", cmd, err)

@@ -29,6 +29,7 @@ import (
 //     one back 300 ms, longer than the short-lived threads it is for.
 const (
 	minDumpGap    = 100 * time.Millisecond
+	shutdownGrace = 2 * time.Second
 	gapFactor     = 5
 	DefaultBudget = 0.001
 )
@@ -42,7 +43,8 @@ type refresher struct {
 	interval time.Duration
 	budget   float64 // share of wall time the JVM may be stopped by dumps; >= 1: none
 	wake     chan struct{}
-	otherNS  bool // the JVM prints TIDs of its own PID namespace
+	dumpCtx  context.Context // ends shutdownGrace after the run
+	otherNS  bool            // the JVM prints TIDs of its own PID namespace
 	began    time.Time
 
 	mu          sync.Mutex
@@ -62,7 +64,7 @@ type refresher struct {
 }
 
 func newRefresher(pid int, src jvm.Source, live *correlate.Live, store *correlate.DumpStore, interval time.Duration, budget float64) *refresher {
-	r := &refresher{src: src, live: live, store: store, interval: interval, budget: budget, wake: make(chan struct{}, 1), began: time.Now()}
+	r := &refresher{src: src, live: live, store: store, interval: interval, budget: budget, wake: make(chan struct{}, 1), began: time.Now(), dumpCtx: context.Background()}
 	r.otherNS = jvm.InOwnPIDNamespace(pid)
 	return r
 }
@@ -104,6 +106,15 @@ func (r *refresher) request(reason string, t int64) bool {
 // interval, until ctx is done. A dump in flight when ctx ends is finished
 // (bounded by the source's timeout) so that it can still name threads.
 func (r *refresher) run(ctx context.Context) {
+	// A dump under way when the run ends may finish (it can name the
+	// last threads), for shutdownGrace at most: a JVM that does not
+	// answer must not hold up a SIGTERM (a container's grace period is
+	// often 30 s; --dump-timeout may be longer).
+	dumpCtx, cancelDump := context.WithCancel(context.Background())
+	defer cancelDump()
+	stopGrace := context.AfterFunc(ctx, func() { time.AfterFunc(shutdownGrace, cancelDump) })
+	defer stopGrace()
+	r.dumpCtx = dumpCtx
 	r.request("start", 0)
 	var last time.Time
 	gap, byBudget := minDumpGap, false
@@ -185,8 +196,11 @@ func (r *refresher) final(last time.Time, gap time.Duration, byBudget bool) {
 		r.skipped++
 		reason = ""
 	}
+	failing := r.failedInRow > 0
 	r.mu.Unlock()
-	if reason != "" && reason != "periodic" {
+	// Not when dumps fail: the JVM is not answering, and waiting for it
+	// would only delay the exit.
+	if reason != "" && reason != "periodic" && !failing {
 		r.capture(reason + ", at exit")
 	}
 }
@@ -199,12 +213,13 @@ func (r *refresher) final(last time.Time, gap time.Duration, byBudget bool) {
 // it failed, how many dumps in a row have failed.
 func (r *refresher) capture(reason string) (ours, cost time.Duration, failed int) {
 	// Not bound to the run's context: a dump cut short at shutdown would
-	// lose the names it was taken for. The source's timeout bounds it.
+	// lose the names it was taken for. The source's timeout bounds it,
+	// and shutdownGrace after the run ends.
 	began := time.Now()
 	r.mu.Lock()
 	r.inflight = began.UnixNano()
 	r.mu.Unlock()
-	c, err := r.src.Capture(context.Background())
+	c, err := r.src.Capture(r.dumpCtx)
 	if err != nil {
 		r.mu.Lock()
 		defer r.mu.Unlock()

@@ -137,9 +137,7 @@ wait:
 	if gz < 2 || logrotated < 3 || written < 2000 {
 		t.Errorf("too little happened to test: %d compressed rotations, %d logrotated files, %d records", gz, logrotated, written)
 	}
-	if left := ourPrograms(t); len(left) > 0 {
-		t.Errorf("BPF programs still loaded after attach exited: %v", left)
-	}
+	noneLoaded(t)
 }
 
 // smallDisk mounts a tmpfs of size bytes for the test and fills all but
@@ -205,9 +203,7 @@ func TestAttachDiskFull(t *testing.T) {
 			t.Errorf("the file holds %d records; the error says %d, the summary %d", n, w, recordsWritten(t, stderr.String()))
 		}
 		t.Logf("%d records, then: %s", n, last)
-		if left := ourPrograms(t); len(left) > 0 {
-			t.Errorf("BPF programs still loaded: %v", left)
-		}
+		noneLoaded(t)
 	})
 
 	t.Run("wait", func(t *testing.T) {
@@ -240,9 +236,7 @@ func TestAttachDiskFull(t *testing.T) {
 				time.Unix(0, last).UTC().Format(time.RFC3339Nano), freed.UTC().Format(time.RFC3339Nano), stderr.String())
 		}
 		t.Logf("%d records in the file, %s dropped", n, m[1])
-		if left := ourPrograms(t); len(left) > 0 {
-			t.Errorf("BPF programs still loaded: %v", left)
-		}
+		noneLoaded(t)
 	})
 }
 
@@ -271,10 +265,20 @@ func runAttachFor(t *testing.T, bin string, args []string, do func(cmd *exec.Cmd
 	return nil, ""
 }
 
+// noneLoaded checks that none of our BPF programs is loaded. The kernel
+// frees a program after an RCU grace period once its last file descriptor
+// is closed, so give it a moment.
 func noneLoaded(t *testing.T) {
 	t.Helper()
-	if left := ourPrograms(t); len(left) > 0 {
-		t.Errorf("BPF programs still loaded after attach exited: %v", left)
+	var left []string
+	for deadline := time.Now().Add(3 * time.Second); ; {
+		if left = ourPrograms(t); len(left) == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if len(left) > 0 {
+		t.Errorf("BPF programs still loaded 3 s after attach exited: %v", left)
 	}
 }
 
@@ -427,4 +431,37 @@ func TestAttachFaults(t *testing.T) {
 		t.Logf("%s lost, %d records", m[1], n)
 		noneLoaded(t)
 	})
+}
+
+// TestAttachStopsPromptly: SIGTERM while a thread dump hangs (the JVM is
+// stopped) ends the run within the shutdown grace, not after
+// --dump-timeout, with every record written.
+func TestAttachStopsPromptly(t *testing.T) {
+	requireRoot(t)
+	bin := binary(t)
+	jvm := startDemoJVM(t, 30)
+	defer func() { _ = jvm.Process.Signal(syscall.SIGCONT) }()
+	out := filepath.Join(t.TempDir(), "r.csv")
+	var sent time.Time
+	err, stderr := runAttachFor(t, bin, []string{strconv.Itoa(jvm.Process.Pid), "--min-latency", "0", "-o", out,
+		"--dump-interval", "1s", "--dump-timeout", "30s", "--dump-budget", "100%", "--hotspot-probes=false"}, func(cmd *exec.Cmd) {
+		time.Sleep(3 * time.Second)
+		_ = jvm.Process.Signal(syscall.SIGSTOP)
+		time.Sleep(3 * time.Second) // a periodic dump is now hanging
+		sent = time.Now()
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+	})
+	took := time.Since(sent)
+	if err != nil {
+		t.Fatalf("attach: %v\n%s", err, stderr)
+	}
+	t.Logf("exited %s after SIGTERM:\n%s", took.Round(time.Millisecond), stderr)
+	if took > 8*time.Second {
+		t.Errorf("attach took %s to exit after SIGTERM with a dump hanging (--dump-timeout 30s)", took)
+	}
+	n, _ := countRecords(t, out)
+	if w := recordsWritten(t, stderr); n != w || n == 0 {
+		t.Errorf("the file holds %d records, the summary says %d", n, w)
+	}
+	noneLoaded(t)
 }
