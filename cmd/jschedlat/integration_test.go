@@ -91,15 +91,7 @@ func jdks(t *testing.T) []jdk {
 
 func compileWorkload(t *testing.T, j jdk) string {
 	t.Helper()
-	dir := t.TempDir()
-	src, err := filepath.Abs("../../testdata/java/Workload.java")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command(j.javac, "-d", dir, src).CombinedOutput(); err != nil {
-		t.Fatalf("javac: %v\n%s", err, out)
-	}
-	return dir
+	return compileJava(t, j, "Workload.java")
 }
 
 // truth is what the workload's threads said about themselves.
