@@ -206,47 +206,56 @@ type hotspotState struct {
 // attachHotSpot puts uprobes on every site of the usable probes, for the
 // target process only. What fails is reported by HotSpotErr.
 func (t *Tracer) attachHotSpot(cfg Config) {
-	h := cfg.HotSpot
-	var errs []error
-	for _, s := range h.Skipped {
-		errs = append(errs, errors.New(s))
-	}
 	if cfg.Pid == 0 {
 		t.hotspot.err = errors.New("HotSpot probes need a target process")
 		return
 	}
+	links, progs, st := attachUprobes(t.coll, cfg.Pid, cfg.HotSpot)
+	t.links = append(t.links, links...)
+	t.progs = append(t.progs, progs...)
+	t.hotspot = st
+}
+
+// attachUprobes attaches coll's uprobe programs to the sites of h, for
+// process pid only.
+func attachUprobes(coll *ebpf.Collection, pid uint32, h *HotSpotProbes) (links []link.Link, progs []string, st hotspotState) {
+	var errs []error
+	for _, s := range h.Skipped {
+		errs = append(errs, errors.New(s))
+	}
 	ex, err := link.OpenExecutable(h.Path)
 	if err != nil {
-		t.hotspot.err = fmt.Errorf("HotSpot probes: %w", err)
-		return
+		st.err = fmt.Errorf("HotSpot probes: %w", err)
+		return nil, nil, st
 	}
 	attach := func(prog string, sites []Probe) error {
 		for _, p := range sites {
-			l, err := ex.Uprobe(p.Provider+":"+p.Name, t.coll.Programs[prog], &link.UprobeOptions{Address: p.Offset, PID: int(cfg.Pid)})
+			l, err := ex.Uprobe(p.Provider+":"+p.Name, coll.Programs[prog], &link.UprobeOptions{Address: p.Offset, PID: int(pid)})
 			if err != nil {
 				return fmt.Errorf("attaching a uprobe to %s:%s in %s: %w", p.Provider, p.Name, h.Path, err)
 			}
-			t.links = append(t.links, l)
-			t.progs = append(t.progs, prog)
+			links = append(links, l)
+			progs = append(progs, prog)
 		}
 		return nil
 	}
 	if h.VMOpBegin != nil {
 		err := errors.Join(attach(runqlatProgRunqVmopBegin, h.VMOpBegin), attach(runqlatProgRunqVmopEnd, h.VMOpEnd))
-		t.hotspot.vmops = err == nil
+		st.vmops = err == nil
 		errs = append(errs, err)
 	}
 	if h.ThreadStart != nil {
 		err := attach(runqlatProgRunqThreadStart, h.ThreadStart)
-		t.hotspot.threadStart = err == nil
+		st.threadStart = err == nil
 		errs = append(errs, err)
 	}
 	if h.SetName != 0 {
 		err := attach(runqlatProgRunqThreadName, []Probe{{Provider: "libjvm", Name: "os::set_native_thread_name", Offset: h.SetName}})
-		t.hotspot.setName = err == nil
+		st.setName = err == nil
 		errs = append(errs, err)
 	}
-	t.hotspot.err = errors.Join(errs...)
+	st.err = errors.Join(errs...)
+	return links, progs, st
 }
 
 // HotSpotErr tells which of the HotSpot probes asked for in Config.HotSpot

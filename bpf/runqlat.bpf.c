@@ -35,7 +35,8 @@ enum kind {
 
 // Set from user space before load; the verifier sees them as constants and
 // prunes the branches they disable.
-const volatile u32 targ_tgid = 0;	  // 0 = all tasks
+const volatile u32 targ_tgid = 0;	  // 0 = all tasks (or the set below)
+const volatile u32 targ_set = 0;	  // 1: trace the tgids marked in targets
 const volatile u32 self_tgid = 0;	  // the tracer: never recorded
 const volatile u64 min_ns = 0;		  // shorter waits are not emitted
 const volatile u32 kinds = 0xffffffff;	  // bit (1 << kind) per wanted kind
@@ -193,6 +194,18 @@ struct {
 	__type(value, u64);
 } collisions SEC(".maps");
 
+// The traced processes when targ_set: bit (tgid % 64) of word tgid / 64,
+// for every tgid below pid_max (resized by the loader: 512 KiB for the
+// 64-bit default of 4M). An array lookup is an address computation: the
+// test runs twice per sched_switch of the whole host, where a hash lookup
+// would cost far more. Only user space writes it.
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 65536);
+	__type(key, u32);
+	__type(value, u64);
+} targets SEC(".maps");
+
 // Kernels before 5.14 call the state field "state", later ones "__state".
 struct task_struct___pre514 {
 	volatile long state;
@@ -217,10 +230,26 @@ struct pt_regs___arm64 {
 // the compiler keeps only one side.
 #define RD(btf, p, field) ((btf) ? (p)->field : BPF_CORE_READ(p, field))
 
-static __always_inline bool traced(u32 tgid)
+static __always_inline bool in_set(u32 tgid)
+{
+	u32 word = tgid / 64;
+	u64 *w = bpf_map_lookup_elem(&targets, &word);
+	return w && (*w & (1ULL << (tgid % 64)));
+}
+
+// is_target tells whether tgid is a process whose threads user space names
+// (one target, or one of the set): lifecycle events are sent for them.
+static __always_inline bool is_target(u32 tgid)
 {
 	if (targ_tgid)
 		return tgid == targ_tgid;
+	return targ_set && tgid && in_set(tgid);
+}
+
+static __always_inline bool traced(u32 tgid)
+{
+	if (targ_tgid || targ_set)
+		return is_target(tgid);
 	// tgid 0 is only ever the idle tasks.
 	return tgid && tgid != self_tgid;
 }
@@ -681,7 +710,7 @@ static __always_inline int handle_birth(bool btf, struct task_struct *p)
 {
 	// Its comm is its creator's until HotSpot names it: user space must
 	// know that the first rename of a new thread is not a Java rename.
-	if (targ_tgid && RD(btf, p, tgid) == targ_tgid)
+	if (is_target(RD(btf, p, tgid)))
 		lifecycle(btf, p, KIND_BIRTH, 0);
 	return handle_wakeup(btf, p, KIND_WAKEUP_NEW);
 }
@@ -691,7 +720,7 @@ static __always_inline int handle_birth(bool btf, struct task_struct *p)
 // only 15 bytes, so a rename is often invisible in comm itself.
 static __always_inline int handle_rename(bool btf, struct task_struct *t, const char *comm)
 {
-	if (targ_tgid && RD(btf, t, tgid) == targ_tgid)
+	if (is_target(RD(btf, t, tgid)))
 		lifecycle(btf, t, KIND_RENAME, comm);
 	return 0;
 }
@@ -707,7 +736,7 @@ static __always_inline int handle_exit(bool btf, struct task_struct *p)
 	forget(tid);
 
 	// User space must know a TID ended: TIDs are reused.
-	if (targ_tgid)
+	if (targ_tgid || targ_set)
 		lifecycle(btf, p, KIND_EXIT, 0);
 	return 0;
 }
@@ -797,7 +826,7 @@ static __always_inline u64 probe_arg(struct pt_regs *ctx, u32 reg, u32 mem, s64 
 
 static __always_inline bool target_thread(u64 id)
 {
-	return targ_tgid && (u32)(id >> 32) == targ_tgid;
+	return is_target(id >> 32);
 }
 
 // vmop sends a VM operation's begin or end with its name: user space pins

@@ -56,6 +56,7 @@ const (
 	runqlatMapRecovered        = "recovered"
 	runqlatMapStaged           = "staged"
 	runqlatMapStarts           = "starts"
+	runqlatMapTargets          = "targets"
 	runqlatMapUnobserved       = "unobserved"
 	runqlatProgRunqBtfExit     = "runq_btf_exit"
 	runqlatProgRunqBtfRename   = "runq_btf_rename"
@@ -77,6 +78,7 @@ const (
 	runqlatVarNrSchedYield     = "nr_sched_yield"
 	runqlatVarSelfTgid         = "self_tgid"
 	runqlatVarSlotMask         = "slot_mask"
+	runqlatVarTargSet          = "targ_set"
 	runqlatVarTargTgid         = "targ_tgid"
 	runqlatVarTsLenDisp        = "ts_len_disp"
 	runqlatVarTsLenMem         = "ts_len_mem"
@@ -167,6 +169,7 @@ type runqlatMapSpecs struct {
 	Recovered  *ebpf.MapSpec `ebpf:"recovered"`
 	Staged     *ebpf.MapSpec `ebpf:"staged"`
 	Starts     *ebpf.MapSpec `ebpf:"starts"`
+	Targets    *ebpf.MapSpec `ebpf:"targets"`
 	Unobserved *ebpf.MapSpec `ebpf:"unobserved"`
 }
 
@@ -180,6 +183,7 @@ type runqlatVariableSpecs struct {
 	NrSchedYield    *ebpf.VariableSpec `ebpf:"nr_sched_yield"`
 	SelfTgid        *ebpf.VariableSpec `ebpf:"self_tgid"`
 	SlotMask        *ebpf.VariableSpec `ebpf:"slot_mask"`
+	TargSet         *ebpf.VariableSpec `ebpf:"targ_set"`
 	TargTgid        *ebpf.VariableSpec `ebpf:"targ_tgid"`
 	TsLenDisp       *ebpf.VariableSpec `ebpf:"ts_len_disp"`
 	TsLenMem        *ebpf.VariableSpec `ebpf:"ts_len_mem"`
@@ -228,6 +232,7 @@ type runqlatMaps struct {
 	Recovered  *ebpf.Map `ebpf:"recovered"`
 	Staged     *ebpf.Map `ebpf:"staged"`
 	Starts     *ebpf.Map `ebpf:"starts"`
+	Targets    *ebpf.Map `ebpf:"targets"`
 	Unobserved *ebpf.Map `ebpf:"unobserved"`
 }
 
@@ -241,6 +246,7 @@ func (m *runqlatMaps) Close() error {
 		m.Recovered,
 		m.Staged,
 		m.Starts,
+		m.Targets,
 		m.Unobserved,
 	)
 }
@@ -255,6 +261,7 @@ type runqlatVariables struct {
 	NrSchedYield    *ebpf.Variable `ebpf:"nr_sched_yield"`
 	SelfTgid        *ebpf.Variable `ebpf:"self_tgid"`
 	SlotMask        *ebpf.Variable `ebpf:"slot_mask"`
+	TargSet         *ebpf.Variable `ebpf:"targ_set"`
 	TargTgid        *ebpf.Variable `ebpf:"targ_tgid"`
 	TsLenDisp       *ebpf.Variable `ebpf:"ts_len_disp"`
 	TsLenMem        *ebpf.Variable `ebpf:"ts_len_mem"`

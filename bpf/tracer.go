@@ -39,7 +39,10 @@ const kernelBTF = "/sys/kernel/btf/vmlinux"
 
 // Config selects what is traced. Zero values mean the documented defaults.
 type Config struct {
-	Pid        uint32        // target tgid; 0 = all tasks
+	Pid uint32 // target tgid; 0 = all tasks (or Set)
+	// Set traces only the processes added with AddTarget, changing as
+	// they come and go (Pid must be 0).
+	Set        bool
 	MinLatency time.Duration // shorter waits are not reported
 	Kinds      KindMask      // 0 = all
 	RingSize   int           // bytes, power of two; 0 = 4 MiB
@@ -84,6 +87,13 @@ type Tracer struct {
 	detachErr  error
 
 	stagedAtEnd int // events read from the per-CPU batches after detaching
+
+	// Set mode.
+	set     bool
+	self    uint32
+	pidMax  uint32
+	spec    *ebpf.CollectionSpec // configured: per-target uprobes load from it
+	targets targetSet
 }
 
 // hook pairs a tracepoint with its two entry points in runqlat.bpf.c.
@@ -122,6 +132,12 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.SelfPid == 0 {
 		c.SelfPid = uint32(os.Getpid())
+	}
+	if c.Set && c.Pid != 0 {
+		return c, errors.New("a target pid and set mode exclude each other")
+	}
+	if c.Set && c.HotSpot != nil {
+		return c, errors.New("in set mode HotSpot probes are given per target (AddTarget)")
 	}
 	if c.Pid != 0 && c.Pid == c.SelfPid {
 		return c, fmt.Errorf("target pid %d is the tracer itself", c.Pid)
@@ -162,20 +178,24 @@ func New(cfg Config) (*Tracer, error) {
 		return nil, err
 	}
 
+	ready := func(t *Tracer) *Tracer {
+		t.drain, t.afterDrain = cfg.DrainInterval, cfg.AfterDrain
+		t.set, t.self, t.pidMax, t.spec = cfg.Set, cfg.SelfPid, pidMax(), spec
+		t.targets.m = map[uint32]*target{}
+		return t
+	}
 	var btfErr error
 	if !cfg.ForceRawTP {
 		t, err := load(spec, "tp_btf", cfg)
 		if err == nil {
-			t.drain, t.afterDrain = cfg.DrainInterval, cfg.AfterDrain
-			return t, nil
+			return ready(t), nil
 		}
 		btfErr = err
 	}
 	t, err := load(spec, "raw_tp", cfg)
 	if err == nil {
 		t.fallback = btfErr
-		t.drain, t.afterDrain = cfg.DrainInterval, cfg.AfterDrain
-		return t, nil
+		return ready(t), nil
 	}
 	if errors.Is(err, unix.EPERM) {
 		return nil, permission(err)
@@ -200,6 +220,7 @@ func configure(spec *ebpf.CollectionSpec, cfg Config) error {
 		value any
 	}{
 		{runqlatVarTargTgid, cfg.Pid},
+		{runqlatVarTargSet, b2u(cfg.Set)},
 		{runqlatVarSelfTgid, cfg.SelfPid},
 		{runqlatVarMinNs, uint64(cfg.MinLatency)},
 		{runqlatVarKinds, uint32(cfg.Kinds)},
@@ -227,6 +248,11 @@ func configure(spec *ebpf.CollectionSpec, cfg Config) error {
 	}
 	spec.Maps[runqlatMapEvents].MaxEntries = uint32(cfg.RingSize)
 	spec.Maps[runqlatMapStarts].MaxEntries = cfg.Slots
+	if cfg.Set {
+		spec.Maps[runqlatMapTargets].MaxEntries = (pidMax() + 63) / 64
+	} else {
+		spec.Maps[runqlatMapTargets].MaxEntries = 1
+	}
 	return nil
 }
 
@@ -413,6 +439,7 @@ func (t *Tracer) detach() error {
 		for _, l := range t.links {
 			errs = append(errs, l.Close())
 		}
+		errs = append(errs, t.detachTargets())
 		t.detachErr = errors.Join(errs...)
 		// Detaching does not wait for a program already running on
 		// another CPU; one run takes well under a microsecond.
