@@ -30,6 +30,8 @@ const defaultMinLatency = time.Millisecond
 
 type attachOpts struct {
 	all          bool
+	jvm          string // --jvm PATTERN
+	allJVMs      bool
 	minLatency   time.Duration
 	kinds        string
 	duration     time.Duration
@@ -51,29 +53,53 @@ type attachOpts struct {
 func newAttachCmd() *cobra.Command {
 	o := &attachOpts{}
 	c := &cobra.Command{
-		Use:   "attach PID",
+		Use:   "attach PID | --jvm PATTERN | --all-jvms | --all",
 		Short: "Trace run-queue latency of a JVM's threads and name them",
 		Long: `Traces every run-queue wait of the threads of process PID (a JVM) from the
 kernel, names each thread with its Java name, and writes one record per wait.
 Runs until --duration has passed, the JVM exits, or SIGINT/SIGTERM.
+
+With --jvm PATTERN or --all-jvms it follows JVMs instead of one PID: it
+waits for matching JVMs, traces each with its own thread identity, and goes
+on after they exit (a restarted JVM is traced under its new PID) until
+--duration or SIGINT/SIGTERM.
 
 Records are written about 2.4 s after the wait they describe: that delay lets a
 thread dump taken because of a new or renamed thread name it.
 
 Needs root (or CAP_BPF and CAP_PERFMON, plus the JVM's user for thread dumps).`,
 		Args: func(cmd *cobra.Command, args []string) error {
-			if o.all {
+			modes := 0
+			for _, on := range []bool{o.all, o.jvm != "", o.allJVMs} {
+				if on {
+					modes++
+				}
+			}
+			if modes > 1 {
+				return errors.New("--all, --jvm and --all-jvms exclude each other")
+			}
+			if modes == 1 {
 				if len(args) != 0 {
-					return errors.New("--all traces every process: give no PID")
+					return errors.New("--all, --jvm and --all-jvms choose what to trace: give no PID")
 				}
 				return nil
 			}
 			if len(args) != 1 {
-				return errors.New("attach needs exactly one PID (or --all)")
+				return errors.New("attach needs exactly one PID (or --jvm PATTERN, --all-jvms, --all)")
 			}
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if o.jvm != "" {
+				match, err := jvmMatcher(o.jvm)
+				if err != nil {
+					return err
+				}
+				return runFollow(cmd.Context(), match, strconv.Quote(o.jvm), o)
+			}
+			if o.allJVMs {
+				return runFollow(cmd.Context(), nil, "(any)", o)
+			}
 			pid := 0
 			if !o.all {
 				p, err := strconv.Atoi(args[0])
@@ -87,6 +113,8 @@ Needs root (or CAP_BPF and CAP_PERFMON, plus the JVM's user for thread dumps).`,
 	}
 	f := c.Flags()
 	f.BoolVar(&o.all, "all", false, "trace every task on the host (no Java names)")
+	f.StringVar(&o.jvm, "jvm", "", "follow the JVMs whose command line (main class, jar, options) matches this regular expression: wait for them, trace each, and trace the next after a restart")
+	f.BoolVar(&o.allJVMs, "all-jvms", false, "follow every JVM on the host, as they come and go (each record's pid says which)")
 	f.DurationVar(&o.minLatency, "min-latency", defaultMinLatency, "record only waits at least this long (0 = all)")
 	f.StringVar(&o.kinds, "kind", "wakeup,preempt,yield", "kinds to record: wakeup (includes wakeup_new), wakeup_new, preempt, yield, all")
 	f.DurationVar(&o.duration, "duration", 0, "stop after this long (0 = until SIGINT/SIGTERM)")
@@ -168,31 +196,104 @@ func validFormat(f string) error {
 	return fmt.Errorf("unknown --format %q (valid: csv, jsonl)", f)
 }
 
-func runAttach(ctx context.Context, pid int, o *attachOpts) (err error) {
-	// Validate everything before loading any BPF.
-	kinds, err := bpf.ParseKinds(o.kinds)
-	if err != nil {
-		return fmt.Errorf("--kind: %w", err)
+// attachSettings are the checked values of the options.
+type attachSettings struct {
+	kinds  bpf.KindMask
+	budget float64
+}
+
+// checkAttach validates everything before any BPF is loaded or any file
+// created.
+func checkAttach(o *attachOpts) (st attachSettings, err error) {
+	if st.kinds, err = bpf.ParseKinds(o.kinds); err != nil {
+		return st, fmt.Errorf("--kind: %w", err)
 	}
 	if o.minLatency < 0 {
-		return errors.New("--min-latency must not be negative")
+		return st, errors.New("--min-latency must not be negative")
 	}
 	if o.duration < 0 {
-		return errors.New("--duration must not be negative")
+		return st, errors.New("--duration must not be negative")
 	}
 	if err := validFormat(o.format); err != nil {
-		return err
+		return st, err
 	}
 	if o.ringSize <= 0 || o.ringSize&(o.ringSize-1) != 0 || o.ringSize < 4096 {
-		return fmt.Errorf("--ring-size %d: must be a power of two of at least 4096", o.ringSize)
+		return st, fmt.Errorf("--ring-size %d: must be a power of two of at least 4096", o.ringSize)
 	}
-	budget, err := parseBudget(o.dumpBudget)
+	if st.budget, err = parseBudget(o.dumpBudget); err != nil {
+		return st, err
+	}
+	if o.onFull != "exit" && o.onFull != "wait" {
+		return st, fmt.Errorf("--on-disk-full %q: exit or wait", o.onFull)
+	}
+	if o.metricsAddr != "" && o.maxSeries < 1 {
+		return st, fmt.Errorf("--metrics-max-series %d: at least 1", o.maxSeries)
+	}
+	return st, checkPrivileges()
+}
+
+// runOutputs are where a run's records and metrics go.
+type runOutputs struct {
+	sink  *recordSink
+	met   *metrics // nil without --metrics-addr
+	close []func() error
+}
+
+// openOutputs starts the metrics server and opens the record sink, with
+// SIGHUP reopening it. Close releases them in reverse order.
+func openOutputs(o *attachOpts) (_ *runOutputs, err error) {
+	out := &runOutputs{}
+	defer func() {
+		if err != nil {
+			out.Close()
+		}
+	}()
+	if o.metricsAddr != "" {
+		l, err := listenMetrics(o.metricsAddr)
+		if err != nil {
+			return nil, err
+		}
+		out.met = newMetrics(o.maxSeries, nil)
+		srv := out.met.serve(l)
+		out.close = append(out.close, func() error { srv.Close(); return nil })
+	}
+	if out.sink, err = openSink(o.output, o.format, o.rotate); err != nil {
+		return nil, err
+	}
+	out.sink.waitFull = o.onFull == "wait"
+	out.close = append(out.close, out.sink.Close)
+	// SIGHUP: close the record file and open it again by its name (after
+	// logrotate renamed it), between two records.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	sink := out.sink
+	go func() {
+		for range hup {
+			sink.Reopen()
+		}
+	}()
+	out.close = append(out.close, func() error { signal.Stop(hup); return nil })
+	return out, nil
+}
+
+// Close closes everything; the first error is the sink's.
+func (r *runOutputs) Close() error {
+	var err error
+	for i := len(r.close) - 1; i >= 0; i-- {
+		if cerr := r.close[i](); err == nil {
+			err = cerr
+		}
+	}
+	r.close = nil
+	return err
+}
+
+func runAttach(ctx context.Context, pid int, o *attachOpts) (err error) {
+	settings, err := checkAttach(o)
 	if err != nil {
 		return err
 	}
-	if err := checkPrivileges(); err != nil {
-		return err
-	}
+	kinds, budget := settings.kinds, settings.budget
 	var src jvm.Source
 	if pid != 0 {
 		isJVM, err := jvm.IsJVM(pid)
@@ -207,42 +308,16 @@ func runAttach(ctx context.Context, pid int, o *attachOpts) (err error) {
 			src = s
 		}
 	}
-	if o.onFull != "exit" && o.onFull != "wait" {
-		return fmt.Errorf("--on-disk-full %q: exit or wait", o.onFull)
-	}
-	var met *metrics
-	if o.metricsAddr != "" {
-		if o.maxSeries < 1 {
-			return fmt.Errorf("--metrics-max-series %d: at least 1", o.maxSeries)
-		}
-		l, err := listenMetrics(o.metricsAddr)
-		if err != nil {
-			return err
-		}
-		met = newMetrics(o.maxSeries, nil)
-		srv := met.serve(l)
-		defer srv.Close()
-	}
-	sink, err := openSink(o.output, o.format, o.rotate)
+	outs, err := openOutputs(o)
 	if err != nil {
 		return err
 	}
-	sink.waitFull = o.onFull == "wait"
 	defer func() {
-		if cerr := sink.Close(); err == nil {
+		if cerr := outs.Close(); err == nil {
 			err = cerr
 		}
 	}()
-	// SIGHUP: close the record file and open it again by its name (after
-	// logrotate renamed it), between two records.
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	go func() {
-		for range hup {
-			sink.Reopen()
-		}
-	}()
+	sink, met := outs.sink, outs.met
 	var store *correlate.DumpStore
 	if o.saveDumps != "" {
 		if store, err = correlate.NewDumpStore(o.saveDumps); err != nil {
@@ -386,7 +461,11 @@ func runAttach(ctx context.Context, pid int, o *attachOpts) (err error) {
 		}
 	}
 	if met != nil {
-		met.registerRun(func() uint64 { return events.Load() }, func() uint64 { n, _, _ := tr.Lost(); return n }, sink, ref)
+		var dumps func() dumpStats
+		if ref != nil {
+			dumps = ref.stats
+		}
+		met.registerRun(func() uint64 { return events.Load() }, func() uint64 { n, _, _ := tr.Lost(); return n }, sink, dumps)
 	}
 	slog.Info("tracing", "pid", pid, "attachment", tr.Attachment(), "min_latency", o.minLatency, "kinds", o.kinds, "clock_err_ns", clock.Last().Err,
 		"thread_starts", tr.ThreadStarts(), "thread_names", tr.ThreadNames(), "vm_operations", tr.VMOps())

@@ -145,6 +145,10 @@ type dumpStats struct {
 	deferred      time.Duration
 }
 
+func (d dumpStats) add(o dumpStats) dumpStats {
+	return dumpStats{taken: d.taken + o.taken, failed: d.failed + o.failed, wall: d.wall + o.wall, stopped: d.stopped + o.stopped, deferred: d.deferred + o.deferred}
+}
+
 func (r *refresher) stats() dumpStats {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -153,20 +157,20 @@ func (r *refresher) stats() dumpStats {
 
 // registerRun adds the metrics read from the tracer, the refresher and
 // the sink at scrape time.
-func (m *metrics) registerRun(events func() uint64, lost func() uint64, sink *recordSink, ref *refresher) {
+func (m *metrics) registerRun(events func() uint64, lost func() uint64, sink *recordSink, dumps func() dumpStats) {
 	m.counterFunc("jschedlat_events_total", "Run-queue waits read from the kernel.", func() float64 { return float64(events()) })
 	m.counterFunc("jschedlat_lost_events_total", "Events the kernel could not hand over (ring buffer full).", func() float64 { return float64(lost()) })
 	m.counterFunc("jschedlat_records_dropped_total", "Records dropped while the output's disk was full (--on-disk-full wait).", func() float64 { return float64(sink.Dropped()) })
-	if ref == nil {
+	if dumps == nil {
 		return
 	}
-	m.counterFunc("jschedlat_thread_dumps_total", "Thread dumps taken.", func() float64 { return float64(ref.stats().taken) })
-	m.counterFunc("jschedlat_thread_dump_failures_total", "Thread dumps that failed.", func() float64 { return float64(ref.stats().failed) })
-	m.counterFunc("jschedlat_thread_dump_seconds_total", "Wall time of the thread dumps taken.", func() float64 { return ref.stats().wall.Seconds() })
+	m.counterFunc("jschedlat_thread_dumps_total", "Thread dumps taken.", func() float64 { return float64(dumps().taken) })
+	m.counterFunc("jschedlat_thread_dump_failures_total", "Thread dumps that failed.", func() float64 { return float64(dumps().failed) })
+	m.counterFunc("jschedlat_thread_dump_seconds_total", "Wall time of the thread dumps taken.", func() float64 { return dumps().wall.Seconds() })
 	m.counterFunc("jschedlat_thread_dump_jvm_stopped_seconds_total", "Time the thread dumps kept the JVM stopped at safepoints (where the JVM reports it).", func() float64 {
-		return ref.stats().stopped.Seconds()
+		return dumps().stopped.Seconds()
 	})
-	m.counterFunc("jschedlat_thread_dump_deferred_seconds_total", "Time dump requests waited for the rate limit or the --dump-budget.", func() float64 { return ref.stats().deferred.Seconds() })
+	m.counterFunc("jschedlat_thread_dump_deferred_seconds_total", "Time dump requests waited for the rate limit or the --dump-budget.", func() float64 { return dumps().deferred.Seconds() })
 }
 
 // jvmLabel is the jvm label of a traced process: its main class or jar
