@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/jschedlat/jschedlat/bpf"
@@ -79,6 +80,10 @@ type follower struct {
 	met      *metrics
 	scanner  jvm.Scanner
 	rejected map[int]bool // found but could not be traced (until it ends)
+	// HotSpot probes per libjvm.so file: reading them parses the
+	// library's notes and symbol table (~20 MB), and a host's JVMs
+	// mostly share one or two JDKs.
+	probes map[probeKey]*bpf.HotSpotProbes
 
 	mu      sync.Mutex // targets, ended: read by the metrics server
 	targets map[uint32]*followed
@@ -114,7 +119,7 @@ func runFollow(ctx context.Context, match func([]string) bool, what string, o *a
 		runtime.GOMAXPROCS(1)
 	}
 	f := &follower{o: o, st: st, match: match, what: what, out: outs.sink, met: outs.met,
-		rejected: map[int]bool{}, targets: map[uint32]*followed{}}
+		rejected: map[int]bool{}, targets: map[uint32]*followed{}, probes: map[probeKey]*bpf.HotSpotProbes{}}
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	if o.duration > 0 {
@@ -193,7 +198,11 @@ func runFollow(ctx context.Context, match func([]string) bool, what string, o *a
 	}
 	// Everything is drained: end every JVM's identity and write what it
 	// holds.
-	for _, tg := range f.sorted() {
+	all := f.sorted()
+	for _, tg := range all {
+		tg.stop() // dumps under way end together, not one after another
+	}
+	for _, tg := range all {
 		f.finish(tg, false)
 	}
 	if f.orphans > 0 {
@@ -243,7 +252,7 @@ func (f *follower) add(j jvm.Found) {
 	if f.o.probes {
 		lib, err := jvm.LibJVM(pid)
 		if err == nil {
-			hs, err = bpf.FindHotSpotProbes(lib)
+			hs, err = f.hotspot(lib)
 		}
 		if err != nil {
 			slog.Warn("no HotSpot probes: new threads are named by thread dumps alone", "pid", pid, "jvm", label, "err", err)
@@ -289,6 +298,38 @@ func (f *follower) add(j jvm.Found) {
 	f.mu.Unlock()
 	f.waiting = false
 	slog.Info("tracing JVM", "pid", pid, "jvm", label, "thread_starts", st.ThreadStarts, "thread_names", st.ThreadNames, "vm_operations", st.VMOps)
+}
+
+type probeKey struct {
+	dev, ino uint64
+	size     int64
+	mtime    int64
+}
+
+// hotspot returns the probes of the libjvm.so at path (as this JVM maps
+// it), read once per file.
+func (f *follower) hotspot(path string) (*bpf.HotSpotProbes, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	var key probeKey
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		key = probeKey{dev: st.Dev, ino: st.Ino, size: fi.Size(), mtime: fi.ModTime().UnixNano()}
+	}
+	h := f.probes[key]
+	if h == nil || key == (probeKey{}) {
+		if h, err = bpf.FindHotSpotProbes(path); err != nil {
+			return nil, err
+		}
+		if len(f.probes) > 16 {
+			clear(f.probes)
+		}
+		f.probes[key] = h
+	}
+	c := *h
+	c.Path = path // the path of the first JVM goes with it
+	return &c, nil
 }
 
 // emit writes what each JVM's join has ready, notices JVMs that ended and
