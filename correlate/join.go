@@ -67,7 +67,18 @@ type Live struct {
 	written  uint64
 	unnamed  uint64 // records of the JVM's threads without a Java name
 	err      error
+	pruned   int64 // when Emit last pruned the Namer (wall ns)
 }
+
+// PruneLag is how late (past its hold time) an event may still arrive and
+// be named exactly as if the Namer kept its whole history: Emit prunes
+// what only older events could need (see Namer.Prune). Events arrive late
+// by less than DeliverySlack, unless the reader stalls.
+const PruneLag = time.Minute
+
+// pruneEvery is how often Emit prunes the Namer: each time it visits
+// every TID it remembers.
+const pruneEvery = 10 * time.Second
 
 // ProbeGrace is how long an unknown thread waits for its start to name it
 // before a dump is asked for. A thread's start record follows its first
@@ -253,6 +264,10 @@ func (l *Live) Emit(now int64) error {
 		l.head++
 	}
 	l.compact()
+	if l.j.Namer != nil && l.hold > 0 && now-l.pruned >= int64(pruneEvery) {
+		l.j.Namer.Prune(now - l.hold - int64(PruneLag))
+		l.pruned = now
+	}
 	if l.err == nil {
 		l.err = l.out.Flush()
 	}

@@ -66,15 +66,25 @@ type Namer struct {
 	marks     map[uint32][]mark        // lifecycle of each TID, ordered by time
 	latest    map[uint32]observation   // newest observation per TID (for refresh decisions)
 	mounts    map[uint32][]mount       // by carrier host TID, ordered by start
-	vtNames   map[int64]string         // virtual thread Java id -> name (JSON dumps)
+	vtNames   map[int64]vtName         // virtual thread Java id -> name (JSON dumps)
 	ops       []vmop                   // thread-printing VM operations, ordered by begin
 	opOpen    vmop                     // the one begun and not yet ended
 	maxWindow int64                    // longest mount window (ns)
 	starts    int                      // threads named at their start
-	pending   map[uint32]string        // full names given just before a kernel rename
+	pending   map[uint32]pendingName   // full names given just before a kernel rename
 	selfNamed int                      // renames named that way
 	dumps     int
 	lastEnd   int64
+}
+
+type vtName struct {
+	name string
+	seen int64 // end of the newest dump that listed it (wall ns)
+}
+
+type pendingName struct {
+	name string
+	t    int64 // wall ns of the probe
 }
 
 // A vmop is a HotSpot VM operation that printed threads, executed at a
@@ -147,8 +157,8 @@ func NewNamer(horizon time.Duration) *Namer {
 		marks:   map[uint32][]mark{},
 		latest:  map[uint32]observation{},
 		mounts:  map[uint32][]mount{},
-		vtNames: map[int64]string{},
-		pending: map[uint32]string{},
+		vtNames: map[int64]vtName{},
+		pending: map[uint32]pendingName{},
 	}
 }
 
@@ -182,7 +192,7 @@ func (n *Namer) AddDump(start, end int64, d *jvm.Dump, m TidMap) {
 	for i := range d.Threads {
 		th := &d.Threads[i]
 		if th.Virtual && th.JavaID > 0 {
-			n.vtNames[th.JavaID] = th.Name
+			n.vtNames[th.JavaID] = vtName{name: th.Name, seen: end}
 		}
 		tid, ok := m.Host(th.Tid)
 		if !ok {
@@ -225,7 +235,7 @@ func (n *Namer) AddThreadName(e *Event) {
 	if e.NameCut {
 		return
 	}
-	n.pending[e.Tid] = e.Name
+	n.pending[e.Tid] = pendingName{name: e.Name, t: e.Time}
 }
 
 // ThreadStarts returns how many threads were named by AddThreadStart.
@@ -284,16 +294,18 @@ func (n *Namer) addMount(tid uint32, w [2]int64, vt int64, text bool) {
 func (n *Namer) Virtual(tid uint32, from, to int64) string {
 	list := n.mounts[tid]
 	// A window narrowed to its VM operation may fit even when the dump
-	// began before from: look back over the longest dump window.
-	i := sort.Search(len(list), func(i int) bool { return list[i].start >= from-n.maxWindow })
-	for ; i < len(list) && list[i].start <= to; i++ {
+	// began before from: look back over the longest dump window. All the
+	// mounts that fit show the same virtual thread; the newest is taken
+	// (the one Prune keeps).
+	first := sort.Search(len(list), func(i int) bool { return list[i].start >= from-n.maxWindow })
+	for i := sort.Search(len(list), func(i int) bool { return list[i].start > to }) - 1; i >= first; i-- {
 		m := &list[i]
 		lo, hi := m.start, m.end
 		if m.text {
 			lo, hi = n.printedIn(m.start, m.end)
 		}
 		if lo >= from && hi <= to {
-			return VirtualName(m.vt, n.vtNames[m.vt])
+			return VirtualName(m.vt, n.vtNames[m.vt].name)
 		}
 	}
 	return ""
@@ -356,7 +368,8 @@ func (n *Namer) AddRename(tid uint32, t int64, comm string) {
 	// The full name the thread gave itself just before, if the kernel
 	// name is its prefix: observed just after the rename, in the span the
 	// rename begins.
-	if name, ok := n.pending[tid]; ok {
+	if p, ok := n.pending[tid]; ok {
+		name := p.name
 		delete(n.pending, tid)
 		o := observation{start: t + 1, end: t + 1, name: name, javaID: -1, comm: KernelComm(name), hotspot: true}
 		if compatible(&o, comm) {
@@ -551,3 +564,190 @@ func (n *Namer) Naming(tid uint32, t int64) bool {
 
 // LastDumpEnd returns the end time of the newest dump (wall ns).
 func (n *Namer) LastDumpEnd() int64 { return n.lastEnd }
+
+// maxOldComms bounds, per thread, how many kernel names Prune remembers
+// from observations older than its horizon when it cannot tell the kernel
+// name of the thread's current span (the thread predates the trace).
+const maxOldComms = 16
+
+// Prune forgets what no answer for a time at or after t (wall ns) can
+// depend on: Name, Known and Naming for events at or after t, Virtual for
+// waits that end at or after t. A run of days with threads starting and
+// ending all the time, renaming themselves, and TIDs coming back keeps
+// bounded memory this way.
+//
+// Name for an event at t' >= t looks at marks and at dumps of the span
+// (see epoch) around t' that ended by t'+Horizon. Every span boundary at or
+// before old = t-Horizon is behind t' by at least Horizon (an exit that far
+// back is a boundary, not an ending thread's last moments), so with base
+// the last boundary up to old, the span of t' begins at base or after old:
+//   - marks before the one preceding the last mark up to old are dropped
+//     (that one tells whether the last is HotSpot naming a new thread);
+//   - observations begun at or before base are never usable again;
+//   - observations over by old are all usable for t' or all not, so only
+//     the newest one is kept (the answer when no newer one is usable) and,
+//     for the stale-name case, the newest one per kernel name: only the
+//     span's kernel name when the marks tell it, else at most maxOldComms
+//     names (the one exception: a thread that predates the trace, renamed
+//     by other threads to more than maxOldComms 15-byte prefixes, may lose
+//     a dump-renamed answer);
+//   - a TID whose last mark is an exit up to old, with nothing seen of it
+//     since, is forgotten whole (Known then tells that it is not known,
+//     asking at worst once more about a reused TID whose wait came before
+//     its birth record);
+//   - of the mounts over by old, the newest is kept (a carrier off the CPU
+//     cannot change virtual threads, so any mount inside a wait names the
+//     same one), its window narrowed to its printing VM operation once and
+//     for all, and the VM operations that no remaining mount can need are
+//     dropped; names of virtual threads no dump listed since old and no
+//     mount refers to, and full names a rename did not follow within the
+//     horizon, are dropped.
+func (n *Namer) Prune(t int64) {
+	old := t - int64(n.Horizon)
+	for tid := range n.marks {
+		n.pruneTid(tid, old)
+	}
+	for tid := range n.obs {
+		if _, ok := n.marks[tid]; !ok {
+			n.pruneTid(tid, old)
+		}
+	}
+	for tid := range n.mounts {
+		_, m := n.marks[tid]
+		_, o := n.obs[tid]
+		if !m && !o {
+			n.pruneTid(tid, old)
+		}
+	}
+	for tid, p := range n.pending {
+		if p.t <= old {
+			delete(n.pending, tid)
+		}
+	}
+	// A text mount still needing VM operations began after
+	// old-maxWindow (it ended after old, the frozen ones need none).
+	if i := sort.Search(len(n.ops), func(i int) bool { return n.ops[i].begin >= old-n.maxWindow }); i > 0 {
+		n.ops = append([]vmop(nil), n.ops[i:]...)
+	}
+	if len(n.vtNames) > 0 {
+		used := map[int64]bool{}
+		for _, list := range n.mounts {
+			for i := range list {
+				used[list[i].vt] = true
+			}
+		}
+		for id, v := range n.vtNames {
+			if v.seen <= old && !used[id] {
+				delete(n.vtNames, id)
+			}
+		}
+	}
+}
+
+func (n *Namer) pruneTid(tid uint32, old int64) {
+	marks := n.marks[tid]
+	k := sort.Search(len(marks), func(i int) bool { return marks[i].t > old }) - 1
+	base := int64(-1 << 63)
+	comm, commKnown := "", false
+	if k >= 0 {
+		switch m := marks[k]; m.kind {
+		case markBirth:
+			base = m.t
+			if k+1 < len(marks) && marks[k+1].kind == markRename {
+				comm, commKnown = marks[k+1].comm, true // HotSpot's naming
+			}
+		case markRename:
+			base, comm, commKnown = m.t, m.comm, true
+			if k > 0 && marks[k-1].kind == markBirth {
+				base = marks[k-1].t // the naming of a new thread
+			}
+		case markExit:
+			base = m.t
+		}
+	}
+
+	list := n.obs[tid]
+	drop := 0
+	var comms []string
+	keepOld := func(o *observation) bool {
+		for _, c := range comms {
+			if c == o.comm {
+				return false
+			}
+		}
+		if len(comms) > 0 && (commKnown && o.comm != comm || !commKnown && len(comms) >= maxOldComms) {
+			return false
+		}
+		comms = append(comms, o.comm)
+		return true
+	}
+	keep := make([]bool, len(list))
+	for i := len(list) - 1; i >= 0; i-- {
+		o := &list[i]
+		switch {
+		case o.start <= base:
+		case o.end > old:
+			keep[i] = true
+		default:
+			keep[i] = keepOld(o)
+		}
+		if !keep[i] {
+			drop++
+		}
+	}
+	if drop > 0 {
+		kept := make([]observation, 0, len(list)-drop)
+		for i := range list {
+			if keep[i] {
+				kept = append(kept, list[i])
+			}
+		}
+		list = kept
+		if len(list) == 0 {
+			delete(n.obs, tid)
+		} else {
+			n.obs[tid] = list
+		}
+	}
+
+	ms := n.mounts[tid]
+	newest, later := -1, false
+	for i := range ms {
+		if ms[i].end <= old {
+			newest = i
+		}
+		if ms[i].start > base {
+			later = true
+		}
+	}
+	if k >= 0 && k == len(marks)-1 && marks[k].kind == markExit && len(list) == 0 && !later {
+		// Ended long ago, nothing seen of it since.
+		delete(n.marks, tid)
+		delete(n.obs, tid)
+		delete(n.latest, tid)
+		delete(n.mounts, tid)
+		delete(n.pending, tid)
+		return
+	}
+	if k > 1 {
+		n.marks[tid] = append([]mark(nil), marks[k-1:]...)
+	}
+	if newest >= 0 {
+		kept := make([]mount, 0, len(ms))
+		for i := range ms {
+			switch {
+			case i == newest:
+				m := ms[i]
+				if m.text {
+					m.start, m.end = n.printedIn(m.start, m.end)
+					m.text = false
+				}
+				kept = append(kept, m)
+			case ms[i].end > old:
+				kept = append(kept, ms[i])
+			}
+		}
+		sort.SliceStable(kept, func(i, j int) bool { return kept[i].start < kept[j].start })
+		n.mounts[tid] = kept
+	}
+}
