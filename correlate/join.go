@@ -12,6 +12,9 @@ import (
 type Joiner struct {
 	Pid   uint32 // the JVM; 0 when tracing all tasks (no naming)
 	Namer *Namer
+	// Cgroup, if set, gives a process's cgroup and container ID (live
+	// runs; replay has none).
+	Cgroup func(pid uint32) (cgroup, container string)
 }
 
 // Annotate fills r from e.
@@ -20,6 +23,9 @@ func (j *Joiner) Annotate(e *Event, r *Record) {
 		Time: e.Time, KTime: e.KTime, CPU: e.CPU, QueuedCPU: e.QueuedCPU, Kind: e.Kind.String(),
 		LatencyNs: e.Latency, Pid: e.Pid, Tid: e.Tid, Comm: e.Comm, NameSource: SourceComm,
 		PrevPid: e.PrevPid, PrevTid: e.PrevTid, PrevComm: e.PrevComm,
+	}
+	if j.Cgroup != nil {
+		r.Cgroup, r.Container = j.Cgroup(e.Pid)
 	}
 	if j.Namer == nil || j.Pid == 0 {
 		return

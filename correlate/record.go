@@ -36,17 +36,22 @@ type Record struct {
 	// "VirtualThread[#31]" when its name is empty or unknown); empty when
 	// not known exactly (see Namer.Virtual).
 	VirtualThread string `json:"virtual_thread"`
+	// Cgroup is the thread's cgroup (v2 path, or the v1 cpu hierarchy's)
+	// when the record was written live; Container is the container ID
+	// found in it (64 hex digits), empty outside a container.
+	Cgroup    string `json:"cgroup"`
+	Container string `json:"container"`
 }
 
 // Columns is the CSV header; tools outside the project rely on these names.
 var Columns = []string{
 	"time", "cpu", "queued_cpu", "kind", "latency_ns", "pid", "tid", "comm",
 	"java_thread", "name_source", "prev_pid", "prev_tid", "prev_comm",
-	"prev_java_thread", "ktime_ns", "virtual_thread",
+	"prev_java_thread", "ktime_ns", "virtual_thread", "cgroup", "container",
 }
 
 // optionalColumns may be missing from files written by older versions.
-var optionalColumns = map[string]bool{"virtual_thread": true}
+var optionalColumns = map[string]bool{"virtual_thread": true, "cgroup": true, "container": true}
 
 // TimeLayout is RFC 3339 with a fixed nine-digit fraction, so that rows sort
 // as text and every record shows its full precision.
@@ -117,6 +122,8 @@ func (c *csvWriter) Write(r *Record) error {
 	row[13] = r.PrevJavaThread
 	row[14] = strconv.FormatUint(r.KTime, 10)
 	row[15] = r.VirtualThread
+	row[16] = r.Cgroup
+	row[17] = r.Container
 	return c.w.Write(row)
 }
 
@@ -235,7 +242,7 @@ func ReadRecordsLenient(r io.Reader, fn func(*Record) error, bad func(*RowError)
 			Comm: get("comm"), JavaThread: get("java_thread"), NameSource: get("name_source"),
 			PrevPid: uint32(num("prev_pid")), PrevTid: uint32(num("prev_tid")), PrevComm: get("prev_comm"),
 			PrevJavaThread: get("prev_java_thread"), KTime: num("ktime_ns"),
-			VirtualThread: get("virtual_thread"),
+			VirtualThread: get("virtual_thread"), Cgroup: get("cgroup"), Container: get("container"),
 		}
 		rec.TimeText = get("time")
 		if ferr == nil {

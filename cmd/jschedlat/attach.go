@@ -436,7 +436,8 @@ func runAttach(ctx context.Context, pid int, o *attachOpts) (err error) {
 		}
 	}
 
-	joiner := &correlate.Joiner{Pid: uint32(pid)}
+	cgroups := &jvm.CgroupCache{}
+	joiner := &correlate.Joiner{Pid: uint32(pid), Cgroup: cgroups.Lookup}
 	if pid != 0 {
 		// Even with no dump source: births, renames and exits are kept,
 		// and rows are held and ordered as replay orders them.

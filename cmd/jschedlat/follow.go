@@ -83,7 +83,8 @@ type follower struct {
 	// HotSpot probes per libjvm.so file: reading them parses the
 	// library's notes and symbol table (~20 MB), and a host's JVMs
 	// mostly share one or two JDKs.
-	probes map[probeKey]*bpf.HotSpotProbes
+	probes  map[probeKey]*bpf.HotSpotProbes
+	cgroups jvm.CgroupCache
 
 	mu      sync.Mutex // targets, ended: read by the metrics server
 	targets map[uint32]*followed
@@ -269,7 +270,7 @@ func (f *follower) add(j jvm.Found) {
 		slog.Warn("some HotSpot probes are not in use", "pid", pid, "thread_starts", st.ThreadStarts, "thread_names", st.ThreadNames, "vm_operations", st.VMOps, "err", st.Err)
 	}
 	tg := &followed{pid: pid, label: label, began: time.Now(), hs: st, coll: &collector{}, done: make(chan struct{})}
-	tg.joiner = &correlate.Joiner{Pid: uint32(pid), Namer: correlate.NewNamer(0)}
+	tg.joiner = &correlate.Joiner{Pid: uint32(pid), Namer: correlate.NewNamer(0), Cgroup: f.cgroups.Lookup}
 	var w correlate.Writer = tg.coll
 	if f.met != nil {
 		w = meteredSink{Writer: tg.coll, m: f.met, jvm: label}

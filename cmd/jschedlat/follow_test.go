@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	crand "crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"math/rand"
 	"os"
@@ -14,6 +16,7 @@ import (
 	"time"
 
 	"github.com/jschedlat/jschedlat/correlate"
+	"github.com/jschedlat/jschedlat/jvm"
 )
 
 // followJVM is a workload JVM started for a follow test, with its truth
@@ -157,6 +160,12 @@ func TestAttachAllJVMs(t *testing.T) {
 	dir := t.TempDir()
 	x := startFollowJVM(t, j.java, classes, "x", dir, 60)
 	y := startFollowJVM(t, j.java, classes, "y", dir, 60)
+	// y runs in a cgroup named as a container runtime names them.
+	ctID, ctCgroup := containerCgroup(t, y.cmd.Process.Pid)
+	xCgroup, cerr := jvm.CgroupOf(x.cmd.Process.Pid)
+	if cerr != nil {
+		t.Fatal(cerr)
+	}
 	time.Sleep(1500 * time.Millisecond)
 	out := filepath.Join(dir, "out.csv")
 	err, log := runAttachFor(t, bin, []string{"--all-jvms", "--duration", "8s", "--min-latency", "0", "-o", out}, nil)
@@ -174,10 +183,21 @@ func TestAttachAllJVMs(t *testing.T) {
 		uint32(x.cmd.Process.Pid): readTruth(t, x.truth),
 		uint32(y.cmd.Process.Pid): readTruth(t, y.truth),
 	}
+	cgroupOK := map[uint32]int{}
 	err = correlate.ReadRecords(f, func(r *correlate.Record) error {
 		tr := truths[r.Pid]
 		if tr == nil {
 			return nil // another JVM on this machine
+		}
+		wantCg, wantCt := xCgroup, ""
+		if r.Pid == uint32(y.cmd.Process.Pid) {
+			wantCg, wantCt = ctCgroup, ctID
+		}
+		if r.Cgroup == wantCg && r.Container == wantCt {
+			cgroupOK[r.Pid]++
+		} else if cgroupOK[r.Pid] >= 0 {
+			t.Errorf("pid %d: cgroup %q container %q, want %q %q", r.Pid, r.Cgroup, r.Container, wantCg, wantCt)
+			cgroupOK[r.Pid] = -1 << 40 // once
 		}
 		if names, tt := nameAt(tr, r.Tid, r.Time); tt != nil && r.JavaThread != "" {
 			if !nameIn(r.JavaThread, names) {
@@ -194,6 +214,45 @@ func TestAttachAllJVMs(t *testing.T) {
 		if named[pid] < 50 {
 			t.Errorf("JVM %d: %d named records", pid, named[pid])
 		}
+		if cgroupOK[pid] < 50 {
+			t.Errorf("JVM %d: %d records with its cgroup", pid, cgroupOK[pid])
+		}
 	}
-	t.Logf("named records per JVM: %v\n%s", named, log)
+	t.Logf("named records per JVM: %v, with the right cgroup: %v\n%s", named, cgroupOK, log)
+}
+
+// containerCgroup moves process pid into a new cgroup whose name holds a
+// 64-hex-digit ID, as container runtimes name theirs (unified hierarchy
+// when the host uses it, else v1 cpu), and returns the ID and the
+// cgroup's path as /proc/PID/cgroup shows it.
+func containerCgroup(t *testing.T, pid int) (id, path string) {
+	t.Helper()
+	b := make([]byte, 32)
+	crand.Read(b)
+	id = hex.EncodeToString(b)
+	name := "cri-containerd-" + id + ".scope"
+	root := "/sys/fs/cgroup"
+	if cur, _ := jvm.CgroupOf(os.Getpid()); cur != "" {
+		if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err != nil {
+			root = "/sys/fs/cgroup/cpu" // v1 or hybrid
+		}
+	}
+	dir := filepath.Join(root, name)
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Skipf("SKIPPED: cannot create a cgroup under %s: %v", root, err)
+	}
+	t.Cleanup(func() {
+		_ = os.WriteFile(filepath.Join(root, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0o644)
+		for i := 0; i < 50 && os.Remove(dir) != nil; i++ {
+			time.Sleep(100 * time.Millisecond) // the JVM must leave it first
+		}
+	})
+	if err := os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0o644); err != nil {
+		t.Fatalf("moving pid %d into %s: %v", pid, dir, err)
+	}
+	path, err := jvm.CgroupOf(pid)
+	if err != nil || !strings.HasSuffix(path, name) {
+		t.Fatalf("pid %d: cgroup %q after the move (%v)", pid, path, err)
+	}
+	return id, path
 }
