@@ -13,12 +13,64 @@ import (
 	"time"
 )
 
+// NewSourceAsUser is NewSource for a jschedlat that may not be root: when
+// it is neither root nor the JVM's effective user but holds CAP_SETUID and
+// CAP_SETGID, every request runs in the helper started as the JVM's
+// effective uid and gid (the listener accepts no one else, and jcmd would
+// be refused the same way). The helper needs nothing more: as the JVM's
+// user it reaches the JVM's /tmp through /proc/PID/root, creates the
+// trigger file and sends SIGQUIT. Safepoint counters are read when this
+// process can (CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH for another user's
+// JVM); without them dumps are not metered. In every other case it returns
+// NewSource(pid, timeout).
+//
+// A JVM running as root is never attached to this way: a helper started as
+// uid 0 would be root with every capability.
+func NewSourceAsUser(pid int, timeout time.Duration) (Source, error) {
+	cred := setIDCred(pid)
+	if cred == nil {
+		return NewSource(pid, timeout)
+	}
+	a, err := NewAttachSource(pid, timeout)
+	if err != nil {
+		return nil, err
+	}
+	a.AsUser = cred
+	meter, err := OpenSafepointMeter(pid)
+	if err != nil {
+		return a, nil
+	}
+	return &Metered{Source: a, Meter: meter}, nil
+}
+
+// setIDCred returns the JVM's effective uid and gid when this process is
+// not root, runs as another effective uid than the JVM, which is not root
+// either, and holds CAP_SETUID and CAP_SETGID; else nil.
+func setIDCred(pid int) *syscall.Credential {
+	euid := os.Geteuid()
+	if euid == 0 {
+		return nil // NewSource does it (targetCred)
+	}
+	if caps, ok := EffectiveCaps(); !ok || !caps.Has(CapSetuid, CapSetgid) {
+		return nil
+	}
+	uid, gid, _, err := ProcessCreds(pid)
+	if err != nil || uid == 0 || uid == euid {
+		return nil
+	}
+	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+}
+
 // JDK 8's attach listener accepts only peers with its own effective uid and
 // gid, and only a trigger file its own user owns: root is refused. A root
 // jschedlat then runs the attach request in a copy of itself started as the
 // JVM's user (a few ms, against a JVM start-up for jcmd; and a JRE 8 has no
 // jcmd at all). The copy is this same executable: package init sees
 // asUserEnv, does the one request and exits, before main or any test runs.
+//
+// Later JDKs accept root besides their own user, and nobody else: a
+// jschedlat that is not root and not the JVM's user takes every dump that
+// way too, which needs CAP_SETUID and CAP_SETGID (see NewSourceAsUser).
 const asUserEnv = "JSCHEDLAT_ATTACH_AS_USER"
 
 func init() {
