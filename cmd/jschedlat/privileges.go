@@ -14,8 +14,8 @@ import (
 //   - tracing: CAP_BPF and CAP_PERFMON (CAP_SYS_ADMIN alone also does:
 //     the kernel takes it for either). Required: attach fails without.
 //   - HotSpot probes (uprobes on libjvm.so): CAP_SYS_ADMIN, whatever
-//     perf_event_paranoid says (Linux 6.16 went back to requiring it for
-//     uprobes, commit ba677dbe77af), and CAP_SYS_PTRACE too when the JVM
+//     perf_event_paranoid says (Linux commit ba677dbe went back to
+//     requiring it for perf uprobes), and CAP_SYS_PTRACE too when the JVM
 //     runs as another user (its /proc/PID/root, and a perf event on another
 //     user's process). Optional.
 //   - thread dumps of a JVM of the same user: nothing more. Of a JVM of
