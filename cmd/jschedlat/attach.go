@@ -302,7 +302,9 @@ func runAttach(ctx context.Context, pid int, o *attachOpts) (err error) {
 		}
 		if !isJVM {
 			slog.Warn("process is not a JVM: tracing it, names fall back to the kernel's comm", "pid", pid)
-		} else if s, err := jvm.NewSource(pid, o.dumpTimeout); err != nil {
+		} else if m := missingForDumps(pid); m != "" {
+			slog.Warn(privilegeWarning("thread dumps", m), "pid", pid)
+		} else if s, err := jvm.NewSourceAsUser(pid, o.dumpTimeout); err != nil {
 			slog.Warn("cannot take thread dumps: names fall back to the kernel's comm", "pid", pid, "err", err)
 		} else {
 			src = s
@@ -399,12 +401,16 @@ func runAttach(ctx context.Context, pid int, o *attachOpts) (err error) {
 	// Optional.
 	var hotspot *bpf.HotSpotProbes
 	if pid != 0 && o.probes {
-		lib, err := jvm.LibJVM(pid)
-		if err == nil {
-			hotspot, err = bpf.FindHotSpotProbes(lib)
-		}
-		if err != nil {
-			slog.Warn("no HotSpot probes: new threads are named by thread dumps alone, virtual_thread stays empty", "err", err)
+		if m := missingForProbes(pid); m != "" {
+			slog.Warn(privilegeWarning("HotSpot probes", m), "pid", pid)
+		} else {
+			lib, err := jvm.LibJVM(pid)
+			if err == nil {
+				hotspot, err = bpf.FindHotSpotProbes(lib)
+			}
+			if err != nil {
+				slog.Warn("no HotSpot probes: new threads are named by thread dumps alone, virtual_thread stays empty", "err", err)
+			}
 		}
 	}
 	tr, err := bpf.New(bpf.Config{

@@ -250,7 +250,9 @@ func (f *follower) add(j jvm.Found) {
 	pid := j.Pid
 	label := jvmLabel(jvm.MainClass(j.Args), pid)
 	var hs *bpf.HotSpotProbes
-	if f.o.probes {
+	if m := missingForProbes(pid); f.o.probes && m != "" {
+		slog.Warn(privilegeWarning("HotSpot probes", m), "pid", pid, "jvm", label)
+	} else if f.o.probes {
 		lib, err := jvm.LibJVM(pid)
 		if err == nil {
 			hs, err = f.hotspot(lib)
@@ -277,7 +279,9 @@ func (f *follower) add(j jvm.Found) {
 	}
 	tg.live = correlate.NewLive(tg.joiner, w)
 	tg.live.Probed = st.ThreadStarts
-	if src, err := jvm.NewSource(pid, f.o.dumpTimeout); err != nil {
+	if m := missingForDumps(pid); m != "" {
+		slog.Warn(privilegeWarning("thread dumps", m), "pid", pid, "jvm", label)
+	} else if src, err := jvm.NewSourceAsUser(pid, f.o.dumpTimeout); err != nil {
 		slog.Warn("cannot take thread dumps: names fall back to the kernel's comm", "pid", pid, "jvm", label, "err", err)
 	} else {
 		tg.ref = newRefresher(pid, src, tg.live, nil, f.o.dumpInterval, f.st.budget)

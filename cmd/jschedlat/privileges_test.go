@@ -128,14 +128,6 @@ func caughtQuit(status []byte) bool {
 	return false
 }
 
-// wired tells whether attach.go calls fn: the checks of what attach does
-// with missingForProbes, missingForDumps and jvm.NewSourceAsUser run once
-// it does.
-func wired(fn string) bool {
-	b, err := os.ReadFile("attach.go")
-	return err == nil && bytes.Contains(b, []byte(fn+"("))
-}
-
 type privRun struct {
 	code   int
 	stderr string
@@ -250,7 +242,7 @@ func TestPrivilegesLeast(t *testing.T) {
 		if !strings.Contains(r.stderr, "thread_starts=false") {
 			t.Errorf("HotSpot probes in use without CAP_SYS_ADMIN?\n%s", r.stderr)
 		}
-		if wired("missingForProbes") && !strings.Contains(r.stderr, privilegeWarning("HotSpot probes", "CAP_SYS_ADMIN")) {
+		if !strings.Contains(r.stderr, privilegeWarning("HotSpot probes", "CAP_SYS_ADMIN")) {
 			t.Errorf("no warning naming CAP_SYS_ADMIN for the probes\n%s", r.stderr)
 		}
 		t.Logf("%d records, %d named by dumps", records, named)
@@ -285,9 +277,6 @@ func TestPrivilegesLeast(t *testing.T) {
 	})
 
 	t.Run("dumps, other user", func(t *testing.T) {
-		if !wired("NewSourceAsUser") {
-			t.Skip("SKIPPED: attach.go does not call jvm.NewSourceAsUser yet: a jschedlat that is not root takes no dumps of another user's JVM")
-		}
 		full := []string{"bpf", "perfmon", "setuid", "setgid"}
 		r := attachAs(t, setpriv, bin, outDir, privOtherUID, pid, full)
 		if r.code != 0 {
@@ -309,7 +298,7 @@ func TestPrivilegesLeast(t *testing.T) {
 				t.Errorf("without CAP_%s: %d records named by dumps", strings.ToUpper(missing), named)
 			}
 			want := privilegeWarning("thread dumps", "CAP_"+strings.ToUpper(missing))
-			if wired("missingForDumps") && !strings.Contains(r.stderr, want) {
+			if !strings.Contains(r.stderr, want) {
 				t.Errorf("without CAP_%s: no warning %q\n%s", strings.ToUpper(missing), want, r.stderr)
 			}
 		}
