@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
 
 	"github.com/jschedlat/jschedlat/correlate"
 )
@@ -235,6 +236,52 @@ func ourPrograms(t *testing.T) []string {
 			names = append(names, info.Name)
 		}
 	}
+}
+
+// ourMaps lists loaded BPF maps with the names of runqlat.bpf.c's maps.
+func ourMaps() []string {
+	ours := map[string]bool{"staged": true, "starts": true, "events": true, "lost": true, "unobserved": true,
+		"recovered": true, "missed": true, "missed_ns": true, "collisions": true, "targets": true}
+	var names []string
+	for id := ebpf.MapID(0); ; {
+		next, err := ebpf.MapGetNextID(id)
+		if err != nil {
+			return names
+		}
+		id = next
+		m, err := ebpf.NewMapFromID(id)
+		if err != nil {
+			continue
+		}
+		info, err := m.Info()
+		m.Close()
+		if err == nil && ours[info.Name] {
+			names = append(names, info.Name)
+		}
+	}
+}
+
+// ourLinks lists BPF links whose program is one of ours.
+func ourLinks() []string {
+	var out []string
+	var it link.Iterator
+	defer it.Close()
+	for it.Next() {
+		info, err := it.Link.Info()
+		if err != nil {
+			continue
+		}
+		p, err := ebpf.NewProgramFromID(info.Program)
+		if err != nil {
+			continue
+		}
+		pi, err := p.Info()
+		p.Close()
+		if err == nil && strings.HasPrefix(pi.Name, "runq_") {
+			out = append(out, fmt.Sprintf("link %d (%s)", it.ID, pi.Name))
+		}
+	}
+	return out
 }
 
 // keepDir is the test's working directory: a temporary one, or, when

@@ -265,20 +265,21 @@ func runAttachFor(t *testing.T, bin string, args []string, do func(cmd *exec.Cmd
 	return nil, ""
 }
 
-// noneLoaded checks that none of our BPF programs is loaded. The kernel
+// noneLoaded checks that none of our BPF programs, maps or links is loaded. The kernel
 // frees a program after an RCU grace period once its last file descriptor
 // is closed, so give it a moment.
 func noneLoaded(t *testing.T) {
 	t.Helper()
 	var left []string
 	for deadline := time.Now().Add(3 * time.Second); ; {
-		if left = ourPrograms(t); len(left) == 0 || time.Now().After(deadline) {
+		left = append(append(ourPrograms(t), ourMaps()...), ourLinks()...)
+		if len(left) == 0 || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	if len(left) > 0 {
-		t.Errorf("BPF programs still loaded 3 s after attach exited: %v", left)
+		t.Errorf("BPF programs, maps or links still loaded 3 s after attach exited: %v", left)
 	}
 }
 
