@@ -282,7 +282,7 @@ func (r *refresher) summary(w io.Writer) {
 			fmt.Fprintf(w, " (%d dumps not measured)", r.taken-r.stopKnown)
 		}
 	} else if r.taken > 0 {
-		fmt.Fprint(w, "; the JVM publishes no safepoint counters (-XX:-UsePerfData): wall time charged to the budget")
+		fmt.Fprint(w, "; the JVM's safepoint counters could not be read (-XX:-UsePerfData, or its hsperfdata file is not readable: see docs/privileges.md): wall time charged to the budget")
 	}
 	if r.budget < 1 {
 		fmt.Fprintf(w, " (budget %s)", formatBudget(r.budget))

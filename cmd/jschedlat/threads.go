@@ -77,7 +77,7 @@ Java thread id and state, the kernel name and the exact Java name.`,
 			if err := tw.Flush(); err != nil {
 				return err
 			}
-			cost := "the JVM publishes no safepoint counters"
+			cost := "the JVM's safepoint counters could not be read (-XX:-UsePerfData, or hsperfdata not readable)"
 			if c.StopKnown {
 				cost = fmt.Sprintf("the JVM was stopped %s in %d safepoints", c.Stopped.Round(10*time.Microsecond), c.Safepoints)
 			}
