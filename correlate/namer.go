@@ -587,10 +587,11 @@ const maxOldComms = 16
 //   - observations over by old are all usable for t' or all not, so only
 //     the newest one is kept (the answer when no newer one is usable) and,
 //     for the stale-name case, the newest one per kernel name: only the
-//     span's kernel name when the marks tell it, else at most maxOldComms
-//     names (the one exception: a thread that predates the trace, renamed
-//     by other threads to more than maxOldComms 15-byte prefixes, may lose
-//     a dump-renamed answer);
+//     span's kernel name when the marks tell it, else the span's first
+//     one and at most maxOldComms names (the one exception: a thread that
+//     predates the trace, renamed by others before its first dump and
+//     then to more than maxOldComms 15-byte prefixes, one of them back to
+//     its kernel name, may lose a dump-renamed answer);
 //   - a TID whose last mark is an exit up to old, with nothing seen of it
 //     since, is forgotten whole (Known then tells that it is not known,
 //     asking at worst once more about a reused TID whose wait came before
@@ -681,6 +682,18 @@ func (n *Namer) pruneTid(tid uint32, old int64) {
 		comms = append(comms, o.comm)
 		return true
 	}
+	// The span's first observation: without its kernel name from the
+	// marks, the likeliest to show it (a thread renamed by others keeps
+	// the kernel name it had before).
+	first := -1
+	if !commKnown {
+		for i := range list {
+			if list[i].start > base && list[i].end <= old {
+				first = i
+				break
+			}
+		}
+	}
 	keep := make([]bool, len(list))
 	for i := len(list) - 1; i >= 0; i-- {
 		o := &list[i]
@@ -689,7 +702,7 @@ func (n *Namer) pruneTid(tid uint32, old int64) {
 		case o.end > old:
 			keep[i] = true
 		default:
-			keep[i] = keepOld(o)
+			keep[i] = keepOld(o) || i == first
 		}
 		if !keep[i] {
 			drop++

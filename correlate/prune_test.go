@@ -203,11 +203,21 @@ func comparePruned(t *testing.T, seed int64) {
 	var dumps []pendingDump
 	nextDump := 2 * sec
 	vt := int64(5000)
+	foreign := 0
 	lastPrune := int64(0)
 	for now := int64(sec); now < 900*sec; now += step {
 		for tid := uint32(1); tid <= tids; tid++ {
 			th := &ths[tid]
 			r := rng.Float64()
+			if tid == 1 {
+				// Predates the trace, lives on, renamed by others only
+				// (like a thread tagged with each request it serves),
+				// once the first dump has seen it (see Prune).
+				r = 1
+				if now > 3*sec {
+					r = 0.04
+				}
+			}
 			switch {
 			case !th.alive && r < 0.03:
 				th.alive, th.born, th.name = true, now, newName()
@@ -235,7 +245,13 @@ func comparePruned(t *testing.T, seed int64) {
 				both(func(n *Namer) { n.AddRename(tid, now+1, th.comm) })
 				th.comms = append(th.comms, change{now + 1, th.comm})
 			case th.alive && r < 0.05:
-				th.name = newName() // renamed by another thread: comm stays
+				// Renamed by another thread: comm stays. Often to a name
+				// never seen before (a request id), more than maxOldComms.
+				foreign++
+				th.name = newName()
+				if rng.Intn(2) == 0 {
+					th.name = "victim-" + strconv.Itoa(foreign)
+				}
 			}
 		}
 		if now >= nextDump {
