@@ -271,6 +271,13 @@ func (l *Live) Emit(now int64) error {
 	}
 	l.compact()
 	if l.j.Namer != nil && l.hold > 0 && now-l.pruned >= int64(pruneEvery) {
+		// A thread that ended is not asked about again; its TID will
+		// come back as another thread (and a birth clears it anyway).
+		for tid := range l.asked {
+			if l.j.Namer.Ended(tid) {
+				delete(l.asked, tid)
+			}
+		}
 		l.j.Namer.Prune(now - l.hold - int64(PruneLag))
 		l.pruned = now
 	}

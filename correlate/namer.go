@@ -546,7 +546,10 @@ func (n *Namer) Known(tid uint32, comm string, t int64) bool {
 	if !ok {
 		return false
 	}
-	lo, _, _, eff := n.epoch(tid, t, t, comm)
+	// Every mark known so far: a new thread runs under its creator's
+	// name until HotSpot names it, and the naming, seen since, tells the
+	// name comm stands for.
+	lo, _, _, eff := n.epoch(tid, t, 1<<63-1, comm)
 	if o.start <= lo {
 		return false // the thread has exited or renamed itself since
 	}
@@ -560,6 +563,12 @@ func (n *Namer) Naming(tid uint32, t int64) bool {
 	marks := n.marks[tid]
 	i := sort.Search(len(marks), func(i int) bool { return marks[i].t >= t })
 	return i > 0 && marks[i-1].kind == markBirth
+}
+
+// Ended tells whether the last lifecycle mark of tid is its exit.
+func (n *Namer) Ended(tid uint32) bool {
+	m := n.marks[tid]
+	return len(m) > 0 && m[len(m)-1].kind == markExit
 }
 
 // LastDumpEnd returns the end time of the newest dump (wall ns).
