@@ -70,6 +70,10 @@ type EventLogHeader struct {
 	MinLatency int64  `json:"min_latency_ns"`
 	Kinds      string `json:"kinds"`
 	ClockErrNs int64  `json:"clock_err_ns"`
+	// The traced process's cgroup when the log began, for replay's cgroup
+	// and container columns (a process rarely moves).
+	Cgroup    string `json:"cgroup,omitempty"`
+	Container string `json:"container,omitempty"`
 }
 
 const eventLogFormat = "jschedlat-events"

@@ -432,10 +432,15 @@ func runAttach(ctx context.Context, pid int, o *attachOpts) (err error) {
 	clock = bpf.NewWallClock()
 	started := time.Now()
 
+	var cgStart string
+	if pid != 0 {
+		cgStart, _ = jvm.CgroupOf(pid)
+	}
 	if evFile != nil {
 		evlog, err = correlate.NewEventLogWriter(evFile, correlate.EventLogHeader{
 			Pid: uint32(pid), Start: correlate.FormatTime(started.UnixNano()), Attachment: tr.Attachment(),
 			MinLatency: int64(o.minLatency), Kinds: o.kinds, ClockErrNs: clock.Last().Err,
+			Cgroup: cgStart, Container: jvm.ContainerID(cgStart),
 		})
 		if err != nil {
 			return fmt.Errorf("--save-events: %w", err)

@@ -59,7 +59,8 @@ func newMetrics(maxSeries int, pools []report.PoolRule) *metrics {
 
 // observe counts one record written.
 func (m *metrics) observe(r *correlate.Record, jvmName string) {
-	pool := "[" + r.Comm + "]"
+	// Unnamed threads are folded too: [req-*], not one series per thread.
+	pool := "[" + report.Pool(r.Comm, nil) + "]"
 	if r.JavaThread != "" {
 		pool = report.Pool(r.JavaThread, m.pools)
 	}

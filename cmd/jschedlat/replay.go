@@ -115,6 +115,15 @@ func runReplay(ctx context.Context, o *replayOpts) (err error) {
 		return err
 	}
 	j := &correlate.Joiner{Pid: hdr.Pid, Namer: namer}
+	if hdr.Pid != 0 && hdr.Cgroup != "" {
+		// As the live run saw it when the log began.
+		j.Cgroup = func(pid uint32) (string, string) {
+			if pid == hdr.Pid {
+				return hdr.Cgroup, hdr.Container
+			}
+			return "", ""
+		}
+	}
 	var rec correlate.Record
 	var n uint64
 	write := func(e *correlate.Event) error {

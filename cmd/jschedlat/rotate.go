@@ -60,7 +60,6 @@ type recordSink struct {
 	work chan string // rotated files to compress and prune
 	done sync.WaitGroup
 	mu   sync.Mutex
-	errs []error // of the background work
 }
 
 // countingFile is the open record file and what it holds.
@@ -362,9 +361,6 @@ func (s *recordSink) background() {
 
 func (s *recordSink) fail(err error) {
 	slog.Warn("record file rotation", "err", err)
-	s.mu.Lock()
-	s.errs = append(s.errs, err)
-	s.mu.Unlock()
 }
 
 // gzipFile replaces name by name.gz; the original is removed only once
