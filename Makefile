@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin/jschedlat
 
-.PHONY: build test generate demo clean
+.PHONY: build test generate demo bench clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/jschedlat
@@ -23,6 +23,11 @@ generate:
 # Runs the live pipeline as root against the bundled demo JVM workload.
 demo: build
 	./scripts/demo.sh
+
+# The benchmark suite (root, ~25 min on an idle 2-CPU machine): writes
+# docs/benchmarks.md. EXPERIMENTS="1 3" runs some of it.
+bench: build
+	./scripts/bench.sh
 
 clean:
 	rm -rf bin demo-out

@@ -49,6 +49,7 @@ type Config struct {
 	Slots      uint32        // wait-start slots, a power of two (TIDs share slot TID mod Slots); 0 = 32768
 	SelfPid    uint32        // never traced; 0 = os.Getpid()
 	ForceRawTP bool          // skip tp_btf and attach raw_tp programs (tests, benchmarks)
+	NoFallback bool          // tp_btf or an error: never fall back to raw_tp
 	// DrainInterval is how often Run empties the ring buffer when the
 	// kernel does not wake it first (0 = DefaultDrainInterval).
 	DrainInterval time.Duration
@@ -191,6 +192,12 @@ func New(cfg Config) (*Tracer, error) {
 			return ready(t), nil
 		}
 		btfErr = err
+		if cfg.NoFallback {
+			if errors.Is(err, unix.EPERM) {
+				return nil, permission(err)
+			}
+			return nil, fmt.Errorf("tp_btf programs cannot be used here: %w", err)
+		}
 	}
 	t, err := load(spec, "raw_tp", cfg)
 	if err == nil {

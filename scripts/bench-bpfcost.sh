@@ -1,69 +1,91 @@
 #!/usr/bin/env bash
 # bench-bpfcost: what each of jschedlat's BPF programs costs per invocation.
 #
-# Enables kernel.bpf_stats_enabled=1 (restored on exit) and, for each
-# scenario, starts a workload, attaches jschedlat to it and, while it runs,
-# takes two snapshots S seconds apart of run_time_ns and run_cnt of the
-# programs jschedlat holds (bench/bpfstats, with github.com/cilium/ebpf: no
-# bpftool needed). Prints calls/s and ns/call per program; target: <= 400 ns
-# per call for sched_switch.
-# Scenarios:
-#   jvm-defaults       Workload JVM, bin/jschedlat attach PID (defaults)
-#   jvm-min0           Workload JVM, --min-latency 0
-#   storm-all-defaults context-switch storm, --all
-#   storm-all-min0     context-switch storm, --all --min-latency 0 --kind all
+# Enables kernel.bpf_stats_enabled=1 (restored on exit) and measures, for
+# each scenario (a workload at a low or a high context-switch rate), each
+# way of tracing it and each kind of BPF attachment, the run_time_ns and
+# run_cnt the kernel accounts to every program the measuring jschedlat holds:
+# two snapshots S seconds apart (bench/bpfstats, with github.com/cilium/ebpf:
+# no bpftool needed). Reports calls/s and ns/call per program.
+#
+# Scenarios (one workload per scenario and repetition; the variants attach
+# to it one after the other):
+#   jvm    low rate: a saturated Workload JVM (WORKERS workers + 2 hogs on
+#          the CPUs, ~2k switches/s)
+#   storm  high rate: bench/storm (PAIRS thread pairs ping-ponging through
+#          pipes, paced to STORM_RATE round trips/s, ~2 switches each) plus
+#          a light Workload JVM (STORM_JVM_ARGS) to trace by PID or set
+# Variants: traced mode x attachment (--bpf-attach tp_btf | raw_tp):
+#   pid    attach JVMPID: a task is traced when its tgid equals the target
+#   set    attach --jvm PATTERN (follow mode): the tgid is looked up in a
+#          bitmap of traced processes on every call
+#   all    attach --all: every task (storm only, STORM_MODES)
+# The variants run in a fixed order in odd repetitions and in the reverse
+# order (scenarios too) in even ones. Target: sched_switch <= TARGET_NS
+# ns/call (the median of every variant).
 #
 # Usage (root): scripts/bench-bpfcost.sh
-# Environment (defaults in brackets; the defaults take about 1 minute):
-#   S [5] seconds between the snapshots   SETTLE [2] s after attaching
-#   WARMUP [2] s of workload before attaching   R [1] repetitions
-#   SCENARIOS ["jvm-defaults jvm-min0 storm-all-defaults storm-all-min0"]
+#   With MD=FILE set (scripts/bench.sh does), it also appends its markdown
+#   fragment to FILE.
+# Environment (defaults in brackets; the defaults take about 4 minutes):
+#   R [3] repetitions   S [4] seconds between the snapshots
+#   SETTLE [1] s after attaching   WARMUP [2] s of workload before the first
+#   SCENARIOS ["jvm storm"]   ATTACHES ["tp_btf raw_tp"]
+#   JVM_MODES ["pid set"]   STORM_MODES ["all pid set"]
 #   STORM_RATE [225000] storm round trips/s (~450k switches/s; 0 = unpaced)
 #   PAIRS [4] storm thread pairs   PIN [1]   WORKERS [6] Workload --workers
+#   STORM_JVM_ARGS ["--workers 1 --hogs 0"] the JVM beside the storm
+#   EXTRA [""] more attach flags for every variant (e.g. "--min-latency 0")
 #   PREFIX [runq_] program name prefix   TARGET_NS [400]
 #   JAVA [java]  JAVAC [javac]  JAVA_OPTS [""]   KEEP [0] 1 = keep the work dir
 #   BIN [bin/jschedlat] the binary to measure (to compare two builds)
+#   TITLE ["2. Kernel-side cost"] heading of the markdown fragment
+# shellcheck disable=SC2016 # backquotes in single quotes are markdown
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/bench-lib.sh
+. scripts/bench-lib.sh
 
-S=${S:-5} SETTLE=${SETTLE:-2} WARMUP=${WARMUP:-2} R=${R:-1}
-SCENARIOS=${SCENARIOS:-jvm-defaults jvm-min0 storm-all-defaults storm-all-min0}
+R=${R:-3} S=${S:-4} SETTLE=${SETTLE:-1} WARMUP=${WARMUP:-2}
+SCENARIOS=${SCENARIOS:-jvm storm} ATTACHES=${ATTACHES:-tp_btf raw_tp}
+JVM_MODES=${JVM_MODES:-pid set} STORM_MODES=${STORM_MODES:-all pid set}
 STORM_RATE=${STORM_RATE:-225000} PAIRS=${PAIRS:-4} PIN=${PIN:-1} WORKERS=${WORKERS:-6}
+STORM_JVM_ARGS=${STORM_JVM_ARGS:---workers 1 --hogs 0} EXTRA=${EXTRA:-}
 PREFIX=${PREFIX:-runq_} TARGET_NS=${TARGET_NS:-400}
 JAVA=${JAVA:-java} JAVAC=${JAVAC:-javac} JAVA_OPTS=${JAVA_OPTS:-} KEEP=${KEEP:-0}
-BIN=${BIN:-bin/jschedlat}
+BIN=${BIN:-bin/jschedlat} TITLE=${TITLE:-2. Kernel-side cost}
 
 die() { echo "bench-bpfcost: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "must run as root (loads eBPF, sets sysctl kernel.bpf_stats_enabled): sudo $0"
 [ -x "$BIN" ] || die "$BIN missing: run make build"
+"$BIN" attach --help 2>&1 | grep -q -- --bpf-attach || die "$BIN has no attach --bpf-attach: rebuild it (make build)"
 command -v go >/dev/null || PATH=$PATH:/usr/local/go/bin
 command -v go >/dev/null || die "go not found: needed to build the helpers bench/bpfstats and bench/storm"
 [ -e /proc/sys/kernel/bpf_stats_enabled ] || die "kernel without kernel.bpf_stats_enabled (needs Linux >= 5.8)"
-for n in S SETTLE WARMUP R STORM_RATE PAIRS WORKERS TARGET_NS; do
+for n in R S SETTLE WARMUP STORM_RATE PAIRS WORKERS TARGET_NS; do
 	[[ ${!n} =~ ^[0-9]+$ ]] || die "$n=${!n}: must be a whole number"
 done
 [ "$S" -ge 1 ] && [ "$R" -ge 1 ] && [ "$PAIRS" -ge 1 ] || die "S, R and PAIRS must be >= 1"
-needjava=0
-for sc in $SCENARIOS; do
-	case $sc in
-	jvm-defaults | jvm-min0) needjava=1 ;;
-	storm-all-defaults | storm-all-min0) ;;
-	*) die "unknown scenario $sc (jvm-defaults jvm-min0 storm-all-defaults storm-all-min0)" ;;
-	esac
+for sc in $SCENARIOS; do case $sc in jvm | storm) ;; *) die "unknown scenario $sc (jvm, storm)" ;; esac; done
+for a in $ATTACHES; do case $a in tp_btf | raw_tp) ;; *) die "unknown attachment $a (tp_btf, raw_tp)" ;; esac; done
+for m in $JVM_MODES; do case $m in pid | set | all) ;; *) die "unknown JVM_MODES mode $m (pid, set, all)" ;; esac; done
+for m in $STORM_MODES; do case $m in pid | set | all) ;; *) die "unknown STORM_MODES mode $m (pid, set, all)" ;; esac; done
+[ -n "$SCENARIOS" ] && [ -n "$ATTACHES" ] || die "SCENARIOS and ATTACHES must not be empty"
+for t in "$JAVA" "$JAVAC"; do
+	command -v "$t" >/dev/null || die "$t not found: install a JDK (apt-get install openjdk-17-jdk-headless)"
 done
-if [ "$needjava" = 1 ]; then
-	for t in "$JAVA" "$JAVAC"; do
-		command -v "$t" >/dev/null || die "$t not found: install a JDK (apt-get install openjdk-17-jdk-headless)"
-	done
-fi
 
 work=$(mktemp -d /tmp/bench-bpfcost.XXXXXX)
 old_stats=$(cat /proc/sys/kernel/bpf_stats_enabled)
-load="" js=""
-cleanup() {
+jvm="" storm="" js=""
+stop_loads() {
 	local p
-	for p in $js $load; do kill "$p" 2>/dev/null || true; done
-	for p in $js $load; do wait "$p" 2>/dev/null || true; done
+	for p in $js $storm $jvm; do kill "$p" 2>/dev/null || true; done
+	for p in $js $storm $jvm; do wait "$p" 2>/dev/null || true; done
+	js="" storm="" jvm=""
+}
+cleanup() {
+	stop_loads
 	sysctl -qw kernel.bpf_stats_enabled="$old_stats" || true
 	if [ "$KEEP" = 1 ]; then echo "bench-bpfcost: logs kept in $work" >&2; else rm -rf "$work"; fi
 }
@@ -72,95 +94,309 @@ trap 'exit 130' INT TERM
 
 go build -o "$work/bpfstats" ./bench/bpfstats
 go build -o "$work/storm" ./bench/storm
-if [ "$needjava" = 1 ]; then
-	mkdir -p "$work/classes"
-	"$JAVAC" -d "$work/classes" testdata/java/Workload.java
-fi
-sysctl -qw kernel.bpf_stats_enabled=1
-
+mkdir -p "$work/classes"
+"$JAVAC" -d "$work/classes" testdata/java/Workload.java
+# Follow mode picks the bench's JVM by its class path: no other JVM of the
+# host (and no JVM of an earlier scenario) joins the set.
+pattern=${work//./\\.}/classes
+cmds=$work/commands.txt
+: >"$cmds"
+# cmd SUFFIX ARGS...: notes the exact command (shell-quoted) plus SUFFIX
+# (a redirection, &) in the list of commands and prints it.
+cmd() {
+	local s=$1 c
+	shift
+	c=$(printf '%q ' "$@")
+	c=${c% }${s:+ $s}
+	printf '%s\n' "$c" >>"$cmds"
+	echo "  \$ $c"
+}
+started=$(date +%s)
+# The fragment's heading notes the time and load at the start.
+MD=${MD:+$work/head.md} md_begin "$TITLE"
 echo "== bench-bpfcost: ns per BPF program invocation (kernel.bpf_stats_enabled=1, was $old_stats)"
-echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), nproc $(nproc), kernel $(uname -r)"
+echo "machine: $(md_machine)"
 echo "date:    $(date -u +%Y-%m-%dT%H:%M:%SZ)   load: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "jschedlat: $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git status --porcelain 2>/dev/null | grep -q . && echo ' (uncommitted changes)')"
-echo "settings: S=${S}s SETTLE=${SETTLE}s WARMUP=${WARMUP}s R=$R STORM_RATE=$STORM_RATE PAIRS=$PAIRS PIN=$PIN PREFIX=$PREFIX target: sched_switch <= ${TARGET_NS} ns/call"
+echo "jschedlat: $(md_commit)"
+settings="R=$R S=${S}s SETTLE=${SETTLE}s WARMUP=${WARMUP}s SCENARIOS='$SCENARIOS' ATTACHES='$ATTACHES' JVM_MODES='$JVM_MODES' STORM_MODES='$STORM_MODES' STORM_RATE=$STORM_RATE PAIRS=$PAIRS PIN=$PIN WORKERS=$WORKERS STORM_JVM_ARGS='$STORM_JVM_ARGS' EXTRA='$EXTRA'"
+echo "settings: $settings target: sched_switch <= ${TARGET_NS} ns/call"
+cmd "" sysctl -w kernel.bpf_stats_enabled=1
+sysctl -qw kernel.bpf_stats_enabled=1
 echo
 
 results=$work/results.tsv
 : >"$results"
 read -r -a scenarios <<<"$SCENARIOS"
-nruns=$((R * ${#scenarios[@]}))
-run=0
-life=$((WARMUP + SETTLE + S + 8)) # workload seconds: outlives jschedlat
-trace=$((SETTLE + S + 3))          # jschedlat --duration, outlives the snapshots
+read -r -a attaches <<<"$ATTACHES"
+read -r -a extra <<<"$EXTRA"
 pin=$([ "$PIN" = 1 ] && echo true || echo false)
+modes_of() { if [ "$1" = jvm ]; then echo "$JVM_MODES"; else echo "$STORM_MODES"; fi; }
+nruns=0
+for sc in "${scenarios[@]}"; do
+	read -r -a ms <<<"$(modes_of "$sc")"
+	nruns=$((nruns + R * ${#ms[@]} * ${#attaches[@]}))
+done
+run=0
+# Generous: a variant takes SETTLE + S plus attaching and stopping.
+per_variant=$((SETTLE + S + 20))
+
+# attached LOG MODE JVMPID: the line that says tracing has begun.
+attached() {
+	case $2 in
+	set) grep -m1 "msg=\"tracing JVM\" pid=$3 " "$1" ;;
+	*) grep -m1 'msg=tracing ' "$1" ;;
+	esac
+}
+
+run_variant() { # scenario mode attachment rep
+	local sc=$1 mode=$2 att=$3 rep=$4 jlog out rc=0 got i
+	run=$((run + 1))
+	jlog=$work/js-$run.err
+	local jcmd=("$BIN" attach)
+	case $mode in
+	pid) jcmd+=("$jvm") ;;
+	set) jcmd+=(--jvm "$pattern") ;;
+	all) jcmd+=(--all) ;;
+	esac
+	jcmd+=(--bpf-attach "$att" "${extra[@]}" --duration "${per_variant}s" -o /dev/null)
+	echo "run $run/$nruns rep $rep $sc $mode $att   load avg $(cut -d' ' -f1-3 /proc/loadavg)"
+	cmd "2>$jlog &" "${jcmd[@]}"
+	"${jcmd[@]}" 2>"$jlog" &
+	js=$!
+	for i in $(seq 150); do # wait until attached (up to 15 s)
+		attached "$jlog" "$mode" "$jvm" >/dev/null && break
+		kill -0 "$js" 2>/dev/null || break
+		sleep 0.1
+	done
+	attached "$jlog" "$mode" "$jvm" >/dev/null || { cat "$jlog" >&2; die "jschedlat did not attach ($sc $mode $att)"; }
+	got=$(grep -m1 -oE 'attachment=[a-z_]+' "$jlog" | cut -d= -f2)
+	[ "$got" = "$att" ] || { cat "$jlog" >&2; die "asked for $att, jschedlat attached ${got:-?}"; }
+	sleep "$SETTLE"
+	cmd "" "$work/bpfstats" -pid "$js" -interval "${S}s" "$PREFIX"
+	out=$("$work/bpfstats" -pid "$js" -interval "${S}s" "$PREFIX") || { cat "$jlog" >&2; die "bpfstats failed ($sc $mode $att)"; }
+	cmd "" kill -TERM "$js"
+	kill -TERM "$js" 2>/dev/null || true
+	wait "$js" || rc=$?
+	js=""
+	[ "$rc" = 0 ] || { cat "$jlog" >&2; die "jschedlat failed (exit $rc, $sc $mode $att)"; }
+	echo "  jschedlat: $(grep -m1 ' traced: ' "$jlog" | sed 's/^jschedlat: //')"
+	while read -r l; do echo "  ${l#bpfstats: }"; done <<<"$out"
+	# scenario mode attachment rep program calls/s ns/call ("" without calls)
+	awk -v sc="$sc" -v mode="$mode" -v att="$att" -v rep="$rep" '{
+		delete v
+		for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+		if (!("calls_per_s" in v)) next
+		p = v["name"]; h = p; sub(/^runq_(btf|raw)_/, "", h)
+		if (p != h) p = (h == "switch" ? "sched_switch" : h == "wake" ? "sched_wakeup" : h == "wnew" ? "sched_wakeup_new" : h == "exit" ? "sched_process_exit" : h == "rename" ? "task_rename" : p)
+		else p = "uprobe " p
+		printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", sc, mode, att, rep, p, v["calls_per_s"], (v["calls"] > 0 ? v["ns_per_call"] : "")
+	}' <<<"$out" >>"$results"
+}
+
+start_loads() { # scenario
+	local jargs
+	if [ "$1" = jvm ]; then
+		jargs=(--workers "$WORKERS")
+	else
+		read -r -a jargs <<<"$STORM_JVM_ARGS"
+		local scmd=("$work/storm" -pairs "$PAIRS" -pin="$pin" -rate "$STORM_RATE" -duration "${life}s")
+		cmd "&" "${scmd[@]}"
+		"${scmd[@]}" >"$work/storm.out" 2>&1 &
+		storm=$!
+	fi
+	local wcmd=("$JAVA")
+	# shellcheck disable=SC2206 # JAVA_OPTS is a list of options
+	[ -n "$JAVA_OPTS" ] && wcmd+=($JAVA_OPTS)
+	wcmd+=(-cp "$work/classes" Workload --seconds "$life" "${jargs[@]}")
+	cmd "&" "${wcmd[@]}"
+	"${wcmd[@]}" >"$work/jvm.out" 2>&1 &
+	jvm=$!
+	sleep "$WARMUP"
+	kill -0 "$jvm" 2>/dev/null || { cat "$work/jvm.out" >&2; die "the Workload JVM exited early ($1)"; }
+	[ -z "$storm" ] || kill -0 "$storm" 2>/dev/null || { cat "$work/storm.out" >&2; die "the storm exited early"; }
+}
 
 for rep in $(seq "$R"); do
-	for sc in "${scenarios[@]}"; do
-		run=$((run + 1))
-		echo "run $run/$nruns rep $rep $sc   load avg $(cut -d' ' -f1-3 /proc/loadavg)"
-		case $sc in
-		jvm-*)
-			wcmd=("$JAVA")
-			# shellcheck disable=SC2206 # JAVA_OPTS is a list of options
-			[ -n "$JAVA_OPTS" ] && wcmd+=($JAVA_OPTS)
-			wcmd+=(-cp "$work/classes" Workload --seconds "$life" --workers "$WORKERS")
-			;;
-		storm-*) wcmd=("$work/storm" -pairs "$PAIRS" -pin="$pin" -rate "$STORM_RATE" -duration "${life}s") ;;
-		esac
-		"${wcmd[@]}" >"$work/load-$run.out" 2>&1 &
-		load=$!
-		sleep "$WARMUP"
-		kill -0 "$load" 2>/dev/null || { cat "$work/load-$run.out" >&2; die "the workload exited early ($sc)"; }
-		case $sc in
-		jvm-defaults) jcmd=("$BIN" attach "$load") ;;
-		jvm-min0) jcmd=("$BIN" attach "$load" --min-latency 0) ;;
-		storm-all-defaults) jcmd=("$BIN" attach --all) ;;
-		storm-all-min0) jcmd=("$BIN" attach --all --min-latency 0 --kind all) ;;
-		esac
-		jcmd+=(--duration "${trace}s" -o /dev/null)
-		echo "  \$ ${wcmd[*]} &"
-		echo "  \$ ${jcmd[*]}"
-		jlog=$work/js-$run.err
-		"${jcmd[@]}" 2>"$jlog" &
-		js=$!
-		for i in $(seq 100); do # wait until attached (up to 10 s)
-			grep -q 'msg=tracing' "$jlog" 2>/dev/null && break
-			kill -0 "$js" 2>/dev/null || break
-			sleep 0.1
+	order=("${scenarios[@]}")
+	if [ $((rep % 2)) = 0 ]; then order=(); for ((i = ${#scenarios[@]} - 1; i >= 0; i--)); do order+=("${scenarios[i]}"); done; fi
+	for sc in "${order[@]}"; do
+		read -r -a ms <<<"$(modes_of "$sc")"
+		variants=()
+		for m in "${ms[@]}"; do for a in "${attaches[@]}"; do variants+=("$m $a"); done; done
+		if [ $((rep % 2)) = 0 ]; then
+			rev=(); for ((i = ${#variants[@]} - 1; i >= 0; i--)); do rev+=("${variants[i]}"); done
+			variants=("${rev[@]}")
+		fi
+		life=$((WARMUP + ${#variants[@]} * per_variant + 10)) # outlives the variants; killed after them
+		echo "rep $rep scenario $sc: starting the workload"
+		start_loads "$sc"
+		for v in "${variants[@]}"; do
+			# shellcheck disable=SC2086 # "mode attachment"
+			run_variant "$sc" $v "$rep"
 		done
-		grep -q 'msg=tracing' "$jlog" || { cat "$jlog" >&2; die "jschedlat did not attach ($sc)"; }
-		att=$(sed -nE 's/.*msg=tracing.* attachment=([^ ]+).*/\1/p' "$jlog" | head -1)
-		sleep "$SETTLE"
-		echo "  \$ bpfstats -pid $js -interval ${S}s $PREFIX"
-		out=$("$work/bpfstats" -pid "$js" -interval "${S}s" "$PREFIX") || { cat "$jlog" >&2; die "bpfstats failed ($sc)"; }
-		rc=0
-		wait "$js" || rc=$?
-		js=""
-		[ "$rc" = 0 ] || { cat "$jlog" >&2; die "jschedlat failed (exit $rc, $sc)"; }
-		kill "$load" 2>/dev/null || true
-		wait "$load" 2>/dev/null || true
-		load=""
-		sum=$(grep -m1 ' traced: ' "$jlog" || true)
-		echo "  jschedlat: ${sum#jschedlat: }"
-		while read -r l; do echo "  ${l#bpfstats: }"; done <<<"$out"
-		# scenario rep attachment program calls/s ns/call
-		awk -v sc="$sc" -v rep="$rep" -v att="${att:-?}" '{
-			delete v
-			for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
-			if ("ns_per_call" in v) printf "%s\t%s\t%s\t%s\t%s\t%s\n", sc, rep, att, v["name"], v["calls_per_s"], v["ns_per_call"]
-		}' <<<"$out" >>"$results"
-		sleep 1
+		# shellcheck disable=SC2086 # one or two PIDs
+		cmd "" kill $storm $jvm
+		stop_loads
 	done
 done
+elapsed=$(($(date +%s) - started))
+
+# ---- report ----
+# num FMT X...: the numbers formatted, thousands separated by commas.
+num() {
+	local fmt=$1
+	shift
+	LC_ALL=C awk -v f="$fmt" 'function c(x,   s, i, fr, r) {
+		s = sprintf(f, x); fr = ""; r = ""
+		if ((i = index(s, ".")) > 0) { fr = substr(s, i); s = substr(s, 1, i - 1) }
+		while (s ~ /^-?[0-9][0-9][0-9][0-9]/) { r = "," substr(s, length(s) - 2) r; s = substr(s, 1, length(s) - 3) }
+		return s r fr }
+	BEGIN { for (i = 1; i < ARGC; i++) printf "%s%s", (i > 1 ? " " : ""), c(ARGV[i]) }' "$@"
+}
+# cell FMT VALUES...: "median [min–max]" of the values, "—" without any.
+cell() {
+	local fmt=$1 m lo hi
+	shift
+	[ $# -gt 0 ] || { printf '—'; return; }
+	read -r m lo hi <<<"$(stats "$@")"
+	read -r m lo hi <<<"$(num "$fmt" "$m" "$lo" "$hi")"
+	printf '%s [%s–%s]' "$m" "$lo" "$hi"
+}
+# vals SCENARIO MODE ATT PROGRAM COLUMN: that column of the matching runs.
+vals() { awk -F'\t' -v s="$1" -v m="$2" -v a="$3" -v p="$4" -v c="$5" '$1 == s && $2 == m && $3 == a && $5 == p && $c != "" { print $c }' "$results"; }
+median() { stats "$@" | cut -d' ' -f1; }
+# joined A B C: "A, B and C".
+joined() {
+	local out=$1
+	shift
+	while [ $# -gt 1 ]; do out="$out, $1"; shift; done
+	[ $# = 0 ] || out="$out and $1"
+	printf '%s' "$out"
+}
+label() {
+	case $1 in
+	jvm) printf 'low: saturated JVM' ;;
+	storm) printf 'high: storm + light JVM' ;;
+	esac
+}
+traced() {
+	case $1 in
+	pid) printf '`attach PID`' ;;
+	set) printf '`attach --jvm PATTERN` (set)' ;;
+	all) printf '`attach --all`' ;;
+	esac
+}
+
+frag=$work/fragment.md
+{
+	desc=()
+	for sc in "${scenarios[@]}"; do
+		case $sc in
+		jvm) desc+=("a low context-switch rate (a Workload JVM with ${WORKERS} workers and 2 CPU hogs, saturating the CPUs)") ;;
+		storm) desc+=("a high one (\`bench/storm\`: ${PAIRS} thread pairs ping-ponging through pipes, paced to $(num %d "$STORM_RATE") round trips/s, about two switches each, next to a light Workload JVM)") ;;
+		esac
+	done
+	used=$(for sc in "${scenarios[@]}"; do modes_of "$sc"; echo; done)
+	ways=()
+	grep -qw pid <<<"$used" && ways+=("as one PID (\`attach PID\`: the tgid is compared with the target's)")
+	grep -qw set <<<"$used" && ways+=("as a set (\`attach --jvm PATTERN\`, follow mode: the tgid is looked up in a bitmap on every call)")
+	grep -qw all <<<"$used" && ways+=("as all tasks (\`attach --all\`)")
+	printf '%s\n\n' "What each BPF program costs per call, from the kernel's own accounting (\`kernel.bpf_stats_enabled=1\`, which adds two clock reads of its own to every call): \`bench/bpfstats\` reads run_time_ns and run_cnt of the programs the measured jschedlat holds, twice, ${S} s apart, ${SETTLE} s after it attached. Scenarios: $(joined "${desc[@]}"). Each workload is traced $(joined "${ways[@]}"), each way with $(printf '`--bpf-attach %s` ' "${attaches[@]}" | sed 's/ $//; s/` `/` and `/g'). One workload per scenario and repetition; the variants attach to it one after the other, in the reverse order (scenarios too) every other repetition. sched_switch runs on every context switch of the host whatever is traced, so its calls/s is the host's switch rate."
+	printf 'Settings: `%s`, default min latency (1 ms)%s; %s s in all.\n\n' "$settings" "${EXTRA:+ plus \`$EXTRA\`}" "$elapsed"
+	printf '| scenario | traced | attachment | sched_switch calls/s | sched_switch ns/call | sched_wakeup calls/s | sched_wakeup ns/call | target (sched_switch ≤ %s ns/call) |\n' "$TARGET_NS"
+	printf '|---|---|---|---|---|---|---|---|\n'
+	worst="" worst_ns=-1 verdict=met
+	for sc in "${scenarios[@]}"; do
+		read -r -a ms <<<"$(modes_of "$sc")"
+		for m in "${ms[@]}"; do
+			for a in "${attaches[@]}"; do
+				mapfile -t sw_ns < <(vals "$sc" "$m" "$a" sched_switch 7)
+				mapfile -t sw_c < <(vals "$sc" "$m" "$a" sched_switch 6)
+				mapfile -t wk_ns < <(vals "$sc" "$m" "$a" sched_wakeup 7)
+				mapfile -t wk_c < <(vals "$sc" "$m" "$a" sched_wakeup 6)
+				if [ ${#sw_ns[@]} -eq 0 ]; then
+					t="missed (no calls)" verdict=missed
+				else
+					med=$(median "${sw_ns[@]}")
+					if awk -v x="$med" -v t="$TARGET_NS" 'BEGIN { exit !(x <= t) }'; then t=met; else t=missed verdict=missed; fi
+					if awk -v x="$med" -v w="$worst_ns" 'BEGIN { exit !(x > w) }'; then worst_ns=$med worst="$sc $m $a"; fi
+				fi
+				printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$(label "$sc")" "$(traced "$m")" "$a" \
+					"$(cell %.0f "${sw_c[@]}")" "$(cell %.0f "${sw_ns[@]}")" "$(cell %.0f "${wk_c[@]}")" "$(cell %.0f "${wk_ns[@]}")" "$t"
+			done
+		done
+	done
+	printf '\n'
+	# The rare programs (births, exits, renames, HotSpot's uprobes): one
+	# column each, headed by its median calls/s over all runs.
+	others=() idle=()
+	while read -r p; do
+		[ -n "$p" ] || continue
+		if [ -n "$(awk -F'\t' -v p="$p" '$5 == p && $7 != "" { print; exit }' "$results")" ]; then others+=("$p"); else idle+=("$p"); fi
+	done < <(awk -F'\t' '$5 != "sched_switch" && $5 != "sched_wakeup" && !seen[$5]++ { print $5 }' "$results")
+	if [ ${#others[@]} -gt 0 ]; then
+		printf 'The other programs, ns/call (over the runs in which they were called; calls/s: median of all runs):\n\n| scenario | traced | attachment |'
+		for p in "${others[@]}"; do
+			mapfile -t c < <(awk -F'\t' -v p="$p" '$5 == p { print $6 }' "$results")
+			printf ' %s (%s/s) |' "$p" "$(LC_ALL=C awk -v x="$(median "${c[@]}")" 'BEGIN { printf (x < 10 ? "%.1f" : "%.0f"), x }')"
+		done
+		printf '\n|---|---|---|%s\n' "$(printf -- '---|%.0s' "${others[@]}")"
+		for sc in "${scenarios[@]}"; do
+			read -r -a ms <<<"$(modes_of "$sc")"
+			for m in "${ms[@]}"; do
+				for a in "${attaches[@]}"; do
+					printf '| %s | %s | %s |' "$(label "$sc")" "$(traced "$m")" "$a"
+					for p in "${others[@]}"; do
+						mapfile -t c < <(vals "$sc" "$m" "$a" "$p" 6)
+						mapfile -t n < <(vals "$sc" "$m" "$a" "$p" 7)
+						nc=$(cell %.0f "${n[@]}")
+						[ ${#n[@]} -eq ${#c[@]} ] || nc="$nc (${#n[@]} of ${#c[@]} runs)"
+						printf ' %s |' "$nc"
+					done
+					printf '\n'
+				done
+			done
+		done
+		printf '\n'
+	fi
+	[ ${#idle[@]} -eq 0 ] || printf 'Not called in any window: %s.\n\n' "$(printf '%s, ' "${idle[@]}" | sed 's/, $//')"
+	# Differences of the sched_switch medians: the bitmap lookup (set - pid)
+	# and the attachment (raw_tp / tp_btf).
+	diffs=()
+	for sc in "${scenarios[@]}"; do
+		ml=" $(modes_of "$sc") "
+		[[ $ml == *" pid "* && $ml == *" set "* ]] || continue
+		for a in "${attaches[@]}"; do
+			mapfile -t x < <(vals "$sc" set "$a" sched_switch 7)
+			mapfile -t y < <(vals "$sc" pid "$a" sched_switch 7)
+			[ ${#x[@]} -gt 0 ] && [ ${#y[@]} -gt 0 ] || continue
+			diffs+=("$sc $a $(awk -v x="$(median "${x[@]}")" -v y="$(median "${y[@]}")" 'BEGIN { printf "%+.0f", x - y }') ns")
+		done
+	done
+	[ ${#diffs[@]} -eq 0 ] || printf 'Set instead of PID (the bitmap lookup), difference of the sched_switch medians: %s.\n' "$(printf '%s, ' "${diffs[@]}" | sed 's/, $//')"
+	ratios=()
+	if [[ " $ATTACHES " == *" tp_btf "* && " $ATTACHES " == *" raw_tp "* ]]; then
+		for sc in "${scenarios[@]}"; do
+			read -r -a ms <<<"$(modes_of "$sc")"
+			for m in "${ms[@]}"; do
+				mapfile -t x < <(vals "$sc" "$m" raw_tp sched_switch 7)
+				mapfile -t y < <(vals "$sc" "$m" tp_btf sched_switch 7)
+				[ ${#x[@]} -gt 0 ] && [ ${#y[@]} -gt 0 ] || continue
+				ratios+=("$sc $m $(awk -v x="$(median "${x[@]}")" -v y="$(median "${y[@]}")" 'BEGIN { printf "%.2f", (y > 0 ? x / y : 0) }')")
+			done
+		done
+	fi
+	[ ${#ratios[@]} -eq 0 ] || printf 'raw_tp / tp_btf, ratio of the sched_switch medians: %s.\n' "$(printf '%s, ' "${ratios[@]}" | sed 's/, $//')"
+	# The line scripts/bench.sh collects into the summary of targets.
+	printf '\nTarget: median sched_switch ≤ %s ns/call in every variant: %s%s\n\n' "$TARGET_NS" "$verdict" \
+		"$([ -n "$worst" ] && printf ' (highest median %.0f ns, %s)' "$worst_ns" "$worst")"
+	printf 'Cells: median [min–max] over %s runs per variant.\n\n' "$R"
+} >"$frag"
 
 echo
-echo "== results: per program, mean over the snapshot window of each run; target: sched_switch <= ${TARGET_NS} ns/call"
-awk -F'\t' -v tgt="$TARGET_NS" 'BEGIN {
-	printf "%-20s %3s %-7s %-16s %12s %9s %11s  %s\n", "scenario", "rep", "attach", "program", "calls/s", "ns/call", "cpu us/s", "target"
-}
-{
-	verdict = "-"
-	if ($4 ~ /switch/) verdict = ($5 > 0 && $6 <= tgt) ? "PASS" : ($5 > 0 ? "MISS" : "MISS (no calls)")
-	printf "%-20s %3s %-7s %-16s %12.1f %9s %11.1f  %s\n", $1, $2, $3, $4, $5, ($5 > 0 ? sprintf("%.1f", $6) : "-"), $5 * $6 / 1000, verdict
-}' "$results"
-echo "calls/s: invocations per second (sched_switch runs for every switch on the host, whatever is traced); cpu us/s: calls/s x ns/call, CPU time the program takes per second"
+echo "== results"
+cat "$frag"
+if [ -n "${MD:-}" ]; then
+	cat "$work/head.md" "$frag" >>"$MD"
+	md_cmds "$cmds"
+fi

@@ -22,22 +22,29 @@
 #            sun.rt.safepointSyncTime), as a cross-check of stop
 #   thr      threads in the dump (jschedlat's count; jcmd: entries starting
 #            with a quote); bytes, lines: size of jcmd's output
-# and prints median and [min-max] per JDK, thread count and method.
+# and prints median and [min-max] per JDK, thread count and method. With MD
+# set (scripts/bench.sh), also appends experiment 4's markdown fragment to
+# $MD: the table, the target (the dump stops the JVM <= 10 ms at 200
+# threads, per JDK and method, judged on the median) and every command.
 #
 # Usage (root): scripts/bench-dumpcost.sh
 # Environment (defaults in brackets; the defaults take about 30 s on an idle machine):
 #   JDKS ["17 25"] labels of the JDKs to measure; for a label L, JAVA_L is
 #     its java and JCMD_L its jcmd: JAVA_17 [java] JCMD_17 [jcmd on PATH],
 #     JAVA_25 [/usr/lib/jvm/temurin-25-jdk-amd64/bin/java],
-#     JCMD_25 [jcmd next to JAVA_25]; other labels need both set
+#     JCMD_25 [jcmd next to JAVA_25]; other labels need both set. A JDK
+#     whose java or jcmd is missing is skipped (and the skip recorded)
 #   THREADS ["200 2000"] ManyThreads --threads   R [5] dumps per method
 #   BUSY [2] running threads   DEPTH [8] extra stack frames per thread
 #   GAP [0.3] s after each dump (the log is read after it)
 #   SETTLE [1] s after the JVM is ready   TIMEOUT [60] s per dump command
 #   JAVAC [javac]  JAVA_OPTS [""] more options for the target JVMs
 #   BIN [bin/jschedlat]   KEEP [0] 1 = keep the work dir (logs, dumps)
+#   MD [unset] markdown fragment to append to (see scripts/bench-lib.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/bench-lib.sh
+. scripts/bench-lib.sh
 
 JDKS=${JDKS:-17 25} THREADS=${THREADS:-200 2000} R=${R:-5}
 BUSY=${BUSY:-2} DEPTH=${DEPTH:-8} GAP=${GAP:-0.3} SETTLE=${SETTLE:-1} TIMEOUT=${TIMEOUT:-60}
@@ -59,17 +66,35 @@ for n in GAP SETTLE; do
 done
 if [ "$R" -lt 1 ] || [ "$TIMEOUT" -lt 1 ]; then die "R and TIMEOUT must be >= 1"; fi
 for t in $THREADS; do [[ $t =~ ^[1-9][0-9]*$ ]] || die "thread count $t: must be a whole number >= 1"; done
-read -r -a jdks <<<"$JDKS"
+read -r -a wanted <<<"$JDKS"
 read -r -a counts <<<"$THREADS"
-if [ "${#jdks[@]}" = 0 ] || [ "${#counts[@]}" = 0 ]; then die "JDKS and THREADS must not be empty"; fi
-for j in "${jdks[@]}"; do
+if [ "${#wanted[@]}" = 0 ] || [ "${#counts[@]}" = 0 ]; then die "JDKS and THREADS must not be empty"; fi
+jdks=() skipped=()
+for j in "${wanted[@]}"; do
 	[[ $j =~ ^[A-Za-z0-9_]+$ ]] || die "JDK label $j: letters, digits and _ only (it names JAVA_$j and JCMD_$j)"
 	jv=JAVA_$j jc=JCMD_$j
 	[ -n "${!jv:-}" ] || die "JDK $j: set $jv to its java"
 	[ -n "${!jc:-}" ] || die "JDK $j: set $jc to its jcmd"
-	command -v "${!jv}" >/dev/null || die "JDK $j: ${!jv} not found (set $jv)"
-	command -v "${!jc}" >/dev/null || die "JDK $j: ${!jc} not found (set $jc)"
+	# A JDK that is not installed is a recorded skip, not a failure: the
+	# suite runs on machines with one JDK too.
+	if ! command -v "${!jv}" >/dev/null; then
+		skipped+=("JDK $j: ${!jv} not found (set $jv)")
+	elif ! command -v "${!jc}" >/dev/null; then
+		skipped+=("JDK $j: ${!jc} not found (set $jc)")
+	else
+		jdks+=("$j")
+	fi
 done
+for s in "${skipped[@]}"; do echo "bench-dumpcost: skipped $s" >&2; done
+JDKS=${jdks[*]}
+
+title="4. Thread identity cost"
+if [ "${#jdks[@]}" = 0 ]; then
+	md_begin "$title"
+	md "**Skipped**: no JDK to measure." "" "${skipped[@]/#/- }" "" \
+		"Target: dump pause ≤ 10 ms at 200 threads: not measured (no JDK)" ""
+	exit 0
+fi
 
 work=$(mktemp -d /tmp/bench-dumpcost.XXXXXX)
 jvm=""
@@ -84,7 +109,9 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 mkdir -p "$work/classes"
+cmds=$work/commands.txt
 "$JAVAC" --release 11 -d "$work/classes" testdata/java/ManyThreads.java
+echo "$JAVAC --release 11 -d $work/classes testdata/java/ManyThreads.java" >"$cmds"
 # A private copy: make build in the same tree cannot swap it mid-run.
 cp "$BIN" "$work/jschedlat"
 bin=$work/jschedlat
@@ -146,6 +173,7 @@ dump_one() { # jdk threads method rep pid jcmd splog
 	direct) cmd=("$bin" threads "$pid" --timeout "$TIMEOUT") ;;
 	jcmd) cmd=(timeout "$TIMEOUT" "$jcmdbin" "$pid" Thread.print) ;;
 	esac
+	echo "${cmd[*]}$([ "$rep" != 0 ] || echo '    # warm-up, not counted')" >>"$cmds"
 	from=$(lines_of "$splog")
 	local TIMEFORMAT='%3R %3U %3S'
 	{ time "${cmd[@]}" >"$out" 2>"$err"; } 2>"$tf" || rc=$?
@@ -197,6 +225,7 @@ for jdk in "${jdks[@]}"; do
 		jargs+=(-cp "$work/classes" ManyThreads --threads "$n" --busy "$BUSY" --depth "$DEPTH")
 		echo "run $run/$nruns JDK $jdk, $n threads   load $(cut -d' ' -f1-3 /proc/loadavg)"
 		echo "  \$ $javabin ${jargs[*]} &"
+		echo "$javabin ${jargs[*]} &    # target JVM of the dumps below, killed after them" >>"$cmds"
 		t0=$EPOCHREALTIME
 		"$javabin" "${jargs[@]}" >"$jlog" 2>&1 &
 		jvm=$!
@@ -274,3 +303,68 @@ END {
 		for (i = 1; i <= nops[o]; i++) printf "  JDK %s %-6s %s (%d)\n", J[a], meth, ops[o, i], nm[o, ops[o, i]]
 	}
 }' "$results"
+
+# The markdown fragment (MD set): a table of median [min–max] per JDK,
+# thread count and method, the target and every command.
+[ -n "${MD:-}" ] || exit 0
+col() { awk -F'\t' -v j="$1" -v n="$2" -v m="$3" -v c="$4" '$1 == j && $2 == n && $3 == m { print $c }' "$results"; }
+cell() { # FMT VALUES... -> "median [min–max]" in FMT
+	local fmt=$1 m lo hi
+	shift
+	read -r m lo hi <<<"$(stats "$@")"
+	# shellcheck disable=SC2059 # the format is the caller's
+	if [ "$m" = NA ]; then echo "–"; else printf "$fmt [$fmt–$fmt]" "$m" "$lo" "$hi"; fi
+}
+cellcol() { # FMT JDK THREADS METHOD COLUMN
+	local v
+	mapfile -t v < <(col "$2" "$3" "$4" "$5")
+	cell "$1" "${v[@]}"
+}
+md_begin "$title"
+md "What one thread dump, the source of Java thread names, costs the JVM and the machine: taken the way" \
+	"jschedlat takes it (direct attach, \`jschedlat threads PID\`: HotSpot's attach protocol, no JVM started)" \
+	"against \`jcmd PID Thread.print\`. The target JVM (\`testdata/java/ManyThreads.java\`) holds N live" \
+	"platform threads, $BUSY of them running, the rest parked or sleeping, each $DEPTH frames deeper than its" \
+	"loop. After one warm-up dump each way, $R dumps each way alternate, the order reversed every other" \
+	"repetition, ${GAP} s apart. *Wall* and *CPU* (user + system, children included: jcmd starts a JVM) are" \
+	"the whole command's; *JVM stopped* is the sum of the \"Total\" of the dump's safepoints in the target's" \
+	"own \`-Xlog:safepoint\`, and *safepoints* how many there were." \
+	"" \
+	"Settings: R=$R, THREADS=\"$THREADS\", BUSY=$BUSY, DEPTH=$DEPTH, GAP=${GAP}s, SETTLE=${SETTLE}s${JAVA_OPTS:+, JAVA_OPTS=\"$JAVA_OPTS\"}; jschedlat is a copy of $BIN." \
+	""
+for j in "${jdks[@]}"; do
+	jv=JAVA_$j jc=JCMD_$j
+	md "- JDK $j: \`${!jv}\` ($("${!jv}" -version 2>&1 | head -1)), \`${!jc}\`"
+done
+for s in "${skipped[@]}"; do md "- **Skipped** $s"; done
+md "" \
+	"| JDK | threads | method | wall ms | CPU ms | JVM stopped ms | safepoints | threads in the dump | target: stopped ≤ 10 ms at 200 threads |" \
+	"|---|---|---|---|---|---|---|---|---|"
+targets=() others=0
+for j in "${jdks[@]}"; do
+	for n in "${counts[@]}"; do
+		for m in direct jcmd; do
+			[ "$m" = direct ] && label="direct attach" || label="\`jcmd Thread.print\`"
+			mapfile -t stop < <(col "$j" "$n" "$m" 7)
+			verdict="–"
+			if [ "$n" = 200 ]; then
+				read -r med _ hi <<<"$(stats "${stop[@]}")"
+				verdict=$(awk -v m="$med" 'BEGIN { print (m <= 10 ? "met" : "missed") }')
+				targets+=("Target: dump pause ≤ 10 ms at 200 threads, JDK $j, $label: $verdict (median $(printf '%.1f' "$med") ms, max $(printf '%.1f' "$hi") ms)")
+			fi
+			md "| $j | $n | $label | $(cellcol %.0f "$j" "$n" "$m" 5) | $(cellcol %.0f "$j" "$n" "$m" 6) | $(cell %.1f "${stop[@]}") | $(cellcol %g "$j" "$n" "$m" 9) | $(cellcol %.0f "$j" "$n" "$m" 14) | $verdict |"
+			others=$((others + $(col "$j" "$n" "$m" 10 | awk '{ s += $1 } END { print s + 0 }')))
+		done
+	done
+done
+ops=()
+for j in "${jdks[@]}"; do
+	ops+=("JDK $j: $(awk -F'\t' -v j="$j" '$1 == j { print $17 }' "$results" | sort -u | paste -sd/ | sed 's/+/, /g')")
+done
+md "" "Safepoint operations of a dump, by JDK: $(printf '%s; ' "${ops[@]}" | sed 's/; $//')." \
+	"Load average $(cut -d' ' -f1-3 /proc/loadavg) at the end; other work on the machine shows up as outliers in wall and stopped."
+[ "$others" = 0 ] || md "$others other safepoints (a GC, a periodic cleanup) fell inside the dumps' brackets and are not counted."
+md ""
+[ "${#targets[@]}" -gt 0 ] || targets=("Target: dump pause ≤ 10 ms at 200 threads: not measured (THREADS has no 200)")
+md "${targets[@]}" ""
+md_cmds "$cmds"

@@ -1,5 +1,6 @@
 // Command genrecords writes synthetic annotated records (CSV, as attach
-// writes them) to stdout, for measuring what reads them (scripts/bench-report.sh).
+// writes them) to stdout, for measuring what reads them
+// (scripts/bench-offline.sh, scripts/bench-html.sh).
 //
 //	genrecords -n 10000000 -threads 200
 package main

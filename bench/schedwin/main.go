@@ -10,7 +10,11 @@
 // interval of its wait is missed), and a thread born inside the window
 // counts from zero. One output line:
 //
-//	schedwin: pid=123 window_s=10.000 threads=14 born=12 exited=11 run_delay_ns=... run_time_ns=... switch_ins=... ctxt=... ctxt_per_s=...
+//	schedwin: pid=123 window_s=10.000 threads=14 born=12 exited=11 run_delay_ns=... run_time_ns=... switch_ins=... ctxt=... ctxt_per_s=... start_unix_ns=... end_unix_ns=...
+//
+// start_unix_ns and end_unix_ns are the wall clock at the two ends of the
+// window, so that other counts (a workload's completed requests) can be
+// taken over exactly the same window.
 package main
 
 import (
@@ -90,8 +94,8 @@ func main() {
 				}
 			}
 			secs := t1.Sub(t0).Seconds()
-			fmt.Printf("schedwin: pid=%d window_s=%.3f threads=%d born=%d exited=%d run_delay_ns=%d run_time_ns=%d switch_ins=%d ctxt=%d ctxt_per_s=%.0f\n",
-				*pid, secs, len(last), born, exited, sum.runDelay, sum.runTime, sum.switches, c1-c0, float64(c1-c0)/secs)
+			fmt.Printf("schedwin: pid=%d window_s=%.3f threads=%d born=%d exited=%d run_delay_ns=%d run_time_ns=%d switch_ins=%d ctxt=%d ctxt_per_s=%.0f start_unix_ns=%d end_unix_ns=%d\n",
+				*pid, secs, len(last), born, exited, sum.runDelay, sum.runTime, sum.switches, c1-c0, float64(c1-c0)/secs, t0.UnixNano(), t1.UnixNano())
 			return
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -48,6 +49,7 @@ type attachOpts struct {
 	onFull       string
 	metricsAddr  string
 	maxSeries    int
+	bpfAttach    string // auto, tp_btf, raw_tp
 }
 
 func newAttachCmd() *cobra.Command {
@@ -133,6 +135,7 @@ Needs root (or CAP_BPF and CAP_PERFMON, plus the JVM's user for thread dumps).`,
 	f.StringVar(&o.onFull, "on-disk-full", "exit", "when the output's disk is full: exit (non-zero, the file ends with its last complete record) or wait (drop records, counted, until there is room again)")
 	f.StringVar(&o.metricsAddr, "metrics-addr", "", "serve Prometheus metrics on ADDR (e.g. :9464) at /metrics")
 	f.IntVar(&o.maxSeries, "metrics-max-series", 200, "most (jvm, pool, kind) series of the latency histogram; waits past it count under pool=\"(other)\"")
+	f.StringVar(&o.bpfAttach, "bpf-attach", "auto", "kind of BPF programs: auto (tp_btf, else raw_tp), tp_btf or raw_tp (no fallback)")
 	f.BoolVar(&o.probes, "hotspot-probes", true, "put uprobes on the JVM's own probes (thread start, self-rename, VM operations): names without dumps, virtual_thread; false: dumps only")
 	return c
 }
@@ -196,6 +199,27 @@ func validFormat(f string) error {
 	return fmt.Errorf("unknown --format %q (valid: csv, jsonl)", f)
 }
 
+func validAttachKind(k string) error {
+	switch k {
+	case "auto", "tp_btf", "raw_tp":
+		return nil
+	}
+	return fmt.Errorf("--bpf-attach %q: auto, tp_btf or raw_tp", k)
+}
+
+// newTracer loads the tracer with the programs --bpf-attach asks for.
+func newTracer(o *attachOpts, cfg bpf.Config) (*bpf.Tracer, error) {
+	cfg.ForceRawTP = o.bpfAttach == "raw_tp"
+	cfg.NoFallback = o.bpfAttach == "tp_btf"
+	tr, err := bpf.New(cfg)
+	if err != nil && cfg.NoFallback {
+		// The loader's error may carry a multi-line verifier log.
+		msg, _, _ := strings.Cut(err.Error(), "\n")
+		return nil, fmt.Errorf("--bpf-attach tp_btf: %s", msg)
+	}
+	return tr, err
+}
+
 // attachSettings are the checked values of the options.
 type attachSettings struct {
 	kinds  bpf.KindMask
@@ -225,6 +249,9 @@ func checkAttach(o *attachOpts) (st attachSettings, err error) {
 	}
 	if o.onFull != "exit" && o.onFull != "wait" {
 		return st, fmt.Errorf("--on-disk-full %q: exit or wait", o.onFull)
+	}
+	if err := validAttachKind(o.bpfAttach); err != nil {
+		return st, err
 	}
 	if o.metricsAddr != "" && o.maxSeries < 1 {
 		return st, fmt.Errorf("--metrics-max-series %d: at least 1", o.maxSeries)
@@ -413,7 +440,7 @@ func runAttach(ctx context.Context, pid int, o *attachOpts) (err error) {
 			}
 		}
 	}
-	tr, err := bpf.New(bpf.Config{
+	tr, err := newTracer(o, bpf.Config{
 		Pid:           uint32(pid),
 		MinLatency:    o.minLatency,
 		Kinds:         kinds,

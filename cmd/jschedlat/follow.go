@@ -153,7 +153,7 @@ func runFollow(ctx context.Context, match func([]string) bool, what string, o *a
 			fail(err)
 		}
 	}
-	f.tr, err = bpf.New(bpf.Config{
+	f.tr, err = newTracer(o, bpf.Config{
 		Set:           true,
 		MinLatency:    o.minLatency,
 		Kinds:         st.kinds,

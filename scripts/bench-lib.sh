@@ -1,0 +1,54 @@
+# bench-lib.sh: shared by the bench-*.sh scripts (source it). Writes the
+# markdown fragment an experiment adds to docs/benchmarks.md when MD is set
+# (scripts/bench.sh sets it); without MD the functions do nothing.
+#
+#   md_begin "TITLE"          starts the fragment: "## TITLE" and the line
+#                             with the machine, the date and the commit
+#   md "TEXT..."              appends lines (printf %s\n each argument)
+#   md_cmds FILE              appends FILE (one command per line) as a
+#                             collapsed list of the exact commands run
+#
+# Cells of the tables are "median [min–max]" over the repeated runs; the
+# median of an even count is the mean of the two middle values.
+
+md_machine() {
+	printf '%s, %s CPUs, kernel %s' \
+		"$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')" \
+		"$(nproc)" "$(uname -r)"
+}
+
+md_commit() {
+	printf '%s%s' "$(git rev-parse --short HEAD 2>/dev/null || echo '?')" \
+		"$(git status --porcelain --untracked-files=no 2>/dev/null | grep -q . && echo ' (uncommitted changes)')"
+}
+
+md_begin() {
+	[ -n "${MD:-}" ] || return 0
+	{
+		printf '## %s\n\n' "$1"
+		printf 'Machine: %s. Started %s, jschedlat %s, load average at start %s.\n\n' \
+			"$(md_machine)" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(md_commit)" "$(cut -d' ' -f1-3 /proc/loadavg)"
+	} >>"$MD"
+}
+
+md() {
+	[ -n "${MD:-}" ] || return 0
+	printf '%s\n' "$@" >>"$MD"
+}
+
+md_cmds() {
+	[ -n "${MD:-}" ] || return 0
+	{
+		printf '<details><summary>Commands of every run (%s)</summary>\n\n```\n' "$(grep -c . "$1")"
+		cat "$1"
+		printf '```\n</details>\n\n'
+	} >>"$MD"
+}
+
+# stats VALUES... -> "median min max" (numbers, any order)
+stats() {
+	printf '%s\n' "$@" | sort -g | awk -v OFMT=%.10g '{ v[NR] = $1 } END {
+		if (NR == 0) { print "NA NA NA"; exit }
+		m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+		print m, v[1], v[NR] }'
+}
