@@ -2,6 +2,7 @@ package correlate
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -183,9 +184,14 @@ type eventLine struct {
 
 var kindByName = map[string]bpf.Kind{}
 
+// kindNameList is the names by kind ("" for none).
+var kindNameList []string
+
 func init() {
+	kindNameList = make([]string, bpf.KindThreadName+1)
 	for k := bpf.KindWakeup; k <= bpf.KindThreadName; k++ {
 		kindByName[k.String()] = k
+		kindNameList[k] = k.String()
 	}
 }
 
@@ -193,44 +199,47 @@ func init() {
 // order. A truncated last line (a run killed mid-write) is reported as an
 // error after every complete event was delivered.
 func ReadEventLog(r io.Reader, fn func(*Event) error) (EventLogHeader, error) {
+	return ReadEventLogKinds(context.Background(), r, nil, fn)
+}
+
+// ReadEventLogKinds is ReadEventLog that does not pass fn the events whose
+// kind skip accepts (nil: none). Their lines are checked as strictly (a
+// malformed one is the same error) but their strings are not made, which
+// saves most of the work of a pass that wants a few kinds only. Lines are
+// decoded ahead on other goroutines (see readEvents), which call skip: it
+// must be safe for that. fn is called on the caller's goroutine, and the
+// event it gets is valid until it returns. ctx is checked between chunks
+// of lines: fn may see few events.
+func ReadEventLogKinds(ctx context.Context, r io.Reader, skip func(bpf.Kind) bool, fn func(*Event) error) (EventLogHeader, error) {
 	var h EventLogHeader
-	br := bufio.NewReaderSize(r, 256<<10)
-	line, err := br.ReadBytes('\n')
+	lr := lineReader{br: bufio.NewReaderSize(r, 256<<10)}
+	line, err := lr.next()
 	if err != nil && (err != io.EOF || len(line) == 0) {
 		return h, fmt.Errorf("reading header: %w", err)
 	}
 	if err := json.Unmarshal(line, &h); err != nil || h.Format != eventLogFormat {
 		return h, errors.New("line 1: not a jschedlat events file (written by attach --save-events)")
 	}
-	var ev Event
-	var l eventLine
-	for n := 2; ; n++ {
-		line, err := br.ReadBytes('\n')
-		if len(line) == 0 && err == io.EOF {
-			return h, nil
-		}
-		if err != nil && err != io.EOF {
-			return h, fmt.Errorf("line %d: %w", n, err)
-		}
-		l = eventLine{}
-		if jerr := json.Unmarshal(line, &l); jerr != nil {
-			return h, fmt.Errorf("line %d: %w", n, jerr)
-		}
-		k, ok := kindByName[l.Kind]
-		if !ok {
-			return h, fmt.Errorf("line %d: unknown kind %q", n, l.Kind)
-		}
-		ev = Event{
-			KTime: l.KTime, Time: l.Time, Latency: l.Latency, Kind: k, CPU: l.CPU,
-			QueuedCPU: l.QueuedCPU, Pid: l.Pid, Tid: l.Tid, Comm: l.Comm,
-			PrevPid: l.PrevPid, PrevTid: l.PrevTid, PrevComm: l.PrevComm, OffCPU: l.OffCPU,
-			Name: l.Name, NameCut: l.NameCut,
-		}
-		if err := fn(&ev); err != nil {
-			return h, err
-		}
-		if err == io.EOF {
-			return h, nil
-		}
+	return h, readEvents(ctx, lr.br, skip, fn)
+}
+
+// lineReader returns lines from the reader's buffer without copying them
+// (bufio.Reader.ReadBytes allocates each), but for lines longer than it.
+type lineReader struct {
+	br   *bufio.Reader
+	long []byte
+}
+
+// next is bufio.Reader.ReadBytes('\n'), valid until the next call.
+func (l *lineReader) next() ([]byte, error) {
+	line, err := l.br.ReadSlice('\n')
+	if err != bufio.ErrBufferFull {
+		return line, err
 	}
+	l.long = append(l.long[:0], line...)
+	for err == bufio.ErrBufferFull {
+		line, err = l.br.ReadSlice('\n')
+		l.long = append(l.long, line...)
+	}
+	return l.long, err
 }

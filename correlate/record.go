@@ -76,14 +76,21 @@ var Formats = []string{"csv", "jsonl"}
 func NewWriter(w io.Writer, format string) (Writer, error) {
 	switch format {
 	case "csv", "":
-		cw := csv.NewWriter(w)
-		if err := cw.Write(Columns); err != nil {
+		c := newCSVWriter(w)
+		b := c.buf[:0]
+		for i, col := range Columns {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendCSVField(b, col)
+		}
+		c.buf = append(b, '\n')
+		if err := putChunked(c.bw, c.buf); err != nil {
 			return nil, err
 		}
-		return &csvWriter{w: cw, row: make([]string, len(Columns))}, nil
+		return c, nil
 	case "jsonl", "json":
-		bw := bufio.NewWriterSize(w, 64<<10)
-		return &jsonWriter{bw: bw, enc: json.NewEncoder(bw)}, nil
+		return &jsonWriter{bw: bufio.NewWriterSize(w, 64<<10)}, nil
 	}
 	return nil, fmt.Errorf("unknown format %q (valid: csv, jsonl)", format)
 }
@@ -92,54 +99,47 @@ func NewWriter(w io.Writer, format string) (Writer, error) {
 // holds records of format: no CSV header.
 func NewContinuingWriter(w io.Writer, format string) (Writer, error) {
 	if format == "csv" || format == "" {
-		return &csvWriter{w: csv.NewWriter(w), row: make([]string, len(Columns))}, nil
+		return newCSVWriter(w), nil
 	}
 	return NewWriter(w, format)
 }
 
+// csvWriter writes what encoding/csv.Writer wrote, formatted by hand
+// (recordenc.go).
 type csvWriter struct {
-	w   *csv.Writer
-	row []string
+	bw    *bufio.Writer
+	buf   []byte
+	times timeText
 }
 
-func u32(v uint32) string { return strconv.FormatUint(uint64(v), 10) }
+func newCSVWriter(w io.Writer) *csvWriter {
+	if bw, ok := w.(*bufio.Writer); ok && bw.Size() >= csvBufSize {
+		// Already buffered (replay): a second buffer would only copy.
+		return &csvWriter{bw: bw}
+	}
+	return &csvWriter{bw: bufio.NewWriterSize(w, csvBufSize)}
+}
 
 func (c *csvWriter) Write(r *Record) error {
-	row := c.row
-	row[0] = FormatTime(r.Time)
-	row[1] = u32(r.CPU)
-	row[2] = u32(r.QueuedCPU)
-	row[3] = r.Kind
-	row[4] = strconv.FormatUint(r.LatencyNs, 10)
-	row[5] = u32(r.Pid)
-	row[6] = u32(r.Tid)
-	row[7] = r.Comm
-	row[8] = r.JavaThread
-	row[9] = r.NameSource
-	row[10] = u32(r.PrevPid)
-	row[11] = u32(r.PrevTid)
-	row[12] = r.PrevComm
-	row[13] = r.PrevJavaThread
-	row[14] = strconv.FormatUint(r.KTime, 10)
-	row[15] = r.VirtualThread
-	row[16] = r.Cgroup
-	row[17] = r.Container
-	return c.w.Write(row)
+	c.buf = c.appendRow(c.buf[:0], r)
+	return putChunked(c.bw, c.buf)
 }
 
-func (c *csvWriter) Flush() error {
-	c.w.Flush()
-	return c.w.Error()
-}
+func (c *csvWriter) Flush() error { return c.bw.Flush() }
 
 type jsonWriter struct {
-	bw  *bufio.Writer
-	enc *json.Encoder
+	bw    *bufio.Writer
+	buf   []byte
+	times timeText
 }
 
 func (j *jsonWriter) Write(r *Record) error {
-	r.TimeText = FormatTime(r.Time)
-	return j.enc.Encode(r)
+	j.buf = j.times.append(j.buf[:0], r.Time)
+	r.TimeText = string(j.buf)
+	// One write per record, as json.Encoder makes.
+	j.buf = j.appendRecord(j.buf[:0], r)
+	_, err := j.bw.Write(j.buf)
+	return err
 }
 
 func (j *jsonWriter) Flush() error { return j.bw.Flush() }

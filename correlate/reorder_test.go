@@ -1,7 +1,11 @@
 package correlate
 
 import (
+	"container/heap"
+	"errors"
+	"fmt"
 	"math/rand"
+	"slices"
 	"sort"
 	"testing"
 )
@@ -31,7 +35,7 @@ func TestReorderMatchesLiveOrder(t *testing.T) {
 	if err := r.Drain(out); err != nil {
 		t.Fatal(err)
 	}
-	if len(r.h) != 0 || len(got) != len(want) {
+	if r.Len() != 0 || len(got) != len(want) {
 		t.Fatalf("got %d events, want %d", len(got), len(want))
 	}
 	for i := range want {
@@ -59,3 +63,127 @@ type writerFunc func(*Record) error
 
 func (f writerFunc) Write(r *Record) error { return f(r) }
 func (f writerFunc) Flush() error          { return nil }
+
+// refReorder is Reorder as it was: one container/heap of every event held.
+type refReorder struct {
+	window int64
+	h      refHeap
+	seq    uint64
+	newest int64
+}
+
+type refItem struct {
+	ev  Event
+	seq uint64
+}
+
+type refHeap []refItem
+
+func (h refHeap) Len() int { return len(h) }
+func (h refHeap) Less(i, j int) bool {
+	if h[i].ev.Time != h[j].ev.Time {
+		return h[i].ev.Time < h[j].ev.Time
+	}
+	return h[i].seq < h[j].seq
+}
+func (h refHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *refHeap) Push(x any)   { *h = append(*h, x.(refItem)) }
+func (h *refHeap) Pop() any {
+	old := *h
+	it := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return it
+}
+
+func (r *refReorder) push(e *Event, out func(*Event) error) error {
+	heap.Push(&r.h, refItem{ev: *e, seq: r.seq})
+	r.seq++
+	if e.Time > r.newest {
+		r.newest = e.Time
+	}
+	for len(r.h) > 0 && r.h[0].ev.Time+r.window <= r.newest {
+		it := heap.Pop(&r.h).(refItem)
+		if err := out(&it.ev); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *refReorder) drain(out func(*Event) error) error {
+	for len(r.h) > 0 {
+		it := heap.Pop(&r.h).(refItem)
+		if err := out(&it.ev); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Per-CPU queues give exactly the order of one heap of all events, for
+// any arrival: in order per CPU or not, ties, events later than the
+// window, CPU numbers large and small, and an error from out.
+func TestReorderMatchesHeap(t *testing.T) {
+	for seed := int64(1); seed <= 300; seed++ {
+		rng := rand.New(rand.NewSource(seed))
+		cpus := 1 + rng.Intn(12)
+		if seed%7 == 0 {
+			cpus = 1 // long queues
+		}
+		disorder := rng.Float64() * 0.2
+		late := int64(rng.Intn(3)) * int64(DeliverySlack) / 2
+		var in []Event
+		clock := int64(1e18)
+		last := map[uint32]int64{}
+		n := 200 + rng.Intn(3000)
+		if seed%10 == 0 || seed%7 == 0 {
+			n = 8000
+		}
+		for i := 0; i < n; i++ {
+			cpu := uint32(rng.Intn(cpus))
+			if rng.Intn(50) == 0 || seed%10 == 0 && rng.Intn(2) == 0 {
+				cpu = uint32(1000 + rng.Intn(1<<30)) // damaged or huge
+			}
+			clock += int64(rng.Intn(200_000))
+			t := clock - int64(rng.Intn(int(DeliverySlack)/2)) // a batch's lag
+			if prev, ok := last[cpu]; ok && t < prev && rng.Float64() > disorder {
+				t = prev + int64(rng.Intn(3)) // in order per CPU, often tied
+			}
+			if rng.Intn(100) == 0 {
+				t -= late + int64(rng.Intn(int(DeliverySlack))) // later than the window
+			}
+			last[cpu] = t
+			in = append(in, Event{Time: t, CPU: cpu, Tid: uint32(i)})
+		}
+		failAt := -1
+		if rng.Intn(4) == 0 {
+			failAt = rng.Intn(len(in))
+		}
+		run := func(push func(*Event, func(*Event) error) error, drain func(func(*Event) error) error) ([]uint32, error) {
+			var got []uint32
+			out := func(e *Event) error {
+				if len(got) == failAt {
+					return errors.New("full")
+				}
+				got = append(got, e.Tid)
+				return nil
+			}
+			for i := range in {
+				if err := push(&in[i], out); err != nil {
+					return got, err
+				}
+			}
+			return got, drain(out)
+		}
+		ref := &refReorder{window: int64(DeliverySlack)}
+		want, werr := run(ref.push, ref.drain)
+		r := NewReorder()
+		got, err := run(r.Push, r.Drain)
+		if fmt.Sprint(err) != fmt.Sprint(werr) || !slices.Equal(got, want) {
+			t.Fatalf("seed %d: %d events out (%v), want %d (%v)", seed, len(got), err, len(want), werr)
+		}
+		if werr == nil && r.Len() != 0 {
+			t.Fatalf("seed %d: %d events held after Drain", seed, r.Len())
+		}
+	}
+}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -144,7 +143,6 @@ Needs root (or CAP_BPF and CAP_PERFMON, plus the JVM's user for thread dumps).`,
 type outFile struct {
 	name string
 	f    *os.File
-	bw   *bufio.Writer
 }
 
 func createOut(path string) (*outFile, error) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -65,7 +66,7 @@ func runReplay(ctx context.Context, o *replayOpts) (err error) {
 	// First pass: thread births, renames and exits, which split a TID's
 	// history into spans with one name each.
 	namer := correlate.NewNamer(0)
-	hdr, err := correlate.ReadEventLog(f, func(e *correlate.Event) error {
+	hdr, err := correlate.ReadEventLogKinds(ctx, f, bpf.Kind.Wait, func(e *correlate.Event) error {
 		switch {
 		case e.Kind.Lifecycle():
 			namer.AddLifecycle(e)
@@ -102,8 +103,16 @@ func runReplay(ctx context.Context, o *replayOpts) (err error) {
 		slog.Warn("no usable thread dumps: java_thread stays empty")
 	}
 
-	w, out, err := openRecords(o.output, o.format)
+	// As openRecords, with a large buffer before the file: encoding/csv's
+	// 4 KiB writes cost more than the rows here.
+	out, err := createOut(o.output)
 	if err != nil {
+		return err
+	}
+	bw := bufio.NewWriterSize(out, 1<<20)
+	rw, err := correlate.NewWriter(bw, o.format)
+	if err != nil {
+		out.Close()
 		return err
 	}
 	defer func() {
@@ -114,6 +123,8 @@ func runReplay(ctx context.Context, o *replayOpts) (err error) {
 	if _, err := f.Seek(0, 0); err != nil {
 		return err
 	}
+	// Rows are formatted and written on another CPU than the join.
+	w := correlate.NewBackgroundWriter(flushBoth{rw, bw})
 	j := &correlate.Joiner{Pid: hdr.Pid, Namer: namer}
 	if hdr.Pid != 0 && hdr.Cgroup != "" {
 		// As the live run saw it when the log began.
@@ -140,10 +151,8 @@ func runReplay(ctx context.Context, o *replayOpts) (err error) {
 	// come in the order the live run wrote them: in time order when it
 	// named a JVM's threads, as they arrived otherwise.
 	reorder := correlate.NewReorder()
-	_, err = correlate.ReadEventLog(f, func(e *correlate.Event) error {
-		if !e.Kind.Wait() {
-			return nil
-		}
+	notWait := func(k bpf.Kind) bool { return !k.Wait() }
+	_, err = correlate.ReadEventLogKinds(ctx, f, notWait, func(e *correlate.Event) error {
 		if !j.Sorted() {
 			return write(e)
 		}
@@ -152,7 +161,7 @@ func runReplay(ctx context.Context, o *replayOpts) (err error) {
 	if err == nil {
 		err = reorder.Drain(write)
 	}
-	ferr := w.Flush()
+	ferr := w.Close()
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
 			err = errors.New("interrupted")
@@ -164,4 +173,17 @@ func runReplay(ctx context.Context, o *replayOpts) (err error) {
 	}
 	fmt.Fprintf(os.Stderr, "jschedlat: %d records written from %d dumps\n", n, used)
 	return nil
+}
+
+// flushBoth flushes a record writer and the buffer it writes to.
+type flushBoth struct {
+	correlate.Writer
+	bw *bufio.Writer
+}
+
+func (f flushBoth) Flush() error {
+	if err := f.Writer.Flush(); err != nil {
+		return err
+	}
+	return f.bw.Flush()
 }
