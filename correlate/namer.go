@@ -394,6 +394,22 @@ func (n *Namer) AddLifecycle(e *Event) {
 	}
 }
 
+// AddEvent records any event that tells about names (lifecycle, HotSpot's
+// thread start and self-rename, VM operations) and ignores waits: the
+// first pass over a saved event log.
+func (n *Namer) AddEvent(e *Event) {
+	switch {
+	case e.Kind.Lifecycle():
+		n.AddLifecycle(e)
+	case e.Kind.VMOp():
+		n.AddVMOp(e)
+	case e.Kind == bpf.KindThreadStart:
+		n.AddThreadStart(e)
+	case e.Kind == bpf.KindThreadName:
+		n.AddThreadName(e)
+	}
+}
+
 // epoch returns the span (lo, hi) around t in which thread tid kept one
 // Java name as far as the kernel can tell, using marks up to limit, and
 // the kernel name to check dumps against: before HotSpot named a new

@@ -242,26 +242,6 @@ done
 elapsed=$(($(date +%s) - started))
 
 # ---- report ----
-# num FMT X...: the numbers formatted, thousands separated by commas.
-num() {
-	local fmt=$1
-	shift
-	LC_ALL=C awk -v f="$fmt" 'function c(x,   s, i, fr, r) {
-		s = sprintf(f, x); fr = ""; r = ""
-		if ((i = index(s, ".")) > 0) { fr = substr(s, i); s = substr(s, 1, i - 1) }
-		while (s ~ /^-?[0-9][0-9][0-9][0-9]/) { r = "," substr(s, length(s) - 2) r; s = substr(s, 1, length(s) - 3) }
-		return s r fr }
-	BEGIN { for (i = 1; i < ARGC; i++) printf "%s%s", (i > 1 ? " " : ""), c(ARGV[i]) }' "$@"
-}
-# cell FMT VALUES...: "median [min–max]" of the values, "—" without any.
-cell() {
-	local fmt=$1 m lo hi
-	shift
-	[ $# -gt 0 ] || { printf '—'; return; }
-	read -r m lo hi <<<"$(stats "$@")"
-	read -r m lo hi <<<"$(num "$fmt" "$m" "$lo" "$hi")"
-	printf '%s [%s–%s]' "$m" "$lo" "$hi"
-}
 # vals SCENARIO MODE ATT PROGRAM COLUMN: that column of the matching runs.
 vals() { awk -F'\t' -v s="$1" -v m="$2" -v a="$3" -v p="$4" -v c="$5" '$1 == s && $2 == m && $3 == a && $5 == p && $c != "" { print $c }' "$results"; }
 median() { stats "$@" | cut -d' ' -f1; }

@@ -195,26 +195,6 @@ awk -F'\t' '{ k = $3 " " $4; if (!(k in best)) { best[k] = -1; order[++n] = k }
 END { for (i = 1; i <= n; i++) { split(order[i], a, " "); printf "ring %-6s format %-6s %s\n", a[1], a[2], (best[order[i]] < 0 ? "every run lost events" : best[order[i]] " events/s") } }' "$results"
 
 # ---- markdown fragment: medians over the repetitions ----
-# num FMT X...: the numbers formatted, thousands separated by commas.
-num() {
-	local fmt=$1
-	shift
-	LC_ALL=C awk -v f="$fmt" 'function c(x,   s, i, fr, r) {
-		s = sprintf(f, x); fr = ""; r = ""
-		if ((i = index(s, ".")) > 0) { fr = substr(s, i); s = substr(s, 1, i - 1) }
-		while (s ~ /^-?[0-9][0-9][0-9][0-9]/) { r = "," substr(s, length(s) - 2) r; s = substr(s, 1, length(s) - 3) }
-		return s r fr }
-	BEGIN { for (i = 1; i < ARGC; i++) printf "%s%s", (i > 1 ? " " : ""), c(ARGV[i]) }' "$@"
-}
-# cell FMT VALUES...: "median [min–max]" of the values, "—" without any.
-cell() {
-	local fmt=$1 m lo hi
-	shift
-	[ $# -gt 0 ] || { printf '—'; return; }
-	read -r m lo hi <<<"$(stats "$@")"
-	read -r m lo hi <<<"$(num "$fmt" "$m" "$lo" "$hi")"
-	printf '%s [%s–%s]' "$m" "$lo" "$hi"
-}
 # col LOAD RING FORMAT COLUMN: that column of the runs of one combination.
 col() { awk -F'\t' -v l="$1" -v r="$2" -v f="$3" -v c="$4" '$2 == l && $3 == r && $4 == f { print $c }' "$results"; }
 median() { stats "$@" | cut -d' ' -f1; }

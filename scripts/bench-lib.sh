@@ -7,6 +7,9 @@
 #   md "TEXT..."              appends lines (printf %s\n each argument)
 #   md_cmds FILE              appends FILE (one command per line) as a
 #                             collapsed list of the exact commands run
+#   stats VALUES...           "median min max"
+#   num FMT X...              the numbers formatted, thousands separated
+#   cell FMT VALUES...        "median [min–max]" formatted, "—" if none
 #
 # Cells of the tables are "median [min–max]" over the repeated runs; the
 # median of an even count is the mean of the two middle values.
@@ -51,4 +54,25 @@ stats() {
 		if (NR == 0) { print "NA NA NA"; exit }
 		m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
 		print m, v[1], v[NR] }'
+}
+
+# num FMT X...: the numbers formatted, thousands separated by commas.
+num() {
+	local fmt=$1
+	shift
+	LC_ALL=C awk -v f="$fmt" 'function c(x,   s, i, fr, r) {
+		s = sprintf(f, x); fr = ""; r = ""
+		if ((i = index(s, ".")) > 0) { fr = substr(s, i); s = substr(s, 1, i - 1) }
+		while (s ~ /^-?[0-9][0-9][0-9][0-9]/) { r = "," substr(s, length(s) - 2) r; s = substr(s, 1, length(s) - 3) }
+		return s r fr }
+	BEGIN { for (i = 1; i < ARGC; i++) printf "%s%s", (i > 1 ? " " : ""), c(ARGV[i]) }' "$@"
+}
+# cell FMT VALUES...: "median [min–max]" of the values, "—" without any.
+cell() {
+	local fmt=$1 m lo hi
+	shift
+	[ $# -gt 0 ] || { printf '—'; return; }
+	read -r m lo hi <<<"$(stats "$@")"
+	read -r m lo hi <<<"$(num "$fmt" "$m" "$lo" "$hi")"
+	printf '%s [%s–%s]' "$m" "$lo" "$hi"
 }

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jschedlat/jschedlat/bpf"
 	"github.com/jschedlat/jschedlat/correlate"
 )
 
@@ -56,16 +55,7 @@ func generate(t *testing.T, c config) (*bytes.Buffer, string, map[uint64]names, 
 func replayTo(log []byte, dir string, out func(*correlate.Record) error) error {
 	namer := correlate.NewNamer(0)
 	hdr, err := correlate.ReadEventLog(bytes.NewReader(log), func(e *correlate.Event) error {
-		switch {
-		case e.Kind.Lifecycle():
-			namer.AddLifecycle(e)
-		case e.Kind.VMOp():
-			namer.AddVMOp(e)
-		case e.Kind == bpf.KindThreadStart:
-			namer.AddThreadStart(e)
-		case e.Kind == bpf.KindThreadName:
-			namer.AddThreadName(e)
-		}
+		namer.AddEvent(e)
 		return nil
 	})
 	if err != nil {

@@ -67,16 +67,7 @@ func runReplay(ctx context.Context, o *replayOpts) (err error) {
 	// history into spans with one name each.
 	namer := correlate.NewNamer(0)
 	hdr, err := correlate.ReadEventLogKinds(ctx, f, bpf.Kind.Wait, func(e *correlate.Event) error {
-		switch {
-		case e.Kind.Lifecycle():
-			namer.AddLifecycle(e)
-		case e.Kind.VMOp():
-			namer.AddVMOp(e)
-		case e.Kind == bpf.KindThreadStart:
-			namer.AddThreadStart(e)
-		case e.Kind == bpf.KindThreadName:
-			namer.AddThreadName(e)
-		}
+		namer.AddEvent(e)
 		return ctx.Err()
 	})
 	if err != nil {
