@@ -24,7 +24,7 @@ generate:
 demo: build
 	./scripts/demo.sh
 
-# The benchmark suite (root, ~25 min on an idle 2-CPU machine): writes
+# The benchmark suite (root; 12 min with R=3 on an idle 2-CPU machine): writes
 # docs/benchmarks.md. EXPERIMENTS="1 3" runs some of it.
 bench: build
 	./scripts/bench.sh
