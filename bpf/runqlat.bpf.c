@@ -702,7 +702,10 @@ static __always_inline void lifecycle(bool btf, struct task_struct *p, u8 kind,
 	// Never staged: a rename or exit decides which dump names a thread.
 	// A birth wakes the reader at once: a short-lived thread needs its
 	// dump before it ends. (Renames and exits wait for the next drain:
-	// each wakeup is a context switch on the host.)
+	// each wakeup is a context switch on the host.) The forced wakeup is
+	// most of sched_wakeup_new's cost: 11.4-11.8 us per call against
+	// 1.3-1.7 us without it on a 6.18 Firecracker VM (irq_work raises a
+	// self-IPI, a VM exit), once per thread birth.
 	bpf_ringbuf_submit(e, kind == KIND_BIRTH ? BPF_RB_FORCE_WAKEUP : submit_flags());
 }
 

@@ -20,6 +20,10 @@
 #   set    attach --jvm PATTERN (follow mode): the tgid is looked up in a
 #          bitmap of traced processes on every call
 #   all    attach --all: every task (storm only, STORM_MODES)
+# Reference (REF=runqslower, when libbpf-tools' runqslower is installed):
+# `runqslower -p JVMPID 1000`, the tool people use today, same threshold
+# as jschedlat's default, measured in the same windows as one more variant
+# (its own choice of attachment; not held to the target).
 # The variants run in a fixed order in odd repetitions and in the reverse
 # order (scenarios too) in even ones. Target: sched_switch <= TARGET_NS
 # ns/call (the median of every variant).
@@ -39,6 +43,8 @@
 #   PREFIX [runq_] program name prefix   TARGET_NS [400]
 #   JAVA [java]  JAVAC [javac]  JAVA_OPTS [""]   KEEP [0] 1 = keep the work dir
 #   BIN [bin/jschedlat] the binary to measure (to compare two builds)
+#   REF [runqslower] the reference tracer ("" = none)
+#   RUNQSLOWER [runqslower in PATH or /usr/sbin] libbpf-tools' runqslower
 #   TITLE ["2. Kernel-side cost"] heading of the markdown fragment
 # shellcheck disable=SC2016 # backquotes in single quotes are markdown
 set -euo pipefail
@@ -54,6 +60,8 @@ STORM_JVM_ARGS=${STORM_JVM_ARGS:---workers 1 --hogs 0} EXTRA=${EXTRA:-}
 PREFIX=${PREFIX:-runq_} TARGET_NS=${TARGET_NS:-400}
 JAVA=${JAVA:-java} JAVAC=${JAVAC:-javac} JAVA_OPTS=${JAVA_OPTS:-} KEEP=${KEEP:-0}
 BIN=${BIN:-bin/jschedlat} TITLE=${TITLE:-2. Kernel-side cost}
+REF=${REF-runqslower}
+RUNQSLOWER=${RUNQSLOWER:-$(command -v runqslower || echo /usr/sbin/runqslower)}
 
 die() { echo "bench-bpfcost: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "must run as root (loads eBPF, sets sysctl kernel.bpf_stats_enabled): sudo $0"
@@ -71,6 +79,18 @@ for a in $ATTACHES; do case $a in tp_btf | raw_tp) ;; *) die "unknown attachment
 for m in $JVM_MODES; do case $m in pid | set | all) ;; *) die "unknown JVM_MODES mode $m (pid, set, all)" ;; esac; done
 for m in $STORM_MODES; do case $m in pid | set | all) ;; *) die "unknown STORM_MODES mode $m (pid, set, all)" ;; esac; done
 [ -n "$SCENARIOS" ] && [ -n "$ATTACHES" ] || die "SCENARIOS and ATTACHES must not be empty"
+ref_note=""
+case $REF in
+"") ;;
+runqslower)
+	if [ ! -x "$RUNQSLOWER" ]; then
+		ref_note="libbpf-tools' runqslower is not installed ($RUNQSLOWER; apt-get install libbpf-tools): no reference row"
+		echo "bench-bpfcost: $ref_note" >&2
+		REF=""
+	fi
+	;;
+*) die "unknown REF $REF (runqslower or empty)" ;;
+esac
 for t in "$JAVA" "$JAVAC"; do
 	command -v "$t" >/dev/null || die "$t not found: install a JDK (apt-get install openjdk-17-jdk-headless)"
 done
@@ -134,7 +154,7 @@ modes_of() { if [ "$1" = jvm ]; then echo "$JVM_MODES"; else echo "$STORM_MODES"
 nruns=0
 for sc in "${scenarios[@]}"; do
 	read -r -a ms <<<"$(modes_of "$sc")"
-	nruns=$((nruns + R * ${#ms[@]} * ${#attaches[@]}))
+	nruns=$((nruns + R * (${#ms[@]} * ${#attaches[@]} + (${#REF} > 0))))
 done
 run=0
 # Generous: a variant takes SETTLE + S plus attaching and stopping.
@@ -148,8 +168,52 @@ attached() {
 	esac
 }
 
+# run_ref SCENARIO REP: the reference tracer, as one more variant.
+run_ref() {
+	local sc=$1 rep=$2 log out att
+	run=$((run + 1))
+	log=$work/ref-$run.err
+	local rcmd=("$RUNQSLOWER" -p "$jvm" 1000)
+	echo "run $run/$nruns rep $rep $sc reference $REF   load avg $(cut -d' ' -f1-3 /proc/loadavg)"
+	cmd ">/dev/null 2>$log &" "${rcmd[@]}"
+	"${rcmd[@]}" >/dev/null 2>"$log" &
+	js=$!
+	sleep $((SETTLE + 2)) # it prints nothing when attached; loading takes well under 1 s
+	kill -0 "$js" 2>/dev/null || { cat "$log" >&2; die "$RUNQSLOWER exited early ($sc)"; }
+	cmd "" "$work/bpfstats" -pid "$js" -interval "${S}s" sched_
+	out=$("$work/bpfstats" -pid "$js" -interval "${S}s" sched_) || { cat "$log" >&2; die "bpfstats failed (reference, $sc)"; }
+	cmd "" kill -INT "$js"
+	kill -INT "$js" 2>/dev/null || true
+	wait "$js" 2>/dev/null || true
+	js=""
+	grep -q 'name=sched_switch ' <<<"$out" || { printf '%s\n' "$out" "$(cat "$log")" >&2; die "no sched_switch program held by $RUNQSLOWER ($sc)"; }
+	while read -r l; do echo "  ${l#bpfstats: }"; done <<<"$out"
+	# Its attachment, from the program type: Tracing is tp_btf.
+	att=$(grep -m1 'name=sched_switch ' <<<"$out" | grep -oE 'type=[A-Za-z]+' | cut -d= -f2)
+	case $att in Tracing) att=tp_btf ;; RawTracepoint) att=raw_tp ;; esac
+	parse_stats "$sc" ref "$att" "$rep" <<<"$out" >>"$results"
+}
+
+# parse_stats SCENARIO MODE ATTACHMENT REP < bpfstats output: result rows
+# (scenario mode attachment rep program calls/s ns/call, "" without calls).
+parse_stats() {
+	awk -v sc="$1" -v mode="$2" -v att="$3" -v rep="$4" '{
+		delete v
+		for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+		if (!("calls_per_s" in v)) next
+		p = v["name"]; h = p; sub(/^runq_(btf|raw)_/, "", h)
+		if (p != h) p = (h == "switch" ? "sched_switch" : h == "wake" ? "sched_wakeup" : h == "wnew" ? "sched_wakeup_new" : h == "exit" ? "sched_process_exit" : h == "rename" ? "task_rename" : p)
+		else if (p !~ /^sched_/) p = "uprobe " p # runqslower names its programs after their tracepoints
+		printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", sc, mode, att, rep, p, v["calls_per_s"], (v["calls"] > 0 ? v["ns_per_call"] : "")
+	}'
+}
+
 run_variant() { # scenario mode attachment rep
 	local sc=$1 mode=$2 att=$3 rep=$4 jlog out rc=0 got i
+	if [ "$mode" = ref ]; then
+		run_ref "$sc" "$rep"
+		return
+	fi
 	run=$((run + 1))
 	jlog=$work/js-$run.err
 	local jcmd=("$BIN" attach)
@@ -181,16 +245,7 @@ run_variant() { # scenario mode attachment rep
 	[ "$rc" = 0 ] || { cat "$jlog" >&2; die "jschedlat failed (exit $rc, $sc $mode $att)"; }
 	echo "  jschedlat: $(grep -m1 ' traced: ' "$jlog" | sed 's/^jschedlat: //')"
 	while read -r l; do echo "  ${l#bpfstats: }"; done <<<"$out"
-	# scenario mode attachment rep program calls/s ns/call ("" without calls)
-	awk -v sc="$sc" -v mode="$mode" -v att="$att" -v rep="$rep" '{
-		delete v
-		for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
-		if (!("calls_per_s" in v)) next
-		p = v["name"]; h = p; sub(/^runq_(btf|raw)_/, "", h)
-		if (p != h) p = (h == "switch" ? "sched_switch" : h == "wake" ? "sched_wakeup" : h == "wnew" ? "sched_wakeup_new" : h == "exit" ? "sched_process_exit" : h == "rename" ? "task_rename" : p)
-		else p = "uprobe " p
-		printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", sc, mode, att, rep, p, v["calls_per_s"], (v["calls"] > 0 ? v["ns_per_call"] : "")
-	}' <<<"$out" >>"$results"
+	parse_stats "$sc" "$mode" "$att" "$rep" <<<"$out" >>"$results"
 }
 
 start_loads() { # scenario
@@ -223,6 +278,7 @@ for rep in $(seq "$R"); do
 		read -r -a ms <<<"$(modes_of "$sc")"
 		variants=()
 		for m in "${ms[@]}"; do for a in "${attaches[@]}"; do variants+=("$m $a"); done; done
+		[ -z "$REF" ] || variants+=("ref auto")
 		if [ $((rep % 2)) = 0 ]; then
 			rev=(); for ((i = ${#variants[@]} - 1; i >= 0; i--)); do rev+=("${variants[i]}"); done
 			variants=("${rev[@]}")
@@ -264,11 +320,22 @@ traced() {
 	pid) printf '`attach PID`' ;;
 	set) printf '`attach --jvm PATTERN` (set)' ;;
 	all) printf '`attach --all`' ;;
+	ref) printf 'reference: libbpf-tools `runqslower -p PID 1000`' ;;
 	esac
+}
+# rows SCENARIO: the "mode attachment" pairs of its table rows, the
+# reference last (with the attachment it chose).
+rows() {
+	local m a
+	read -r -a ms <<<"$(modes_of "$1")"
+	for m in "${ms[@]}"; do for a in "${attaches[@]}"; do echo "$m $a"; done; done
+	awk -F'\t' -v s="$1" '$1 == s && $2 == "ref" && !seen[$3]++ { print "ref " $3 }' "$results"
 }
 
 frag=$work/fragment.md
 {
+	ref_desc=""
+	[ -z "$REF" ] || ref_desc=" For reference, libbpf-tools' runqslower (the CO-RE build of bcc's tool) is measured the same way in the same workloads, tracing the JVM's PID at jschedlat's default threshold (\`runqslower -p PID 1000\`)."
 	desc=()
 	for sc in "${scenarios[@]}"; do
 		case $sc in
@@ -281,20 +348,21 @@ frag=$work/fragment.md
 	grep -qw pid <<<"$used" && ways+=("as one PID (\`attach PID\`: the tgid is compared with the target's)")
 	grep -qw set <<<"$used" && ways+=("as a set (\`attach --jvm PATTERN\`, follow mode: the tgid is looked up in a bitmap on every call)")
 	grep -qw all <<<"$used" && ways+=("as all tasks (\`attach --all\`)")
-	printf '%s\n\n' "What each BPF program costs per call, from the kernel's own accounting (\`kernel.bpf_stats_enabled=1\`, which adds two clock reads of its own to every call): \`bench/bpfstats\` reads run_time_ns and run_cnt of the programs the measured jschedlat holds, twice, ${S} s apart, ${SETTLE} s after it attached. Scenarios: $(joined "${desc[@]}"). Each workload is traced $(joined "${ways[@]}"), each way with $(printf '`--bpf-attach %s` ' "${attaches[@]}" | sed 's/ $//; s/` `/` and `/g'). One workload per scenario and repetition; the variants attach to it one after the other, in the reverse order (scenarios too) every other repetition. sched_switch runs on every context switch of the host whatever is traced, so its calls/s is the host's switch rate."
+	printf '%s\n\n' "What each BPF program costs per call, from the kernel's own accounting (\`kernel.bpf_stats_enabled=1\`, which adds two clock reads of its own to every call): \`bench/bpfstats\` reads run_time_ns and run_cnt of the programs the measured jschedlat holds, twice, ${S} s apart, ${SETTLE} s after it attached. Scenarios: $(joined "${desc[@]}"). Each workload is traced $(joined "${ways[@]}"), each way with $(printf '`--bpf-attach %s` ' "${attaches[@]}" | sed 's/ $//; s/` `/` and `/g'). One workload per scenario and repetition; the variants attach to it one after the other, in the reverse order (scenarios too) every other repetition. sched_switch runs on every context switch of the host whatever is traced, so its calls/s is the host's switch rate.$ref_desc"
 	printf 'Settings: `%s`, default min latency (1 ms)%s; %s s in all.\n\n' "$settings" "${EXTRA:+ plus \`$EXTRA\`}" "$elapsed"
 	printf '| scenario | traced | attachment | sched_switch calls/s | sched_switch ns/call | sched_wakeup calls/s | sched_wakeup ns/call | target (sched_switch ≤ %s ns/call) |\n' "$TARGET_NS"
 	printf '|---|---|---|---|---|---|---|---|\n'
 	worst="" worst_ns=-1 verdict=met
 	for sc in "${scenarios[@]}"; do
-		read -r -a ms <<<"$(modes_of "$sc")"
-		for m in "${ms[@]}"; do
-			for a in "${attaches[@]}"; do
+		while read -r m a; do
+			{
 				mapfile -t sw_ns < <(vals "$sc" "$m" "$a" sched_switch 7)
 				mapfile -t sw_c < <(vals "$sc" "$m" "$a" sched_switch 6)
 				mapfile -t wk_ns < <(vals "$sc" "$m" "$a" sched_wakeup 7)
 				mapfile -t wk_c < <(vals "$sc" "$m" "$a" sched_wakeup 6)
-				if [ ${#sw_ns[@]} -eq 0 ]; then
+				if [ "$m" = ref ]; then
+					t="— (not jschedlat)"
+				elif [ ${#sw_ns[@]} -eq 0 ]; then
 					t="missed (no calls)" verdict=missed
 				else
 					med=$(median "${sw_ns[@]}")
@@ -303,8 +371,8 @@ frag=$work/fragment.md
 				fi
 				printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$(label "$sc")" "$(traced "$m")" "$a" \
 					"$(cell %.0f "${sw_c[@]}")" "$(cell %.0f "${sw_ns[@]}")" "$(cell %.0f "${wk_c[@]}")" "$(cell %.0f "${wk_ns[@]}")" "$t"
-			done
-		done
+			} </dev/null
+		done < <(rows "$sc")
 	done
 	printf '\n'
 	# The rare programs (births, exits, renames, HotSpot's uprobes): one
@@ -322,24 +390,23 @@ frag=$work/fragment.md
 		done
 		printf '\n|---|---|---|%s\n' "$(printf -- '---|%.0s' "${others[@]}")"
 		for sc in "${scenarios[@]}"; do
-			read -r -a ms <<<"$(modes_of "$sc")"
-			for m in "${ms[@]}"; do
-				for a in "${attaches[@]}"; do
-					printf '| %s | %s | %s |' "$(label "$sc")" "$(traced "$m")" "$a"
-					for p in "${others[@]}"; do
-						mapfile -t c < <(vals "$sc" "$m" "$a" "$p" 6)
-						mapfile -t n < <(vals "$sc" "$m" "$a" "$p" 7)
-						nc=$(cell %.0f "${n[@]}")
-						[ ${#n[@]} -eq ${#c[@]} ] || nc="$nc (${#n[@]} of ${#c[@]} runs)"
-						printf ' %s |' "$nc"
-					done
-					printf '\n'
+			while read -r m a; do
+				printf '| %s | %s | %s |' "$(label "$sc")" "$(traced "$m")" "$a"
+				for p in "${others[@]}"; do
+					mapfile -t c < <(vals "$sc" "$m" "$a" "$p" 6)
+					mapfile -t n < <(vals "$sc" "$m" "$a" "$p" 7)
+					nc=$(cell %.0f "${n[@]}")
+					[ ${#c[@]} -gt 0 ] || nc="—"
+					[ ${#c[@]} -eq 0 ] || [ ${#n[@]} -eq ${#c[@]} ] || nc="$nc (${#n[@]} of ${#c[@]} runs)"
+					printf ' %s |' "$nc"
 				done
-			done
+				printf '\n'
+			done < <(rows "$sc")
 		done
 		printf '\n'
 	fi
 	[ ${#idle[@]} -eq 0 ] || printf 'Not called in any window: %s.\n\n' "$(printf '%s, ' "${idle[@]}" | sed 's/, $//')"
+	printf '%s\n\n' "jschedlat's sched_wakeup_new wakes its reader at once (a new thread must be named before it may end): that wakeup is most of its cost per call; the comment in \`lifecycle\` (bpf/runqlat.bpf.c) gives the A/B measurement."
 	# Differences of the sched_switch medians: the bitmap lookup (set - pid)
 	# and the attachment (raw_tp / tp_btf).
 	diffs=()
@@ -367,6 +434,21 @@ frag=$work/fragment.md
 		done
 	fi
 	[ ${#ratios[@]} -eq 0 ] || printf 'raw_tp / tp_btf, ratio of the sched_switch medians: %s.\n' "$(printf '%s, ' "${ratios[@]}" | sed 's/, $//')"
+	# The reference against jschedlat tracing the same PID the same way.
+	refs=()
+	for sc in "${scenarios[@]}"; do
+		while read -r m a; do
+			[ "$m" = ref ] || continue
+			mapfile -t x < <(vals "$sc" ref "$a" sched_switch 7)
+			mapfile -t y < <(vals "$sc" pid "$a" sched_switch 7)
+			mapfile -t xc < <(vals "$sc" ref "$a" sched_switch 6)
+			mapfile -t yc < <(vals "$sc" pid "$a" sched_switch 6)
+			[ ${#x[@]} -gt 0 ] && [ ${#y[@]} -gt 0 ] || continue
+			refs+=("$(label "$sc"): its sched_switch costs $(awk -v x="$(median "${x[@]}")" -v y="$(median "${y[@]}")" 'BEGIN { printf "%.1f", (y > 0 ? x / y : 0) }')× jschedlat's (\`attach PID\`, $a), and the host switched $(awk -v x="$(median "${xc[@]}")" -v y="$(median "${yc[@]}")" 'BEGIN { printf "%.2f", (y > 0 ? x / y : 0) }')× as often while it ran")
+		done < <(rows "$sc")
+	done
+	[ ${#refs[@]} -eq 0 ] || printf 'runqslower against jschedlat on the same workload (ratios of the medians; runqslower sends every wait over its threshold to user space through a perf buffer that wakes its reader per event): %s.\n' "$(printf '%s; ' "${refs[@]}" | sed 's/; $//')"
+	[ -z "$ref_note" ] || printf '%s.\n' "${ref_note^}"
 	# The line scripts/bench.sh collects into the summary of targets.
 	printf '\nTarget: median sched_switch ≤ %s ns/call in every variant: %s%s\n\n' "$TARGET_NS" "$verdict" \
 		"$([ -n "$worst" ] && printf ' (highest median %.0f ns, %s)' "$worst_ns" "$worst")"

@@ -17,10 +17,14 @@
 #                and it runs here (it compiles its BPF program against the
 #                kernel headers); it is probed either way and why it does
 #                not run is recorded
-# R times each, the order reversed every other repetition. Each run starts a
-# fresh JVM, waits WARMUP seconds, starts the tracer and, once it is
-# attached, measures over a window of W seconds, then stops the tracer with
-# SIGINT:
+# R times each, the order reversed every other repetition. Each repetition
+# starts one JVM and waits WARMUP seconds (JIT compilation settles); then
+# each variant in turn starts its tracer on that JVM and, once it is
+# attached, measures over a window of W seconds, stops the tracer with
+# SIGINT and waits COOLDOWN seconds. (One JVM for all the variants of a
+# repetition, as a tracer meets a running service: fresh JVMs differ from
+# each other by 1-3% in throughput, more than the costs measured here.
+# FRESH=1 starts a fresh JVM for every run instead.)
 #   req/s      requests the JVM completed per second (its counter, printed
 #              every 50 ms, interpolated at the ends of the window)
 #   run_delay  the JVM's total run-queue wait, ms per second: delta of field 2
@@ -45,7 +49,8 @@
 #
 # Usage (root): scripts/bench-observer.sh
 # Environment (defaults in brackets; the defaults take about 7 minutes):
-#   R [5] repetitions   W [10] window s   WARMUP [2] s   COOLDOWN [1] s
+#   R [5] repetitions   W [10] window s   WARMUP [5] s   COOLDOWN [1] s
+#   FRESH [0] 1 = a fresh JVM per run   TITLE the markdown fragment's heading
 #   MODES ["off on-defaults on-min0 perf-sched runqslower"]; also on-nobudget
 #   HANDLERS [12]  WORK [300]  THINK_US [1000]  ReqWorkload's settings
 #   SPAWN_EVERY_MS [1000]  SPAWN_LIFE_MS [300]  (SPAWN_EVERY_MS=0: none)
@@ -59,7 +64,8 @@ cd "$(dirname "$0")/.."
 # shellcheck source=scripts/bench-lib.sh
 . scripts/bench-lib.sh
 
-R=${R:-5} W=${W:-10} WARMUP=${WARMUP:-2} COOLDOWN=${COOLDOWN:-1}
+R=${R:-5} W=${W:-10} WARMUP=${WARMUP:-5} COOLDOWN=${COOLDOWN:-1} FRESH=${FRESH:-0}
+TITLE=${TITLE:-1. Cost to the traced JVM}
 MODES=${MODES:-off on-defaults on-min0 perf-sched runqslower}
 HANDLERS=${HANDLERS:-12} WORK=${WORK:-300} THINK_US=${THINK_US:-1000}
 SPAWN_EVERY_MS=${SPAWN_EVERY_MS:-1000} SPAWN_LIFE_MS=${SPAWN_LIFE_MS:-300}
@@ -75,7 +81,7 @@ done
 command -v go >/dev/null || PATH=$PATH:/usr/local/go/bin
 command -v go >/dev/null || die "go not found: needed to build the helper bench/schedwin"
 [ -r /proc/self/schedstat ] || die "/proc/*/schedstat missing: kernel without CONFIG_SCHEDSTATS"
-for n in R W WARMUP COOLDOWN HANDLERS WORK THINK_US SPAWN_EVERY_MS SPAWN_LIFE_MS FAR; do
+for n in R W WARMUP COOLDOWN FRESH HANDLERS WORK THINK_US SPAWN_EVERY_MS SPAWN_LIFE_MS FAR; do
 	[[ ${!n} =~ ^[0-9]+$ ]] || die "$n=${!n}: must be a whole number"
 done
 for n in TPUT_PCT TARGET_PCT; do
@@ -161,12 +167,12 @@ fi
 
 if [ -n "$old_delayacct" ]; then sysctl -qw kernel.task_delayacct=1; fi
 
-md_begin "1. Cost to the traced JVM"
+md_begin "$TITLE"
 echo "== bench-observer: what does tracing cost the traced JVM?"
 echo "machine: $(md_machine)"
 echo "date:    $(date -u +%Y-%m-%dT%H:%M:%SZ)   java: $("$JAVA" -version 2>&1 | head -1)"
 echo "jschedlat: $(md_commit)"
-echo "settings: R=$R W=${W}s WARMUP=${WARMUP}s COOLDOWN=${COOLDOWN}s HANDLERS=$HANDLERS WORK=$WORK THINK_US=$THINK_US SPAWN_EVERY_MS=$SPAWN_EVERY_MS MODES='$MODES' task_delayacct=1 (was ${old_delayacct:-n/a})"
+echo "settings: R=$R W=${W}s WARMUP=${WARMUP}s COOLDOWN=${COOLDOWN}s FRESH=$FRESH HANDLERS=$HANDLERS WORK=$WORK THINK_US=$THINK_US SPAWN_EVERY_MS=$SPAWN_EVERY_MS MODES='$MODES' task_delayacct=1 (was ${old_delayacct:-n/a})"
 echo "targets at defaults: req/s >= $(awk -v p="$TPUT_PCT" 'BEGIN { print 100 - p }')% of off, run_delay <= $(awk -v p="$TARGET_PCT" 'BEGIN { print 100 + p }')% of off, throughput loss <= 1/$FAR of perf sched record's"
 [ -z "$perf_bin" ] || echo "perf: $perf_bin ($("$perf_bin" --version 2>&1 | head -1))"
 [ -z "$rq_bin" ] || echo "runqslower: $rq_bin ($rq_kind)"
@@ -213,14 +219,35 @@ count_after() { # LOG NS
 results=$work/results.tsv cmds=$work/cmds.txt
 : >"$results"
 : >"$cmds"
-jvm_secs=$((WARMUP + 20 + W + 20)) # killed once measured; this only bounds a leftover
+# Killed once measured; this only bounds a leftover.
+jvm_secs=$((WARMUP + (FRESH == 1 ? 1 : ${#modes[@]}) * (W + 60) + 20))
 nruns=$((R * ${#modes[@]}))
 ncpu=$(nproc)
 run=0
 
+wlog=""
+# start_jvm LOG: starts the workload JVM, waits WARMUP s.
+start_jvm() {
+	wlog=$1
+	local jargs=(ReqWorkload --seconds "$jvm_secs" --handlers "$HANDLERS" --work "$WORK" --think-us "$THINK_US"
+		--spawn-every-ms "$SPAWN_EVERY_MS" --spawn-life-ms "$SPAWN_LIFE_MS")
+	# shellcheck disable=SC2086 # JAVA_OPTS is a list of options
+	"$JAVA" $JAVA_OPTS -cp "$work/classes" "${jargs[@]}" >"$wlog" 2>&1 &
+	jvm=$!
+	jvm_cmd="$JAVA${JAVA_OPTS:+ $JAVA_OPTS} -cp $work/classes ${jargs[*]}"
+	sleep "$WARMUP"
+	kill -0 "$jvm" 2>/dev/null || { cat "$wlog" >&2; die "the ReqWorkload JVM exited early"; }
+}
+stop_jvm() {
+	[ -n "$jvm" ] || return 0
+	kill "$jvm" 2>/dev/null || true
+	wait "$jvm" 2>/dev/null || true
+	jvm=""
+}
+
 run_one() { # mode rep
 	local mode=$1 rep=$2
-	local wlog=$work/jvm-$1-$2.log tlog=$work/tracer-$1-$2.log out=$work/out-$1-$2
+	local tlog=$work/tracer-$1-$2.log out=$work/out-$1-$2
 	local tcmd="" c0=0 c1=0 s0=0 s1=0 t_ready=0 t_stop=0 line rps evps=NA lost=NA outb=NA outkps=NA rc=0 i
 	run=$((run + 1))
 	if [ -n "${skipped[$mode]:-}" ]; then
@@ -228,18 +255,20 @@ run_one() { # mode rep
 		return 0
 	fi
 	sync # no writeback of an earlier run's files inside this window
-	local jargs=(ReqWorkload --seconds "$jvm_secs" --handlers "$HANDLERS" --work "$WORK" --think-us "$THINK_US"
-		--spawn-every-ms "$SPAWN_EVERY_MS" --spawn-life-ms "$SPAWN_LIFE_MS")
-	# shellcheck disable=SC2086 # JAVA_OPTS is a list of options
-	"$JAVA" $JAVA_OPTS -cp "$work/classes" "${jargs[@]}" >"$wlog" 2>&1 &
-	jvm=$!
-	sleep "$WARMUP"
-	kill -0 "$jvm" 2>/dev/null || { cat "$wlog" >&2; die "the ReqWorkload JVM exited early"; }
+	if [ "$FRESH" = 1 ]; then
+		start_jvm "$work/jvm-$1-$2.log"
+	else
+		kill -0 "$jvm" 2>/dev/null || { cat "$wlog" >&2; die "the ReqWorkload JVM of repetition $rep exited early"; }
+	fi
 	local load
 	load=$(cut -d' ' -f1-3 /proc/loadavg)
 	printf 'run %d/%d rep %d %-11s load %s\n' "$run" "$nruns" "$rep" "$mode" "$load"
-	echo "$JAVA${JAVA_OPTS:+ $JAVA_OPTS} -cp $work/classes ${jargs[*]}    # run $run/$nruns, rep $rep, $mode, pid $jvm, load $load" >>"$cmds"
-	printf '  $ %s%s -cp %s %s    # pid %s\n' "$JAVA" "${JAVA_OPTS:+ $JAVA_OPTS}" "$work/classes" "${jargs[*]}" "$jvm"
+	if [ "$FRESH" = 1 ]; then
+		echo "$jvm_cmd    # run $run/$nruns, rep $rep, $mode, pid $jvm, load $load" >>"$cmds"
+		printf '  $ %s    # pid %s\n' "$jvm_cmd" "$jvm"
+	else
+		echo "# run $run/$nruns, rep $rep, $mode, JVM pid $jvm, load $load" >>"$cmds"
+	fi
 	if [ "$mode" != off ]; then
 		local ready=0 t_start
 		t_start=$(now_ns)
@@ -293,9 +322,7 @@ run_one() { # mode rep
 			skipped[$mode]="\`$tcmd\` failed: $reason"
 			echo "$tcmd    # failed: $reason; the run is discarded and $mode skipped from now on" | tr -d '`' >>"$cmds"
 			echo "  skipped from now on: ${skipped[$mode]}" | tr -d '`'
-			kill "$jvm" 2>/dev/null || true
-			wait "$jvm" 2>/dev/null || true
-			jvm=""
+			[ "$FRESH" = 1 ] && stop_jvm
 			rm -f "$out"
 			return 0
 		fi
@@ -331,9 +358,7 @@ run_one() { # mode rep
 			if [ "$rc" != 0 ]; then
 				skipped[$mode]="\`$tcmd\` exited $rc: \`$(why "$tlog")\`"
 				echo "  skipped from now on: ${skipped[$mode]}" | tr -d '`'
-				kill "$jvm" 2>/dev/null || true
-				wait "$jvm" 2>/dev/null || true
-				jvm=""
+				[ "$FRESH" = 1 ] && stop_jvm
 				rm -f "$out"
 				return 0
 			fi
@@ -362,9 +387,7 @@ run_one() { # mode rep
 	count_after "$wlog" "$b" || { tail -n 5 "$wlog" >&2; die "the workload printed no count after the window (run $run, $mode)"; }
 	rps=$(reqrate "$wlog" "$a" "$b")
 	[ "$rps" != NA ] || { head -n 5 "$wlog" >&2; die "no request counts around the window (run $run, $mode)"; }
-	kill "$jvm" 2>/dev/null || true
-	wait "$jvm" 2>/dev/null || true
-	jvm=""
+	[ "$FRESH" = 1 ] && stop_jvm
 	echo "  ${line#schedwin: }"
 	echo "  requests: $rps/s"
 	# mode rep req/s run_delay_ms/s ctxt/s events/s cpu_ms/s lost own_switches/s out_KiB/s out_bytes jvm_cpu_us/request
@@ -382,7 +405,13 @@ run_one() { # mode rep
 
 for rep in $(seq "$R"); do
 	if [ $((rep % 2)) = 1 ]; then order=("${modes[@]}"); else order=(); for ((i = ${#modes[@]} - 1; i >= 0; i--)); do order+=("${modes[i]}"); done; fi
+	if [ "$FRESH" != 1 ]; then
+		start_jvm "$work/jvm-$rep.log"
+		echo "$jvm_cmd    # repetition $rep: pid $jvm; its variants follow" >>"$cmds"
+		printf 'rep %d: JVM pid %s\n  $ %s\n' "$rep" "$jvm" "$jvm_cmd"
+	fi
 	for m in "${order[@]}"; do run_one "$m" "$rep"; done
+	stop_jvm
 done
 
 # ---- summary
@@ -485,7 +514,8 @@ md "What tracing costs a JVM under contention. The workload (\`testdata/java/Req
 	"work (the same instructions whatever the scheduling) followed by $THINK_US µs parked, asking for more CPU" \
 	"than the machine has, so the threads queue and the requests per second are set by the CPU they get;" \
 	"$([ "$SPAWN_EVERY_MS" -gt 0 ] && echo "a short-lived thread \`async-task-K\` serves requests for $SPAWN_LIFE_MS ms every $SPAWN_EVERY_MS ms (new threads are what makes jschedlat take thread dumps)" || echo "no threads are started after warm-up")." \
-	"Each run starts a fresh JVM, waits ${WARMUP} s, starts the tracer and, once it traces, measures over a ${W} s" \
+	"$([ "$FRESH" = 1 ] && echo "Each run starts a fresh JVM, waits ${WARMUP} s, starts the tracer" || echo "Each repetition starts one JVM and waits ${WARMUP} s; each variant in turn starts its tracer on it")" \
+	"and, once it traces, measures over a ${W} s" \
 	"window: the requests completed per second (the workload's counter, printed every 50 ms, interpolated at" \
 	"the window's ends), the JVM's run-queue wait (Δ run_delay of \`/proc/PID/task/*/schedstat\` summed over" \
 	"its threads, ms per s), the system's context switches per second, and the tracer's own CPU (run time of" \
@@ -493,8 +523,9 @@ md "What tracing costs a JVM under contention. The workload (\`testdata/java/Req
 	"charged to the threads they run on, so it shows in the throughput and in the JVM's CPU per request" \
 	"(its run time over the requests it completed), not in the tracer's CPU." \
 	"Variants alternate, the order reversed every other repetition; × is a median over the untraced median." \
+	"$([ "$FRESH" = 1 ] || echo "(One JVM for the variants of a repetition, as a tracer meets a running service: fresh JVMs differ by 1–3% in throughput, more than the costs measured; \`FRESH=1\` runs a fresh JVM per run.)")" \
 	"" \
-	"Settings: R=$R runs per variant, W=${W} s, WARMUP=${WARMUP} s, COOLDOWN=${COOLDOWN} s, \`ReqWorkload --handlers $HANDLERS --work $WORK --think-us $THINK_US --spawn-every-ms $SPAWN_EVERY_MS --spawn-life-ms $SPAWN_LIFE_MS\`${JAVA_OPTS:+ with JAVA_OPTS=\"$JAVA_OPTS\"}" \
+	"Settings: R=$R runs per variant, W=${W} s, WARMUP=${WARMUP} s, COOLDOWN=${COOLDOWN} s, FRESH=$FRESH, \`ReqWorkload --handlers $HANDLERS --work $WORK --think-us $THINK_US --spawn-every-ms $SPAWN_EVERY_MS --spawn-life-ms $SPAWN_LIFE_MS\`${JAVA_OPTS:+ with JAVA_OPTS=\"$JAVA_OPTS\"}" \
 	"($("$JAVA" -version 2>&1 | head -1)), \`kernel.task_delayacct=1\` during the runs; the tracers write to files in \`$(dirname "$work")\` ($fstype), deleted once sized." \
 	""
 if [[ " $MODES" == *" on-"* ]]; then
