@@ -299,6 +299,18 @@ static __always_inline u64 rq_clock(bool btf, struct task_struct *t)
 	return bpf_ktime_get_ns();
 }
 
+// Within one sched_switch call prev and next are on the same run queue (this
+// CPU's) and its clock cannot move (the rq lock is held): read it, and
+// whether next runs alone, once per call. With raw_tp each read of the
+// chain task->se.cfs_rq->rq->field is three probe-read helper calls, and
+// the call needed it up to five times.
+static __always_inline u64 rq_clock_once(bool btf, u64 *now, struct task_struct *t)
+{
+	if (!*now)
+		*now = rq_clock(btf, t);
+	return *now;
+}
+
 // runs_alone tells whether t, being switched in, is the only runnable task of
 // its run queue: that CPU may then not switch again for a long time (an
 // isolated core running one busy thread), so what it has staged must go
@@ -500,7 +512,7 @@ static __always_inline int handle_wakeup(bool btf, struct task_struct *p, u8 kin
 // scheduler's own last_arrival stamp; the task it replaced is unknown
 // (prev fields zero, prev_comm empty). Rare: sent on its own.
 static __always_inline void recover(bool btf, struct task_struct *t, u32 tgid, u32 tid,
-				    struct start *s)
+				    struct start *s, u64 clock)
 {
 	u64 arrived = RD(btf, t, sched_info.last_arrival);
 	u8 kind = s->kind;
@@ -513,7 +525,6 @@ static __always_inline void recover(bool btf, struct task_struct *t, u32 tgid, u
 	__builtin_memset(&e, 0, sizeof(e));
 	// last_arrival is on this run queue's clock: carry it to the
 	// monotonic clock through the distance from this run queue's now.
-	u64 clock = rq_clock(btf, t);
 	u64 ago = clock > arrived ? clock - arrived : 0;
 	e.ts = bpf_ktime_get_ns() - ago;
 	e.latency = latency;
@@ -535,6 +546,8 @@ static __always_inline int handle_switch(bool btf, bool preempt,
 {
 	u32 prev_tgid = RD(btf, prev, tgid);
 	u32 tgid, tid;
+	u64 now = 0;	// the run queue's clock, read once (rq_clock_once)
+	int alone = -1; // runs_alone(next), read once
 
 	if (traced(prev_tgid)) {
 		tid = RD(btf, prev, pid);
@@ -546,12 +559,13 @@ static __always_inline int handle_switch(bool btf, bool preempt,
 			struct start *s = slot(tid);
 			if (s) {
 				if (s->clock && s->tid == tid) {
-					recover(btf, prev, prev_tgid, tid, s);
+					recover(btf, prev, prev_tgid, tid, s,
+						rq_clock_once(btf, &now, prev));
 					s->clock = 0;
 				}
 				// When it left the CPU: tells user space whether it
 				// ran during an interval (virtual_thread).
-				s->off = rq_clock(btf, prev);
+				s->off = rq_clock_once(btf, &now, prev);
 				s->off_tid = tid;
 			}
 		}
@@ -560,7 +574,7 @@ static __always_inline int handle_switch(bool btf, bool preempt,
 			int stored = stored_kind(runnable_kind(preempt));
 			if (stored >= 0) {
 				enqueue(tid, stored, bpf_get_smp_processor_id(),
-					rq_clock(btf, prev), false, 0);
+					rq_clock_once(btf, &now, prev), false, 0);
 				goto next;
 			}
 		}
@@ -580,7 +594,7 @@ next:
 	// Send what is staged when the CPU turns idle or runs one task alone
 	// (nothing else would for a while), or when it has waited long enough.
 	if (b->n && (!tgid || bpf_jiffies64() - b->first >= max_hold_jiffies ||
-		     runs_alone(btf, next)))
+		     (alone = runs_alone(btf, next))))
 		flush(b);
 	if (!traced(tgid))
 		return 0;
@@ -592,6 +606,8 @@ next:
 	bool seen = false;
 	// The scheduler's own stamp, 0 when it does not count this as a wait.
 	u64 queued = kernel_queued(btf, next);
+	// When next last got a CPU (the scheduler's stamp; 0 without one).
+	u64 arrived = HAVE_KERNEL_STAMP ? RD(btf, next, sched_info.last_arrival) : 0;
 	struct start st;
 	// Always taken out, or a later switch-in would report a stale start.
 	if (take(tid, &st)) {
@@ -603,7 +619,6 @@ next:
 			// A start older than the task's previous switch-in is stale:
 			// that switch-in and the switch-out after it never reached
 			// us, and its wait is missing.
-			u64 arrived = RD(btf, next, sched_info.last_arrival);
 			seen = since >= arrived;
 			if (!seen) {
 				count(&missed);
@@ -631,7 +646,7 @@ next:
 	}
 	if (kind == KIND_SILENT || !wanted(kind))
 		return 0;
-	u64 clock = rq_clock(btf, next);
+	u64 clock = rq_clock_once(btf, &now, next);
 	// Run queue clocks of different CPUs may disagree by a little.
 	u64 latency = clock > since ? clock - since : 0;
 	if (latency < min_ns)
@@ -644,7 +659,7 @@ next:
 		struct start *sl = slot(tid);
 		if (sl && sl->off_tid == tid) {
 			u64 off = sl->off;
-			if (off && off >= RD(btf, next, sched_info.last_arrival) && clock > off)
+			if (off && off >= arrived && clock > off)
 				off_cpu = clock - off;
 			sl->off_tid = 0;
 		}
@@ -672,7 +687,7 @@ next:
 	if (!n)
 		b->first = bpf_jiffies64();
 	b->n = ++n;
-	if (n == BATCH || runs_alone(btf, next))
+	if (n == BATCH || (alone < 0 ? runs_alone(btf, next) : alone))
 		flush(b);
 	return 0;
 }
