@@ -434,11 +434,34 @@ cell() { # MODE COLUMN DASH -> "median [min–max]" or $NONE
 		a = m < 0 ? -m : m; f = (a >= 100 ? "%.0f" : a >= 10 ? "%.1f" : "%.2f")
 		printf f " [" f d f "]", m, lo, hi }'
 }
-ratio() { # MODE COLUMN -> median / median(off), or $NONE
-	local a b
+# pratios MODE COLUMN: per repetition, MODE's value over off's in the same
+# JVM (FRESH=0), one per line.
+pratios() {
+	awk -F'\t' -v m="$1" -v c="$2" '$1 == "off" && $c != "NA" { o[$2] = $c } $1 == m && $c != "NA" { v[$2] = $c }
+		END { for (r in v) if ((r in o) && o[r] > 0) printf "%.6f\n", v[r] / o[r] }' "$results"
+}
+ratio() { # MODE COLUMN -> the ratio to off, or $NONE
+	local a b v
+	[ "$1" != off ] || { echo "$NONE"; return; }
+	if [ "$FRESH" != 1 ]; then
+		# One JVM per repetition: the median of the per-repetition ratios,
+		# so that the differences between JVMs cancel.
+		mapfile -t v < <(pratios "$1" "$2")
+		[ "${#v[@]}" -gt 0 ] || { echo "$NONE"; return; }
+		stats "${v[@]}" | awk '{ printf "%.3f", $1 }'
+		return
+	fi
 	a=$(med "$1" "$2") b=$(med off "$2")
-	if [ "$a" = NA ] || [ "$b" = NA ] || [ "$1" = off ]; then echo "$NONE"; return; fi
+	if [ "$a" = NA ] || [ "$b" = NA ]; then echo "$NONE"; return; fi
 	awk -v a="$a" -v b="$b" -v none="$NONE" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print none }'
+}
+# prange MODE COLUMN -> "min–max" of the per-repetition ratios, or "".
+prange() {
+	local v
+	[ "$FRESH" != 1 ] || return 0
+	mapfile -t v < <(pratios "$1" "$2")
+	[ "${#v[@]}" -gt 1 ] || return 0
+	stats "${v[@]}" | awk -v d="$3" '{ printf "%.3f%s%.3f", $2, d, $3 }'
 }
 label() {
 	case $1 in
@@ -464,9 +487,12 @@ if [ "$(nruns_of on-defaults)" -gt 0 ] && [ "$(nruns_of off)" -gt 0 ]; then
 	t_tput=$(awk -v r="$rt" -v p="$TPUT_PCT" 'BEGIN { printf "%s (ratio %.3f, %+.2f%%)", (r >= 1 - p / 100 ? "met" : "missed"), r, (r - 1) * 100 }')
 	t_rd=$(awk -v r="$rr" -v p="$TARGET_PCT" 'BEGIN { printf "%s (ratio %.3f, %+.1f%%)", (r <= 1 + p / 100 ? "met" : "missed"), r, (r - 1) * 100 }')
 	if [ "$(nruns_of perf-sched)" -gt 0 ]; then
-		t_far=$(awk -v rj="$rt" -v rp="$(ratio perf-sched 3)" -v cj="$(med on-defaults 7)" -v cp="$(med perf-sched 7)" -v f="$FAR" 'BEGIN {
+		# perf's loss must be measurable for "far below" to mean anything:
+		# positive, and (one JVM per repetition) in every repetition.
+		pmax=$(prange perf-sched 3 " " | awk '{ print $2 }')
+		t_far=$(awk -v rj="$rt" -v rp="$(ratio perf-sched 3)" -v pmax="$pmax" -v cj="$(med on-defaults 7)" -v cp="$(med perf-sched 7)" -v f="$FAR" 'BEGIN {
 			lj = (1 - rj) * 100; lp = (1 - rp) * 100
-			v = (lp <= 0 ? "inconclusive, perf cost no measurable throughput" : (lj <= lp / f ? "met" : "missed"))
+			v = (lp <= 0 ? "inconclusive, perf cost no measurable throughput" : (pmax != "" && pmax >= 1 ? "inconclusive, perf cost no throughput in some repetitions" : (lj <= lp / f ? "met" : "missed")))
 			printf "%s (throughput loss %.2f%% against %.2f%%; tracer CPU %.2f against %.2f ms/s)", v, lj, lp, cj, cp }')
 	elif [ -n "${skipped[perf-sched]:-}" ]; then
 		t_far="not measured (perf-sched skipped)"
@@ -476,7 +502,7 @@ if [ "$(nruns_of on-defaults)" -gt 0 ] && [ "$(nruns_of off)" -gt 0 ]; then
 		END { print (miss ? "missed (" miss ")" : met == 3 ? "met" : met ? "met where measured" : "-") }')
 fi
 echo
-echo "== results: medians over the runs, [min-max]; x = median / median(off)"
+echo "== results: medians over the runs, [min-max]; x = $([ "$FRESH" = 1 ] && echo "median / median(off)" || echo "median over the repetitions of run / off in the same JVM")"
 printf '%-12s %4s  %-20s %6s  %-17s %6s  %-20s %6s  %-20s %6s  %-18s %8s %9s %5s\n' mode runs "req/s [min-max]" x "jvm us/req" x "run_delay ms/s" x "ctxt/s" x "cpu ms/s" ev/s "out KiB/s" sw/s
 for m in "${modes[@]}"; do
 	n=$(nruns_of "$m")
@@ -522,7 +548,7 @@ md "What tracing costs a JVM under contention. The workload (\`testdata/java/Req
 	"all its threads, ms per s); then the tracer is stopped with SIGINT. What a tracer's kernel hooks cost is" \
 	"charged to the threads they run on, so it shows in the throughput and in the JVM's CPU per request" \
 	"(its run time over the requests it completed), not in the tracer's CPU." \
-	"Variants alternate, the order reversed every other repetition; × is a median over the untraced median." \
+	"Variants alternate, the order reversed every other repetition; × is $([ "$FRESH" = 1 ] && echo "a median over the untraced median" || echo "the median over the repetitions of the variant's value over the untraced value in the same JVM (paired, so that the differences between JVMs cancel)")." \
 	"$([ "$FRESH" = 1 ] || echo "(One JVM for the variants of a repetition, as a tracer meets a running service: fresh JVMs differ by 1–3% in throughput, more than the costs measured; \`FRESH=1\` runs a fresh JVM per run.)")" \
 	"" \
 	"Settings: R=$R runs per variant, W=${W} s, WARMUP=${WARMUP} s, COOLDOWN=${COOLDOWN} s, FRESH=$FRESH, \`ReqWorkload --handlers $HANDLERS --work $WORK --think-us $THINK_US --spawn-every-ms $SPAWN_EVERY_MS --spawn-life-ms $SPAWN_LIFE_MS\`${JAVA_OPTS:+ with JAVA_OPTS=\"$JAVA_OPTS\"}" \
@@ -560,8 +586,17 @@ for m in "${modes[@]}"; do
 	md "| $(label "$m") | $n | $(cell "$m" 3 –) | $(ratio "$m" 3) | $(cell "$m" 12 –) | $(ratio "$m" 12) | $(cell "$m" 4 –) | $(ratio "$m" 4) | $(cell "$m" 5 –) | $(ratio "$m" 5) | $(cell "$m" 7 –) | $(cell "$m" 6 –) | $(cell "$m" 10 –) | $t |"
 done
 md ""
+if [ "$FRESH" != 1 ] && [ "$(nruns_of off)" -gt 1 ]; then
+	pr=()
+	for m in "${modes[@]}"; do
+		[ "$m" != off ] && [ "$(nruns_of "$m")" -gt 1 ] || continue
+		r=$(prange "$m" 3 –)
+		[ -z "$r" ] || pr+=("$(label "$m") $r")
+	done
+	[ "${#pr[@]}" -eq 0 ] || md "Throughput ratios to the untraced run of the same JVM, min–max over the repetitions: $(printf '%s; ' "${pr[@]}" | sed 's/; $//')."
+fi
 if [ -n "$noise" ]; then
-	md "Noise: the untraced runs alone spread (max − min over median) $noise in requests/s, CPU per request, run_delay and context switches/s; load average $(cut -d' ' -f1-3 /proc/loadavg) at the end."
+	md "Noise: the untraced runs alone spread (max − min over median$([ "$FRESH" = 1 ] || echo ", across JVMs")) $noise in requests/s, CPU per request, run_delay and context switches/s; load average $(cut -d' ' -f1-3 /proc/loadavg) at the end."
 else
 	md "Load average $(cut -d' ' -f1-3 /proc/loadavg) at the end (one untraced run: no measure of the noise)."
 fi

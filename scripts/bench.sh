@@ -25,13 +25,17 @@
 #   INSTALL [1] apt-get install the compared tools when missing (linux-perf,
 #     libbpf-tools, bpfcc-tools) and /usr/bin/time; 0 = use what is there
 #   KEEP [0] 1 = keep the logs of every experiment
+#   UPDATE [0] 1 = rerun only EXPERIMENTS and keep the other experiments'
+#     sections of the existing OUT (each section names its own date and
+#     commit); the targets summary is rebuilt from all of them
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/bench-lib.sh
 . scripts/bench-lib.sh
 
 EXPERIMENTS=${EXPERIMENTS:-1 1b 2 3 4 5} OUT=${OUT:-docs/benchmarks.md}
-INSTALL=${INSTALL:-1} KEEP=${KEEP:-0}
+INSTALL=${INSTALL:-1} KEEP=${KEEP:-0} UPDATE=${UPDATE:-0}
+ALL="1 1b 2 3 4 5"
 
 die() { echo "bench: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "must run as root (loads eBPF, sets sysctls, runs perf): sudo make bench"
@@ -72,6 +76,17 @@ make -s build >&2
 others=$(pgrep -x jschedlat | tr '\n' ' ' || true)
 [ -z "$others" ] || echo "bench: WARNING: other jschedlat processes are running ($others): they load the machine and the numbers" >&2
 
+# UPDATE=1: the sections of the experiments not rerun, from the existing OUT.
+kept=()
+if [ "$UPDATE" = 1 ]; then
+	[ -f "$OUT" ] || die "UPDATE=1: $OUT does not exist: run the whole suite first"
+	for e in $ALL; do
+		[[ " $EXPERIMENTS " == *" $e "* ]] && continue
+		awk -v id="$e" '/^## [0-9]+[a-z]*\. / { on = index($0, "## " id ". ") == 1 } on' "$OUT" >"$work/$e.md"
+		if [ -s "$work/$e.md" ]; then kept+=("$e"); else rm -f "$work/$e.md"; fi
+	done
+fi
+
 start=$(date +%s) started=$(date -u +%Y-%m-%dT%H:%M:%SZ) failed=()
 for e in $EXPERIMENTS; do
 	frag=$work/$e.md log=$work/$e.log
@@ -104,6 +119,8 @@ secs=$(($(date +%s) - start))
 	printf '# Benchmarks\n\n'
 	printf 'Written by `sudo make bench` (scripts/bench.sh) on %s, %s, jschedlat %s; the suite took %d min %d s.\n' \
 		"$(md_machine)" "$started" "$(md_commit)" $((secs / 60)) $((secs % 60))
+	[ "${#kept[@]}" -eq 0 ] || printf 'This run (`UPDATE=1 EXPERIMENTS="%s"`) redid experiments %s; the sections of experiments %s are kept from the run before, each with its own date and commit.\n' \
+		"$EXPERIMENTS" "$EXPERIMENTS" "${kept[*]}"
 	printf 'JDKs: %s; %s.\n\n' "$(java -version 2>&1 | head -1)" \
 		"$(/usr/lib/jvm/temurin-25-jdk-amd64/bin/java -version 2>&1 | head -1 || echo 'no Temurin 25')"
 	printf 'Every table gives the median and [min–max] of repeated runs, alternated between the variants '
@@ -115,14 +132,17 @@ secs=$(($(date +%s) - start))
 		printf '**Failed experiments: %s** (see their sections).\n\n' "${failed[*]}"
 	fi
 	printf '## Targets\n\n| experiment | target | result |\n|---|---|---|\n'
-	for e in $EXPERIMENTS; do
+	order=()
+	for e in $ALL; do [ -f "$work/$e.md" ] && order+=("$e"); done
+	for e in "${order[@]}"; do
 		# A fragment states its targets on lines "Target: WHAT: met|missed (...)".
 		grep -h '^Target: ' "$work/$e.md" | sed -E "s/^Target: ([^:]*): (.*)$/| $e. ${title[$e]} | \1 | \2 |/" || true
 	done
 	printf '\n'
-	for e in $EXPERIMENTS; do
+	for e in "${order[@]}"; do
+		# A kept section already ends with its blank line.
 		cat "$work/$e.md"
-		printf '\n'
+		[[ " ${kept[*]} " == *" $e "* ]] || printf '\n'
 	done
 } >"$work/out.md"
 mkdir -p "$(dirname "$OUT")"
