@@ -189,16 +189,20 @@ done
 col() { awk -F'\t' -v n="$1" -v t="$2" -v c="$3" '$1 == n && $2 == t { print $c }' "$results"; }
 rates() { awk -F'\t' -v n="$1" -v t="$2" '$1 == n && $2 == t { printf "%.0f\n", $7 / $4 }' "$results"; }
 rssmib() { awk -F'\t' -v n="$1" -v t="$2" '$1 == n && $2 == t { printf "%.1f\n", $6 / 1024 }' "$results"; }
+# measures SIZE TOOL: its runs' wall s (w), CPU s (c), rows/s (rs), max RSS MiB (m).
+measures() {
+	mapfile -t w < <(col "$1" "$2" 4)
+	mapfile -t c < <(col "$1" "$2" 5)
+	mapfile -t rs < <(rates "$1" "$2")
+	mapfile -t m < <(rssmib "$1" "$2")
+}
 
 echo
 echo "== results: median [min-max] over $R runs; load at end $(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-8s %-7s %-36s %-22s %-28s %-22s %s\n' size tool input "wall s" "rows/s" "cpu s" "max RSS MiB"
 for n in "${sizes[@]}"; do
 	for tool in replay report; do
-		mapfile -t w < <(col "$n" "$tool" 4)
-		mapfile -t c < <(col "$n" "$tool" 5)
-		mapfile -t rs < <(rates "$n" "$tool")
-		mapfile -t m < <(rssmib "$n" "$tool")
+		measures "$n" "$tool"
 		printf '%-8s %-7s %-36s %-22s %-28s %-22s %s\n' "$(label "$n")" "$tool" "${input[$n:$tool]}" \
 			"$(cell %.2f "${w[@]}")" "$(cell %.0f "${rs[@]}")" "$(cell %.2f "${c[@]}")" "$(cell %.1f "${m[@]}")"
 	done
@@ -233,10 +237,7 @@ md "" "| size | tool | input | wall s | rows/s | CPU s | max RSS MiB | target: r
 	"|---|---|---|---|---|---|---|---|"
 for n in "${sizes[@]}"; do
 	for tool in replay report; do
-		mapfile -t w < <(col "$n" "$tool" 4)
-		mapfile -t c < <(col "$n" "$tool" 5)
-		mapfile -t rs < <(rates "$n" "$tool")
-		mapfile -t m < <(rssmib "$n" "$tool")
+		measures "$n" "$tool"
 		verdict="–"
 		if [ "$tool" = replay ]; then
 			verdict=$(awk -v r="$(median "${rs[@]}")" 'BEGIN { print (r >= 1e6 ? "met" : "missed") }')
