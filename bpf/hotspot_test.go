@@ -47,7 +47,7 @@ func TestHotSpotProbes(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	time.Sleep(time.Second) // more threads start
-	stopAt := MonotonicNow()
+	stopAt, stopWall := MonotonicNow(), time.Now().UnixNano()
 	events := r.stop(t)
 
 	starts := map[uint32]string{}
@@ -85,13 +85,17 @@ func TestHotSpotProbes(t *testing.T) {
 			continue
 		}
 		tid, _ := strconv.Atoi(f[2])
-		// Born while traced. (One born while the tracer detaches may
-		// be seen without its start.)
-		if at, born := births[uint32(tid)]; !born || at > stopAt {
+		said, _ := strconv.ParseInt(f[1], 10, 64)
+		// Born while traced, and started before the tracer stopped: the
+		// thread writes its line after HotSpot fires thread__start, so
+		// a line written before stopWall proves the probe fired in time.
+		// (A thread cloned just before the stop may wait in the run
+		// queue and start only after it.)
+		if at, born := births[uint32(tid)]; !born || at > stopAt || said >= stopWall {
 			continue
 		}
 		if got, ok := starts[uint32(tid)]; !ok {
-			t.Errorf("thread %d %q: no thread start reported", tid, f[3])
+			t.Errorf("thread %d %q: no thread start reported (born %d ns before the stop, said %d ns before)", tid, f[3], stopAt-births[uint32(tid)], stopWall-said)
 		} else if got != f[3] {
 			t.Errorf("thread %d: started as %q, says it is %q", tid, got, f[3])
 		} else {

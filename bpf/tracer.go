@@ -291,6 +291,16 @@ func load(spec *ebpf.CollectionSpec, attachment string, cfg Config) (_ *Tracer, 
 		}
 	}()
 
+	if cfg.HotSpot != nil {
+		// Optional: without them names and virtual_thread rely on
+		// thread dumps alone. Attached before the scheduler hooks so
+		// that every thread whose birth is seen also has its start
+		// seen (HotSpot fires thread__start in the new thread, after
+		// the clone); the other order left a thread born in between
+		// unnamed until the next dump.
+		t.attachHotSpot(cfg)
+	}
+
 	for _, h := range hooks {
 		name := h.btfProg
 		if attachment == "raw_tp" {
@@ -308,12 +318,6 @@ func load(spec *ebpf.CollectionSpec, attachment string, cfg Config) (_ *Tracer, 
 		}
 		t.links = append(t.links, l)
 		t.progs = append(t.progs, name)
-	}
-
-	if cfg.HotSpot != nil {
-		// Optional: without them names and virtual_thread rely on
-		// thread dumps alone.
-		t.attachHotSpot(cfg)
 	}
 
 	t.rd, err = ringbuf.NewReader(coll.Maps[runqlatMapEvents])
@@ -438,13 +442,14 @@ func (t *Tracer) Run(ctx context.Context, fn func(*Event)) error {
 // detach stops the programs; the maps stay readable until Close.
 func (t *Tracer) detach() error {
 	t.detachOnce.Do(func() {
-		// In attach order: the scheduler tracepoints first, the HotSpot
-		// uprobes last. Closing a tp_btf link waits for an RCU grace
-		// period (~100 ms here): a thread born meanwhile still gets its
-		// start reported.
+		// In reverse attach order: the scheduler tracepoints first, the
+		// HotSpot uprobes last, so the uprobes cover the whole window
+		// the tracepoints saw. Closing a tp_btf link waits for an RCU
+		// grace period (~100 ms here): a thread born meanwhile still
+		// gets its start reported.
 		var errs []error
-		for _, l := range t.links {
-			errs = append(errs, l.Close())
+		for i := len(t.links) - 1; i >= 0; i-- {
+			errs = append(errs, t.links[i].Close())
 		}
 		errs = append(errs, t.detachTargets())
 		t.detachErr = errors.Join(errs...)
