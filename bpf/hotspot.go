@@ -258,6 +258,11 @@ func attachUprobes(coll *ebpf.Collection, pid uint32, h *HotSpotProbes) (links [
 	return links, progs, st
 }
 
+// QuietBirths tells whether thread births wait for the next drain instead of
+// waking the reader at once: new threads report their names themselves
+// (thread__start), so no dump has to catch them before they end.
+func (t *Tracer) QuietBirths() bool { return t.quietBirths }
+
 // HotSpotErr tells which of the HotSpot probes asked for in Config.HotSpot
 // are not in use, and why (nil when all are, or none was asked for).
 func (t *Tracer) HotSpotErr() error { return t.hotspot.err }

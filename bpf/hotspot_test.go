@@ -38,6 +38,10 @@ func TestHotSpotProbes(t *testing.T) {
 	if err := r.tr.HotSpotErr(); err != nil || !r.tr.VMOps() || !r.tr.ThreadStarts() || !r.tr.ThreadNames() {
 		t.Fatalf("probes not attached: %v", err)
 	}
+	// New threads name themselves: births need not wake the reader.
+	if !r.tr.QuietBirths() {
+		t.Error("thread starts are probed, yet births still wake the reader")
+	}
 	time.Sleep(200 * time.Millisecond)
 	const dumps = 3
 	for i := 0; i < dumps; i++ {

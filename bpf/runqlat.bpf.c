@@ -44,6 +44,11 @@ const volatile u64 wakeup_bytes = 1 << 20; // wake the reader above this backlog
 const volatile u64 nr_sched_yield = 24;	  // __NR_sched_yield of the kernel's arch
 const volatile u64 max_hold_jiffies = 5; // a staged event is sent within this
 const volatile u32 slot_mask = 32767;	  // slots' size - 1 (a power of two)
+// Set by user space once HotSpot's thread__start probe is attached: a new
+// Java thread then reports its own name, and its birth need not wake the
+// reader at once (see lifecycle). Writable after load, so that a probe
+// that fails to attach leaves the safe default.
+volatile u8 births_probed = 0;
 // Where hotspot:vmops__begin / vmops__end find their first argument, the VM
 // operation's name (a char *): a register, given as its byte offset in
 // struct pt_regs, dereferenced at disp when mem is set. Set from the
@@ -715,13 +720,16 @@ static __always_inline void lifecycle(bool btf, struct task_struct *p, u8 kind,
 	else
 		read_comm(btf, e->comm, p);
 	// Never staged: a rename or exit decides which dump names a thread.
-	// A birth wakes the reader at once: a short-lived thread needs its
-	// dump before it ends. (Renames and exits wait for the next drain:
-	// each wakeup is a context switch on the host.) The forced wakeup is
-	// most of sched_wakeup_new's cost: 11.4-11.8 us per call against
-	// 1.3-1.7 us without it on a 6.18 Firecracker VM (irq_work raises a
-	// self-IPI, a VM exit), once per thread birth.
-	bpf_ringbuf_submit(e, kind == KIND_BIRTH ? BPF_RB_FORCE_WAKEUP : submit_flags());
+	// Without thread__start a birth wakes the reader at once: a
+	// short-lived thread needs its dump before it ends. (Renames and
+	// exits wait for the next drain: each wakeup is a context switch on
+	// the host.) The forced wakeup is most of sched_wakeup_new's cost:
+	// 11.4-11.8 us per call against 1.3-1.7 us without it on a 6.18
+	// Firecracker VM (irq_work raises a self-IPI, a VM exit), so it is
+	// skipped when the thread will name itself: 497 against 8,551 ns per
+	// call at 176 births/s (A/B, scripts/bench-bpfcost.sh).
+	bool wake = kind == KIND_BIRTH && !births_probed;
+	bpf_ringbuf_submit(e, wake ? BPF_RB_FORCE_WAKEUP : submit_flags());
 }
 
 static __always_inline int handle_birth(bool btf, struct task_struct *p)

@@ -77,9 +77,12 @@ type Tracer struct {
 	attachment string
 	fallback   error // why tp_btf was not used
 	hotspot    hotspotState
-	progs      []string // names of the attached programs
-	drain      time.Duration
-	afterDrain func()
+	// quietBirths: a birth does not wake the reader (thread__start
+	// names new threads).
+	quietBirths bool
+	progs       []string // names of the attached programs
+	drain       time.Duration
+	afterDrain  func()
 
 	closed     atomic.Bool
 	closeOnce  sync.Once
@@ -299,6 +302,14 @@ func load(spec *ebpf.CollectionSpec, attachment string, cfg Config) (_ *Tracer, 
 		// the clone); the other order left a thread born in between
 		// unnamed until the next dump.
 		t.attachHotSpot(cfg)
+		if t.hotspot.threadStart {
+			// Births need not wake the reader. Where the variable
+			// cannot be written (kernels before 5.5) they still do:
+			// slower, not wrong.
+			if v := coll.Variables[runqlatVarBirthsProbed]; v != nil {
+				t.quietBirths = v.Set(uint8(1)) == nil
+			}
+		}
 	}
 
 	for _, h := range hooks {

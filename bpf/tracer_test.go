@@ -319,6 +319,9 @@ func TestFilters(t *testing.T) {
 	slow := record(t, Config{Pid: h.pid(), MinLatency: minLat})
 	preempt := record(t, Config{Pid: h.pid(), Kinds: MaskOf(KindPreempt), ForceRawTP: true})
 	wake := record(t, Config{Pid: h.pid(), Kinds: MaskOf(KindWakeup, KindYield)})
+	if base.tr.QuietBirths() {
+		t.Error("no thread__start probe, yet births do not wake the reader")
+	}
 	// Compare a window that all four saw from start to end, late enough that
 	// the waits in progress when the last one attached are over.
 	time.Sleep(200 * time.Millisecond)
