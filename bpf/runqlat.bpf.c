@@ -280,6 +280,28 @@ static __always_inline u32 task_cpu(bool btf, struct task_struct *t)
 	return RD(btf, o, cpu);
 }
 
+// task_ids reads a task's pid (thread ID) and tgid. With raw_tp each field
+// is a probe-read helper call on a line that is often cold; pid and tgid
+// are adjacent in every kernel so far, so one 8-byte read gets both.
+static __always_inline void task_ids(bool btf, struct task_struct *t, u32 *pid, u32 *tgid)
+{
+	if (btf) {
+		*pid = t->pid;
+		*tgid = t->tgid;
+		return;
+	}
+	u32 off = bpf_core_field_offset(t->pid);
+	if (bpf_core_field_offset(t->tgid) == off + 4) {
+		u32 v[2] = {};
+		bpf_probe_read_kernel(v, sizeof(v), (void *)t + off);
+		*pid = v[0];
+		*tgid = v[1];
+		return;
+	}
+	*pid = BPF_CORE_READ(t, pid);
+	*tgid = BPF_CORE_READ(t, tgid);
+}
+
 // The run queue's clock is reachable from a task only with
 // CONFIG_FAIR_GROUP_SCHED (task->se.cfs_rq->rq).
 #define HAVE_RQ_CLOCK                                                          \
@@ -307,26 +329,42 @@ static __always_inline u64 rq_clock(bool btf, struct task_struct *t)
 // Within one sched_switch call prev and next are on the same run queue (this
 // CPU's) and its clock cannot move (the rq lock is held): read it, and
 // whether next runs alone, once per call. With raw_tp each read of the
-// chain task->se.cfs_rq->rq->field is three probe-read helper calls, and
-// the call needed it up to five times.
-static __always_inline u64 rq_clock_once(bool btf, u64 *now, struct task_struct *t)
+// chain task->se.cfs_rq->rq->field is three probe-read helper calls: the
+// rq pointer is kept too, so the clock and nr_running cost one each.
+struct rq_once {
+	u64 now;	// the run queue's clock, 0 until read
+	struct rq *rq; // raw_tp: task->se.cfs_rq->rq, 0 until read
+};
+
+static __always_inline struct rq *raw_rq(struct rq_once *c, struct task_struct *t)
 {
-	if (!*now)
-		*now = rq_clock(btf, t);
-	return *now;
+	if (!c->rq)
+		c->rq = BPF_CORE_READ(t, se.cfs_rq, rq);
+	return c->rq;
+}
+
+static __always_inline u64 rq_clock_once(bool btf, struct rq_once *c, struct task_struct *t)
+{
+	if (!c->now) {
+		if (btf || !HAVE_RQ_CLOCK)
+			c->now = rq_clock(btf, t);
+		else
+			c->now = BPF_CORE_READ(raw_rq(c, t), clock);
+	}
+	return c->now;
 }
 
 // runs_alone tells whether t, being switched in, is the only runnable task of
 // its run queue: that CPU may then not switch again for a long time (an
 // isolated core running one busy thread), so what it has staged must go
 // out now rather than at its next switch.
-static __always_inline bool runs_alone(bool btf, struct task_struct *t)
+static __always_inline bool runs_alone(bool btf, struct rq_once *c, struct task_struct *t)
 {
 	if (!HAVE_RQ_CLOCK)
 		return false;
 	if (btf)
 		return t->se.cfs_rq->rq->nr_running <= 1;
-	return BPF_CORE_READ(t, se.cfs_rq, rq, nr_running) <= 1;
+	return BPF_CORE_READ(raw_rq(c, t), nr_running) <= 1;
 }
 
 // The scheduler's own enqueue stamp (CONFIG_SCHED_INFO), usable only in the
@@ -335,13 +373,29 @@ static __always_inline bool runs_alone(bool btf, struct task_struct *t)
 	(HAVE_RQ_CLOCK &&                                                      \
 	 bpf_core_field_exists(((struct task_struct *)0)->sched_info.last_queued))
 
-// kernel_queued returns sched_info.last_queued of t: the rq clock when it was
-// enqueued, 0 when it is not waiting or the stamp is unavailable.
-static __always_inline u64 kernel_queued(bool btf, struct task_struct *t)
+// kernel_stamps reads sched_info.last_queued of t (the rq clock when it was
+// enqueued, 0 when it is not waiting) and last_arrival (when it last got a
+// CPU); both 0 without the stamps. Adjacent: raw_tp reads both at once.
+static __always_inline void kernel_stamps(bool btf, struct task_struct *t, u64 *queued, u64 *arrived)
 {
+	*queued = *arrived = 0;
 	if (!HAVE_KERNEL_STAMP)
-		return 0;
-	return RD(btf, t, sched_info.last_queued);
+		return;
+	if (btf) {
+		*queued = t->sched_info.last_queued;
+		*arrived = t->sched_info.last_arrival;
+		return;
+	}
+	u32 off = bpf_core_field_offset(t->sched_info.last_arrival);
+	if (bpf_core_field_offset(t->sched_info.last_queued) == off + 8) {
+		u64 v[2] = {};
+		bpf_probe_read_kernel(v, sizeof(v), (void *)t + off);
+		*arrived = v[0];
+		*queued = v[1];
+		return;
+	}
+	*queued = BPF_CORE_READ(t, sched_info.last_queued);
+	*arrived = BPF_CORE_READ(t, sched_info.last_arrival);
 }
 
 // stored_kind returns the kind to store for an enqueue of the given kind, or
@@ -484,28 +538,27 @@ static __always_inline int handle_wakeup(bool btf, struct task_struct *p, u8 kin
 	int stored = stored_kind(kind);
 	if (stored < 0)
 		return 0;
-	if (!traced(RD(btf, p, tgid)))
+	u32 tid, tgid;
+	task_ids(btf, p, &tid, &tgid);
+	if (!traced(tgid) || !tid)
 		return 0;
-	u32 tid = RD(btf, p, pid);
-	if (!tid)
-		return 0;
-	u64 clock;
+	u64 clock, arrived;
 	if (HAVE_KERNEL_STAMP) {
 		// The scheduler stamped the enqueue just before this tracepoint.
 		// No stamp: p is running (woken on its way to sleep) and no wait
 		// starts. Storing nothing then is what lets a switch-out to sleep
 		// skip clearing the slot (see handle_switch).
-		clock = kernel_queued(btf, p);
+		kernel_stamps(btf, p, &clock, &arrived);
 		if (!clock)
 			return 0;
 	} else {
 		clock = rq_clock(btf, p);
+		arrived = 0;
 	}
 	// The first enqueue of a task that is already queued wins, as in
 	// sched_info_enqueue. A new task cannot be queued yet: an entry under
 	// its (reused) TID is stale.
-	enqueue(tid, stored, task_cpu(btf, p), clock, kind != KIND_WAKEUP_NEW,
-		HAVE_KERNEL_STAMP ? RD(btf, p, sched_info.last_arrival) : 0);
+	enqueue(tid, stored, task_cpu(btf, p), clock, kind != KIND_WAKEUP_NEW, arrived);
 	return 0;
 }
 
@@ -549,13 +602,13 @@ static __always_inline int handle_switch(bool btf, bool preempt,
 					 struct task_struct *prev,
 					 struct task_struct *next)
 {
-	u32 prev_tgid = RD(btf, prev, tgid);
-	u32 tgid, tid;
-	u64 now = 0;	// the run queue's clock, read once (rq_clock_once)
-	int alone = -1; // runs_alone(next), read once
+	u32 prev_tid, prev_tgid, tgid, tid;
+	struct rq_once now = {}; // the run queue, read once per call
+	int alone = -1;		 // runs_alone(next), read once
 
+	task_ids(btf, prev, &prev_tid, &prev_tgid);
 	if (traced(prev_tgid)) {
-		tid = RD(btf, prev, pid);
+		tid = prev_tid;
 		if (HAVE_KERNEL_STAMP) {
 			// With the kernel's stamp no start is stored for a
 			// running task (handle_wakeup) and its switch-in empties
@@ -591,7 +644,7 @@ static __always_inline int handle_switch(bool btf, bool preempt,
 	}
 
 next:
-	tgid = RD(btf, next, tgid);
+	task_ids(btf, next, &tid, &tgid);
 	u32 zero = 0;
 	struct batch *b = bpf_map_lookup_elem(&staged, &zero);
 	if (!b)
@@ -599,20 +652,19 @@ next:
 	// Send what is staged when the CPU turns idle or runs one task alone
 	// (nothing else would for a while), or when it has waited long enough.
 	if (b->n && (!tgid || bpf_jiffies64() - b->first >= max_hold_jiffies ||
-		     (alone = runs_alone(btf, next))))
+		     (alone = runs_alone(btf, &now, next))))
 		flush(b);
 	if (!traced(tgid))
 		return 0;
-	tid = RD(btf, next, pid);
 
 	u64 since = 0;
 	u32 queued_cpu = 0;
 	u8 kind = KIND_SILENT;
 	bool seen = false;
-	// The scheduler's own stamp, 0 when it does not count this as a wait.
-	u64 queued = kernel_queued(btf, next);
-	// When next last got a CPU (the scheduler's stamp; 0 without one).
-	u64 arrived = HAVE_KERNEL_STAMP ? RD(btf, next, sched_info.last_arrival) : 0;
+	// The scheduler's own stamp, 0 when it does not count this as a wait,
+	// and when next last got a CPU (0 without the stamps).
+	u64 queued, arrived;
+	kernel_stamps(btf, next, &queued, &arrived);
 	struct start st;
 	// Always taken out, or a later switch-in would report a stale start.
 	if (take(tid, &st)) {
@@ -681,7 +733,7 @@ next:
 	e->pid = tgid;
 	e->tid = tid;
 	e->prev_pid = prev_tgid;
-	e->prev_tid = RD(btf, prev, pid);
+	e->prev_tid = prev_tid;
 	e->cpu = bpf_get_smp_processor_id();
 	e->queued_cpu = queued_cpu;
 	e->kind = kind;
@@ -692,7 +744,7 @@ next:
 	if (!n)
 		b->first = bpf_jiffies64();
 	b->n = ++n;
-	if (n == BATCH || (alone < 0 ? runs_alone(btf, next) : alone))
+	if (n == BATCH || (alone < 0 ? runs_alone(btf, &now, next) : alone))
 		flush(b);
 	return 0;
 }
