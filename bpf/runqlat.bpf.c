@@ -44,10 +44,11 @@ const volatile u64 wakeup_bytes = 1 << 20; // wake the reader above this backlog
 const volatile u64 nr_sched_yield = 24;	  // __NR_sched_yield of the kernel's arch
 const volatile u64 max_hold_jiffies = 5; // a staged event is sent within this
 const volatile u32 slot_mask = 32767;	  // slots' size - 1 (a power of two)
-// Set by user space once HotSpot's thread__start probe is attached: a new
-// Java thread then reports its own name, and its birth need not wake the
-// reader at once (see lifecycle). Writable after load, so that a probe
-// that fails to attach leaves the safe default.
+// Set by user space once HotSpot's thread__start probe is attached to the
+// one target: a new Java thread then reports its own name, and its birth
+// need not wake the reader at once (see lifecycle; set mode: probed).
+// Writable after load, so that a probe that fails to attach leaves the
+// safe default.
 volatile u8 births_probed = 0;
 // Where hotspot:vmops__begin / vmops__end find their first argument, the VM
 // operation's name (a char *): a register, given as its byte offset in
@@ -211,6 +212,16 @@ struct {
 	__type(value, u64);
 } targets SEC(".maps");
 
+// The targets (set mode) whose HotSpot thread__start probe is attached:
+// their births need not wake the reader (see lifecycle). Same layout and
+// size as targets; only user space writes it.
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 65536);
+	__type(key, u32);
+	__type(value, u64);
+} probed SEC(".maps");
+
 // Kernels before 5.14 call the state field "state", later ones "__state".
 struct task_struct___pre514 {
 	volatile long state;
@@ -235,11 +246,16 @@ struct pt_regs___arm64 {
 // the compiler keeps only one side.
 #define RD(btf, p, field) ((btf) ? (p)->field : BPF_CORE_READ(p, field))
 
-static __always_inline bool in_set(u32 tgid)
+static __always_inline bool in_bitmap(void *map, u32 tgid)
 {
 	u32 word = tgid / 64;
-	u64 *w = bpf_map_lookup_elem(&targets, &word);
+	u64 *w = bpf_map_lookup_elem(map, &word);
 	return w && (*w & (1ULL << (tgid % 64)));
+}
+
+static __always_inline bool in_set(u32 tgid)
+{
+	return in_bitmap(&targets, tgid);
 }
 
 // is_target tells whether tgid is a process whose threads user space names
@@ -780,7 +796,8 @@ static __always_inline void lifecycle(bool btf, struct task_struct *p, u8 kind,
 	// Firecracker VM (irq_work raises a self-IPI, a VM exit), so it is
 	// skipped when the thread will name itself: 497 against 8,551 ns per
 	// call at 176 births/s (A/B, scripts/bench-bpfcost.sh).
-	bool wake = kind == KIND_BIRTH && !births_probed;
+	bool wake = kind == KIND_BIRTH && !births_probed &&
+		    !(targ_set && in_bitmap(&probed, e->pid));
 	bpf_ringbuf_submit(e, wake ? BPF_RB_FORCE_WAKEUP : submit_flags());
 }
 

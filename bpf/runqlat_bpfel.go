@@ -53,6 +53,7 @@ const (
 	runqlatMapLost             = "lost"
 	runqlatMapMissed           = "missed"
 	runqlatMapMissedNs         = "missed_ns"
+	runqlatMapProbed           = "probed"
 	runqlatMapRecovered        = "recovered"
 	runqlatMapStaged           = "staged"
 	runqlatMapStarts           = "starts"
@@ -167,6 +168,7 @@ type runqlatMapSpecs struct {
 	Lost       *ebpf.MapSpec `ebpf:"lost"`
 	Missed     *ebpf.MapSpec `ebpf:"missed"`
 	MissedNs   *ebpf.MapSpec `ebpf:"missed_ns"`
+	Probed     *ebpf.MapSpec `ebpf:"probed"`
 	Recovered  *ebpf.MapSpec `ebpf:"recovered"`
 	Staged     *ebpf.MapSpec `ebpf:"staged"`
 	Starts     *ebpf.MapSpec `ebpf:"starts"`
@@ -231,6 +233,7 @@ type runqlatMaps struct {
 	Lost       *ebpf.Map `ebpf:"lost"`
 	Missed     *ebpf.Map `ebpf:"missed"`
 	MissedNs   *ebpf.Map `ebpf:"missed_ns"`
+	Probed     *ebpf.Map `ebpf:"probed"`
 	Recovered  *ebpf.Map `ebpf:"recovered"`
 	Staged     *ebpf.Map `ebpf:"staged"`
 	Starts     *ebpf.Map `ebpf:"starts"`
@@ -245,6 +248,7 @@ func (m *runqlatMaps) Close() error {
 		m.Lost,
 		m.Missed,
 		m.MissedNs,
+		m.Probed,
 		m.Recovered,
 		m.Staged,
 		m.Starts,

@@ -22,7 +22,10 @@ import (
 // HotSpotStatus is what attaching one JVM's HotSpot probes gave.
 type HotSpotStatus struct {
 	ThreadStarts, ThreadNames, VMOps bool
-	Err                              error // why some asked for are not in use
+	// QuietBirths: the target's thread births do not wake the reader
+	// (its new threads name themselves; see Tracer.QuietBirths).
+	QuietBirths bool
+	Err         error // why some asked for are not in use
 }
 
 type target struct {
@@ -47,12 +50,13 @@ func pidMax() uint32 {
 	return 1 << 22 // the 64-bit maximum
 }
 
-func (t *Tracer) setBit(pid uint32, on bool) error {
-	m := t.coll.Maps[runqlatMapTargets]
+// setBit marks pid in or out of one of the bitmaps: targets or probed.
+func (t *Tracer) setBit(bitmap string, pid uint32, on bool) error {
+	m := t.coll.Maps[bitmap]
 	word := pid / 64
 	var v uint64
 	if err := m.Lookup(word, &v); err != nil {
-		return fmt.Errorf("reading the target set: %w", err)
+		return fmt.Errorf("reading the %s set: %w", bitmap, err)
 	}
 	if on {
 		v |= 1 << (pid % 64)
@@ -60,7 +64,7 @@ func (t *Tracer) setBit(pid uint32, on bool) error {
 		v &^= 1 << (pid % 64)
 	}
 	if err := m.Update(word, v, ebpf.UpdateExist); err != nil {
-		return fmt.Errorf("updating the target set: %w", err)
+		return fmt.Errorf("updating the %s set: %w", bitmap, err)
 	}
 	return nil
 }
@@ -101,9 +105,13 @@ func (t *Tracer) AddTarget(pid uint32, h *HotSpotProbes) (HotSpotStatus, error) 
 			st = HotSpotStatus{ThreadStarts: hs.threadStart, ThreadNames: hs.setName, VMOps: hs.vmops, Err: hs.err}
 		}
 	}
+	if st.ThreadStarts {
+		st.QuietBirths = t.setBit(runqlatMapProbed, pid, true) == nil
+	}
 	// The uprobes first: a thread starting now is either announced by
 	// them or visible in the first dump.
-	if err := t.setBit(pid, true); err != nil {
+	if err := t.setBit(runqlatMapTargets, pid, true); err != nil {
+		_ = t.setBit(runqlatMapProbed, pid, false)
 		tg.close()
 		return HotSpotStatus{}, err
 	}
@@ -120,8 +128,10 @@ func (t *Tracer) RemoveTarget(pid uint32) error {
 		return fmt.Errorf("pid %d is not a target", pid)
 	}
 	delete(t.targets.m, pid)
-	err := t.setBit(pid, false)
-	return errors.Join(err, tg.close())
+	err := t.setBit(runqlatMapTargets, pid, false)
+	// Out of probed too: the PID may come back as a process without
+	// the probes.
+	return errors.Join(err, t.setBit(runqlatMapProbed, pid, false), tg.close())
 }
 
 func (tg *target) close() error {

@@ -41,8 +41,11 @@ func TestSetMode(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if st.Err != nil || !st.ThreadStarts || !st.ThreadNames || !st.VMOps {
+		if st.Err != nil || !st.ThreadStarts || !st.ThreadNames || !st.VMOps || !st.QuietBirths {
 			t.Fatalf("pid %d: HotSpot probes %+v", pid, st)
+		}
+		if !probedBit(t, r.tr, pid) {
+			t.Fatalf("pid %d: thread starts probed, yet its births still wake the reader", pid)
 		}
 	}
 	time.Sleep(500 * time.Millisecond)
@@ -77,6 +80,9 @@ func TestSetMode(t *testing.T) {
 		t.Fatal(err)
 	}
 	tRemA := MonotonicNow()
+	if probedBit(t, r.tr, pa) || !probedBit(t, r.tr, pb) {
+		t.Errorf("after removing %d: probed bits %d %v, %d %v", pa, pa, probedBit(t, r.tr, pa), pb, probedBit(t, r.tr, pb))
+	}
 	time.Sleep(time.Second)
 	events := r.stop(t)
 
@@ -125,4 +131,15 @@ func TestSetMode(t *testing.T) {
 			t.Errorf("program %d still loaded after Close", id)
 		}
 	}
+}
+
+// probedBit tells whether pid is marked in the probed bitmap: its births
+// do not wake the reader.
+func probedBit(t *testing.T, tr *Tracer, pid uint32) bool {
+	t.Helper()
+	var w uint64
+	if err := tr.coll.Maps[runqlatMapProbed].Lookup(pid/64, &w); err != nil {
+		t.Fatal(err)
+	}
+	return w&(1<<(pid%64)) != 0
 }

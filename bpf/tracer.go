@@ -260,8 +260,10 @@ func configure(spec *ebpf.CollectionSpec, cfg Config) error {
 	spec.Maps[runqlatMapStarts].MaxEntries = cfg.Slots
 	if cfg.Set {
 		spec.Maps[runqlatMapTargets].MaxEntries = (pidMax() + 63) / 64
+		spec.Maps[runqlatMapProbed].MaxEntries = (pidMax() + 63) / 64
 	} else {
 		spec.Maps[runqlatMapTargets].MaxEntries = 1
+		spec.Maps[runqlatMapProbed].MaxEntries = 1
 	}
 	return nil
 }
