@@ -406,7 +406,7 @@ frag=$work/fragment.md
 		printf '\n'
 	fi
 	[ ${#idle[@]} -eq 0 ] || printf 'Not called in any window: %s.\n\n' "$(printf '%s, ' "${idle[@]}" | sed 's/, $//')"
-	printf '%s\n\n' "sched_wakeup_new: where HotSpot's thread__start probe is not attached (set mode, or a JVM without the probes), jschedlat's birth record wakes its reader at once, because a dump must name a new thread before it may end; that wakeup is most of its cost per call (the comment in \`lifecycle\`, bpf/runqlat.bpf.c, gives the A/B). With the probe (\`attach PID\` on a HotSpot JVM) the thread names itself and the birth waits for the next drain."
+	printf '%s\n\n' "sched_wakeup_new: for a JVM whose HotSpot thread__start probe is not attached (built without it, or the uprobe refused), jschedlat's birth record wakes its reader at once, because a dump must name a new thread before it may end; that wakeup is most of its cost per call (about 8–12 µs here; the comment in \`lifecycle\`, bpf/runqlat.bpf.c, gives the A/B). With the probe, as here, the thread names itself and the birth waits for the next drain."
 	# Differences of the sched_switch medians: the bitmap lookup (set - pid)
 	# and the attachment (raw_tp / tp_btf).
 	diffs=()
