@@ -44,12 +44,6 @@ const volatile u64 wakeup_bytes = 1 << 20; // wake the reader above this backlog
 const volatile u64 nr_sched_yield = 24;	  // __NR_sched_yield of the kernel's arch
 const volatile u64 max_hold_jiffies = 5; // a staged event is sent within this
 const volatile u32 slot_mask = 32767;	  // slots' size - 1 (a power of two)
-// Set by user space once HotSpot's thread__start probe is attached to the
-// one target: a new Java thread then reports its own name, and its birth
-// need not wake the reader at once (see lifecycle; set mode: probed).
-// Writable after load, so that a probe that fails to attach leaves the
-// safe default.
-volatile u8 births_probed = 0;
 // Where hotspot:vmops__begin / vmops__end find their first argument, the VM
 // operation's name (a char *): a register, given as its byte offset in
 // struct pt_regs, dereferenced at disp when mem is set. Set from the
@@ -212,9 +206,11 @@ struct {
 	__type(value, u64);
 } targets SEC(".maps");
 
-// The targets (set mode) whose HotSpot thread__start probe is attached:
-// their births need not wake the reader (see lifecycle). Same layout and
-// size as targets; only user space writes it.
+// The targets (the one target, or those of the set) whose HotSpot
+// thread__start probe is attached: their new Java threads report their own
+// names, so their births need not wake the reader (see lifecycle). Same
+// layout as targets; only user space writes it, after the probe attached,
+// so a probe that fails leaves the safe default.
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 65536);
@@ -796,8 +792,7 @@ static __always_inline void lifecycle(bool btf, struct task_struct *p, u8 kind,
 	// Firecracker VM (irq_work raises a self-IPI, a VM exit), so it is
 	// skipped when the thread will name itself: 497 against 8,551 ns per
 	// call at 176 births/s (A/B, scripts/bench-bpfcost.sh).
-	bool wake = kind == KIND_BIRTH && !births_probed &&
-		    !(targ_set && in_bitmap(&probed, e->pid));
+	bool wake = kind == KIND_BIRTH && !in_bitmap(&probed, e->pid);
 	bpf_ringbuf_submit(e, wake ? BPF_RB_FORCE_WAKEUP : submit_flags());
 }
 

@@ -73,7 +73,6 @@ const (
 	runqlatProgRunqThreadStart = "runq_thread_start"
 	runqlatProgRunqVmopBegin   = "runq_vmop_begin"
 	runqlatProgRunqVmopEnd     = "runq_vmop_end"
-	runqlatVarBirthsProbed     = "births_probed"
 	runqlatVarKinds            = "kinds"
 	runqlatVarMaxHoldJiffies   = "max_hold_jiffies"
 	runqlatVarMinNs            = "min_ns"
@@ -180,7 +179,6 @@ type runqlatMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type runqlatVariableSpecs struct {
-	BirthsProbed    *ebpf.VariableSpec `ebpf:"births_probed"`
 	Kinds           *ebpf.VariableSpec `ebpf:"kinds"`
 	MaxHoldJiffies  *ebpf.VariableSpec `ebpf:"max_hold_jiffies"`
 	MinNs           *ebpf.VariableSpec `ebpf:"min_ns"`
@@ -261,7 +259,6 @@ func (m *runqlatMaps) Close() error {
 //
 // It can be passed to loadRunqlatObjects or ebpf.CollectionSpec.LoadAndAssign.
 type runqlatVariables struct {
-	BirthsProbed    *ebpf.Variable `ebpf:"births_probed"`
 	Kinds           *ebpf.Variable `ebpf:"kinds"`
 	MaxHoldJiffies  *ebpf.Variable `ebpf:"max_hold_jiffies"`
 	MinNs           *ebpf.Variable `ebpf:"min_ns"`

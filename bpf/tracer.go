@@ -263,7 +263,7 @@ func configure(spec *ebpf.CollectionSpec, cfg Config) error {
 		spec.Maps[runqlatMapProbed].MaxEntries = (pidMax() + 63) / 64
 	} else {
 		spec.Maps[runqlatMapTargets].MaxEntries = 1
-		spec.Maps[runqlatMapProbed].MaxEntries = 1
+		spec.Maps[runqlatMapProbed].MaxEntries = cfg.Pid/64 + 1 // room for the one target
 	}
 	return nil
 }
@@ -305,12 +305,9 @@ func load(spec *ebpf.CollectionSpec, attachment string, cfg Config) (_ *Tracer, 
 		// unnamed until the next dump.
 		t.attachHotSpot(cfg)
 		if t.hotspot.threadStart {
-			// Births need not wake the reader. Where the variable
-			// cannot be written (kernels before 5.5) they still do:
-			// slower, not wrong.
-			if v := coll.Variables[runqlatVarBirthsProbed]; v != nil {
-				t.quietBirths = v.Set(uint8(1)) == nil
-			}
+			// Births need not wake the reader (if the bit cannot be
+			// set they still do: slower, not wrong).
+			t.quietBirths = t.setBit(runqlatMapProbed, cfg.Pid, true) == nil
 		}
 	}
 
