@@ -4,8 +4,14 @@ BIN := bin/jschedlat
 
 .PHONY: build test generate demo bench clean
 
+# The version and commit go into the binary (jschedlat --version) even where
+# GOFLAGS carries -buildvcs=false.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
+
 build:
-	$(GO) build -o $(BIN) ./cmd/jschedlat
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/jschedlat
 
 # The whole suite, one package at a time: the integration tests compare with
 # the kernel's own accounting and must not disturb each other. They run a

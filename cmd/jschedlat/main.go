@@ -39,8 +39,10 @@ func run() int {
 with its exact Java thread name, taken from thread dumps of the JVM.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       versionString(),
 	}
-	root.AddCommand(newAttachCmd(), newReplayCmd(), newThreadsCmd(), newReportCmd())
+	root.SetVersionTemplate("{{.Version}}\n")
+	root.AddCommand(newAttachCmd(), newReplayCmd(), newThreadsCmd(), newReportCmd(), newVersionCmd())
 	if err := root.ExecuteContext(ctx); err != nil {
 		fmt.Fprintf(os.Stderr, "jschedlat: %v\n", err)
 		return 1
