@@ -21,6 +21,7 @@ import (
 	"github.com/jschedlat/jschedlat/bpf"
 	"github.com/jschedlat/jschedlat/correlate"
 	"github.com/jschedlat/jschedlat/jvm"
+	"github.com/jschedlat/jschedlat/runmeta"
 )
 
 // defaultMinLatency keeps the event rate of a busy production host low
@@ -456,6 +457,8 @@ func runAttach(ctx context.Context, pid int, o *attachOpts) (err error) {
 	}
 	clock = bpf.NewWallClock()
 	started := time.Now()
+	// The span the records cover, for report (FILE.runs.jsonl).
+	run := runmeta.Begin(runCtx, o.output, runInfo(o, pid))
 
 	var cgStart string
 	if pid != 0 {
@@ -531,6 +534,7 @@ func runAttach(ctx context.Context, pid int, o *attachOpts) (err error) {
 		}
 		live.Add(&ev)
 	})
+	run.Stopped()
 	if err != nil && runErr == nil {
 		runErr = err
 	}
@@ -561,6 +565,7 @@ func runAttach(ctx context.Context, pid int, o *attachOpts) (err error) {
 	if ferr == nil {
 		ferr = sink.Flush()
 	}
+	run.End(sink.Committed(), errors.Join(runErr, ferr))
 	kc.dropped = sink.Dropped()
 	summary(os.Stderr, pid, time.Since(started), events.Load(), lifecycle, sink.Committed(), live.Unnamed(), lost, lostPerCPU, lerr, kc, ref, jvmGone)
 	if runErr != nil && !errors.Is(runErr, context.Canceled) {

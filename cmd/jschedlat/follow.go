@@ -21,6 +21,7 @@ import (
 	"github.com/jschedlat/jschedlat/bpf"
 	"github.com/jschedlat/jschedlat/correlate"
 	"github.com/jschedlat/jschedlat/jvm"
+	"github.com/jschedlat/jschedlat/runmeta"
 )
 
 // Follow mode (--jvm PATTERN, --all-jvms): one tracer in set mode whose
@@ -167,6 +168,8 @@ func runFollow(ctx context.Context, match func([]string) bool, what string, o *a
 	defer f.tr.Close()
 	clock = bpf.NewWallClock()
 	started := time.Now()
+	// The span the records cover, for report (FILE.runs.jsonl).
+	run := runmeta.Begin(runCtx, o.output, runInfo(o, 0))
 	if f.met != nil {
 		f.met.registerRun(func() uint64 { return events.Load() }, func() uint64 { n, _, _ := f.tr.Lost(); return n }, outs.sink, f.dumpStats)
 	}
@@ -194,6 +197,7 @@ func runFollow(ctx context.Context, match func([]string) bool, what string, o *a
 		}
 		tg.live.Add(&ev)
 	})
+	run.Stopped()
 	if err != nil && runErr == nil {
 		runErr = err
 	}
@@ -217,6 +221,7 @@ func runFollow(ctx context.Context, match func([]string) bool, what string, o *a
 	if ferr == nil {
 		ferr = outs.sink.Flush()
 	}
+	run.End(outs.sink.Committed(), errors.Join(runErr, ferr))
 	f.summary(os.Stderr, time.Since(started), events.Load(), lifecycle, outs.sink.Committed(), outs.sink.Dropped(), lost, lostPerCPU, lerr)
 	if runErr != nil && !errors.Is(runErr, context.Canceled) {
 		return runErr
