@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -123,24 +125,51 @@ func (d *TimedDump) TidMap() TidMap {
 	}
 }
 
-// LoadDumps reads dumps for an offline join from each path: a directory
+// LoadOptions says how LoadDumpsWith places dumps in time.
+type LoadOptions struct {
+	// Loc is the zone of local-time timestamp lines (HotSpot's, and a
+	// javacore's 1TIDATETIME when it has no 1TIDATETIMEUTC); nil means
+	// time.Local.
+	Loc *time.Location
+	// At gives the instant a dump file was taken, for a file whose dump
+	// has no timestamp line (or a wrong one). Keys are paths as given or
+	// as found in a directory, or base names.
+	At map[string]time.Time
+}
+
+// LoadDumps is LoadDumpsWith without instants given.
+func LoadDumps(paths []string, loc *time.Location) ([]TimedDump, []string, error) {
+	return LoadDumpsWith(paths, LoadOptions{Loc: loc})
+}
+
+// LoadDumpsWith reads dumps for an offline join from each path: a directory
 // written by --save-dumps (exact capture times from its index), any other
 // directory (every regular file in it), or a file (jstack / jcmd
-// Thread.print output, or an application log with kill -3 dumps; times come
-// from the dumps' own timestamp lines, read in loc). Problems that leave the
-// rest usable come back as warnings; an unreadable path is an error.
-func LoadDumps(paths []string, loc *time.Location) ([]TimedDump, []string, error) {
+// Thread.print output, an application or system log with kill -3 dumps, an
+// OpenJ9 javacore, a JSON thread dump; times come from the dumps' own
+// timestamp lines, read in o.Loc). Files may be gzipped, UTF-16 or carry
+// journald, CRI or docker line prefixes (see jvm.DecodeInput,
+// jvm.ParseOptions).
+//
+// Problems that leave the rest usable come back as warnings naming file and
+// line: a damaged dump gives its complete threads, a file in a directory
+// that cannot be read is skipped. A path that cannot be read is an error.
+func LoadDumpsWith(paths []string, o LoadOptions) ([]TimedDump, []string, error) {
+	if o.Loc == nil {
+		o.Loc = time.Local
+	}
 	var out []TimedDump
 	var warns []string
+	used := map[string]bool{}
 	for _, p := range paths {
 		st, err := os.Stat(p)
 		if err != nil {
 			return nil, warns, fmt.Errorf("dumps: %w", err)
 		}
 		if !st.IsDir() {
-			d, w, err := loadDumpFile(p, loc)
+			d, w, err := loadDumpFile(p, o, used)
 			if err != nil {
-				return nil, warns, err
+				return nil, warns, fmt.Errorf("dumps: %w", err)
 			}
 			out, warns = append(out, d...), append(warns, w...)
 			continue
@@ -159,14 +188,30 @@ func LoadDumps(paths []string, loc *time.Location) ([]TimedDump, []string, error
 			return nil, warns, fmt.Errorf("dumps: %w", err)
 		}
 		for _, e := range ents {
-			if !e.Type().IsRegular() {
+			path := filepath.Join(p, e.Name())
+			if e.Type()&fs.ModeSymlink != 0 {
+				st, err := os.Stat(path)
+				if err != nil {
+					warns = append(warns, fmt.Sprintf("%s: %v: skipped", path, err))
+					continue
+				}
+				if !st.Mode().IsRegular() {
+					continue
+				}
+			} else if !e.Type().IsRegular() {
 				continue
 			}
-			d, w, err := loadDumpFile(filepath.Join(p, e.Name()), loc)
+			// One unreadable file does not end the run.
+			d, w, err := loadDumpFile(path, o, used)
 			if err != nil {
-				return nil, warns, err
+				warns = append(warns, fmt.Sprintf("%v: skipped", err))
 			}
 			out, warns = append(out, d...), append(warns, w...)
+		}
+	}
+	for k := range o.At {
+		if !used[k] {
+			return nil, warns, fmt.Errorf("dump time given for %s, which is no dump file read", k)
 		}
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Start < out[j].Start })
@@ -174,40 +219,133 @@ func LoadDumps(paths []string, loc *time.Location) ([]TimedDump, []string, error
 	return out, warns, nil
 }
 
-func loadDumpFile(path string, loc *time.Location) ([]TimedDump, []string, error) {
+// givenTime finds the instant o.At gives for path.
+func givenTime(path string, o LoadOptions, used map[string]bool) (time.Time, bool) {
+	for k, t := range o.At {
+		if filepath.Clean(k) == filepath.Clean(path) || (!strings.ContainsRune(k, filepath.Separator) && k == filepath.Base(path)) {
+			used[k] = true
+			return t, true
+		}
+	}
+	return time.Time{}, false
+}
+
+// fileWarnings turns a parser's error into one warning per problem:
+// "file:line: what".
+func fileWarnings(path string, err error) []string {
+	var out []string
+	var walk func(error)
+	walk = func(e error) {
+		if j, ok := e.(interface{ Unwrap() []error }); ok {
+			for _, x := range j.Unwrap() {
+				walk(x)
+			}
+			return
+		}
+		var pe *jvm.ParseError
+		if errors.As(e, &pe) && pe == e {
+			out = append(out, fmt.Sprintf("%s:%d: %s", path, pe.Line, pe.Msg))
+			return
+		}
+		out = append(out, fmt.Sprintf("%s: %v", path, e))
+	}
+	if err != nil {
+		walk(err)
+	}
+	return out
+}
+
+func loadDumpFile(path string, o LoadOptions, used map[string]bool) ([]TimedDump, []string, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, nil, fmt.Errorf("dumps: %w", err)
+		return nil, nil, err
 	}
 	defer f.Close()
-	br := bufio.NewReaderSize(f, 64<<10)
-	head, _ := br.Peek(64 << 10)
-	if jvm.IsJSONDump(head) {
-		return loadJSONDumpFile(path, br)
+	st, err := f.Stat()
+	if err != nil {
+		return nil, nil, err
 	}
-	parse := jvm.ParseDumps
-	if jvm.IsJavacore(head) {
-		parse = jvm.ParseJavacores
+	text, steps, gzTime, err := jvm.DecodeInput(f)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
-	dumps, perr := parse(br, loc)
 	var warns []string
-	if perr != nil {
-		warns = append(warns, fmt.Sprintf("%s: %v", path, perr))
+	if len(steps) > 0 && (len(steps) > 1 || steps[0] != "UTF-8 with BOM") {
+		slog.Debug("dump file decoded", "file", path, "as", strings.Join(steps, ", "))
+	}
+	br := bufio.NewReaderSize(text, 64<<10)
+	head, _ := br.Peek(64 << 10)
+	var (
+		dumps []jvm.Dump
+		perr  error
+		kind  = "text"
+	)
+	switch {
+	case jvm.IsJSONDump(head):
+		return loadJSONDumpFile(path, br)
+	case jvm.IsJavacore(head):
+		kind = "javacore"
+		dumps, perr = jvm.ParseJavacores(br, o.Loc)
+	default:
+		dumps, perr = jvm.ParseDumpsWith(br, jvm.ParseOptions{Loc: o.Loc, Partial: true, LogPrefixes: true})
+	}
+	warns = append(warns, fileWarnings(path, perr)...)
+	var ie *jvm.InputError
+	if errors.As(perr, &ie) && ie.Corrupt {
+		// Corrupt compressed data may have delivered wrong bytes before
+		// the error showed: no name from it can be trusted.
+		if len(dumps) > 0 {
+			warns = append(warns, fmt.Sprintf("%s: its %d dumps are not used (the data is corrupt)", path, len(dumps)))
+		}
+		return nil, warns, nil
+	}
+	if len(dumps) == 0 {
+		if perr == nil {
+			warns = append(warns, fmt.Sprintf("%s: no thread dump found", path))
+		}
+		return nil, warns, nil
+	}
+
+	// Where the file's timestamp lines do not say when, the user may, or
+	// the file's modification time (the end of writing it) for a file of
+	// one dump.
+	at, given := givenTime(path, o, used)
+	if given && len(dumps) > 1 {
+		warns = append(warns, fmt.Sprintf("%s: holds %d dumps: the dump time given for it is not used", path, len(dumps)))
+		given = false
 	}
 	var out []TimedDump
 	for _, d := range dumps {
-		if d.Time.IsZero() {
-			warns = append(warns, fmt.Sprintf("%s:%d: dump has no timestamp line, cannot place it in time: skipped", path, d.Line))
+		origin := fmt.Sprintf("%s:%d", path, d.Line)
+		var s, e int64
+		switch {
+		case given:
+			if !d.Time.IsZero() && (d.Time.Sub(at) >= time.Second || at.Sub(d.Time) >= time.Second) {
+				warns = append(warns, fmt.Sprintf("%s: placed at the time given, %s, not at its own timestamp %s",
+					origin, FormatTime(at.UnixNano()), FormatTime(d.Time.UnixNano())))
+			}
+			s = at.UnixNano()
+			e = s + int64(time.Second) - 1
+		case !d.Time.IsZero():
+			// The timestamp line has second resolution (a javacore's is
+			// stamped as its dump begins): the threads were listed within
+			// that second.
+			s = d.Time.UnixNano()
+			e = s + int64(time.Second) - 1
+		case len(dumps) == 1:
+			mod, what := st.ModTime(), "the file's modification time"
+			if !gzTime.IsZero() {
+				mod, what = gzTime, "the modification time its gzip header keeps"
+			}
+			e = mod.UnixNano()
+			s = e - int64(time.Second) + 1
+			warns = append(warns, fmt.Sprintf("%s: %s has no timestamp line: placed at %s, %s (give --dump-time %s=TIME if it was taken at another time)",
+				origin, kind, what, FormatTime(e), path))
+		default:
+			warns = append(warns, fmt.Sprintf("%s: %s has no timestamp line, and the file holds %d dumps: cannot place it in time: skipped", origin, kind, len(dumps)))
 			continue
 		}
-		// The timestamp line has second resolution (a javacore's is
-		// stamped as its dump begins): the threads were listed within
-		// that second.
-		s := d.Time.UnixNano()
-		out = append(out, TimedDump{Start: s, End: s + int64(time.Second) - 1, Dump: d, Origin: fmt.Sprintf("%s:%d", path, d.Line)})
-	}
-	if len(dumps) == 0 && perr == nil {
-		warns = append(warns, fmt.Sprintf("%s: no thread dump found", path))
+		out = append(out, TimedDump{Start: s, End: e, Dump: d, Origin: origin, Pid: d.Pid})
 	}
 	return out, warns, nil
 }
@@ -216,10 +354,7 @@ func loadDumpFile(path string, loc *time.Location) ([]TimedDump, []string, error
 // the ns in UTC, the dump as a whole and (JDK 25+) each thread.
 func loadJSONDumpFile(path string, r io.Reader) ([]TimedDump, []string, error) {
 	dumps, perr := jvm.ParseJSONDumps(r)
-	var warns []string
-	if perr != nil {
-		warns = append(warns, fmt.Sprintf("%s: %v", path, perr))
-	}
+	warns := fileWarnings(path, perr)
 	var out []TimedDump
 	for _, d := range dumps {
 		start, end := d.Time, d.Time
@@ -312,10 +447,8 @@ func loadCaptureDir(dir, idx string) ([]TimedDump, []string, error) {
 			warns = append(warns, fmt.Sprintf("%s: %v: skipped", path, err))
 			continue
 		}
-		dumps, perr := jvm.ParseDumps(bytes.NewReader(raw), time.UTC)
-		if perr != nil {
-			warns = append(warns, fmt.Sprintf("%s: %v", path, perr))
-		}
+		dumps, perr := jvm.ParseDumpsWith(bytes.NewReader(raw), jvm.ParseOptions{Loc: time.UTC, Partial: true})
+		warns = append(warns, fileWarnings(path, perr)...)
 		if len(dumps) == 0 {
 			warns = append(warns, fmt.Sprintf("%s: no thread dump found: skipped", path))
 			continue

@@ -127,7 +127,7 @@ func TestJSONDumpWithoutTextDump(t *testing.T) {
 	// The JDK's own broken JSON (cut at a NUL in a name): the complete
 	// threads are kept and the warning names the file and line.
 	_, warns, err = LoadDumps([]string{"../testdata/dumps/hotspot/jdk25-emoji.json"}, time.UTC)
-	if err != nil || len(warns) == 0 || !strings.Contains(warns[0], "jdk25-emoji.json: line 114") {
+	if err != nil || len(warns) == 0 || !strings.Contains(warns[0], "jdk25-emoji.json:114: ") {
 		t.Errorf("broken JSON dump: warnings %q, err %v", warns, err)
 	}
 }

@@ -8,6 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -46,7 +49,13 @@ type Dump struct {
 	// JSON is set for a JSON thread dump: no native TIDs, no VM threads;
 	// Time then has ns precision. Pid is its processId (0 when absent).
 	JSON bool
-	Pid  int
+	// Pid is the process the dump is of, when it says: a JSON dump's
+	// processId, or jcmd's first line ("<pid>:") before a text dump; 0
+	// when unknown.
+	Pid int
+	// Partial marks a damaged dump of which only the trustworthy threads
+	// are listed (ParseOptions.Partial).
+	Partial bool
 }
 
 // ParseError is a problem found at one line of the input.
@@ -77,29 +86,60 @@ var (
 	lineHeap    = []byte("Heap")
 )
 
+// ParseOptions says how ParseDumpsWith reads its input.
+type ParseOptions struct {
+	// Loc interprets the timestamp lines (nil means time.Local).
+	Loc *time.Location
+	// Partial keeps what can be trusted of a damaged dump instead of
+	// dropping it: its complete threads (see ParseDumpsWith). Such a dump
+	// has Partial set.
+	Partial bool
+	// LogPrefixes takes off the prefixes that journald, syslog, the
+	// Kubernetes (CRI) and docker json-file logs put before every line of
+	// the JVM's stdout, and joins the pieces of lines they split.
+	LogPrefixes bool
+}
+
 // ParseDumps reads every HotSpot thread dump in r: jstack (also -l, -e), jcmd
 // Thread.print, kill -3 output among application log lines, several dumps in
 // one stream, CRLF or LF line ends. loc interprets the timestamp lines (nil
 // means time.Local).
 //
 // Text before, between and after dumps is skipped. A dump counts as good when
-// it ends with its "JNI global refs" footer and every thread header in it
-// parsed; only good dumps are returned. Every other dump (malformed header,
-// binary data, cut off before its footer) is left out and reported in the
-// returned error, which joins one *ParseError per problem. ParseDumps never
-// panics.
+// it ends with its "JNI global refs" footer, every thread header in it
+// parsed and no TID is listed twice; only good dumps are returned. Every
+// other dump (malformed header, binary data, cut off before its footer) is
+// left out and reported in the returned error, which joins one *ParseError
+// per problem. ParseDumps never panics.
 func ParseDumps(r io.Reader, loc *time.Location) ([]Dump, error) {
-	if loc == nil {
-		loc = time.Local
+	return ParseDumpsWith(r, ParseOptions{Loc: loc})
+}
+
+// ParseDumpsWith is ParseDumps with options. With o.Partial, a damaged dump
+// keeps the threads that can be trusted and comes back with Partial set:
+//   - a dump cut off (input ends, the next dump begins, binary data or a
+//     heap summary comes before its footer) keeps the threads that are
+//     complete: those that another thread's header followed. The thread
+//     being printed where it was cut is not used, even when its header
+//     line is whole: the cut may have fallen inside that line.
+//   - a thread header that does not parse (or is longer than the line
+//     limit) loses that thread, with its state and frames.
+//
+// Whatever the options, a TID listed for several threads of one dump is
+// reported and taken off all of them (Tid 0: unknown), and so is the TID
+// of a header that goes on on the next line (wrapped by a log system).
+func ParseDumpsWith(r io.Reader, o ParseOptions) ([]Dump, error) {
+	if o.Loc == nil {
+		o.Loc = time.Local
 	}
 	p := parser{
-		lr:     lineReader{br: bufio.NewReaderSize(r, 64<<10)},
-		loc:    loc,
+		lr:     lineReader{br: bufio.NewReaderSize(r, 64<<10), prefixes: o.LogPrefixes},
+		opts:   o,
 		intern: make(map[string]string),
 	}
 	p.run()
 	if p.readErr != nil {
-		p.errs = append(p.errs, fmt.Errorf("reading thread dumps after line %d: %w", p.lr.n, p.readErr))
+		p.errs = append(p.errs, fmt.Errorf("reading thread dumps after line %d: %w", p.lr.phys, p.readErr))
 	}
 	if p.dropped > 0 {
 		p.errs = append(p.errs, fmt.Errorf("%d more problems not listed", p.dropped))
@@ -109,7 +149,7 @@ func ParseDumps(r io.Reader, loc *time.Location) ([]Dump, error) {
 
 type parser struct {
 	lr      lineReader
-	loc     *time.Location
+	opts    ParseOptions
 	dumps   []Dump
 	errs    []error
 	dropped int
@@ -119,20 +159,27 @@ type parser struct {
 	// (Thread.run, pool loops): big dumps repeat most of their frames.
 	intern map[string]string
 
-	// The last timestamp line seen, kept to date the dump that may follow.
-	ts     [timestampSize]byte
-	tsLine int
+	// The last timestamp line seen, kept to date the dump that may follow,
+	// and the last "<pid>:" line (jcmd's first line).
+	ts        [timestampSize]byte
+	tsLine    int
+	pid       int
+	pidLine   int
+	lastStart int // line of the previous "Full thread dump"
 
 	// Current dump.
-	in        bool // between "Full thread dump" and its footer
-	bad       bool // current dump had a problem: skip to its end, do not return it
-	crlf      bool // current dump's lines end in CRLF
-	deadlock  bool // inside a "Found one Java-level deadlock:" section
-	mounted   bool // current thread printed "Mounted virtual thread": frames are the virtual thread's
-	dump      Dump
-	frames    []string // frames of the current section, copied out at its end: one exact allocation per stack
-	hbuf      []byte   // header being assembled
-	lookahead [][]byte // lines read past a header, to give back
+	in       bool // between "Full thread dump" and its footer
+	bad      bool // skip to the end of the current dump
+	orphan   bool // the current thread's header did not parse: its lines are not used
+	wrapped  int  // index+1 of a thread whose header stops at an attribute: a next line at column 0 continues it
+	crlf     bool // current dump's lines end in CRLF
+	deadlock bool // inside a "Found one Java-level deadlock:" section
+	mounted  bool // current thread printed "Mounted virtual thread": frames are the virtual thread's
+	dump     Dump
+	frames   []string // frames of the current section, copied out at its end: one exact allocation per stack
+	hbuf     []byte   // header being assembled
+	tids     []int    // scratch for the duplicate check
+	look     []rawLine
 }
 
 func (p *parser) fail(line int, format string, args ...any) {
@@ -143,14 +190,34 @@ func (p *parser) fail(line int, format string, args ...any) {
 	p.errs = append(p.errs, &ParseError{Line: line, Msg: fmt.Sprintf(format, args...)})
 }
 
-// failDump marks the current dump as bad; the first problem is reported and
-// the rest of the dump skipped, since later lines are no longer trustworthy.
-func (p *parser) failDump(line int, format string, args ...any) {
+// damage reports a problem of the current dump. A strict parse drops the
+// dump and skips the rest of it, since later lines are no longer
+// trustworthy; a partial one marks it and goes on as the caller decides.
+func (p *parser) damage(line int, format string, args ...any) {
+	if p.bad && !p.opts.Partial {
+		return
+	}
+	p.dump.Partial = true
+	if !p.opts.Partial {
+		p.bad = true
+	}
+	p.fail(line, "thread dump from line %d: "+format, append([]any{p.dump.Line}, args...)...)
+}
+
+// cut ends the usable part of the current dump at line: the thread being
+// printed there is dropped (see ParseDumpsWith) and the rest of the dump
+// skipped.
+func (p *parser) cut(line int, why string) {
 	if p.bad {
 		return
 	}
+	p.closeFrames()
+	if n := len(p.dump.Threads); p.opts.Partial && !p.orphan && n > 0 {
+		why += fmt.Sprintf("; the thread being printed there (line %d) is not used", p.dump.Threads[n-1].Line)
+		p.dump.Threads = p.dump.Threads[:n-1]
+	}
+	p.damage(line, "%s", why)
 	p.bad = true
-	p.fail(line, "thread dump from line %d: "+format, append([]any{p.dump.Line}, args...)...)
 }
 
 func (p *parser) run() {
@@ -160,24 +227,34 @@ func (p *parser) run() {
 			break
 		}
 		line := trimEOL(raw.b)
-		if len(line) == timestampSize && isTimestamp(line) {
+		if len(line) >= 3 && line[0] == 0xEF && line[1] == 0xBB && line[2] == 0xBF {
+			line = line[3:] // a UTF-8 byte-order mark (also of files joined with cat)
+		}
+		if w := p.wrapped; w > 0 {
+			p.wrapped = 0
+			if continuesHeader(line) {
+				th := &p.dump.Threads[w-1]
+				p.damage(p.lr.n, "thread header at line %d goes on on this line (wrapped?): its TID %d is not used", th.Line, th.Tid)
+				th.Tid = 0
+			}
+		}
+		if tl := trimBlanks(line); len(tl) == timestampSize && isTimestamp(tl) {
 			// Also inside a dump: a cut-off dump may be followed directly by
 			// the timestamp of the next one.
-			copy(p.ts[:], line)
+			copy(p.ts[:], tl)
 			p.tsLine = p.lr.n
 			continue
 		}
 		if !p.in {
 			if bytes.HasPrefix(line, pfxFullDump) {
 				p.startDump(line, raw)
+			} else if pid, ok := pidLine(line); ok {
+				p.pid, p.pidLine = pid, p.lr.n
 			}
 			continue
 		}
-		if raw.long {
-			p.failDump(p.lr.n, "line longer than %d bytes", maxLine)
-		}
 		if bytes.HasPrefix(line, pfxFullDump) {
-			p.failDump(p.lr.n, "cut off by the next dump before its \"JNI global refs\" footer")
+			p.cut(p.lr.n, "cut off by the next dump before its \"JNI global refs\" footer")
 			p.endDump()
 			p.startDump(line, raw)
 			continue
@@ -187,6 +264,16 @@ func (p *parser) run() {
 			continue
 		}
 		if p.bad {
+			continue
+		}
+		if raw.long {
+			if len(line) > 0 && line[0] == '"' {
+				p.closeFrames()
+				p.orphan = true
+				p.damage(p.lr.n, "thread header longer than %d bytes: thread not used", maxLine)
+			} else {
+				p.damage(p.lr.n, "line longer than %d bytes: ignored", maxLine)
+			}
 			continue
 		}
 		if p.deadlock {
@@ -203,21 +290,23 @@ func (p *parser) run() {
 		// A thread name may hold NUL (the attach socket sends it as C0 80,
 		// which decodes to NUL); anywhere else NUL means binary data.
 		if line[0] != '"' && bytes.IndexByte(line, 0) >= 0 {
-			p.failDump(p.lr.n, "binary data (NUL byte)")
+			p.cut(p.lr.n, "binary data (NUL byte)")
 			continue
 		}
 		switch line[0] {
 		case '"':
 			p.header(raw)
 		case ' ', '\t':
-			p.body(line)
+			if !p.orphan {
+				p.body(line)
+			}
 		default:
 			switch {
 			case bytes.HasPrefix(line, pfxDeadlock):
 				p.deadlock = true
 			case bytes.Equal(line, lineHeap):
 				// kill -3 prints the heap summary after the footer.
-				p.failDump(p.lr.n, "heap summary before the \"JNI global refs\" footer")
+				p.cut(p.lr.n, "heap summary before the \"JNI global refs\" footer")
 			}
 			// Anything else ("Threads class SMR info:" and its address
 			// list, stray log lines) carries no thread data.
@@ -228,15 +317,20 @@ func (p *parser) run() {
 	}
 	if p.in {
 		if p.lr.cut {
-			p.failDump(p.lr.n, "input ends in the middle of a line (truncated)")
+			p.cut(p.lr.n, "input ends in the middle of a line (truncated)")
+		} else {
+			p.cut(p.lr.n, "input ends before the \"JNI global refs\" footer (truncated)")
 		}
-		p.failDump(p.lr.n, "input ends before the \"JNI global refs\" footer (truncated)")
 		p.endDump()
 	}
 }
 
+// maxTsGap is how many lines may come between a timestamp line and the
+// "Full thread dump" it dates: application log lines printed meanwhile.
+const maxTsGap = 16
+
 func (p *parser) startDump(line []byte, raw rawLine) {
-	p.in, p.bad, p.deadlock, p.mounted = true, false, false, false
+	p.in, p.bad, p.orphan, p.deadlock, p.mounted, p.wrapped = true, false, false, false, false, 0
 	p.crlf = raw.crlf
 	p.dump = Dump{Line: p.lr.n}
 	p.frames = p.frames[:0]
@@ -245,20 +339,79 @@ func (p *parser) startDump(line []byte, raw rawLine) {
 		vm = vm[:i]
 	}
 	p.dump.VM = string(vm)
-	if p.tsLine == p.lr.n-1 && p.tsLine > 0 {
-		if t, err := time.ParseInLocation(time.DateTime, string(p.ts[:]), p.loc); err == nil {
+	tsUsed := false
+	if p.tsLine > p.lastStart && p.lr.n-p.tsLine <= maxTsGap {
+		if t, err := time.ParseInLocation(time.DateTime, string(p.ts[:]), p.opts.Loc); err == nil {
 			p.dump.Time = t
+			tsUsed = true
 		}
 	}
+	// jcmd prints "<pid>:" first, then the timestamp line.
+	if p.pidLine > p.lastStart && (p.pidLine == p.lr.n-1 || tsUsed && p.pidLine == p.tsLine-1) {
+		p.dump.Pid = p.pid
+	}
+	p.lastStart = p.lr.n
+	p.lr.enterDump(raw)
 }
 
 func (p *parser) endDump() {
 	p.closeFrames()
-	if p.in && !p.bad {
-		p.dumps = append(p.dumps, p.dump)
+	if p.in {
+		p.checkTids()
+		if !p.dump.Partial || p.opts.Partial && len(p.dump.Threads) > 0 {
+			p.dumps = append(p.dumps, p.dump)
+		}
 	}
-	p.in, p.bad, p.deadlock, p.mounted = false, false, false, false
+	p.in, p.bad, p.orphan, p.deadlock, p.mounted, p.wrapped = false, false, false, false, false, 0
 	p.dump = Dump{}
+	p.lr.leaveDump()
+}
+
+// checkTids takes a TID listed for several threads off all of them: which
+// one it belongs to cannot be told.
+func (p *parser) checkTids() {
+	th := p.dump.Threads
+	if cap(p.tids) < len(th) {
+		p.tids = make([]int, 0, len(th))
+	}
+	p.tids = p.tids[:0]
+	for i := range th {
+		if th[i].Tid > 0 {
+			p.tids = append(p.tids, th[i].Tid)
+		}
+	}
+	slices.Sort(p.tids)
+	dup := false
+	for i := 1; i < len(p.tids); i++ {
+		if p.tids[i] == p.tids[i-1] {
+			dup = true
+			break
+		}
+	}
+	if !dup {
+		return
+	}
+	// Rare: find each repeated TID's threads, in dump order.
+	seen := map[int][]int{}
+	for i := range th {
+		if th[i].Tid > 0 {
+			seen[th[i].Tid] = append(seen[th[i].Tid], i)
+		}
+	}
+	for i := range th {
+		idx := seen[th[i].Tid]
+		if len(idx) < 2 || idx[0] != i {
+			continue
+		}
+		lines := make([]string, len(idx))
+		for k, j := range idx {
+			lines[k] = strconv.Itoa(th[j].Line)
+		}
+		p.damage(th[i].Line, "TID %d is listed for %d threads (lines %s): it names none of them", th[i].Tid, len(idx), strings.Join(lines, ", "))
+		for _, j := range idx {
+			th[j].Tid = 0
+		}
+	}
 }
 
 func (p *parser) cur() *Thread {
@@ -354,20 +507,20 @@ func (p *parser) header(first rawLine) {
 	p.mounted = false
 	p.hbuf = append(p.hbuf[:0], p.trimHeaderEOL(first)...)
 	if t, ok := parseHeader(p.hbuf); ok {
-		t.Line = start
-		p.dump.Threads = append(p.dump.Threads, t)
+		p.addThread(t, start)
 		return
 	}
-	p.lookahead = p.lookahead[:0]
+	p.look = p.look[:0]
 	for n := 1; n < maxNameLines && len(p.hbuf) < maxNameBytes; n++ {
 		next, ok := p.lr.next()
 		if !ok {
 			break
 		}
 		// Keep a copy: the reader reuses its buffer.
-		p.lookahead = append(p.lookahead, append([]byte(nil), next.b...))
+		next.b = append([]byte(nil), next.b...)
+		p.look = append(p.look, next)
 		l := trimEOL(next.b)
-		if stopsHeader(l) {
+		if stopsHeader(l) || next.long {
 			break
 		}
 		piece := p.trimHeaderEOL(next)
@@ -377,17 +530,56 @@ func (p *parser) header(first rawLine) {
 			continue // the name's closing quote and the attributes share a line
 		}
 		if t, ok := parseHeader(p.hbuf); ok {
-			t.Line = start
-			p.dump.Threads = append(p.dump.Threads, t)
+			p.addThread(t, start)
 			return
 		}
 	}
-	p.lr.unread(p.lookahead)
+	p.lr.unread(p.look)
 	first1 := p.hbuf
 	if i := bytes.IndexByte(first1, '\n'); i >= 0 {
 		first1 = first1[:i]
 	}
-	p.failDump(start, "cannot parse thread header %q", clip(first1, 80))
+	p.orphan = true
+	p.damage(start, "cannot parse thread header %q: thread not used", clip(first1, 80))
+}
+
+func (p *parser) addThread(t Thread, line int) {
+	t.Line = line
+	p.orphan = false
+	p.dump.Threads = append(p.dump.Threads, t)
+	if t.Tid > 0 && headerEndsEarly(p.hbuf) {
+		p.wrapped = len(p.dump.Threads)
+	}
+}
+
+// headerEndsEarly reports whether a parsed header stops at one of its
+// attributes (nid=, tid=, ...) rather than at its state text or stack
+// range: a log system that wraps long lines may have moved the rest,
+// and part of the TID with it, to the next line.
+func headerEndsEarly(h []byte) bool {
+	h = bytes.TrimRight(h, " \t\r")
+	last := h[bytes.LastIndexByte(h, ' ')+1:]
+	if len(last) == 0 {
+		return false
+	}
+	if last[0] == '[' {
+		return last[len(last)-1] != ']'
+	}
+	return bytes.IndexByte(last, '=') >= 0 || last[0] == '#' || string(last) == "daemon"
+}
+
+// continuesHeader reports whether the line after a header that ends
+// early is the rest of it: a line at column 0 that is nothing a dump
+// prints there.
+func continuesHeader(l []byte) bool {
+	if len(l) == 0 {
+		return false
+	}
+	switch l[0] {
+	case ' ', '\t', '"':
+		return false
+	}
+	return !bytes.HasPrefix(l, pfxJNI) && !bytes.HasPrefix(l, pfxFullDump) && !bytes.HasPrefix(l, pfxFound) && !bytes.Equal(l, lineHeap)
 }
 
 // trimHeaderEOL strips the line end of a header line. In a CRLF dump the CR
@@ -567,6 +759,24 @@ func parseInt(b []byte, base int64) (int64, bool) {
 	return v, true
 }
 
+// pidLine matches jcmd's first line, "4703:".
+func pidLine(l []byte) (int, bool) {
+	l = trimBlanks(l)
+	if len(l) < 2 || len(l) > 11 || l[len(l)-1] != ':' {
+		return 0, false
+	}
+	v, ok := parseInt(l[:len(l)-1], 10)
+	return int(v), ok && v > 0
+}
+
+// trimBlanks drops the blanks a line may end with.
+func trimBlanks(b []byte) []byte {
+	for n := len(b); n > 0 && (b[n-1] == ' ' || b[n-1] == '\t'); n-- {
+		b = b[:n-1]
+	}
+	return b
+}
+
 // isTimestamp matches "2026-11-25 13:37:36".
 func isTimestamp(b []byte) bool {
 	for i, c := range b {
@@ -617,33 +827,146 @@ func clip(b []byte, n int) string {
 	return string(b)
 }
 
-// rawLine is one physical line including its "\n" (absent on a last line
-// without one).
+// rawLine is one line including its "\n" (absent on a last line without
+// one).
 type rawLine struct {
 	b    []byte
+	n    int  // 1-based number of its (first) physical line
 	crlf bool // ends in "\r\n"
 	long bool // longer than maxLine; b holds its start
+	// With log prefixes: whether the line had one, and its source.
+	prefixed bool
+	src      []byte
 }
 
-// lineReader yields physical lines with 1-based numbers and can take lines
-// back, which the header parser needs after a failed look-ahead.
+// lineReader yields lines with 1-based numbers and can take lines back,
+// which the header parser needs after a failed look-ahead. With prefixes,
+// it takes the log collector's prefix off each line (see logprefix.go).
 type lineReader struct {
 	br   *bufio.Reader
-	n    int      // number of the line last returned
-	back [][]byte // lines given back, returned before reading on
+	n    int       // number of the line last returned (of its first physical line)
+	phys int       // physical lines read
+	back []rawLine // lines given back, returned before reading on
 	long []byte
 	err  error
 	cut  bool // the last line read had no "\n"
+
+	prefixes bool
+	// In a dump whose "Full thread dump" line had a prefix, only lines of
+	// the same source are its lines; in a dump without one, no line is
+	// touched: a thread name may look like anything, prefixes included.
+	mode    int // 0: outside dumps, 1: in a prefixed dump, 2: in a plain dump
+	want    []byte
+	scratch []byte
+	out     []byte    // a line rebuilt without its prefix
+	pending []pending // pieces of split lines, per source
 }
+
+type pending struct {
+	src []byte
+	b   []byte
+	n   int
+}
+
+const (
+	modeOutside = iota
+	modePrefixed
+	modePlain
+)
+
+func (lr *lineReader) enterDump(ftd rawLine) {
+	if !lr.prefixes {
+		return
+	}
+	if ftd.prefixed {
+		lr.mode, lr.want = modePrefixed, append(lr.want[:0], ftd.src...)
+	} else {
+		lr.mode = modePlain
+	}
+}
+
+func (lr *lineReader) leaveDump() { lr.mode = modeOutside }
 
 // next returns the next line; its bytes are valid until the following call.
 func (lr *lineReader) next() (rawLine, bool) {
 	if len(lr.back) > 0 {
-		b := lr.back[0]
+		l := lr.back[0]
 		lr.back = lr.back[1:]
-		lr.n++
-		return mkRaw(b, false), true
+		lr.n = l.n
+		return l, true
 	}
+	for {
+		l, ok := lr.physical()
+		if !ok {
+			return l, false
+		}
+		if !lr.prefixes || lr.mode == modePlain || l.long {
+			lr.n = l.n
+			return l, true
+		}
+		l, ok = lr.unprefix(l)
+		if ok {
+			lr.n = l.n
+			return l, true
+		}
+	}
+}
+
+// unprefix takes the prefix off l; false when the line is to be skipped:
+// another source's line inside a dump, or a piece of a longer line.
+func (lr *lineReader) unprefix(l rawLine) (rawLine, bool) {
+	body := trimEOL(l.b)
+	ll, scratch, ok := splitLogPrefix(body, lr.scratch)
+	lr.scratch = scratch
+	if !ok {
+		return l, true
+	}
+	if lr.mode == modePrefixed && !bytes.Equal(ll.src, lr.want) {
+		return l, false
+	}
+	// Pieces of a split line: join them, numbered by the first.
+	var pc *pending
+	for i := range lr.pending {
+		if bytes.Equal(lr.pending[i].src, ll.src) {
+			pc = &lr.pending[i]
+		}
+	}
+	if ll.partial || (pc != nil && len(pc.b) > 0) {
+		if pc == nil {
+			lr.pending = append(lr.pending, pending{src: append([]byte(nil), ll.src...)})
+			pc = &lr.pending[len(lr.pending)-1]
+		}
+		if len(pc.b) == 0 {
+			pc.n = l.n
+		}
+		if len(pc.b) < maxLine {
+			pc.b = append(pc.b, ll.msg...)
+		}
+		if ll.partial {
+			return l, false
+		}
+		lr.out = append(lr.out[:0], pc.b...)
+		l.n = pc.n
+		pc.b = pc.b[:0]
+		if len(lr.out) > maxLine {
+			lr.out, l.long = lr.out[:maxLine], true
+		}
+	} else {
+		lr.out = append(lr.out[:0], ll.msg...)
+	}
+	if l.crlf || bytes.HasSuffix(lr.out, []byte("\r")) {
+		l.crlf = true
+		if !bytes.HasSuffix(lr.out, []byte("\r")) {
+			lr.out = append(lr.out, '\r')
+		}
+	}
+	lr.out = append(lr.out, '\n')
+	l.b, l.prefixed, l.src = lr.out, true, ll.src
+	return l, true
+}
+
+// physical returns the next physical line.
+func (lr *lineReader) physical() (rawLine, bool) {
 	if lr.err != nil {
 		return rawLine{}, false
 	}
@@ -672,23 +995,19 @@ func (lr *lineReader) next() (rawLine, bool) {
 			return rawLine{}, false
 		}
 	}
-	lr.n++
+	lr.phys++
 	lr.cut = b[len(b)-1] != '\n'
-	return mkRaw(b, long), true
-}
-
-func mkRaw(b []byte, long bool) rawLine {
 	n := len(b)
-	return rawLine{b: b, crlf: n >= 2 && b[n-2] == '\r' && b[n-1] == '\n', long: long}
+	return rawLine{b: b, n: lr.phys, crlf: n >= 2 && b[n-2] == '\r' && b[n-1] == '\n', long: long}, true
 }
 
 // unread gives lines back (in their original order) to be returned again.
-func (lr *lineReader) unread(lines [][]byte) {
+func (lr *lineReader) unread(lines []rawLine) {
 	if len(lines) == 0 {
 		return
 	}
-	back := make([][]byte, 0, len(lines)+len(lr.back))
+	back := make([]rawLine, 0, len(lines)+len(lr.back))
 	back = append(back, lines...)
 	lr.back = append(back, lr.back...)
-	lr.n -= len(lines)
+	lr.n = lines[0].n - 1
 }

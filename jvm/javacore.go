@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -34,25 +35,49 @@ var j9States = map[string]string{
 }
 
 // ParseJavacores reads the javacores in r (usually one; a new one starts at
-// each TITLE section). loc interprets 1TIDATETIME, which is local time. A
-// thread listed twice (the current thread also has its own section) is
-// kept once. Dumps without a single thread are reported, not returned.
+// each TITLE section). The dump's time comes from 1TIDATETIMEUTC when the
+// javacore has it (OpenJ9 0.27+), else from 1TIDATETIME, local time read in
+// loc. A thread listed twice (the current thread also has its own section)
+// is kept once. Dumps without a single thread are reported, not returned.
+//
+// A javacore that ends before its "END OF DUMP" line is truncated: it is
+// returned with Partial set and the threads complete before the cut (not
+// the one being written there, nor a line cut in the middle), and
+// reported. A native thread ID listed for two different threads is
+// reported and names neither.
 func ParseJavacores(r io.Reader, loc *time.Location) ([]Dump, error) {
 	if loc == nil {
 		loc = time.Local
 	}
 	br := bufio.NewReaderSize(r, 64<<10)
 	var (
-		dumps []Dump
-		errs  []error
-		cur   *Dump
-		th    *Thread
-		seen  map[string]bool
-		n     int
+		dumps    []Dump
+		errs     []error
+		cur      *Dump
+		th       *Thread
+		seen     map[string]bool
+		n        int
+		utc      bool // cur's time came from 1TIDATETIMEUTC
+		complete bool // cur reached its END OF DUMP line
+		inThr    bool // in cur's THREADS section
+		open     = -1 // index of the thread being listed; -1: none of cur's
 	)
 	finish := func() {
 		if cur == nil {
 			return
+		}
+		if !complete {
+			msg := "javacore ends before its END OF DUMP line (truncated)"
+			if inThr && open >= 0 {
+				msg += fmt.Sprintf("; the thread being written there (line %d) is not used", cur.Threads[open].Line)
+				cur.Threads = append(cur.Threads[:open], cur.Threads[open+1:]...)
+			}
+			cur.Partial = true
+			errs = append(errs, &ParseError{Line: n, Msg: msg})
+		}
+		if ln := dupJ9Tids(cur); len(ln) > 0 {
+			cur.Partial = true
+			errs = append(errs, ln...)
 		}
 		if len(cur.Threads) == 0 {
 			errs = append(errs, &ParseError{Line: cur.Line, Msg: "javacore without threads"})
@@ -65,15 +90,23 @@ func ParseJavacores(r io.Reader, loc *time.Location) ([]Dump, error) {
 		finish()
 		cur = &Dump{Line: line, VM: "OpenJ9"}
 		seen = map[string]bool{}
+		utc, complete, inThr, open = false, false, false, -1
 	}
+	var rerr error
 	for {
 		raw, err := br.ReadSlice('\n')
+		if err != nil && err != io.EOF && err != bufio.ErrBufferFull {
+			rerr = err
+		}
 		if err == bufio.ErrBufferFull {
 			// An absurdly long line: skip the rest of it.
 			for err == bufio.ErrBufferFull {
 				_, err = br.ReadSlice('\n')
 			}
 			n++
+			if err != nil {
+				break
+			}
 			continue
 		}
 		if len(raw) == 0 && err != nil {
@@ -81,6 +114,12 @@ func ParseJavacores(r io.Reader, loc *time.Location) ([]Dump, error) {
 		}
 		n++
 		line := strings.TrimRight(string(raw), "\r\n")
+		if err != nil && !strings.Contains(line, "END OF DUMP") {
+			// The last line has no line end: the file was cut, maybe
+			// in the middle of a name or an ID.
+			break
+		}
+		line = strings.TrimPrefix(line, "\ufeff")
 		tag, rest, _ := strings.Cut(strings.TrimLeft(line, " \t"), " ")
 		rest = strings.TrimLeft(rest, " \t")
 		switch tag {
@@ -88,15 +127,33 @@ func ParseJavacores(r io.Reader, loc *time.Location) ([]Dump, error) {
 			if strings.HasPrefix(rest, "TITLE") {
 				start(n)
 			}
-		case "1TIDATETIME":
+			if cur != nil {
+				inThr = strings.HasPrefix(rest, "THREADS")
+				open = -1
+				if strings.HasPrefix(rest, "Javadump End") {
+					complete = true
+				}
+			}
+		case "NULL", "1TIDMPCOMPLETE":
+			if cur != nil && (tag != "NULL" || strings.Contains(rest, "END OF DUMP")) {
+				complete = true
+			}
+		case "1TIDATETIMEUTC", "1TIDATETIME":
 			if cur == nil {
 				start(n)
+			}
+			if tag == "1TIDATETIME" && utc {
+				break
+			}
+			l := loc
+			if tag == "1TIDATETIMEUTC" {
+				l = time.UTC
 			}
 			// Stamped when the dump begins; the threads are listed
 			// while the file is written, within the second that
 			// callers allow every dump.
-			if t, ok := parseJ9Time(rest, loc); ok {
-				cur.Time = t
+			if t, ok := parseJ9Time(rest, l); ok {
+				cur.Time, utc = t, tag == "1TIDATETIMEUTC"
 			} else {
 				errs = append(errs, &ParseError{Line: n, Msg: fmt.Sprintf("unreadable javacore date %q", rest)})
 			}
@@ -104,8 +161,20 @@ func ParseJavacores(r io.Reader, loc *time.Location) ([]Dump, error) {
 			if cur != nil {
 				cur.VM = "OpenJ9 " + rest
 			}
+		case "1CIPROCESSID":
+			// "Process ID: 4242 (0x1092)"
+			if cur != nil {
+				if v, ok := strings.CutPrefix(rest, "Process ID:"); ok {
+					f := strings.Fields(v)
+					if len(f) > 0 {
+						if id, err := strconv.Atoi(f[0]); err == nil && id > 0 {
+							cur.Pid = id
+						}
+					}
+				}
+			}
 		case "3XMTHREADINFO":
-			th = nil
+			th, open = nil, -1
 			if cur == nil {
 				start(n)
 			}
@@ -120,7 +189,8 @@ func ParseJavacores(r io.Reader, loc *time.Location) ([]Dump, error) {
 			seen[key] = true
 			cur.Threads = append(cur.Threads, Thread{Name: name, JavaID: -1, Carrying: -1, Internal: true,
 				State: j9States[state], StateDetail: state, Line: n})
-			th = &cur.Threads[len(cur.Threads)-1]
+			open = len(cur.Threads) - 1
+			th = &cur.Threads[open]
 		case "3XMJAVALTHREAD":
 			if th != nil {
 				if v, ok := j9Field(rest, "getId:"); ok {
@@ -135,7 +205,7 @@ func ParseJavacores(r io.Reader, loc *time.Location) ([]Dump, error) {
 		case "3XMTHREADINFO1":
 			if th != nil {
 				if v, ok := j9Field(rest, "native thread ID:"); ok {
-					if id, ok := parseJ9Int(v); ok && id > 0 {
+					if id, ok := parseJ9Int(v); ok && id > 0 && id <= math.MaxInt32 {
 						th.Tid = int(id)
 					}
 				}
@@ -151,6 +221,9 @@ func ParseJavacores(r io.Reader, loc *time.Location) ([]Dump, error) {
 			break
 		}
 	}
+	if rerr != nil {
+		errs = append(errs, fmt.Errorf("reading javacore after line %d: %w", n, rerr))
+	}
 	finish()
 	// Threads whose native id is missing cannot be joined to the kernel's.
 	for i := range dumps {
@@ -163,6 +236,34 @@ func ParseJavacores(r io.Reader, loc *time.Location) ([]Dump, error) {
 		dumps[i].Threads = ths
 	}
 	return dumps, errors.Join(errs...)
+}
+
+// dupJ9Tids takes a native thread ID listed for two different threads off
+// both (a corrupt file: which one it belongs to cannot be told).
+func dupJ9Tids(d *Dump) []error {
+	by := map[int][]int{}
+	for i, t := range d.Threads {
+		if t.Tid > 0 {
+			by[t.Tid] = append(by[t.Tid], i)
+		}
+	}
+	var errs []error
+	for i := range d.Threads {
+		idx := by[d.Threads[i].Tid]
+		if len(idx) < 2 || idx[0] != i {
+			continue
+		}
+		lines := make([]string, len(idx))
+		for k, j := range idx {
+			lines[k] = strconv.Itoa(d.Threads[j].Line)
+		}
+		errs = append(errs, &ParseError{Line: d.Threads[i].Line, Msg: fmt.Sprintf("javacore from line %d: native thread ID %d is listed for %d threads (lines %s): it names none of them",
+			d.Line, d.Threads[i].Tid, len(idx), strings.Join(lines, ", "))})
+		for _, j := range idx {
+			d.Threads[j].Tid = 0
+		}
+	}
+	return errs
 }
 
 // parseJ9Header reads `"name" J9VMThread:0x..., ..., state:R, prio=5`. The
@@ -199,10 +300,12 @@ func j9Field(s, key string) (string, bool) {
 		return "", false
 	}
 	v := s[i+len(key):]
-	if j := strings.IndexAny(v, ",)"); j >= 0 {
-		v = v[:j]
+	j := strings.IndexAny(v, ",)")
+	if j < 0 {
+		// Not ended: the line may have been cut inside the value.
+		return "", false
 	}
-	return strings.TrimSpace(v), true
+	return strings.TrimSpace(v[:j]), true
 }
 
 func parseJ9Int(s string) (int64, bool) {
@@ -224,9 +327,11 @@ func j9Frame(f string) string {
 }
 
 // parseJ9Time reads "Date: 2022/04/12 at 09:56:36:266" (milliseconds since
-// Java 8 SR2) or "Date:    2009/02/09 at 15:48:30".
+// Java 8 SR2), "Date:    2009/02/09 at 15:48:30" or, from 1TIDATETIMEUTC,
+// "Date: 2021/04/23 at 18:02:44:017 (UTC)".
 func parseJ9Time(s string, loc *time.Location) (time.Time, bool) {
 	s = strings.TrimSpace(strings.TrimPrefix(s, "Date:"))
+	s = strings.TrimSpace(strings.TrimSuffix(s, "(UTC)"))
 	date, clock, ok := strings.Cut(s, " at ")
 	if !ok {
 		return time.Time{}, false

@@ -77,8 +77,15 @@ type jsonThread struct {
 // the line. ParseJSONDumps never panics.
 func ParseJSONDumps(r io.Reader) ([]Dump, error) {
 	data, err := io.ReadAll(io.LimitReader(r, maxJSONDump+1))
+	var readErr error
 	if err != nil {
-		return nil, fmt.Errorf("reading JSON thread dump: %w", err)
+		var ie *InputError
+		if !errors.As(err, &ie) || ie.Corrupt {
+			return nil, fmt.Errorf("reading JSON thread dump: %w", err)
+		}
+		// Cut short: what came is what was written; the parser says
+		// where it ends.
+		readErr = fmt.Errorf("reading JSON thread dump: %w", err)
 	}
 	if len(data) > maxJSONDump {
 		return nil, &ParseError{Line: 1, Msg: fmt.Sprintf("JSON thread dump larger than %d bytes", maxJSONDump)}
@@ -101,6 +108,9 @@ func ParseJSONDumps(r io.Reader) ([]Dump, error) {
 	}
 	if len(dumps) == 0 && len(errs) == 0 {
 		errs = append(errs, &ParseError{Line: 1, Msg: "no JSON thread dump found"})
+	}
+	if readErr != nil {
+		errs = append(errs, readErr)
 	}
 	return dumps, errors.Join(errs...)
 }
