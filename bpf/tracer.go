@@ -375,6 +375,10 @@ func (t *Tracer) Run(ctx context.Context, fn func(*Event)) error {
 		n         uint64
 		lastAfter = time.Now()
 	)
+	// Cancellation wakes a reader waiting for its drain deadline: the
+	// programs are detached when the run is asked to end, not up to a
+	// drain interval later (--duration is the time traced).
+	defer context.AfterFunc(ctx, func() { _ = t.rd.Flush() })()
 	deliver := func(b []byte) error {
 		if k := Kind(b[offKind]); len(b) == eventSize+nameSize && (k == KindThreadStart || k == KindThreadName) {
 			if err := decodeEvent(b, &ev); err != nil {
@@ -426,8 +430,11 @@ func (t *Tracer) Run(ctx context.Context, fn func(*Event)) error {
 				}
 				continue
 			}
-			if errors.Is(err, os.ErrDeadlineExceeded) {
+			if errors.Is(err, os.ErrDeadlineExceeded) || (errors.Is(err, ringbuf.ErrFlushed) && !final) {
 				break
+			}
+			if errors.Is(err, ringbuf.ErrFlushed) {
+				continue // the final drain goes on until the ring is empty
 			}
 			if errors.Is(err, ringbuf.ErrClosed) {
 				return nil

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"strconv"
 	"strings"
 	"syscall"
@@ -108,7 +109,11 @@ func runAsUserHelper(f []string) int {
 		return 0
 	}
 	s := &AttachSource{Pid: pid, Timeout: time.Duration(ms) * time.Millisecond, proto: proto}
-	ctx, cancel := context.WithTimeout(context.Background(), s.Timeout)
+	// Asked to stop (the run ends, or jschedlat died): end the request and
+	// remove the trigger file it created.
+	sigCtx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	ctx, cancel := context.WithTimeout(sigCtx, s.Timeout)
 	defer cancel()
 	out, err := s.execute(ctx, f[3], f[4:]...)
 	var refused *RefusedError
@@ -139,7 +144,11 @@ func (s *AttachSource) executeAsUser(ctx context.Context, cred *syscall.Credenti
 	c := exec.CommandContext(ctx, "/proc/self/exe", req...)
 	c.Env = []string{asUserEnv + "=1"}
 	c.Dir = "/"
+	// Stopped with SIGTERM, not killed, so that it removes the trigger
+	// file it created (a helper left alone ends at its own timeout).
 	c.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	c.Cancel = func() error { return c.Process.Signal(syscall.SIGTERM) }
+	c.WaitDelay = 2 * time.Second
 	var stdout, stderr bytes.Buffer
 	c.Stdout, c.Stderr = &stdout, &stderr
 	err := c.Run()

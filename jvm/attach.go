@@ -13,9 +13,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 	"unicode/utf8"
+
+	"golang.org/x/sys/unix"
 )
 
 // AttachSource takes thread dumps over HotSpot's dynamic-attach socket, the
@@ -81,12 +84,17 @@ func (s *AttachSource) startListener(ctx context.Context, sock string, triggers 
 	if err := checkAttachable(s.Pid); err != nil {
 		return err
 	}
-	var created string
-	for _, t := range triggers {
-		f, err := os.OpenFile(t, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
+	return s.signalListener(ctx, sock, triggers)
+}
+
+// signalListener is startListener once the process is known to be a JVM.
+// Every way out of it (the socket came, the JVM exited, the deadline, a
+// cancellation) removes the trigger it created.
+func (s *AttachSource) signalListener(ctx context.Context, sock string, triggers []string) error {
+	for _, path := range triggers {
+		t, err := createTrigger(path)
 		if err == nil {
-			f.Close()
-			created = t
+			defer t.remove()
 			break
 		}
 		if errors.Is(err, fs.ErrExist) {
@@ -94,9 +102,6 @@ func (s *AttachSource) startListener(ctx context.Context, sock string, triggers 
 			// us too, and it is not ours to delete.
 			break
 		}
-	}
-	if created != "" {
-		defer os.Remove(created)
 	}
 	if err := syscall.Kill(s.Pid, syscall.SIGQUIT); err != nil {
 		return fmt.Errorf("signalling pid %d: %w", s.Pid, err)
@@ -116,6 +121,69 @@ func (s *AttachSource) startListener(ctx context.Context, sock string, triggers 
 		}
 	}
 	return nil
+}
+
+// trigger is an attach trigger file this process created. It is removed
+// through a descriptor of its directory, taken when it was created: its
+// path goes through /proc/PID/cwd, which no longer leads anywhere once the
+// JVM has exited, and the file would stay in the JVM's working directory.
+type trigger struct {
+	dir  int
+	name string
+}
+
+// triggers are the trigger files that exist now, for RemoveTriggers.
+var triggers struct {
+	sync.Mutex
+	live map[*trigger]bool
+}
+
+func createTrigger(path string) (*trigger, error) {
+	dir, name := filepath.Split(path)
+	triggers.Lock()
+	defer triggers.Unlock()
+	dfd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: dir, Err: err}
+	}
+	fd, err := unix.Openat(dfd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		unix.Close(dfd)
+		return nil, &fs.PathError{Op: "create", Path: path, Err: err}
+	}
+	unix.Close(fd)
+	t := &trigger{dir: dfd, name: name}
+	if triggers.live == nil {
+		triggers.live = map[*trigger]bool{}
+	}
+	triggers.live[t] = true
+	return t, nil
+}
+
+func (t *trigger) remove() {
+	triggers.Lock()
+	defer triggers.Unlock()
+	if triggers.live[t] {
+		t.unlink()
+		delete(triggers.live, t)
+	}
+}
+
+func (t *trigger) unlink() {
+	_ = unix.Unlinkat(t.dir, t.name, 0)
+	unix.Close(t.dir)
+}
+
+// RemoveTriggers removes the attach trigger files this process created
+// and still has: for an exit that does not wait for the requests under
+// way (a second SIGINT).
+func RemoveTriggers() {
+	triggers.Lock()
+	defer triggers.Unlock()
+	for t := range triggers.live {
+		t.unlink()
+	}
+	clear(triggers.live)
 }
 
 // Capture asks the JVM for a thread dump (without locked synchronizers).

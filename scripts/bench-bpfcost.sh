@@ -243,7 +243,7 @@ run_variant() { # scenario mode attachment rep
 	wait "$js" || rc=$?
 	js=""
 	[ "$rc" = 0 ] || { cat "$jlog" >&2; die "jschedlat failed (exit $rc, $sc $mode $att)"; }
-	echo "  jschedlat: $(grep -m1 ' traced: ' "$jlog" | sed 's/^jschedlat: //')"
+	echo "  jschedlat: $(grep -m1 '^jschedlat: traced=' "$jlog" | sed 's/^jschedlat: //')"
 	while read -r l; do echo "  ${l#bpfstats: }"; done <<<"$out"
 	parse_stats "$sc" "$mode" "$att" "$rep" <<<"$out" >>"$results"
 }

@@ -152,15 +152,15 @@ for rep in $(seq "$R"); do
 		kill "$storm" 2>/dev/null || alive=0
 		stop_storm
 		[ "$rc" = 0 ] || { cat "$jlog" >&2; die "jschedlat failed (exit $rc, run $run)"; }
-		sum=$(grep -m1 ' traced: ' "$jlog") || { cat "$jlog" >&2; die "no summary line from jschedlat"; }
+		sum=$(grep -m1 '^jschedlat: traced=' "$jlog") || { cat "$jlog" >&2; die "no summary line from jschedlat"; }
 		echo "  jschedlat: ${sum#jschedlat: }"
 		read -r real _ <"$tfile"
 		echo "  jschedlat CPU: $(cut -d' ' -f2- "$tfile" | awk '{ printf "user %ss sys %ss", $1, $2 }') in ${real}s wall"
-		d=$(dur_s "$(sed -E 's/^jschedlat: ([^ ]+) traced:.*/\1/' <<<"$sum")")
+		d=$(dur_s "$(sed -E 's/^jschedlat: traced=([0-9.]+s):.*/\1/' <<<"$sum")")
 		if awk -v d="$d" -v want="$D" 'BEGIN { exit !(d > want + 2) }'; then
 			echo "  warning: jschedlat ran ${d}s for --duration ${D}s: it did not stop on time under the storm (the storm ran $((LEAD + D + 5))s$([ "$alive" = 0 ] && echo ' and had ended'))"
 		fi
-		ev=$(sed -nE 's/.* traced: ([0-9]+) events.*/\1/p' <<<"$sum")
+		ev=$(sed -nE 's/^jschedlat: traced=[0-9.]+s: ([0-9]+) events.*/\1/p' <<<"$sum")
 		lost=$(sed -nE 's/.*, ([0-9]+) lost.*/\1/p' <<<"$sum")
 		[ -n "$ev" ] && [ -n "$lost" ] || die "cannot read events/lost from: $sum"
 		read -r _ usr sys <"$tfile"

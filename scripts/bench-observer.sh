@@ -344,9 +344,9 @@ run_one() { # mode rep
 		on-*)
 			[ "$rc" = 0 ] || { cat "$tlog" >&2; die "jschedlat failed (exit $rc, run $run, $mode)"; }
 			local sum ev
-			sum=$(grep -m1 ' traced: ' "$tlog") || { cat "$tlog" >&2; die "no summary line from jschedlat"; }
-			secs=$(dur_s "$(sed -E 's/^jschedlat: ([^ ]+) traced:.*/\1/' <<<"$sum")")
-			ev=$(sed -nE 's/.* traced: ([0-9]+) events.*/\1/p' <<<"$sum")
+			sum=$(grep -m1 '^jschedlat: traced=' "$tlog") || { cat "$tlog" >&2; die "no summary line from jschedlat"; }
+			secs=$(dur_s "$(sed -E 's/^jschedlat: traced=([0-9.]+s):.*/\1/' <<<"$sum")")
+			ev=$(sed -nE 's/^jschedlat: traced=[0-9.]+s: ([0-9]+) events.*/\1/p' <<<"$sum")
 			lost=$(sed -nE 's/.*, ([0-9]+) lost.*/\1/p' <<<"$sum")
 			evps=$(awk -v e="$ev" -v d="$secs" 'BEGIN { printf "%.0f", (d > 0 ? e / d : 0) }')
 			echo "  jschedlat: ${sum#jschedlat: }"

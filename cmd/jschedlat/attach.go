@@ -7,13 +7,11 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
 	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -142,8 +140,10 @@ Needs root (or CAP_BPF and CAP_PERFMON, plus the JVM's user for thread dumps).`,
 
 // outFile is an output destination that reports write errors with its name.
 type outFile struct {
-	name string
-	f    *os.File
+	name    string
+	f       *os.File
+	created bool // by this run; removed again if the run does not start
+	started bool
 }
 
 func createOut(path string) (*outFile, error) {
@@ -154,7 +154,34 @@ func createOut(path string) (*outFile, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot write output: %w", err)
 	}
-	return &outFile{name: path, f: f}, nil
+	return &outFile{name: path, f: f, started: true}, nil
+}
+
+// prepareOut opens path for writing without changing what it holds: a run
+// checks every output before it truncates any (start).
+func prepareOut(path string) (*outFile, error) {
+	if path == "" || path == "-" {
+		return &outFile{name: "stdout", f: os.Stdout, started: true}, nil
+	}
+	f, created, err := openAppend(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot write output: %w", err)
+	}
+	return &outFile{name: path, f: f, created: created}, nil
+}
+
+// start empties a file opened by prepareOut.
+func (o *outFile) start() error {
+	if o.started {
+		return nil
+	}
+	if fi, err := o.f.Stat(); err == nil && fi.Mode().IsRegular() {
+		if err := o.f.Truncate(0); err != nil {
+			return fmt.Errorf("cannot write output: truncating %s: %w", o.name, errors.Unwrap(err))
+		}
+	}
+	o.started = true
+	return nil
 }
 
 func (o *outFile) Write(p []byte) (int, error) {
@@ -171,6 +198,9 @@ func (o *outFile) Close() error {
 	}
 	if err := o.f.Close(); err != nil {
 		return fmt.Errorf("closing %s: %w", o.name, err)
+	}
+	if !o.started && o.created {
+		os.Remove(o.name)
 	}
 	return nil
 }
@@ -266,7 +296,8 @@ type runOutputs struct {
 }
 
 // openOutputs starts the metrics server and opens the record sink, with
-// SIGHUP reopening it. Close releases them in reverse order.
+// SIGHUP reopening it. The record file is left as it is until start.
+// Close releases them in reverse order.
 func openOutputs(o *attachOpts) (_ *runOutputs, err error) {
 	out := &runOutputs{}
 	defer func() {
@@ -283,24 +314,23 @@ func openOutputs(o *attachOpts) (_ *runOutputs, err error) {
 		srv := out.met.serve(l)
 		out.close = append(out.close, func() error { srv.Close(); return nil })
 	}
-	if out.sink, err = openSink(o.output, o.format, o.rotate); err != nil {
+	if out.sink, err = prepareSink(o.output, o.format, o.rotate); err != nil {
 		return nil, err
 	}
 	out.sink.waitFull = o.onFull == "wait"
 	out.close = append(out.close, out.sink.Close)
-	// SIGHUP: close the record file and open it again by its name (after
-	// logrotate renamed it), between two records.
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
+	// SIGHUP (main handles it from the process's start to its end): open
+	// the record file again by its name (after logrotate renamed it),
+	// between two records.
 	sink := out.sink
-	go func() {
-		for range hup {
-			sink.Reopen()
-		}
-	}()
-	out.close = append(out.close, func() error { signal.Stop(hup); return nil })
+	hupSink.Store(sink)
+	out.close = append(out.close, func() error { hupSink.CompareAndSwap(sink, nil); return nil })
 	return out, nil
 }
+
+// start truncates the record file and writes its header: once every
+// output of the run is known to be writable.
+func (r *runOutputs) start() error { return r.sink.start() }
 
 // Close closes everything; the first error is the sink's.
 func (r *runOutputs) Close() error {
@@ -346,16 +376,11 @@ func runAttach(ctx context.Context, pid int, o *attachOpts) (err error) {
 		}
 	}()
 	sink, met := outs.sink, outs.met
-	var store *correlate.DumpStore
-	if o.saveDumps != "" {
-		if store, err = correlate.NewDumpStore(o.saveDumps); err != nil {
-			return err
-		}
-		defer store.Close()
-	}
+	// Every output is checked before any is truncated: a run that cannot
+	// start leaves an existing record file as it was.
 	var evFile *outFile
 	if o.saveEvents != "" {
-		if evFile, err = createOut(o.saveEvents); err != nil {
+		if evFile, err = prepareOut(o.saveEvents); err != nil {
 			return fmt.Errorf("--save-events: %w", err)
 		}
 		defer func() {
@@ -363,6 +388,21 @@ func runAttach(ctx context.Context, pid int, o *attachOpts) (err error) {
 				err = cerr
 			}
 		}()
+	}
+	var store *correlate.DumpStore
+	if o.saveDumps != "" {
+		if store, err = correlate.NewDumpStore(o.saveDumps); err != nil {
+			return err
+		}
+		defer store.Close()
+	}
+	if err := outs.start(); err != nil {
+		return err
+	}
+	if evFile != nil {
+		if err := evFile.start(); err != nil {
+			return fmt.Errorf("--save-events: %w", err)
+		}
 	}
 
 	if pid != 0 && os.Getenv("GOMAXPROCS") == "" {
@@ -374,10 +414,6 @@ func runAttach(ctx context.Context, pid int, o *attachOpts) (err error) {
 	}
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	if o.duration > 0 {
-		runCtx, cancel = context.WithTimeout(runCtx, o.duration)
-		defer cancel()
-	}
 	// Everything periodic runs in the reader's goroutine right after each
 	// drain, on the reader's own wakeup: no timers of our own that would
 	// add context switches to the host being measured.
@@ -455,8 +491,12 @@ func runAttach(ctx context.Context, pid int, o *attachOpts) (err error) {
 	if err := tr.HotSpotErr(); err != nil {
 		slog.Warn("some HotSpot probes are not in use", "thread_starts", tr.ThreadStarts(), "thread_names", tr.ThreadNames(), "vm_operations", tr.VMOps(), "err", err)
 	}
-	clock = bpf.NewWallClock()
+	// Tracing starts here: --duration counts from now, start-up (reading
+	// the JVM, loading BPF) is not in it.
 	started := time.Now()
+	stop, unstop := stopAfter(runCtx, o.duration, cancel)
+	defer unstop()
+	clock = bpf.NewWallClock()
 	// The span the records cover, for report (FILE.runs.jsonl).
 	run := runmeta.Begin(runCtx, o.output, runInfo(o, pid))
 
@@ -534,6 +574,7 @@ func runAttach(ctx context.Context, pid int, o *attachOpts) (err error) {
 		}
 		live.Add(&ev)
 	})
+	traced := stop.traced(started)
 	run.Stopped()
 	if err != nil && runErr == nil {
 		runErr = err
@@ -567,11 +608,43 @@ func runAttach(ctx context.Context, pid int, o *attachOpts) (err error) {
 	}
 	run.End(sink.Committed(), errors.Join(runErr, ferr))
 	kc.dropped = sink.Dropped()
-	summary(os.Stderr, pid, time.Since(started), events.Load(), lifecycle, sink.Committed(), live.Unnamed(), lost, lostPerCPU, lerr, kc, ref, jvmGone)
+	summary(os.Stderr, pid, traced, events.Load(), lifecycle, sink.Committed(), live.Unnamed(), lost, lostPerCPU, lerr, kc, ref, jvmGone)
 	if runErr != nil && !errors.Is(runErr, context.Canceled) {
 		return runErr
 	}
 	return ferr
+}
+
+// stopClock notes when a run was asked to stop: --duration's timer (here
+// the time is exact) or the run's context (a signal, the JVM's exit).
+type stopClock struct{ ns atomic.Int64 }
+
+// stopAfter stops the run d after now (--duration), or when ctx is done.
+func stopAfter(ctx context.Context, d time.Duration, cancel func()) (*stopClock, func()) {
+	c := &stopClock{}
+	unwatch := context.AfterFunc(ctx, c.mark)
+	var t *time.Timer
+	if d > 0 {
+		t = time.AfterFunc(d, func() { c.mark(); cancel() })
+	}
+	return c, func() {
+		unwatch()
+		if t != nil {
+			t.Stop()
+		}
+	}
+}
+
+func (c *stopClock) mark() { c.ns.CompareAndSwap(0, time.Now().UnixNano()) }
+
+// traced is how long was traced: from the start to the stop request,
+// after which the reader detaches the programs at once; or to now when
+// the run ended otherwise.
+func (c *stopClock) traced(started time.Time) time.Duration {
+	if ns := c.ns.Load(); ns != 0 {
+		return time.Unix(0, ns).Sub(started)
+	}
+	return time.Since(started)
 }
 
 // kernelCounts are the tracer's counters of waits measured in a fallback way.
@@ -587,7 +660,7 @@ type kernelCounts struct {
 }
 
 func summary(w io.Writer, pid int, d time.Duration, events, lifecycle, written, unnamed, lost uint64, lostPerCPU []uint64, lerr error, kc kernelCounts, ref *refresher, jvmGone bool) {
-	fmt.Fprintf(w, "jschedlat: %s traced: %d events, %d records written", d.Round(time.Millisecond), events, written)
+	fmt.Fprintf(w, "jschedlat: traced=%.2fs: %d events, %d records written", d.Seconds(), events, written)
 	if ref != nil {
 		fmt.Fprintf(w, " (%d of them without a Java name)", unnamed)
 	}

@@ -116,6 +116,9 @@ func runFollow(ctx context.Context, match func([]string) bool, what string, o *a
 			err = cerr
 		}
 	}()
+	if err := outs.start(); err != nil {
+		return err
+	}
 	if os.Getenv("GOMAXPROCS") == "" {
 		// As with one PID: a few JVMs' events need a fraction of a CPU.
 		runtime.GOMAXPROCS(1)
@@ -124,10 +127,6 @@ func runFollow(ctx context.Context, match func([]string) bool, what string, o *a
 		rejected: map[int]bool{}, targets: map[uint32]*followed{}, probes: map[probeKey]*bpf.HotSpotProbes{}}
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	if o.duration > 0 {
-		runCtx, cancel = context.WithTimeout(runCtx, o.duration)
-		defer cancel()
-	}
 	var (
 		clock    *bpf.WallClock
 		runErr   error
@@ -176,6 +175,12 @@ func runFollow(ctx context.Context, match func([]string) bool, what string, o *a
 	slog.Info("following JVMs", "matching", what, "attachment", f.tr.Attachment(), "min_latency", o.minLatency, "kinds", o.kinds, "clock_err_ns", clock.Last().Err)
 	lastScan = time.Now()
 	f.discover()
+	// --duration counts from here, when the JVMs running at the start are
+	// traced: start-up (loading BPF, reading their libjvm.so for the
+	// HotSpot probes) is not in it.
+	started = time.Now()
+	stop, unstop := stopAfter(runCtx, o.duration, cancel)
+	defer unstop()
 
 	var lifecycle uint64
 	var ev correlate.Event
@@ -197,6 +202,7 @@ func runFollow(ctx context.Context, match func([]string) bool, what string, o *a
 		}
 		tg.live.Add(&ev)
 	})
+	traced := stop.traced(started)
 	run.Stopped()
 	if err != nil && runErr == nil {
 		runErr = err
@@ -222,7 +228,7 @@ func runFollow(ctx context.Context, match func([]string) bool, what string, o *a
 		ferr = outs.sink.Flush()
 	}
 	run.End(outs.sink.Committed(), errors.Join(runErr, ferr))
-	f.summary(os.Stderr, time.Since(started), events.Load(), lifecycle, outs.sink.Committed(), outs.sink.Dropped(), lost, lostPerCPU, lerr)
+	f.summary(os.Stderr, traced, events.Load(), lifecycle, outs.sink.Committed(), outs.sink.Dropped(), lost, lostPerCPU, lerr)
 	if runErr != nil && !errors.Is(runErr, context.Canceled) {
 		return runErr
 	}
@@ -472,7 +478,7 @@ func (f *follower) dumpStats() dumpStats {
 }
 
 func (f *follower) summary(w io.Writer, d time.Duration, events, lifecycle, written, dropped, lost uint64, lostPerCPU []uint64, lerr error) {
-	fmt.Fprintf(w, "jschedlat: %s traced: %d JVMs matching %s, %d events, %d records written, %d thread births/renames/exits", d.Round(time.Millisecond), f.nEnded, f.what, events, written, lifecycle)
+	fmt.Fprintf(w, "jschedlat: traced=%.2fs: %d JVMs matching %s, %d events, %d records written, %d thread births/renames/exits", d.Seconds(), f.nEnded, f.what, events, written, lifecycle)
 	if lerr != nil {
 		fmt.Fprintf(w, ", lost events unknown (%v)", lerr)
 	} else {

@@ -11,10 +11,21 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/jschedlat/jschedlat/jvm"
 )
 
 func main() {
-	os.Exit(run())
+	// First of all: SIGHUP's default action ends the process, and logrotate
+	// or an init system may send it at any instant (during start-up, during
+	// shutdown). It reopens the record file while there is one, and is
+	// ignored otherwise, until the very end.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go reopenOnHUP(hup)
+	code := run()
+	removeTemps()
+	os.Exit(code)
 }
 
 func run() int {
@@ -28,6 +39,8 @@ func run() int {
 		signal.Notify(c, syscall.SIGINT, syscall.SIGTERM)
 		<-c
 		fmt.Fprintln(os.Stderr, "jschedlat: second signal, exiting now")
+		removeTemps()
+		jvm.RemoveTriggers()
 		os.Exit(130)
 	}()
 	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})))

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"compress/gzip"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -15,6 +17,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/jschedlat/jschedlat/correlate"
 )
@@ -34,119 +38,195 @@ func (r rotateOpts) enabled() bool { return r.size > 0 || r.age > 0 }
 // it), always between two records: every record lands in exactly one
 // file, and every file is complete on its own (a CSV file starts with its
 // header). Rotated files are compressed and pruned in the background.
+//
+// Other programs may move or cut the file at any moment (logrotate's
+// create and copytruncate modes), so the sink trusts no path and no
+// offset: it rotates the file it has open (by its identity, not by what
+// is at the path now), appends (O_APPEND), writes each batch of rows in
+// one write(2) (a truncation lands between two batches, never inside
+// one), and checks the file's size around each write to see a
+// truncation and start the file again with its header. A rotation or
+// reopen that fails is logged and tried again later; records keep going
+// to the file that is open.
 type recordSink struct {
 	path, format string
 	opts         rotateOpts
 	now          func() time.Time
+	settle       time.Duration // rotated files rest this long before compression
 
-	out    *countingFile
-	w      correlate.Writer
-	opened time.Time
-	rows   uint64 // records in the current file
+	f       *os.File // the record file (os.Stdout for "-")
+	name    string   // its name in messages: path, or where it was rotated to
+	regular bool     // a regular file: sizes mean something, it can be rotated
+	created bool     // this run created it (removed if the run fails to start)
+	aside   string   // f's rotated name while no new file could be opened yet
 
-	// Write errors: the file is cut back to its last complete record
-	// (good: its size after the last successful flush), so it never
-	// ends in half a row. waitFull: on a full disk, drop records (counted)
-	// until writes succeed again, instead of failing.
+	header   []byte           // what begins a file: the CSV header (nothing for JSON lines)
+	buf      bytes.Buffer     // rows since the last flush
+	w        correlate.Writer // encodes rows into buf
+	batch    []byte           // header and rows of one write
+	size     int64            // f's size after our last write, as the kernel said
+	rows     uint64           // records in f
+	noHeader bool             // f is empty: its header goes before the next rows
+	opened   time.Time        // when f was started: opened new, or found cut to 0
+
+	// Write errors: a batch that was only partly written is cut off again,
+	// so the file never ends in half a row. waitFull: on a full disk, drop
+	// records (counted) until writes succeed again, instead of failing.
 	waitFull  bool
-	good      int64
 	pending   uint64        // records written since the last successful flush
 	committed uint64        // records in files, all told
 	dropped   atomic.Uint64 // read by the metrics server
 	full      time.Time     // when the disk filled (zero: not full)
 
-	reopen atomic.Bool // set by the signal handler, acted on by the writer
+	reopen  atomic.Bool   // set by the signal handler, acted on by the writer
+	retryAt time.Time     // no rotation or reopen before (one failed)
+	backoff time.Duration // until the next try after a failure
 
-	work chan string // rotated files to compress and prune
-	done sync.WaitGroup
-	mu   sync.Mutex
+	// Rotated files to compress and prune: a queue that never blocks the
+	// writer (a small --rotate-size can rotate many times a second).
+	queueMu sync.Mutex
+	queue   []rotated
+	work    chan struct{} // a file was queued (nil: no background work)
+	closing chan struct{} // the sink is closing: no more resting
+	done    sync.WaitGroup
 }
 
-// countingFile is the open record file and what it holds.
-type countingFile struct {
-	f    *os.File
+// rotated is a file the sink renamed aside.
+type rotated struct {
 	name string
-	size int64
+	at   time.Time
 }
 
-func (c *countingFile) Write(p []byte) (int, error) {
-	n, err := c.f.Write(p)
-	c.size += int64(n)
-	if err != nil {
-		err = fmt.Errorf("writing %s: %w", c.name, errors.Unwrap(err))
-	}
-	return n, err
-}
-
-// openSink opens path for records. Rotation needs a file, not stdout.
+// openSink opens path for records and starts it (truncated, with its
+// header). Rotation needs a regular file, not stdout.
 func openSink(path, format string, opts rotateOpts) (*recordSink, error) {
+	s, err := prepareSink(path, format, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.start(); err != nil {
+		s.discard()
+		return nil, err
+	}
+	return s, nil
+}
+
+// prepareSink opens path for records without changing it: a run checks
+// every output it will write before it truncates any (start).
+func prepareSink(path, format string, opts rotateOpts) (*recordSink, error) {
 	if opts.enabled() && (path == "" || path == "-") {
 		return nil, errors.New("--rotate-size/--rotate-age need an output file (-o FILE)")
 	}
 	if opts.keep < 0 {
 		return nil, errors.New("--rotate-keep must not be negative")
 	}
-	s := &recordSink{path: path, format: format, opts: opts, now: time.Now}
-	if err := s.open(false); err != nil {
+	header, err := formatHeader(format)
+	if err != nil {
 		return nil, err
 	}
-	if opts.enabled() {
-		s.work = make(chan string, 64)
-		s.done.Add(1)
-		go s.background()
+	s := &recordSink{path: path, format: format, opts: opts, now: time.Now, header: header, settle: time.Second}
+	if s.w, err = correlate.NewContinuingWriter(&s.buf, format); err != nil {
+		return nil, err
+	}
+	if path == "" || path == "-" {
+		s.f, s.name = os.Stdout, "stdout"
+		return s, nil
+	}
+	f, created, err := openAppend(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot write output: %w", err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cannot write output: %w", err)
+	}
+	s.f, s.name, s.created, s.regular = f, path, created, fi.Mode().IsRegular()
+	if opts.enabled() && !s.regular {
+		s.discard()
+		return nil, fmt.Errorf("--rotate-size/--rotate-age need a regular output file: %s is not one", path)
 	}
 	return s, nil
 }
 
-// open opens the record file: a new one (truncated), or with appendTo the
-// file now at path, continuing it when it already has content (reopen
-// after logrotate's copytruncate or a restart).
-func (s *recordSink) open(appendTo bool) error {
-	if s.path == "" || s.path == "-" {
-		s.out = &countingFile{f: os.Stdout, name: "stdout"}
-		w, err := correlate.NewWriter(s.out, s.format)
-		s.w = w
+// openAppend opens path for appending, creating it if needed, and tells
+// whether it created it.
+func openAppend(path string) (f *os.File, created bool, err error) {
+	f, err = os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o644)
+	if err == nil {
+		return f, true, nil
+	}
+	if !errors.Is(err, fs.ErrExist) {
+		return nil, false, err
+	}
+	f, err = os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	return f, false, err
+}
+
+// formatHeader is what starts a record file of format.
+func formatHeader(format string) ([]byte, error) {
+	var b bytes.Buffer
+	w, err := correlate.NewWriter(&b, format)
+	if err != nil {
+		return nil, err
+	}
+	if err := w.Flush(); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// start empties the file and writes its header, at once: a file is
+// complete from its first instant.
+func (s *recordSink) start() error {
+	if s.regular {
+		if err := s.f.Truncate(0); err != nil {
+			return fmt.Errorf("cannot write output: truncating %s: %w", s.name, errors.Unwrap(err))
+		}
+	}
+	s.size, s.rows, s.opened = 0, 0, s.now()
+	s.noHeader = len(s.header) > 0
+	if err := s.Flush(); err != nil {
 		return err
 	}
-	flags := os.O_WRONLY | os.O_CREATE | os.O_TRUNC
-	if appendTo {
-		flags = os.O_WRONLY | os.O_CREATE | os.O_APPEND
+	if s.opts.enabled() && s.work == nil {
+		s.work = make(chan struct{}, 1)
+		s.closing = make(chan struct{})
+		s.done.Add(1)
+		go s.background()
 	}
-	f, err := os.OpenFile(s.path, flags, 0o644)
-	if err != nil {
-		return fmt.Errorf("cannot write output: %w", err)
-	}
-	st, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return fmt.Errorf("cannot write output: %w", err)
-	}
-	s.out = &countingFile{f: f, name: s.path, size: st.Size()}
-	s.good = st.Size()
-	if st.Size() > 0 {
-		s.w, err = correlate.NewContinuingWriter(s.out, s.format)
-	} else {
-		s.w, err = correlate.NewWriter(s.out, s.format)
-	}
-	if err != nil {
-		f.Close()
-		return err
-	}
-	s.opened, s.rows = s.now(), 0
 	return nil
 }
 
-// Name returns the path of the current file.
-func (s *recordSink) Name() string { return s.out.name }
+// discard closes a file that was never started, and removes it if this
+// run created it (a run that fails to start leaves nothing behind).
+func (s *recordSink) discard() {
+	if s.f == nil || s.f == os.Stdout {
+		return
+	}
+	s.f.Close()
+	if s.created {
+		os.Remove(s.path)
+	}
+}
 
-// Reopen asks for the file to be closed and opened again by its path
-// before the next record (safe from a signal handler's goroutine).
+// Name returns the name of the current file.
+func (s *recordSink) Name() string { return s.name }
+
+// Reopen asks for the file to be opened again by its path before the
+// next record (safe from a signal handler's goroutine).
 func (s *recordSink) Reopen() { s.reopen.Store(true) }
 
 // Maintain rotates or reopens the file if that is due, also when no record
-// comes (called after every drain of the kernel buffer).
+// comes (called after every drain of the kernel buffer). Only a write
+// error is returned: a rotation or reopen that fails is logged, records
+// go on into the file that is open, and it is tried again later.
 func (s *recordSink) Maintain() error {
-	if s.reopen.Swap(false) {
+	if s.now().Before(s.retryAt) {
+		return nil
+	}
+	if s.reopen.Load() || s.aside != "" {
+		s.reopen.Store(false)
 		return s.cycle(false)
 	}
 	if s.due() {
@@ -156,10 +236,10 @@ func (s *recordSink) Maintain() error {
 }
 
 func (s *recordSink) due() bool {
-	if s.rows == 0 {
+	if s.rows+s.pending == 0 {
 		return false // never rotate to leave an empty file behind
 	}
-	return (s.opts.size > 0 && s.out.size >= s.opts.size) || (s.opts.age > 0 && s.now().Sub(s.opened) >= s.opts.age)
+	return (s.opts.size > 0 && s.size+int64(s.buf.Len()) >= s.opts.size) || (s.opts.age > 0 && s.now().Sub(s.opened) >= s.opts.age)
 }
 
 // Write writes one record, after a rotation or reopen that is due.
@@ -171,23 +251,141 @@ func (s *recordSink) Write(r *correlate.Record) error {
 	if err := s.w.Write(r); err != nil {
 		return s.failed(err)
 	}
-	s.rows++
 	return nil
 }
 
-// Flush writes buffered records to the file.
+// Flush writes the records since the last flush to the file.
 func (s *recordSink) Flush() error {
 	if err := s.w.Flush(); err != nil {
 		return s.failed(err)
 	}
-	s.good = s.out.size
+	if err := s.commit(); err != nil {
+		return s.failed(err)
+	}
+	s.rows += s.pending
 	s.committed += s.pending
 	s.pending = 0
 	if !s.full.IsZero() {
-		slog.Info("the output is written again", "file", s.out.name, "after", time.Since(s.full).Round(time.Millisecond), "records_dropped", s.dropped.Load())
+		slog.Info("the output is written again", "file", s.name, "after", time.Since(s.full).Round(time.Millisecond), "records_dropped", s.dropped.Load())
 		s.full = time.Time{}
 	}
 	return nil
+}
+
+// commit writes the buffered rows (after the header, when the file has
+// none yet) in one write(2), and sees whether another program cut the
+// file: before the write (its size is below what was written), or between
+// the check and the write (the rows then begin the file, headerless).
+func (s *recordSink) commit() error {
+	if !s.regular {
+		b := s.withHeader()
+		s.buf.Reset()
+		if len(b) == 0 {
+			return nil
+		}
+		_, err := s.f.Write(b)
+		if err == nil {
+			s.noHeader = false
+		}
+		return wrapWrite(s.name, err)
+	}
+	for try := 0; ; try++ {
+		pre, err := s.fileSize()
+		if err != nil {
+			return err
+		}
+		if pre < s.size {
+			s.restarted(pre)
+		}
+		b := s.withHeader()
+		if len(b) == 0 {
+			return nil
+		}
+		header := s.noHeader
+		n, err := s.f.Write(b)
+		if err != nil {
+			return s.cutBack(pre, wrapWrite(s.name, err))
+		}
+		post, err := s.fileSize()
+		if err != nil {
+			return err
+		}
+		if !header && pre > 0 && post == int64(n) && try < 3 {
+			// Cut between the size check and the write: the rows now
+			// begin the file, without its header. Nothing of them can be
+			// in the other program's copy, made before it cut: write
+			// them again after the header.
+			if err := s.f.Truncate(0); err != nil {
+				return fmt.Errorf("starting %s again after it was cut: %w", s.name, errors.Unwrap(err))
+			}
+			s.size = 0
+			s.restarted(0)
+			continue
+		}
+		// Cut right after the write (post is then below pre+n): the next
+		// check sees it.
+		s.size = pre + int64(n)
+		if header {
+			s.noHeader = false
+		}
+		s.buf.Reset()
+		return nil
+	}
+}
+
+// withHeader is the batch to write: the buffered rows, after the header
+// when the file has none.
+func (s *recordSink) withHeader() []byte {
+	if !s.noHeader {
+		return s.buf.Bytes()
+	}
+	s.batch = append(append(s.batch[:0], s.header...), s.buf.Bytes()...)
+	return s.batch
+}
+
+// restarted notes that another program cut the file to size bytes
+// (logrotate's copytruncate): what it held left with that program's copy,
+// and the file starts again, with its header when empty.
+func (s *recordSink) restarted(size int64) {
+	if size == 0 {
+		slog.Info("record file emptied by another program (copytruncate): starting it again with its header", "file", s.name)
+	} else {
+		slog.Warn("record file cut short by another program: appending to what is left", "file", s.name, "size", size, "was", s.size)
+	}
+	s.size, s.rows, s.opened = size, 0, s.now()
+	s.noHeader = size == 0 && len(s.header) > 0
+}
+
+func (s *recordSink) fileSize() (int64, error) {
+	fi, err := s.f.Stat()
+	if err != nil {
+		return 0, fmt.Errorf("writing %s: %w", s.name, errors.Unwrap(err))
+	}
+	return fi.Size(), nil
+}
+
+func wrapWrite(name string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if u := errors.Unwrap(err); u != nil {
+		err = u
+	}
+	return fmt.Errorf("writing %s: %w", name, err)
+}
+
+// cutBack removes what a failed write left of its batch: the file ends
+// with its last complete record.
+func (s *recordSink) cutBack(to int64, err error) error {
+	size, serr := s.fileSize()
+	if serr == nil && size > to {
+		serr = s.f.Truncate(to)
+	}
+	if serr != nil {
+		return fmt.Errorf("%w; and cutting %s back to its last complete record failed: %v", err, s.name, serr)
+	}
+	s.size = min(to, size)
+	return err
 }
 
 // Committed returns how many records are in the files (flushed).
@@ -196,64 +394,136 @@ func (s *recordSink) Committed() uint64 { return s.committed }
 // Dropped returns how many records were dropped on a full disk.
 func (s *recordSink) Dropped() uint64 { return s.dropped.Load() }
 
-// failed handles a write error: the file is cut back to its last complete
-// record and the records since are dropped; then, on a full disk with
+// failed handles a write error: the records since the last flush are
+// dropped (the file holds none of them); then, on a full disk with
 // waitFull, writing goes on (and is tried again at the next flush), else
 // the error ends the run.
 func (s *recordSink) failed(err error) error {
 	lost := s.pending
 	s.pending = 0
-	if s.out.f != os.Stdout {
-		terr := s.out.f.Truncate(s.good)
-		if terr == nil {
-			_, terr = s.out.f.Seek(s.good, io.SeekStart)
-		}
-		if terr != nil {
-			return fmt.Errorf("%w; and cutting %s back to its last complete record failed: %v", err, s.out.name, terr)
-		}
-		s.out.size = s.good
-		var werr error
-		if s.good > 0 {
-			s.w, werr = correlate.NewContinuingWriter(s.out, s.format)
-		} else {
-			s.w, werr = correlate.NewWriter(s.out, s.format)
-		}
-		if werr != nil {
-			return werr
-		}
+	s.buf.Reset()
+	if w, werr := correlate.NewContinuingWriter(&s.buf, s.format); werr == nil {
+		s.w = w // nothing half-encoded stays behind
 	}
 	if s.waitFull && (errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)) {
 		s.dropped.Add(lost)
 		if s.full.IsZero() {
 			s.full = time.Now()
-			slog.Warn("the output's disk is full: dropping records until there is room (counted)", "file", s.out.name, "err", err)
+			slog.Warn("the output's disk is full: dropping records until there is room (counted)", "file", s.name, "err", err)
 		}
 		return nil
 	}
-	return fmt.Errorf("%w (%s ends with its last complete record; %d records written)", err, s.out.name, s.committed)
+	return fmt.Errorf("%w (%s ends with its last complete record; %d records written)", err, s.name, s.committed)
 }
 
-// cycle closes the current file; with rotate it renames it aside (to be
-// compressed and pruned), else (reopen) it leaves it where it is now, then
-// opens the file at path again.
+// cycle writes what is buffered, then with rotate renames the file aside
+// (to be compressed and pruned) and starts a new one, else (reopen) opens
+// the file now at path if it is not the open one.
 func (s *recordSink) cycle(rotate bool) error {
 	if err := s.Flush(); err != nil {
 		return err
 	}
-	if !s.full.IsZero() {
+	if !s.full.IsZero() || s.f == os.Stdout {
 		return nil // no new file while the disk is full
 	}
-	if err := s.out.f.Close(); err != nil {
-		return fmt.Errorf("closing %s: %w", s.path, err)
-	}
 	if rotate {
-		to := s.rotatedName(s.opened)
-		if err := os.Rename(s.path, to); err != nil {
-			return fmt.Errorf("rotating %s: %w", s.path, err)
-		}
-		s.work <- to
+		s.rotate()
+	} else {
+		s.reopenPath()
 	}
-	return s.open(!rotate)
+	if s.noHeader {
+		return s.Flush() // a new file gets its header at once
+	}
+	return nil
+}
+
+// rotate renames the open file aside and starts a new one at path. It
+// renames only the file it has open: one that another program moved away
+// (logrotate, before its SIGHUP) keeps its records where it is now, and a
+// new file starts at path.
+func (s *recordSink) rotate() {
+	if s.rows == 0 {
+		return // cut to nothing by another program meanwhile: no empty file is rotated
+	}
+	cur, err := s.f.Stat()
+	if err != nil {
+		s.retry("rotating", err)
+		return
+	}
+	if cur.Size() < s.size {
+		// Cut right after the last write: its rows went with the
+		// other program's copy (or were lost with it).
+		s.restarted(cur.Size())
+		return
+	}
+	at, err := os.Stat(s.path)
+	if err != nil || !os.SameFile(cur, at) || s.aside != "" {
+		s.reopenPath()
+		return
+	}
+	to := s.rotatedName(s.opened)
+	if err := os.Rename(s.path, to); err != nil {
+		s.retry("rotating", fmt.Errorf("renaming %s to %s: %w", s.path, to, errors.Unwrap(err)))
+		return
+	}
+	if moved, err := os.Stat(to); err != nil || !os.SameFile(cur, moved) {
+		// Another program put a file at path between the check and the
+		// rename: put it back; ours is where that program moved it.
+		if err == nil {
+			if rerr := unix.Renameat2(unix.AT_FDCWD, to, unix.AT_FDCWD, s.path, unix.RENAME_NOREPLACE); rerr != nil {
+				slog.Warn("record file rotation renamed a file another program had just put at the output's path, and cannot put it back", "file", to, "path", s.path, "err", rerr)
+			}
+		}
+		s.reopenPath()
+		return
+	}
+	s.name, s.aside = to, to
+	s.reopenPath()
+}
+
+// reopenPath goes on in the file now at path: the open one if that is it,
+// else that file (appended to; started with its header when empty), or a
+// new one. On failure records keep going to the open file.
+func (s *recordSink) reopenPath() {
+	if s.aside == "" {
+		cur, err1 := s.f.Stat()
+		at, err2 := os.Stat(s.path)
+		if err1 == nil && err2 == nil && os.SameFile(cur, at) {
+			s.backoff = 0
+			return // still ours: a cut is seen by the next write
+		}
+	}
+	f, _, err := openAppend(s.path)
+	var fi os.FileInfo
+	if err == nil {
+		if fi, err = f.Stat(); err != nil {
+			f.Close()
+		}
+	}
+	if err != nil {
+		s.retry("reopening", err)
+		s.reopen.Store(true)
+		return
+	}
+	old, oldName, aside := s.f, s.name, s.aside
+	s.f, s.name, s.aside, s.regular = f, s.path, "", fi.Mode().IsRegular()
+	s.size, s.rows, s.opened = fi.Size(), 0, s.now()
+	s.noHeader = fi.Size() == 0 && len(s.header) > 0
+	s.backoff = 0
+	if err := old.Close(); err != nil {
+		slog.Warn("closing the record file", "file", oldName, "err", err)
+	}
+	if aside != "" {
+		s.enqueue(aside)
+	}
+}
+
+// retry logs a failed rotation or reopen and puts the next try off, a
+// little longer after each failure in a row.
+func (s *recordSink) retry(what string, err error) {
+	s.backoff = min(max(2*s.backoff, time.Second), time.Minute)
+	s.retryAt = s.now().Add(s.backoff)
+	slog.Warn("record file "+what+" failed: records go on into the open file", "file", s.name, "retry_in", s.backoff, "err", err)
 }
 
 // rotatedName is path with the time its records start at, before the
@@ -331,16 +601,39 @@ func rotatedFiles(path string) ([]string, error) {
 // rotatedTime is the layout of the time in a rotated file's name.
 const rotatedTime = "20060102T150405.000Z"
 
-// background compresses and prunes rotated files, in rotation order.
+// background compresses and prunes rotated files, in rotation order. A
+// rotated file rests a moment first: a copytruncate that copied it just
+// before the rename cuts it right after, and its records are then in that
+// copy; a file found empty is removed, never compressed.
 func (s *recordSink) background() {
 	defer s.done.Done()
-	for name := range s.work {
-		if s.opts.compress {
-			if _, err := os.Stat(name); errors.Is(err, os.ErrNotExist) {
-				continue // pruned already: newer files came in meanwhile
+	for {
+		r, ok := s.next()
+		if !ok {
+			return
+		}
+		if wait := time.Until(r.at.Add(s.settle)); wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-t.C:
+			case <-s.closing:
+				t.Stop()
 			}
-			if err := gzipFile(name); err != nil {
-				s.fail(fmt.Errorf("compressing %s (left as it is): %w", name, err))
+		}
+		fi, err := os.Stat(r.name)
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+			continue // pruned already: newer files came in meanwhile
+		case err == nil && fi.Size() == 0:
+			slog.Warn("rotated record file emptied by another program (copytruncate?): removed", "file", r.name)
+			if err := os.Remove(r.name); err != nil {
+				s.fail(err)
+			}
+			continue
+		}
+		if s.opts.compress {
+			if err := gzipFile(r.name); err != nil {
+				s.fail(fmt.Errorf("compressing %s (left as it is): %w", r.name, err))
 			}
 		}
 		if s.opts.keep > 0 {
@@ -359,12 +652,88 @@ func (s *recordSink) background() {
 	}
 }
 
+// enqueue hands a rotated file to the background work.
+func (s *recordSink) enqueue(name string) {
+	if s.work == nil {
+		return
+	}
+	s.queueMu.Lock()
+	s.queue = append(s.queue, rotated{name, time.Now()})
+	s.queueMu.Unlock()
+	select {
+	case s.work <- struct{}{}:
+	default:
+	}
+}
+
+// next waits for the next rotated file; false once the sink is closing
+// and none is left.
+func (s *recordSink) next() (rotated, bool) {
+	for {
+		s.queueMu.Lock()
+		if len(s.queue) > 0 {
+			r := s.queue[0]
+			s.queue = s.queue[1:]
+			s.queueMu.Unlock()
+			return r, true
+		}
+		s.queueMu.Unlock()
+		select {
+		case <-s.work:
+		case <-s.closing:
+			s.queueMu.Lock()
+			empty := len(s.queue) == 0
+			s.queueMu.Unlock()
+			if empty {
+				return rotated{}, false
+			}
+		}
+	}
+}
+
 func (s *recordSink) fail(err error) {
 	slog.Warn("record file rotation", "err", err)
 }
 
+// temps are the temporary files being written now: removed on every way
+// out, also the immediate exit on a second signal.
+var temps struct {
+	sync.Mutex
+	names map[string]bool
+}
+
+func addTemp(name string) {
+	temps.Lock()
+	defer temps.Unlock()
+	if temps.names == nil {
+		temps.names = map[string]bool{}
+	}
+	temps.names[name] = true
+}
+
+func dropTemp(name string) {
+	temps.Lock()
+	defer temps.Unlock()
+	delete(temps.names, name)
+}
+
+// removeTemps removes the temporary files being written (before an
+// immediate exit).
+func removeTemps() {
+	temps.Lock()
+	defer temps.Unlock()
+	for name := range temps.names {
+		os.Remove(name)
+	}
+	clear(temps.names)
+}
+
+// errCutWhileCompressing: the file shrank while it was read.
+var errCutWhileCompressing = errors.New("cut by another program while being compressed")
+
 // gzipFile replaces name by name.gz; the original is removed only once
-// the compressed file is complete and synced.
+// the compressed file is complete and synced. A file cut while it was read
+// (its records went to another program's copy) is removed, with no .gz.
 func gzipFile(name string) error {
 	in, err := os.Open(name)
 	if err != nil {
@@ -372,12 +741,14 @@ func gzipFile(name string) error {
 	}
 	defer in.Close()
 	tmp := name + ".gz.tmp"
+	addTemp(tmp)
+	defer dropTemp(tmp)
 	out, err := os.Create(tmp)
 	if err != nil {
 		return err
 	}
 	zw := gzip.NewWriter(out)
-	_, err = io.Copy(zw, in)
+	n, err := io.Copy(zw, in)
 	if cerr := zw.Close(); err == nil {
 		err = cerr
 	}
@@ -387,11 +758,18 @@ func gzipFile(name string) error {
 	if cerr := out.Close(); err == nil {
 		err = cerr
 	}
+	if fi, serr := in.Stat(); err == nil && serr == nil && fi.Size() < n {
+		err = errCutWhileCompressing
+	}
 	if err == nil {
 		err = os.Rename(tmp, name+".gz")
 	}
 	if err != nil {
 		os.Remove(tmp)
+		if errors.Is(err, errCutWhileCompressing) {
+			slog.Warn("rotated record file cut by another program while being compressed (copytruncate?): removed", "file", name)
+			return os.Remove(name)
+		}
 		return err
 	}
 	return os.Remove(name)
@@ -400,13 +778,17 @@ func gzipFile(name string) error {
 // Close flushes and closes the file and waits for the background work.
 func (s *recordSink) Close() error {
 	err := s.Flush()
-	if s.out.f != os.Stdout {
-		if cerr := s.out.f.Close(); err == nil && cerr != nil {
-			err = fmt.Errorf("closing %s: %w", s.path, cerr)
+	if s.f != nil && s.f != os.Stdout {
+		if cerr := s.f.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("closing %s: %w", s.name, cerr)
+		}
+		if s.aside != "" {
+			s.enqueue(s.aside)
+			s.aside = ""
 		}
 	}
 	if s.work != nil {
-		close(s.work)
+		close(s.closing)
 		s.done.Wait()
 		s.work = nil
 	}
@@ -452,4 +834,17 @@ func (v *sizeValue) Set(s string) error {
 	}
 	*v.p = int64(f * float64(mult))
 	return nil
+}
+
+// hupSink is the record sink a SIGHUP reopens (nil: none, SIGHUP is
+// ignored).
+var hupSink atomic.Pointer[recordSink]
+
+// reopenOnHUP passes every SIGHUP to the record sink of the moment.
+func reopenOnHUP(c <-chan os.Signal) {
+	for range c {
+		if s := hupSink.Load(); s != nil {
+			s.Reopen()
+		}
+	}
 }

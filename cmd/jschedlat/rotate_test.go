@@ -149,13 +149,14 @@ func TestSinkRotateByAge(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "records.jsonl")
 	now := time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC)
-	s := &recordSink{path: path, format: "jsonl", opts: rotateOpts{age: time.Minute}, now: func() time.Time { return now }}
-	if err := s.open(false); err != nil {
+	s, err := prepareSink(path, "jsonl", rotateOpts{age: time.Minute})
+	if err != nil {
 		t.Fatal(err)
 	}
-	s.work = make(chan string, 64)
-	s.done.Add(1)
-	go s.background()
+	s.now, s.settle = func() time.Time { return now }, 0
+	if err := s.start(); err != nil {
+		t.Fatal(err)
+	}
 	for i := uint64(0); i < 600; i++ {
 		now = now.Add(time.Second)
 		if err := s.Write(sinkRecord(i)); err != nil {
