@@ -96,7 +96,7 @@ func TestReadAppLog(t *testing.T) {
 		"c,\"odd, name\",2026-11-25T12:00:01Z,1,x\n" +
 		"d,http-nio-8080-exec-1,2026-11-25T12:00:02Z,,x\n"
 	var bad []int
-	reqs, err := ReadAppLog(strings.NewReader(csvLog), DefaultAppColumns, func(e *correlate.RowError) error { bad = append(bad, e.Line); return nil })
+	reqs, err := ReadAppLog(strings.NewReader(csvLog), AppColumns{}, func(e *correlate.RowError) error { bad = append(bad, e.Line); return nil })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,13 +107,13 @@ func TestReadAppLog(t *testing.T) {
 		t.Errorf("bad lines %v, want [3 5]", bad)
 	}
 	jsonLog := `{"req":"x1","t":"main","end":"25/Nov/2026:13:00:00 +0100","ms":"250ms"}` + "\n{broken\n"
-	cols := AppColumns{Thread: "t", Start: "start", End: "end", Duration: "ms", ID: "req"}
+	cols := AppColumns{Thread: "t", End: "end", Duration: "ms", ID: "req"}
 	bad = nil
 	reqs, err = ReadAppLog(strings.NewReader(jsonLog), cols, func(e *correlate.RowError) error { bad = append(bad, e.Line); return nil })
 	if err != nil || len(reqs) != 1 || reqs[0].ID != "x1" || reqs[0].End-reqs[0].Start != int64(250*time.Millisecond) || len(bad) != 1 || bad[0] != 2 {
 		t.Errorf("JSON lines: %+v, bad %v, err %v", reqs, bad, err)
 	}
-	if _, err := ReadAppLog(strings.NewReader("a,b\n1,2\n"), DefaultAppColumns, nil); err == nil || !strings.Contains(err.Error(), "--app-thread") {
+	if _, err := ReadAppLog(strings.NewReader("a,b\n1,2\n"), AppColumns{}, nil); err == nil || !strings.Contains(err.Error(), "--app-thread") {
 		t.Errorf("no thread column: %v", err)
 	}
 }

@@ -72,7 +72,7 @@ type htmlRequests struct {
 	Shown    int          `json:"shown"`
 	SLOMs    float64      `json:"slo_ms"`
 	Threads  []string     `json:"threads"`
-	Points   [][5]float64 `json:"points"` // end ms (from t0), duration ms, runq wait ms, thread index, request index
+	Points   [][5]float64 `json:"points"` // end ms (from t0), duration ms, runq wait ms (-1: not traced), thread index, request index
 	IDs      []string     `json:"ids"`
 	BinMs    float64      `json:"bin_ms"`
 	MaxByBin [][3]float64 `json:"max_by_bin"` // bin start ms (from t0), longest duration ms, requests ended
@@ -194,7 +194,7 @@ func (in *HTMLInput) requestData(t0Ms float64, width int64) *htmlRequests {
 		}
 		sort.Slice(idx, func(a, b int) bool { return reqs[idx[a]].End-reqs[idx[a]].Start > reqs[idx[b]].End-reqs[idx[b]].Start })
 		take(htmlRequestDots / 4)
-		sort.Slice(idx, func(a, b int) bool { return reqs[idx[a]].WaitNs > reqs[idx[b]].WaitNs })
+		sort.Slice(idx, func(a, b int) bool { return reqs[idx[a]].WaitMinNs > reqs[idx[b]].WaitMinNs })
 		take(htmlRequestDots / 2)
 		var rest []int
 		for i := range reqs {
@@ -222,7 +222,11 @@ func (in *HTMLInput) requestData(t0Ms float64, width int64) *htmlRequests {
 			thread[r.Thread] = ti
 			out.Threads = append(out.Threads, r.Thread)
 		}
-		out.Points = append(out.Points, [5]float64{float64(r.End)/1e6 - t0Ms, float64(r.End-r.Start) / 1e6, float64(r.WaitNs) / 1e6, float64(ti), float64(len(out.IDs))})
+		wait := float64(r.WaitMinNs) / 1e6
+		if r.Traced == TracedNot {
+			wait = -1 // unknown, drawn apart
+		}
+		out.Points = append(out.Points, [5]float64{float64(r.End)/1e6 - t0Ms, float64(r.End-r.Start) / 1e6, wait, float64(ti), float64(len(out.IDs))})
 		out.IDs = append(out.IDs, r.ID)
 	}
 	// Longest request per bin, exact over all requests; the bins are the

@@ -93,7 +93,9 @@ func (s *Summary) WriteText(w io.Writer, top int) error {
 		withKinds(r)
 	}
 
-	section("who had the CPU when the waits ended (the task switched out for the waiting thread)")
+	section("running when the wait ended")
+	fmt.Fprintln(w, "(the task the CPU switched from to the waiting thread: it was running then, not necessarily the cause of the wait;")
+	fmt.Fprintln(w, " a task that kept a thread waiting may rank low here when others ran just before each wait ended)")
 	fmt.Fprintf(tw, "previous task\t\t%s\t\n", distHead)
 	for _, r := range s.Holders[:limit(len(s.Holders))] {
 		fmt.Fprintf(tw, "%s\t\t%s\t\n", r.Name, distCols(r.Hist))
@@ -145,17 +147,28 @@ func toJSON(h *Hist, byKind map[string]*Hist) jsonDist {
 }
 
 type jsonRow struct {
-	Name string `json:"name"`
-	Pool string `json:"pool,omitempty"`
+	Name    string `json:"name"`
+	Pool    string `json:"pool,omitempty"`
+	Threads int    `json:"threads,omitempty"` // pools: its threads that waited
 	jsonDist
 }
 
-func rowsJSON(rows []Row) []jsonRow {
+// rowsJSON renders rows; threads (nil: none) gives a pool's thread count.
+func rowsJSON(rows []Row, threads map[string]int) []jsonRow {
 	out := make([]jsonRow, 0, len(rows))
 	for _, r := range rows {
-		out = append(out, jsonRow{Name: r.Name, Pool: r.Pool, jsonDist: toJSON(r.Hist, r.ByKind)})
+		out = append(out, jsonRow{Name: r.Name, Pool: r.Pool, Threads: threads[r.Name], jsonDist: toJSON(r.Hist, r.ByKind)})
 	}
 	return out
+}
+
+// PoolThreads returns the number of threads of each pool.
+func (s *Summary) PoolThreads() map[string]int {
+	n := map[string]int{}
+	for _, t := range s.Threads {
+		n[t.Pool]++
+	}
+	return n
 }
 
 // WriteJSON prints the whole summary as one JSON object (ns throughout).
@@ -180,38 +193,15 @@ func (s *Summary) WriteJSON(w io.Writer) error {
 		All        jsonDist  `json:"all"`
 		Pools      []jsonRow `json:"pools"`
 		Threads    []jsonRow `json:"threads"`
-		Holders    []jsonRow `json:"previous_tasks"`
+		Holders    []jsonRow `json:"previous_tasks"` // running when the wait ended
 		CPUs       []jsonRow `json:"cpus"`
 		IntervalNs int64     `json:"interval_ns"`
 		Slots      []slot    `json:"over_time"`
 		Requests   any       `json:"requests,omitempty"`
 	}{s.Records, s.First, s.Last, s.Migrated, "percentiles at most 0.8% above the exact value", toJSON(s.All.Hist, s.All.ByKind),
-		rowsJSON(s.Pools), rowsJSON(s.Threads), rowsJSON(s.Holders), rowsJSON(s.CPUs), s.IntervalNs, slots, nil}
+		rowsJSON(s.Pools, s.PoolThreads()), rowsJSON(s.Threads, nil), rowsJSON(s.Holders, nil), rowsJSON(s.CPUs, nil), s.IntervalNs, slots, nil}
 	if rq := s.Requests; rq != nil {
-		type req struct {
-			ID       string  `json:"id"`
-			Thread   string  `json:"thread"`
-			Start    string  `json:"start"`
-			Duration int64   `json:"duration_ns"`
-			Wait     uint64  `json:"runq_wait_ns"`
-			Share    float64 `json:"runq_share"`
-			Waits    uint64  `json:"runq_waits"`
-		}
-		var top []req
-		for i := range rq.Top {
-			r := &rq.Top[i]
-			top = append(top, req{r.ID, r.Thread, time.Unix(0, r.Start).UTC().Format(time.RFC3339Nano), r.End - r.Start, r.WaitNs, r.Share(), r.Waits})
-		}
-		out.Requests = struct {
-			Requests       int   `json:"requests"`
-			Threads        int   `json:"threads"`
-			MatchedThreads int   `json:"threads_in_records"`
-			SLONs          int64 `json:"slo_ns,omitempty"`
-			ThresholdNs    int64 `json:"threshold_ns"`
-			OverSLO        int   `json:"over_slo"`
-			OverSLOWaited  int   `json:"over_slo_with_runq_wait"`
-			Top            []req `json:"top_by_runq_wait"`
-		}{rq.Requests, rq.Threads, rq.MatchedThreads, int64(rq.SLO), int64(rq.Threshold), rq.OverSLO, rq.OverSLOWaited, top}
+		out.Requests = rq.jsonValue()
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
@@ -220,4 +210,67 @@ func (s *Summary) WriteJSON(w io.Writer) error {
 
 func newTable(w io.Writer) *tabwriter.Writer {
 	return tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+}
+
+func (rq *RequestSummary) jsonValue() any {
+	type req struct {
+		ID       string  `json:"id"`
+		Thread   string  `json:"thread"`
+		Start    string  `json:"start"`
+		Duration int64   `json:"duration_ns"`
+		Traced   string  `json:"traced"`
+		Wait     *uint64 `json:"runq_wait_ns,omitempty"` // exact times only
+		WaitMin  uint64  `json:"runq_wait_min_ns"`
+		WaitMax  uint64  `json:"runq_wait_max_ns"`
+		Share    float64 `json:"runq_share"`
+		Waits    uint64  `json:"runq_waits"`
+	}
+	type interval struct {
+		From string `json:"from"`
+		To   string `json:"to"`
+	}
+	top := []req{}
+	for i := range rq.Top {
+		r := &rq.Top[i]
+		j := req{ID: r.ID, Thread: r.Thread, Start: time.Unix(0, r.Start).UTC().Format(time.RFC3339Nano), Duration: r.End - r.Start,
+			Traced: r.Traced.String(), WaitMin: r.WaitMinNs, WaitMax: r.WaitMaxNs, Share: r.Share(), Waits: r.Waits}
+		if r.Coarse == 0 {
+			j.Wait = &r.WaitNs
+		}
+		top = append(top, j)
+	}
+	span := []interval{}
+	for _, iv := range rq.Span {
+		span = append(span, interval{time.Unix(0, iv.From).UTC().Format(time.RFC3339Nano), time.Unix(0, iv.To).UTC().Format(time.RFC3339Nano)})
+	}
+	var minLat *int64
+	if rq.MinLatency >= 0 {
+		v := int64(rq.MinLatency)
+		minLat = &v
+	}
+	return struct {
+		Requests       int        `json:"requests"`
+		Threads        int        `json:"threads"`
+		MatchedThreads int        `json:"threads_in_records"`
+		Span           []interval `json:"traced_span"`
+		SpanSource     string     `json:"traced_span_from"`
+		SpanGuessed    bool       `json:"traced_span_guessed"`
+		MinLatencyNs   *int64     `json:"min_latency_ns"` // null: unknown
+		Traced         int        `json:"traced"`
+		Partly         int        `json:"partly_traced"`
+		NotTraced      int        `json:"not_traced"`
+		Coarse         int        `json:"traced_with_times_to_the_second"`
+		SLONs          int64      `json:"slo_ns,omitempty"`
+		ThresholdNs    int64      `json:"threshold_ns"`
+		// Of the requests traced wholly.
+		OverSLO          int   `json:"over_slo"`
+		OverSLOWaited    int   `json:"over_slo_with_runq_wait"`
+		OverSLONotWaited int   `json:"over_slo_without_runq_wait"`
+		OverSLOUndecided int   `json:"over_slo_undecided"`
+		OverSLOPartly    int   `json:"over_slo_partly_traced"`
+		OverSLONotTraced int   `json:"over_slo_not_traced"`
+		Top              []req `json:"top_by_runq_wait"`
+	}{rq.Requests, rq.Threads, rq.MatchedThreads, span, string(rq.SpanSource), rq.SpanSource == SpanFromRecords, minLat,
+		rq.Traced, rq.Partly, rq.NotTraced, rq.Coarse, int64(rq.SLO), int64(rq.Threshold),
+		rq.OverSLO, rq.OverSLOWaited, rq.OverSLONotWaited, rq.OverSLOUndecided, rq.OverSLOPartly, rq.OverSLONotTraced, top}
 }

@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/google/pprof/profile"
 
@@ -64,8 +65,9 @@ func (s *Stacks) intern(frames []string) int {
 }
 
 // At returns the stack (leaf first) and state of thread tid named name in
-// the dump nearest to t; ok is false when no dump saw it under that name.
-func (s *Stacks) At(tid uint32, t int64, name string) (stack int, state string, ok bool) {
+// the dump nearest to t, and that dump's time; ok is false when no dump
+// saw it under that name.
+func (s *Stacks) At(tid uint32, t int64, name string) (stack int, state string, dumpAt int64, ok bool) {
 	l := s.byTid[tid]
 	i := sort.Search(len(l), func(i int) bool { return l[i].t >= t })
 	best := -1
@@ -91,9 +93,9 @@ func (s *Stacks) At(tid uint32, t int64, name string) (stack int, state string, 
 		}
 	}
 	if best < 0 {
-		return 0, "", false
+		return 0, "", 0, false
 	}
-	return l[best].stack, l[best].state, true
+	return l[best].stack, l[best].state, l[best].t, true
 }
 
 // Profiler builds a pprof profile of run-queue waits: per thread, kind
@@ -107,7 +109,34 @@ type Profiler struct {
 
 type sampleKey struct {
 	thread, pool, kind, state string
-	stack                     int // -1: no dump saw the thread
+	stack                     int    // -1: no dump saw the thread
+	dump                      string // the leaf pseudo-frame naming the dump and its distance
+}
+
+// dumpFrame names the dump a stack comes from and how far from the wait
+// it was, bucketed so that the profile keeps few distinct frames. It is
+// the leaf, so that -top and flame graphs do not show the dump's frames
+// (often Thread.sleep or a park) as where the thread waited.
+func dumpFrame(dumpAt, wait int64) string {
+	d := time.Duration(dumpAt - wait)
+	side := "after"
+	if d < 0 {
+		d, side = -d, "before"
+	}
+	var dist string
+	switch {
+	case d < time.Second:
+		dist = "within 1 s of"
+	case d < 10*time.Second:
+		dist = "1-10 s " + side
+	case d < time.Minute:
+		dist = "10-60 s " + side
+	case d < 10*time.Minute:
+		dist = "1-10 min " + side
+	default:
+		dist = "over 10 min " + side
+	}
+	return "(stack from the thread dump at " + time.Unix(0, dumpAt).UTC().Format("15:04:05") + " UTC, " + dist + " the wait: not where it waited)"
 }
 
 // NewProfiler returns a profiler using stacks (nil: no stacks).
@@ -124,8 +153,8 @@ func (p *Profiler) Add(r *correlate.Record) {
 	k.pool = k.thread
 	if r.JavaThread != "" {
 		k.pool = Pool(r.JavaThread, p.pools)
-		if st, state, ok := p.stacks.At(r.Tid, r.Time, r.JavaThread); ok {
-			k.stack, k.state = st, state
+		if st, state, at, ok := p.stacks.At(r.Tid, r.Time, r.JavaThread); ok {
+			k.stack, k.state, k.dump = st, state, dumpFrame(at, r.Time)
 		}
 	}
 	v := p.samples[k]
@@ -175,7 +204,7 @@ func (p *Profiler) Write(w io.Writer) error {
 		Period:     1,
 		Comments: []string{
 			"jschedlat: time Java threads spent runnable in the CPU run queue",
-			"stack: the thread's Java stack in the thread dump nearest in time to each wait (not necessarily where it waited), under pseudo-frames for its pool and thread",
+			"stack: the thread's Java stack in the thread dump nearest in time to each wait, NOT where it waited: the leaf pseudo-frame names that dump's time and its distance from the wait; the roots are pseudo-frames for the pool and thread",
 			"label state: the thread's Java state in that dump",
 		},
 		DefaultSampleType: "runq_delay",
@@ -213,11 +242,15 @@ func (p *Profiler) Write(w io.Writer) error {
 		if a.kind != b.kind {
 			return a.kind < b.kind
 		}
-		return a.stack < b.stack
+		if a.stack != b.stack {
+			return a.stack < b.stack
+		}
+		return a.dump < b.dump
 	})
 	for _, k := range keys {
 		var ls []*profile.Location
 		if k.stack >= 0 {
+			ls = append(ls, loc(k.dump, "", 0))
 			for _, f := range p.stacks.stacks[k.stack] {
 				ls = append(ls, loc(parseFrame(f)))
 			}

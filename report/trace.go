@@ -140,8 +140,20 @@ func (t *TraceWriter) Requests(pid uint32, reqs []Request) {
 				b = append(b, us(r.Start-t.zero)...)
 				b = append(b, `,"args":{"id":`...)
 				b = jsonString(b, r.ID)
-				b = append(b, `,"runq_wait_ns":`...)
-				b = strconv.AppendUint(b, r.WaitNs, 10)
+				b = append(b, `,"traced":`...)
+				b = jsonString(b, r.Traced.String())
+				switch {
+				case r.Traced == TracedNot:
+					// Unknown: no wait is given, rather than 0.
+				case r.Coarse > 0:
+					b = append(b, `,"runq_wait_min_ns":`...)
+					b = strconv.AppendUint(b, r.WaitMinNs, 10)
+					b = append(b, `,"runq_wait_max_ns":`...)
+					b = strconv.AppendUint(b, r.WaitMaxNs, 10)
+				default:
+					b = append(b, `,"runq_wait_ns":`...)
+					b = strconv.AppendUint(b, r.WaitNs, 10)
+				}
 				b = append(b, `,"duration_ns":`...)
 				b = strconv.AppendInt(b, r.End-r.Start, 10)
 				b = append(b, `}}`...)

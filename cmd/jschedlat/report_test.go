@@ -243,36 +243,33 @@ func TestReportAppLog(t *testing.T) {
 	log := "id,thread,start,end\n" +
 		"r1,http-nio-8080-exec-1,2026-11-25T11:59:59.9Z,2026-11-25T12:00:00.0095Z\n" +
 		"r2,http-nio-8080-exec-2,2026-11-25T12:00:00.000999Z,2026-11-25T12:00:00.0035Z\n" +
-		"r3,nobody,2026-11-25T12:00:00Z,2026-11-25T12:00:01Z\n" +
+		"r3,nobody,2026-11-25T12:00:00.000Z,2026-11-25T12:00:01.000Z\n" +
 		"bad,http-nio-8080-exec-1,never,2026-11-25T12:00:01Z\n"
 	if err := os.WriteFile(app, []byte(log), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	out := filepath.Join(dir, "req.csv")
-	code, stderr := runBin(t, "report", "-o", filepath.Join(dir, "r.txt"), "--app-log", app, "--app-out", out, "--slo", "5ms", "--runq-threshold", "1us", in)
+	code, stderr := runBin(t, "report", "-o", filepath.Join(dir, "r.txt"), "--app-log", app, "--app-out", out, "--slo", "5ms", "--runq-threshold", "1us",
+		"--traced", "2026-11-25T11:59:59Z,2026-11-25T12:00:02Z", in)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
 	if !strings.Contains(stderr, "line=5") {
 		t.Errorf("the bad app-log row is not reported with its line: %s", stderr)
 	}
-	b, _ := os.ReadFile(out)
-	got := map[string][]string{}
-	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n")[1:] {
-		f := strings.Split(l, ",")
-		got[f[0]] = f
-	}
+	got := readAnnotated(t, out)
 	// r1: waits of 1, 3, 5, 7, 9 µs (records 0, 2, 4, 6, 8): 25 µs.
 	// r2: record 1 (2 µs, from 11:59:59.999998 to 12:00:00.001000...) ends at
 	// 12:00:00.001, so its overlap is 1 µs; record 3 (4 µs) ends at .003: all of it.
 	for id, want := range map[string]string{"r1": "25000", "r2": "5000", "r3": "0"} {
-		if len(got[id]) < 6 || got[id][5] != want {
-			t.Errorf("request %s: %v, want runq_wait_ns %s", id, got[id], want)
+		if got[id]["runq_wait_ns"] != want || got[id]["traced"] != "yes" {
+			t.Errorf("request %s: %v, want runq_wait_ns %s, traced", id, got[id], want)
 		}
 	}
 	text, _ := os.ReadFile(filepath.Join(dir, "r.txt"))
 	if !strings.Contains(string(text), "application requests: 3, on 3 threads, 2 of them seen in the records") ||
-		!strings.Contains(string(text), "2 slower than the SLO (5ms); 1 of those waited >= 1µs in the run queue") {
+		!strings.Contains(string(text), "2 traced requests slower than the SLO (5ms); 1 of those waited >= 1µs in the run queue") ||
+		!strings.Contains(string(text), "from --traced") {
 		t.Errorf("report text:\n%s", text)
 	}
 	none := filepath.Join(dir, "none.csv")
@@ -361,4 +358,18 @@ func TestReportHTML(t *testing.T) {
 	if code == 0 || !strings.Contains(stderr, "--html") || strings.Count(strings.TrimSpace(stderr), "\n") > 0 {
 		t.Errorf("unwritable --html: exit %d, stderr %q", code, stderr)
 	}
+}
+
+// readAnnotated reads an --app-out file by request id, each row by column.
+func readAnnotated(t *testing.T, path string) map[string]map[string]string {
+	t.Helper()
+	rows, err := readCSVFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]map[string]string{}
+	for _, m := range rows {
+		out[m["id"]] = m
+	}
+	return out
 }
