@@ -100,13 +100,22 @@ func FuzzParseJavacores(f *testing.F) {
 	}
 	f.Add(b)
 	f.Add(b[:len(b)/2])
+	for _, v := range []string{"javacore.4242.cut-mid-thread.txt", "javacore.4242.utc.txt"} {
+		b, err := os.ReadFile(filepath.Join("..", "testdata", "dumps", "field", v))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
 	f.Fuzz(func(t *testing.T, in []byte) {
 		dumps, _ := ParseJavacores(bytes.NewReader(in), time.UTC)
 		for _, d := range dumps {
+			seen := map[int]bool{}
 			for _, th := range d.Threads {
-				if th.Tid <= 0 {
-					t.Fatalf("thread without a native id kept: %+v", th)
+				if th.Tid <= 0 || seen[th.Tid] {
+					t.Fatalf("thread without a native id, or with one listed twice, kept: %+v", th)
 				}
+				seen[th.Tid] = true
 			}
 		}
 	})
