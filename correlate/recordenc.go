@@ -42,8 +42,13 @@ func (c *timeText) append(b []byte, ns int64) []byte {
 }
 
 // appendCSVField appends s as encoding/csv.Writer writes a field (comma
-// separator, UseCRLF false).
+// separator, UseCRLF false), after making it valid UTF-8 as the JSON lines
+// are: a thread name from a dump or the kernel may hold any bytes, and a
+// CSV reader may refuse a file that is not UTF-8.
 func appendCSVField(b []byte, s string) []byte {
+	if !utf8.ValidString(s) {
+		s = validUTF8(s)
+	}
 	if !csvNeedsQuotes(s) {
 		return append(b, s...)
 	}
@@ -55,6 +60,22 @@ func appendCSVField(b []byte, s string) []byte {
 		b = append(b, s[i])
 	}
 	return append(b, '"')
+}
+
+// validUTF8 replaces each byte that is not part of valid UTF-8 with
+// U+FFFD, as encoding/json (and appendJSONText) do.
+func validUTF8(s string) string {
+	b := make([]byte, 0, len(s)+8)
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, "\uFFFD"...)
+		} else {
+			b = append(b, s[i:i+size]...)
+		}
+		i += size
+	}
+	return string(b)
 }
 
 var csvSpecial = [256]bool{'\n': true, '\r': true, '"': true, ',': true}

@@ -18,10 +18,13 @@ type stdCSVWriter struct {
 	row []string
 }
 
+// Write writes what encoding/csv writes of the fields made valid UTF-8:
+// converting to runes turns each byte of an invalid sequence into U+FFFD.
 func (c *stdCSVWriter) Write(r *Record) error {
-	return c.w.Write([]string{FormatTime(r.Time), u32(r.CPU), u32(r.QueuedCPU), r.Kind, fmt.Sprint(r.LatencyNs),
-		u32(r.Pid), u32(r.Tid), r.Comm, r.JavaThread, r.NameSource, u32(r.PrevPid), u32(r.PrevTid), r.PrevComm,
-		r.PrevJavaThread, fmt.Sprint(r.KTime), r.VirtualThread, r.Cgroup, r.Container})
+	v := func(s string) string { return string([]rune(s)) }
+	return c.w.Write([]string{FormatTime(r.Time), u32(r.CPU), u32(r.QueuedCPU), v(r.Kind), fmt.Sprint(r.LatencyNs),
+		u32(r.Pid), u32(r.Tid), v(r.Comm), v(r.JavaThread), v(r.NameSource), u32(r.PrevPid), u32(r.PrevTid), v(r.PrevComm),
+		v(r.PrevJavaThread), fmt.Sprint(r.KTime), v(r.VirtualThread), v(r.Cgroup), v(r.Container)})
 }
 
 func (c *stdCSVWriter) Flush() error { c.w.Flush(); return c.w.Error() }
