@@ -202,7 +202,6 @@ func ReadRecordsLenient(r io.Reader, fn func(*Record) error, bad func(*RowError)
 		if err == io.EOF {
 			return nil
 		}
-		line, _ := cr.FieldPos(0)
 		if err != nil {
 			var pe *csv.ParseError
 			if errors.As(err, &pe) {
@@ -213,6 +212,7 @@ func ReadRecordsLenient(r io.Reader, fn func(*Record) error, bad func(*RowError)
 			}
 			return err
 		}
+		line, _ := cr.FieldPos(0) // only for a row read: it panics after a parse error
 		if len(row) != len(head) {
 			if berr := bad(&RowError{Line: line, Err: fmt.Errorf("%d fields, the header has %d", len(row), len(head))}); berr != nil {
 				return berr

@@ -100,6 +100,9 @@ const (
 // unit is --app-duration-unit, 0 when not given.
 func CompileAccessPattern(pattern string, timeIs TimeIs, unit time.Duration, tz *time.Location) (*LineFormat, error) {
 	lf := &LineFormat{TZ: tz}
+	if timeIs == "" {
+		timeIs = TimeIsStart
+	}
 	var b strings.Builder
 	b.WriteString("^")
 	used := map[string]bool{}

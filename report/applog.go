@@ -385,7 +385,6 @@ func ReadAppLog(r io.Reader, given AppColumns, bad func(*correlate.RowError) err
 		if err == io.EOF {
 			return out, nil
 		}
-		line, _ := cr.FieldPos(0)
 		if err != nil {
 			var pe *csv.ParseError
 			if errors.As(err, &pe) {
@@ -396,6 +395,7 @@ func ReadAppLog(r io.Reader, given AppColumns, bad func(*correlate.RowError) err
 			}
 			return out, err
 		}
+		line, _ := cr.FieldPos(0)
 		if err := take(line, func(k string) (string, bool) {
 			i, ok := idx[k]
 			if !ok || i >= len(row) || row[i] == "" {

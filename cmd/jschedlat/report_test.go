@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/jschedlat/jschedlat/correlate"
+	"github.com/jschedlat/jschedlat/report"
+	"github.com/jschedlat/jschedlat/runmeta"
 )
 
 // writeRecords writes n records of two threads of one pool as CSV.
@@ -372,4 +374,137 @@ func readAnnotated(t *testing.T, path string) map[string]map[string]string {
 		out[m["id"]] = m
 	}
 	return out
+}
+
+// The acceptance recording's app log, extended by an hour of requests on
+// both sides of the run (as an application that logs all day does): the
+// slow requests that waited are counted among those the run traced alone,
+// and equal the ground truth (the app's own schedstat run-queue time);
+// the requests outside the run are "not traced", never "did not wait".
+func TestReportAppLogBeyondRun(t *testing.T) {
+	dir := t.TempDir()
+	records := filepath.Join(dir, "records.csv.gz")
+	src, err := os.ReadFile(acceptanceFile(t, "records.csv.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(records, src, 0o644)
+	truth, err := readAppTruth(acceptanceFile(t, "app.csv.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The run: the recording's first to last record (its sidecar was not
+	// kept; this is within the run's own span).
+	var first, last int64
+	n := 0
+	copyRecords(t, records, filepath.Join(dir, "scan.csv"), func(r *correlate.Record) bool {
+		if n == 0 || r.Time < first {
+			first = r.Time
+		}
+		last = max(last, r.Time)
+		n++
+		return false
+	})
+	// A threshold that splits the slow requests of the recording (at 1 ms
+	// all of them waited).
+	const slo, threshold = 6 * time.Millisecond, 5 * time.Millisecond
+	var inside, insideSlow, insideWaited, straddle int
+	for _, r := range truth {
+		switch {
+		case r.start >= first && r.end <= last:
+			inside++
+			if time.Duration(r.end-r.start) > slo {
+				insideSlow++
+				if time.Duration(r.runqNs) >= threshold {
+					insideWaited++
+				}
+			}
+		case r.end >= first && r.start <= last:
+			straddle++
+		}
+	}
+	// An hour of slow requests before and after, on the same threads.
+	ext := append([]appRequest(nil), truth...)
+	added := 0
+	for i := 0; i < 3600; i++ {
+		for _, at := range []int64{first - int64(time.Hour) + int64(i)*int64(time.Second), last + int64(time.Second) + int64(i)*int64(time.Second)} {
+			added++
+			ext = append(ext, appRequest{id: fmt.Sprintf("x-%d", added), thread: fmt.Sprintf("http-nio-8080-exec-%d", 1+i%4), start: at, end: at + int64(20*time.Millisecond)})
+		}
+	}
+	appLog := filepath.Join(dir, "app.csv")
+	if err := writeAppLog(appLog, ext); err != nil {
+		t.Fatal(err)
+	}
+	outside := len(truth) - inside - straddle + added
+	t.Logf("%d requests: %d inside the run (%d slow, %d of them waited >= %s by the ground truth), %d straddle its edges, %d outside",
+		len(ext), inside, insideSlow, insideWaited, threshold, straddle, outside)
+
+	check := func(name string, wantSource string) {
+		t.Helper()
+		jsonOut, annotated := filepath.Join(dir, name+".json"), filepath.Join(dir, name+".runq.csv")
+		code, stderr := runBin(t, "report", records, "--format", "json", "-o", jsonOut, "--app-log", appLog, "--slo", slo.String(),
+			"--runq-threshold", threshold.String(), "--app-out", annotated)
+		if code != 0 {
+			t.Fatalf("%s: exit %d: %s", name, code, stderr)
+		}
+		if guessed := strings.Contains(stderr, "GUESSED"); guessed != (wantSource == string(report.SpanFromRecords)) {
+			t.Errorf("%s: warning of a guessed span: %t; stderr:\n%s", name, guessed, stderr)
+		}
+		var rep struct {
+			Requests struct {
+				Span          []struct{ From, To time.Time } `json:"traced_span"`
+				From          string                         `json:"traced_span_from"`
+				Traced        int                            `json:"traced"`
+				Partly        int                            `json:"partly_traced"`
+				NotTraced     int                            `json:"not_traced"`
+				OverSLO       int                            `json:"over_slo"`
+				OverSLOWaited int                            `json:"over_slo_with_runq_wait"`
+				NotJudged     int                            `json:"over_slo_not_traced"`
+			} `json:"requests"`
+		}
+		b, _ := os.ReadFile(jsonOut)
+		if err := json.Unmarshal(b, &rep); err != nil {
+			t.Fatal(err)
+		}
+		rq := rep.Requests
+		t.Logf("%s: %+v", name, rq)
+		if rq.From != wantSource || len(rq.Span) != 1 || rq.Span[0].From.UnixNano() != first || rq.Span[0].To.UnixNano() != last {
+			t.Errorf("%s: span %+v from %q, want %s to %s from %q", name, rq.Span, rq.From, correlate.FormatTime(first), correlate.FormatTime(last), wantSource)
+		}
+		if rq.Traced != inside || rq.Partly != straddle || rq.NotTraced != outside {
+			t.Errorf("%s: traced %d, partly %d, not %d; want %d, %d, %d", name, rq.Traced, rq.Partly, rq.NotTraced, inside, straddle, outside)
+		}
+		if rq.OverSLO != insideSlow || rq.OverSLOWaited != insideWaited {
+			t.Errorf("%s: %d slow, %d of them waited; the ground truth inside the run: %d, %d", name, rq.OverSLO, rq.OverSLOWaited, insideSlow, insideWaited)
+		}
+		if rq.NotJudged < added {
+			t.Errorf("%s: %d slow requests not traced, want at least the %d added", name, rq.NotJudged, added)
+		}
+		ann := readAnnotated(t, annotated)
+		for _, id := range []string{"x-1", fmt.Sprint("x-", added)} {
+			if m := ann[id]; m["traced"] != "no" || m["runq_wait_ns"] != "" {
+				t.Errorf("%s: request %s outside the run: %v, want traced=no and no wait", name, id, m)
+			}
+		}
+	}
+	check("guessed", string(report.SpanFromRecords))
+	// The run's own span, as attach writes it beside its output.
+	for _, l := range []runmeta.Line{{Event: "start", Run: "r1", TimeNs: first, MinLatencyNs: 0}, {Event: "stop", Run: "r1", TimeNs: last}} {
+		if err := runmeta.Append(runmeta.Sidecar(records), l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check("sidecar", string(report.SpanFromRuns))
+
+	// Text: the not traced requests are named as such.
+	out, err := exec.Command(binary(t), "report", records, "--app-log", appLog, "--slo", slo.String(), "--runq-threshold", threshold.String(), "--app-out", filepath.Join(dir, "t.csv")).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{fmt.Sprintf("%d not traced", outside), fmt.Sprintf("%d traced requests slower than the SLO (6ms); %d of those waited", insideSlow, insideWaited), "from run metadata"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("text report lacks %q:\n%s", want, out)
+		}
+	}
 }
