@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -16,11 +17,12 @@ import (
 )
 
 type replayOpts struct {
-	events string
-	dumps  []string
-	output string
-	format string
-	tz     string
+	events   string
+	dumps    []string
+	dumpTime []string
+	output   string
+	format   string
+	tz       string
 }
 
 func newReplayCmd() *cobra.Command {
@@ -32,7 +34,15 @@ func newReplayCmd() *cobra.Command {
 directory written by 'attach --save-dumps' (exact capture times), or jstack /
 jcmd Thread.print files, application logs with kill -3 dumps and OpenJ9
 javacores (times from their timestamp lines, read in --tz). Replaying a run's --save-events with its
---save-dumps gives the same rows as that run's live output.`,
+--save-dumps gives the same rows as that run's live output.
+
+Dump files may be gzipped, UTF-16 (Windows PowerShell) or journalctl,
+Kubernetes (CRI) or docker json-file logs. A damaged dump gives its complete
+threads; a file in a directory that cannot be read is skipped; both with a
+warning naming the file and line. A dump without a timestamp line is placed
+at the time --dump-time gives for its file, else at the file's modification
+time (said in a warning). A dump whose jcmd first line names another process
+than the events' is not used.`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.dumps = append(o.dumps, args...)
@@ -45,6 +55,7 @@ javacores (times from their timestamp lines, read in --tz). Replaying a run's --
 	f.StringVarP(&o.output, "output", "o", "-", "write records to FILE (- = stdout)")
 	f.StringVar(&o.format, "format", "csv", "record format: csv, jsonl")
 	f.StringVar(&o.tz, "tz", "Local", "time zone of the timestamp lines in plain dump files (e.g. UTC, Europe/Zurich)")
+	f.StringArrayVar(&o.dumpTime, "dump-time", nil, "FILE=TIME: when the dump in FILE was taken, for a dump without a timestamp line (TIME: RFC 3339, or \"2006-01-02 15:04:05\" in --tz; repeatable)")
 	_ = c.MarkFlagRequired("events")
 	return c
 }
@@ -56,6 +67,10 @@ func runReplay(ctx context.Context, o *replayOpts) (err error) {
 	loc, err := time.LoadLocation(o.tz)
 	if err != nil {
 		return fmt.Errorf("--tz: %w", err)
+	}
+	at, err := parseDumpTimes(o.dumpTime, loc)
+	if err != nil {
+		return err
 	}
 	f, err := os.Open(o.events)
 	if err != nil {
@@ -73,7 +88,7 @@ func runReplay(ctx context.Context, o *replayOpts) (err error) {
 	if err != nil {
 		return fmt.Errorf("%s: %w", o.events, err)
 	}
-	dumps, warns, err := correlate.LoadDumps(o.dumps, loc)
+	dumps, warns, err := correlate.LoadDumpsWith(o.dumps, correlate.LoadOptions{Loc: loc, At: at})
 	if err != nil {
 		return err
 	}
@@ -84,14 +99,23 @@ func runReplay(ctx context.Context, o *replayOpts) (err error) {
 	for i := range dumps {
 		d := &dumps[i]
 		if d.Pid != 0 && hdr.Pid != 0 && d.Pid != int(hdr.Pid) {
-			slog.Warn("dump is of another process: skipped", "dump", d.Origin, "dump_pid", d.Pid, "events_pid", hdr.Pid)
+			// Also a dump taken inside the JVM's container (jcmd 1):
+			// its TIDs are of that namespace, not the host's.
+			slog.Warn("dump is of another process (or seen from inside a container, with TIDs that are not the host's): skipped",
+				"dump", d.Origin, "dump_pid", d.Pid, "events_pid", hdr.Pid)
 			continue
 		}
 		namer.AddDump(d.Start, d.End, &d.Dump, d.TidMap())
 		used++
 	}
-	if used == 0 && hdr.Pid != 0 {
-		slog.Warn("no usable thread dumps: java_thread stays empty")
+	switch {
+	case len(o.dumps) == 0:
+		// Still useful: every wait is there, with the kernel's names.
+		slog.Warn("no --dumps given: java_thread comes only from the HotSpot probe records in the event log",
+			"threads_named_at_start", namer.ThreadStarts())
+	case used == 0 && hdr.Pid != 0:
+		slog.Warn("no usable thread dumps: java_thread comes only from the HotSpot probe records in the event log",
+			"threads_named_at_start", namer.ThreadStarts())
 	}
 
 	// As openRecords, with a large buffer before the file: encoding/csv's
@@ -164,6 +188,30 @@ func runReplay(ctx context.Context, o *replayOpts) (err error) {
 	}
 	fmt.Fprintf(os.Stderr, "jschedlat: %d records written from %d dumps\n", n, used)
 	return nil
+}
+
+// parseDumpTimes reads --dump-time FILE=TIME values.
+func parseDumpTimes(vals []string, loc *time.Location) (map[string]time.Time, error) {
+	if len(vals) == 0 {
+		return nil, nil
+	}
+	at := map[string]time.Time{}
+	for _, v := range vals {
+		i := strings.LastIndexByte(v, '=')
+		if i <= 0 || i == len(v)-1 {
+			return nil, fmt.Errorf("--dump-time %q: want FILE=TIME", v)
+		}
+		file, ts := v[:i], v[i+1:]
+		t, err := time.Parse(time.RFC3339Nano, ts)
+		if err != nil {
+			var err2 error
+			if t, err2 = time.ParseInLocation(time.DateTime, ts, loc); err2 != nil {
+				return nil, fmt.Errorf("--dump-time %q: time is neither RFC 3339 nor \"2006-01-02 15:04:05\": %w", v, err)
+			}
+		}
+		at[file] = t
+	}
+	return at, nil
 }
 
 // flushBoth flushes a record writer and the buffer it writes to.

@@ -1,0 +1,127 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jschedlat/jschedlat/bpf"
+	"github.com/jschedlat/jschedlat/correlate"
+)
+
+// replayOnce writes an event log of pid with one wait of each TID at t,
+// replays it with args and returns the Java names of the rows by TID and
+// what was logged.
+func replayOnce(t *testing.T, pid uint32, at time.Time, tids []uint32, o replayOpts) (map[uint32]string, string) {
+	t.Helper()
+	dir := t.TempDir()
+	var ev bytes.Buffer
+	w, err := correlate.NewEventLogWriter(&ev, correlate.EventLogHeader{Pid: pid})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, tid := range tids {
+		// The kernel's names of those threads (jdk17-comm-4703.txt).
+		comm := map[uint32]string{0x1279: "café-worker", 0x1261: "java"}[tid]
+		e := correlate.Event{KTime: uint64(1e9 + i), Time: at.UnixNano() + int64(i), Latency: 1000, Kind: bpf.KindWakeup, Pid: pid, Tid: tid, Comm: comm}
+		if err := w.Write(&e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	o.events = filepath.Join(dir, "events.jsonl")
+	if err := os.WriteFile(o.events, ev.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	o.output, o.format = filepath.Join(dir, "out.csv"), "csv"
+	if o.tz == "" {
+		o.tz = "UTC"
+	}
+	var logged bytes.Buffer
+	old := slog.Default()
+	slog.SetDefault(slog.New(slog.NewTextHandler(&logged, nil)))
+	defer slog.SetDefault(old)
+	if err := runReplay(context.Background(), &o); err != nil {
+		t.Fatalf("replay: %v\n%s", err, logged.String())
+	}
+	out, err := os.ReadFile(o.output)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[uint32]string{}
+	if err := correlate.ReadRecords(bytes.NewReader(out), func(r *correlate.Record) error {
+		names[r.Tid] = r.JavaThread
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return names, logged.String()
+}
+
+// 2026-11-25 13:36:45 in the dumps' zone (UTC here): when jdk17-*-4703 were taken.
+var dump4703 = time.Date(2026, 11, 25, 13, 36, 45, 500e6, time.UTC)
+
+func TestReplayJcmdPid(t *testing.T) {
+	jcmd := "../../testdata/dumps/hotspot/jdk17-jcmd-threadprint-4703.txt"
+	names, _ := replayOnce(t, 4703, dump4703, []uint32{0x1279}, replayOpts{dumps: []string{jcmd}})
+	if names[0x1279] != "café-worker" {
+		t.Errorf("same pid: TID 0x1279 named %q", names[0x1279])
+	}
+	names, logged := replayOnce(t, 5000, dump4703, []uint32{0x1279}, replayOpts{dumps: []string{jcmd}})
+	if names[0x1279] != "" {
+		t.Errorf("dump of pid 4703 named a thread of pid 5000: %q", names[0x1279])
+	}
+	if !strings.Contains(logged, "dump is of another process") || !strings.Contains(logged, "dump_pid=4703") || !strings.Contains(logged, "events_pid=5000") {
+		t.Errorf("log %q: want a warning naming both pids", logged)
+	}
+}
+
+func TestReplayDumpTime(t *testing.T) {
+	dir := t.TempDir()
+	f := filepath.Join(dir, "dump.txt")
+	b, err := os.ReadFile("../../testdata/dumps/field/jdk17-jstack-4703.no-timestamp.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(f, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Without --dump-time: the file's modification time (now) places it,
+	// far from the events, and the warning says so.
+	names, logged := replayOnce(t, 4703, dump4703, []uint32{0x1279}, replayOpts{dumps: []string{dir}})
+	if !strings.Contains(logged, "no timestamp line") || !strings.Contains(logged, "modification time") {
+		t.Errorf("log %q", logged)
+	}
+	_ = names
+	names, logged = replayOnce(t, 4703, dump4703, []uint32{0x1279, 0x1261}, replayOpts{dumps: []string{dir},
+		dumpTime: []string{"dump.txt=2026-11-25T13:36:45Z"}})
+	if names[0x1279] != "café-worker" || names[0x1261] != "main" {
+		t.Errorf("--dump-time: names %v\n%s", names, logged)
+	}
+	// The dump's own layout, read in --tz.
+	names, _ = replayOnce(t, 4703, dump4703, []uint32{0x1279}, replayOpts{dumps: []string{f}, tz: "UTC",
+		dumpTime: []string{f + "=2026-11-25 13:36:45"}})
+	if names[0x1279] != "café-worker" {
+		t.Errorf("--dump-time in --tz: names %v", names)
+	}
+	for _, bad := range []string{"dump.txt", "dump.txt=yesterday", "=2026-11-25T13:36:45Z"} {
+		o := replayOpts{dumps: []string{dir}, dumpTime: []string{bad}, tz: "UTC", events: "x", format: "csv"}
+		if err := runReplay(context.Background(), &o); err == nil || !strings.Contains(err.Error(), "--dump-time") {
+			t.Errorf("--dump-time %q: err %v", bad, err)
+		}
+	}
+}
+
+func TestReplayWithoutDumps(t *testing.T) {
+	_, logged := replayOnce(t, 4703, dump4703, []uint32{0x1279}, replayOpts{})
+	if !strings.Contains(logged, "no --dumps given") {
+		t.Errorf("log %q", logged)
+	}
+}
