@@ -164,9 +164,16 @@ func TestReportPprof(t *testing.T) {
 		t.Fatalf("go tool pprof -top: %v\n%s", err, out)
 	}
 	for _, want := range []string{"15ms total", "thread: order-matcher-1", "pool: order-matcher-*", "java.lang.Thread.sleep", "Named.sleepForever",
-		"thread: http-nio-8080-exec-1", "(no thread dump saw this thread)"} {
+		"thread: http-nio-8080-exec-1", "(no thread dump saw this thread)", "(stack from the thread dump at 13:36:45 UTC, within 1 s of the wait: not where it waited)"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("pprof -top lacks %q:\n%s", want, out)
+		}
+	}
+	// The dump's frames are not the leaf: the pseudo-frame naming the dump
+	// is, so -top's flat column does not read as where the thread waited.
+	for _, l := range strings.Split(string(out), "\n") {
+		if strings.Contains(l, "java.lang.Thread.sleep") && !strings.HasPrefix(strings.TrimSpace(l), "0 ") {
+			t.Errorf("pprof -top: Thread.sleep has flat time (it reads as where the thread waited): %q", l)
 		}
 	}
 	out, err = exec.Command(gobin, "tool", "pprof", "-tags", "-sample_index=waits", prof).CombinedOutput()
@@ -341,7 +348,7 @@ func TestReportHTML(t *testing.T) {
 	in := filepath.Join(dir, "in.csv")
 	writeRecords(t, in, 200)
 	app := filepath.Join(dir, "requests.csv")
-	os.WriteFile(app, []byte("id,thread,start,duration_ms\nq1,http-nio-8080-exec-1,2026-11-25T12:00:00Z,10\n"), 0o644)
+	os.WriteFile(app, []byte("id,thread,start,duration_ms\nq1,http-nio-8080-exec-1,2026-11-25T12:00:00.000Z,10\n"), 0o644)
 	page := filepath.Join(dir, "r.html")
 	code, stderr := runBin(t, "report", "-o", os.DevNull, "--html", page, "--app-log", app, "--app-out", filepath.Join(dir, "q.csv"), "--slo", "5ms", in)
 	if code != 0 {
@@ -351,7 +358,8 @@ func TestReportHTML(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"<title>jschedlat report: 200 run-queue waits</title>", "http-nio-8080-exec-*", `"requests":{"total":1`, "const DATA = {"} {
+	for _, want := range []string{"<title>jschedlat report: 200 run-queue waits</title>", "http-nio-8080-exec-*", `"requests":{"total":1`, "const DATA = {",
+		`<div class="card">not traced<b>0</b></div>`, `<div class="card">traced<b>1</b></div>`, "Running when the wait ended", "records, guessed"} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("page lacks %q", want)
 		}
@@ -505,6 +513,128 @@ func TestReportAppLogBeyondRun(t *testing.T) {
 	for _, want := range []string{fmt.Sprintf("%d not traced", outside), fmt.Sprintf("%d traced requests slower than the SLO (6ms); %d of those waited", insideSlow, insideWaited), "from run metadata"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("text report lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// Inputs report cannot use are refused with one line saying what to do.
+func TestReportInputChecks(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.csv")
+	writeRecords(t, in, 10)
+	events := filepath.Join(dir, "events.jsonl")
+	os.WriteFile(events, []byte(`{"format":"jschedlat-events","version":1,"pid":42,"start":"2026-11-25T12:00:00.000000000Z","min_latency_ns":0,"kinds":"wakeup","clock_err_ns":100}`+"\n"+
+		`{"ktime":1,"time":1795651680563295207,"kind":"wakeup","latency":5,"cpu":0,"queued_cpu":0,"pid":42,"tid":43,"comm":"java","prev_pid":0,"prev_tid":0,"prev_comm":"swapper/0"}`+"\n"), 0o644)
+	app := filepath.Join(dir, "app.csv")
+	os.WriteFile(app, []byte("thread,start,end,duration_ms\nhttp-nio-8080-exec-1,2026-11-25T12:00:00.000Z,2026-11-25T12:00:01.000Z,7\n"), 0o644)
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"report", events}, "is an events file (--save-events), not records: name its threads with 'jschedlat replay"},
+		{[]string{"report", in, events}, "events file"},
+		{[]string{"report", "--slo", "5ms", in}, "--slo judges the requests of an application log: give --app-log FILE too"},
+		{[]string{"report", "--traced", "2026-11-25T12:00:00Z,2026-11-25T12:00:01Z", in}, "--traced judges the requests"},
+		{[]string{"report", "--app-log", app, "--traced", "yesterday,today", in}, "--traced \"yesterday,today\": want FROM,TO in RFC 3339"},
+		{[]string{"report", "--app-log", app, in}, "disagree"},
+		{[]string{"report", "--app-log", app, "--app-pattern", "%t %I %D", in}, "--app-duration-unit"},
+	} {
+		code, stderr := runBin(t, c.args...)
+		if code == 0 || !strings.Contains(stderr, c.want) || strings.Count(strings.TrimSpace(stderr), "\n") > 0 {
+			t.Errorf("%v: exit %d, stderr %q; want one line with %q", c.args, code, stderr, c.want)
+		}
+	}
+}
+
+// --format json: each pool with its number of threads, as the text table.
+func TestReportJSONPoolThreads(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.csv")
+	writeRecords(t, in, 10)
+	out, err := exec.Command(binary(t), "report", "--format", "json", in).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep struct {
+		Pools []struct {
+			Name    string `json:"name"`
+			Threads int    `json:"threads"`
+		} `json:"pools"`
+	}
+	if err := json.Unmarshal(out, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Pools) != 1 || rep.Pools[0].Name != "http-nio-8080-exec-*" || rep.Pools[0].Threads != 2 {
+		t.Errorf("pools %+v, want http-nio-8080-exec-* with 2 threads", rep.Pools)
+	}
+}
+
+// Rotated record files and their run metadata: the report's span is the
+// run's, as far as the files given cover it.
+func TestReportRotatedSpan(t *testing.T) {
+	dir := t.TempDir()
+	base := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	at := func(s float64) time.Time { return base.Add(time.Duration(s * float64(time.Second))) }
+	// One record a second on http-nio-8080-exec-1 from 11 s to 99 s of a
+	// run that traced from 10 s to 100 s into records.csv, rotated at 40 s
+	// and 70 s: records-<9 s>.csv (opened before tracing started),
+	// records-<40 s>.csv, and records.csv (opened at 70 s). Records land
+	// in a file a few seconds after their wait, so each file starts a
+	// little before its opening.
+	write := func(name string, from, to int) string {
+		path := filepath.Join(dir, name)
+		f, err := os.Create(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, _ := correlate.NewWriter(f, "csv")
+		for i := from; i < to; i++ {
+			w.Write(&correlate.Record{Time: at(float64(i)).UnixNano(), Kind: "wakeup", LatencyNs: 1000, Pid: 10, Tid: 11, Comm: "exec", JavaThread: "http-nio-8080-exec-1", NameSource: "dump"})
+		}
+		w.Flush()
+		f.Close()
+		return path
+	}
+	rot := func(s float64) string { return "records-" + at(s).UTC().Format(runmeta.RotatedLayout) + ".csv" }
+	f1, f2, cur := write(rot(9), 11, 38), write(rot(40), 38, 68), write("records.csv", 68, 100)
+	for _, l := range []runmeta.Line{{Event: "start", Run: "a", TimeNs: at(10).UnixNano()}, {Event: "stop", Run: "a", TimeNs: at(100).UnixNano()}} {
+		runmeta.Append(filepath.Join(dir, "records.csv"+runmeta.Suffix), l)
+	}
+	app := filepath.Join(dir, "app.csv")
+	var b strings.Builder
+	b.WriteString("id,thread,start,end\n")
+	for i := 0; i < 110; i += 5 {
+		fmt.Fprintf(&b, "r%d,http-nio-8080-exec-1,%s,%s\n", i, at(float64(i)).Format(time.RFC3339Nano), at(float64(i)+0.5).Format(time.RFC3339Nano))
+	}
+	os.WriteFile(app, []byte(b.String()), 0o644)
+	for _, c := range []struct {
+		name  string
+		files []string
+		from  time.Time
+		to    time.Time
+	}{
+		{"all files", []string{f1, f2, cur}, at(10), at(100)},
+		{"the current file only", []string{cur}, at(68), at(100)},
+		{"the first file only", []string{f1}, at(10), at(37)},
+	} {
+		args := append([]string{"report", "--format", "json", "--app-log", app, "--app-out", filepath.Join(dir, "q.csv")}, c.files...)
+		cmd := exec.Command(binary(t), args...)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", c.name, err, stderr.String())
+		}
+		var rep struct {
+			Requests struct {
+				Span []struct{ From, To time.Time } `json:"traced_span"`
+				From string                         `json:"traced_span_from"`
+			} `json:"requests"`
+		}
+		json.Unmarshal(out, &rep)
+		sp := rep.Requests.Span
+		if rep.Requests.From != "run metadata" || len(sp) != 1 || !sp[0].From.Equal(c.from) || !sp[0].To.Equal(c.to) || strings.Contains(stderr.String(), "GUESSED") {
+			t.Errorf("%s: span %+v from %q, want %s to %s from run metadata; stderr %s", c.name, sp, rep.Requests.From, c.from, c.to, stderr.String())
 		}
 	}
 }
