@@ -125,9 +125,10 @@ func ParseDumps(r io.Reader, loc *time.Location) ([]Dump, error) {
 //   - a thread header that does not parse (or is longer than the line
 //     limit) loses that thread, with its state and frames.
 //
-// Whatever the options, a TID listed for several threads of one dump is
-// reported and taken off all of them (Tid 0: unknown), and so is the TID
-// of a header that goes on on the next line (wrapped by a log system).
+// A TID listed for several threads of one dump is reported and taken off
+// all of them (Tid 0: unknown), and so is the TID of a header that goes on
+// on the next line (wrapped by a log system); a strict parse drops such a
+// dump.
 func ParseDumpsWith(r io.Reader, o ParseOptions) ([]Dump, error) {
 	if o.Loc == nil {
 		o.Loc = time.Local

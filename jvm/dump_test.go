@@ -759,13 +759,15 @@ func FuzzParseDumps(f *testing.F) {
 		ds, err := ParseDumps(bytes.NewReader(in), time.UTC)
 		lines := bytes.Count(in, []byte("\n")) + 1
 		for _, d := range ds {
-			if d.Line < 1 || d.Line > lines {
-				t.Fatalf("dump line %d outside 1..%d", d.Line, lines)
+			if d.Line < 1 || d.Line > lines || d.Partial {
+				t.Fatalf("dump line %d outside 1..%d, or partial (%v) from a strict parse", d.Line, lines, d.Partial)
 			}
+			seen := map[int]bool{}
 			for _, th := range d.Threads {
-				if th.Line <= d.Line || th.Line > lines || th.Tid < 0 {
-					t.Fatalf("thread %q: line %d, tid %d", th.Name, th.Line, th.Tid)
+				if th.Line <= d.Line || th.Line > lines || th.Tid < 0 || seen[th.Tid] {
+					t.Fatalf("thread %q: line %d, tid %d (twice: %v)", th.Name, th.Line, th.Tid, seen[th.Tid])
 				}
+				seen[th.Tid] = th.Tid > 0
 			}
 		}
 		for _, l := range parseErrorLines(err) {

@@ -449,3 +449,76 @@ func FuzzParseField(f *testing.F) {
 		}
 	})
 }
+
+// Partial parses of the damage TestBadInput knows: the complete threads
+// are kept, the damaged ones (and only they) are not.
+func TestPartialDamage(t *testing.T) {
+	good := readDump(t, "hotspot/jdk17-jstack-4703.txt")
+	orig := mustParseOne(t, "hotspot/jdk17-jstack-4703.txt")
+	lineOf := func(b []byte, sub string) int { return bytes.Count(b[:bytes.Index(b, []byte(sub))], []byte("\n")) + 1 }
+	cutAt := func(b []byte, sub string) []byte { return b[:bytes.Index(b, []byte(sub))] }
+	opts := ParseOptions{Loc: time.UTC, Partial: true}
+
+	// A header that does not parse loses its thread, and its state and
+	// frames do not go to the thread before it.
+	broken := bytes.Replace(good, []byte(`"monitor-holder" #20 prio=5 os_prio=0 cpu=0.17ms elapsed=7.11s tid=0x00007fd89c128020 nid=0x127b waiting on condition  [0x00007fd86c64f000]`),
+		[]byte(`"monitor-holder" #20 pr`), 1)
+	ds, err := ParseDumpsWith(bytes.NewReader(broken), opts)
+	if len(ds) != 1 || !ds[0].Partial || !strings.Contains(errText(err), "line 143: thread dump from line 2: cannot parse thread header") {
+		t.Fatalf("broken header: %d dumps, %v", len(ds), err)
+	}
+	if diff := diffNames(tidNames(ds), without(orig, func(th Thread) bool { return th.Name == "monitor-holder" })); diff != "" {
+		t.Errorf("broken header: %s", diff)
+	}
+	if tab := byName(ds[0], "tab\there"); tab == nil || fmt.Sprint(tab.Stack) != fmt.Sprint(byName(orig, "tab\there").Stack) || tab.State != "TIMED_WAITING" {
+		t.Errorf("the broken thread's state or frames went to the one before: %+v", tab)
+	}
+
+	// Cut off by the next dump: the first keeps its threads before the
+	// one being printed; the second is whole.
+	two := append(cutAt(good, "\tat Named.lambda$main$9"), good...)
+	ds, err = ParseDumpsWith(bytes.NewReader(two), opts)
+	if len(ds) != 2 || !ds[0].Partial || ds[1].Partial || !strings.Contains(errText(err), "cut off by the next dump") {
+		t.Fatalf("cut by the next dump: %d dumps, %v", len(ds), err)
+	}
+	cutThread := 0
+	for _, th := range orig.Threads {
+		if th.Line < lineOf(good, "\tat Named.lambda$main$9") {
+			cutThread = th.Line
+		}
+	}
+	if diff := diffNames(tidNames(ds[:1]), without(orig, func(th Thread) bool { return th.Line >= cutThread })); diff != "" {
+		t.Errorf("cut dump: %s", diff)
+	}
+	if len(ds[1].Threads) != 39 || ds[1].Time.IsZero() {
+		t.Errorf("second dump: %d threads, time %v", len(ds[1].Threads), ds[1].Time)
+	}
+
+	// Binary data inside a dump cuts it there.
+	bin := append(cutAt(good, `"deadlock-A" #30`), []byte("\x00\x01\x02 ELF\n\x00garbage\n")...)
+	ds, err = ParseDumpsWith(bytes.NewReader(bin), opts)
+	if len(ds) != 1 || !strings.Contains(errText(err), "binary data") {
+		t.Fatalf("binary: %d dumps, %v", len(ds), err)
+	}
+	if diff := diffNames(tidNames(ds), without(orig, func(th Thread) bool { return th.Line >= lineOf(good, `"after-rename-xyz-longname"`) })); diff != "" {
+		t.Errorf("binary: %s", diff)
+	}
+}
+
+// A timestamp line dates only the dump that follows it within a few lines,
+// never a later dump without one.
+func TestTimestampScope(t *testing.T) {
+	d := "Full thread dump Z:\n\"a\" #1 prio=5 tid=0x1 nid=0x10 runnable [0x3]\nJNI global refs: 1, weak refs: 0\n"
+	in := "2026-11-25 13:36:45\n" + d + d + "2026-11-25 13:40:00\n" + strings.Repeat("log line\n", maxTsGap) + d
+	ds, err := ParseDumps(strings.NewReader(in), time.UTC)
+	if err != nil || len(ds) != 3 {
+		t.Fatalf("%d dumps, %v", len(ds), err)
+	}
+	if ds[0].Time.IsZero() || !ds[1].Time.IsZero() || !ds[2].Time.IsZero() {
+		t.Errorf("times %v, %v, %v: want only the first dated", ds[0].Time, ds[1].Time, ds[2].Time)
+	}
+	in = "2026-11-25 13:40:00\n" + strings.Repeat("log line\n", maxTsGap-1) + d
+	if ds, _ := ParseDumps(strings.NewReader(in), time.UTC); len(ds) != 1 || ds[0].Time.IsZero() {
+		t.Errorf("%d log lines between: %+v", maxTsGap-1, ds)
+	}
+}
