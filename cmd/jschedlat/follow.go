@@ -167,14 +167,16 @@ func runFollow(ctx context.Context, match func([]string) bool, what string, o *a
 	defer f.tr.Close()
 	clock = bpf.NewWallClock()
 	started := time.Now()
-	// The span the records cover, for report (FILE.runs.jsonl).
-	run := runmeta.Begin(runCtx, o.output, runInfo(o, 0))
 	if f.met != nil {
 		f.met.registerRun(func() uint64 { return events.Load() }, func() uint64 { n, _, _ := f.tr.Lost(); return n }, outs.sink, f.dumpStats)
 	}
 	slog.Info("following JVMs", "matching", what, "attachment", f.tr.Attachment(), "min_latency", o.minLatency, "kinds", o.kinds, "clock_err_ns", clock.Last().Err)
 	lastScan = time.Now()
 	f.discover()
+	// The span the records cover, for report (FILE.runs.jsonl): from when
+	// the JVMs running now are traced (one started later is traced from
+	// its discovery, up to a scan later).
+	run := runmeta.Begin(runCtx, o.output, runInfo(o, 0))
 	// --duration counts from here, when the JVMs running at the start are
 	// traced: start-up (loading BPF, reading their libjvm.so for the
 	// HotSpot probes) is not in it.
