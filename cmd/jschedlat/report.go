@@ -59,7 +59,14 @@ of waits, their total, p50/p90/p99/p99.9 and max, by kind; the tasks that had
 the CPU when the waits ended (GC and compiler threads by their Java name); per
 CPU; the share of waits that ended on another CPU than they were queued on;
 and latency over time. Malformed rows are reported with file and line and
-skipped (--strict: the first one is an error).`,
+skipped (--strict: the first one is an error).
+
+With --app-log, each request gets its thread's run-queue wait inside its
+window, and only the requests that lie wholly inside the span the records
+cover are judged; the others are counted as partly traced or not traced.
+That span is the runs' own, from FILE.runs.jsonl that attach writes beside
+-o FILE (rotated files included); without it, give --traced FROM,TO, else
+it is guessed from the first and last record (with a warning).`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runReport(o, args)
