@@ -451,15 +451,18 @@ func readInto(rp *report.Report, prof *report.Profiler, join *report.Join, sink 
 		}
 		info.Last = max(info.Last, r.Time)
 		info.Records++
+		if join != nil {
+			// Every record: --match chooses the tables' threads, and a
+			// request's wait must not read 0 because its thread is not
+			// among them.
+			join.Add(r)
+		}
 		if match != nil && !match.MatchString(report.ThreadLabel(r)) {
 			return nil
 		}
 		rp.Add(r)
 		if prof != nil {
 			prof.Add(r)
-		}
-		if join != nil {
-			join.Add(r)
 		}
 		sink(r)
 		n++

@@ -281,6 +281,12 @@ func TestReportAppLog(t *testing.T) {
 		!strings.Contains(string(text), "from --traced") {
 		t.Errorf("report text:\n%s", text)
 	}
+	// --match picks the tables' threads, not the waits of the requests.
+	code, stderr = runBin(t, "report", "-o", os.DevNull, "--app-log", app, "--app-out", out, "--match", "^exec-2$",
+		"--traced", "2026-11-25T11:59:59Z,2026-11-25T12:00:02Z", in)
+	if got := readAnnotated(t, out); code != 0 || got["r1"]["runq_wait_ns"] != "25000" {
+		t.Errorf("with --match: exit %d, r1 %v (%s)", code, got["r1"], stderr)
+	}
 	none := filepath.Join(dir, "none.csv")
 	os.WriteFile(none, []byte("id,thread,start,duration_ms\nx,somebody,2026-11-25T12:00:00Z,5\n"), 0o644)
 	code, stderr = runBin(t, "report", "-o", os.DevNull, "--app-log", none, "--app-out", filepath.Join(dir, "n.csv"), in)
