@@ -180,7 +180,7 @@ type parser struct {
 	frames   []string // frames of the current section, copied out at its end: one exact allocation per stack
 	hbuf     []byte   // header being assembled
 	tids     []int    // scratch for the duplicate check
-	look     []rawLine
+	look     []backLine
 }
 
 func (p *parser) fail(line int, format string, args ...any) {
@@ -352,7 +352,7 @@ func (p *parser) startDump(line []byte, raw rawLine) {
 		p.dump.Pid = p.pid
 	}
 	p.lastStart = p.lr.n
-	p.lr.enterDump(raw)
+	p.lr.enterDump()
 }
 
 func (p *parser) endDump() {
@@ -519,7 +519,7 @@ func (p *parser) header(first rawLine) {
 		}
 		// Keep a copy: the reader reuses its buffer.
 		next.b = append([]byte(nil), next.b...)
-		p.look = append(p.look, next)
+		p.look = append(p.look, backLine{l: next, n: p.lr.n, prefixed: p.lr.prefixed, src: append([]byte(nil), p.lr.src...)})
 		l := trimEOL(next.b)
 		if stopsHeader(l) || next.long {
 			break
@@ -832,10 +832,14 @@ func clip(b []byte, n int) string {
 // one).
 type rawLine struct {
 	b    []byte
-	n    int  // 1-based number of its (first) physical line
 	crlf bool // ends in "\r\n"
 	long bool // longer than maxLine; b holds its start
-	// With log prefixes: whether the line had one, and its source.
+}
+
+// backLine is a line given back, with what the reader knew of it.
+type backLine struct {
+	l        rawLine
+	n        int
 	prefixed bool
 	src      []byte
 }
@@ -845,14 +849,17 @@ type rawLine struct {
 // it takes the log collector's prefix off each line (see logprefix.go).
 type lineReader struct {
 	br   *bufio.Reader
-	n    int       // number of the line last returned (of its first physical line)
-	phys int       // physical lines read
-	back []rawLine // lines given back, returned before reading on
+	n    int        // number of the line last returned (of its first physical line)
+	phys int        // physical lines read
+	back []backLine // lines given back, returned before reading on
 	long []byte
 	err  error
 	cut  bool // the last line read had no "\n"
 
 	prefixes bool
+	// Whether the line last returned had a prefix, and its source.
+	prefixed bool
+	src      []byte
 	// In a dump whose "Full thread dump" line had a prefix, only lines of
 	// the same source are its lines; in a dump without one, no line is
 	// touched: a thread name may look like anything, prefixes included.
@@ -875,12 +882,13 @@ const (
 	modePlain
 )
 
-func (lr *lineReader) enterDump(ftd rawLine) {
+// enterDump is called with the "Full thread dump" line last returned.
+func (lr *lineReader) enterDump() {
 	if !lr.prefixes {
 		return
 	}
-	if ftd.prefixed {
-		lr.mode, lr.want = modePrefixed, append(lr.want[:0], ftd.src...)
+	if lr.prefixed {
+		lr.mode, lr.want = modePrefixed, append(lr.want[:0], lr.src...)
 	} else {
 		lr.mode = modePlain
 	}
@@ -891,23 +899,25 @@ func (lr *lineReader) leaveDump() { lr.mode = modeOutside }
 // next returns the next line; its bytes are valid until the following call.
 func (lr *lineReader) next() (rawLine, bool) {
 	if len(lr.back) > 0 {
-		l := lr.back[0]
+		bl := lr.back[0]
 		lr.back = lr.back[1:]
-		lr.n = l.n
-		return l, true
+		lr.prefixed, lr.src, lr.n = bl.prefixed, bl.src, bl.n
+		return bl.l, true
 	}
 	for {
 		l, ok := lr.physical()
 		if !ok {
 			return l, false
 		}
-		if !lr.prefixes || lr.mode == modePlain || l.long {
-			lr.n = l.n
+		lr.n = lr.phys
+		if !lr.prefixes {
 			return l, true
 		}
-		l, ok = lr.unprefix(l)
-		if ok {
-			lr.n = l.n
+		lr.prefixed, lr.src = false, nil
+		if lr.mode == modePlain || l.long {
+			return l, true
+		}
+		if l, ok = lr.unprefix(l); ok {
 			return l, true
 		}
 	}
@@ -938,7 +948,7 @@ func (lr *lineReader) unprefix(l rawLine) (rawLine, bool) {
 			pc = &lr.pending[len(lr.pending)-1]
 		}
 		if len(pc.b) == 0 {
-			pc.n = l.n
+			pc.n = lr.phys
 		}
 		if len(pc.b) < maxLine {
 			pc.b = append(pc.b, ll.msg...)
@@ -947,7 +957,7 @@ func (lr *lineReader) unprefix(l rawLine) (rawLine, bool) {
 			return l, false
 		}
 		lr.out = append(lr.out[:0], pc.b...)
-		l.n = pc.n
+		lr.n = pc.n
 		pc.b = pc.b[:0]
 		if len(lr.out) > maxLine {
 			lr.out, l.long = lr.out[:maxLine], true
@@ -962,7 +972,7 @@ func (lr *lineReader) unprefix(l rawLine) (rawLine, bool) {
 		}
 	}
 	lr.out = append(lr.out, '\n')
-	l.b, l.prefixed, l.src = lr.out, true, ll.src
+	l.b, lr.prefixed, lr.src = lr.out, true, ll.src
 	return l, true
 }
 
@@ -999,15 +1009,15 @@ func (lr *lineReader) physical() (rawLine, bool) {
 	lr.phys++
 	lr.cut = b[len(b)-1] != '\n'
 	n := len(b)
-	return rawLine{b: b, n: lr.phys, crlf: n >= 2 && b[n-2] == '\r' && b[n-1] == '\n', long: long}, true
+	return rawLine{b: b, crlf: n >= 2 && b[n-2] == '\r' && b[n-1] == '\n', long: long}, true
 }
 
 // unread gives lines back (in their original order) to be returned again.
-func (lr *lineReader) unread(lines []rawLine) {
+func (lr *lineReader) unread(lines []backLine) {
 	if len(lines) == 0 {
 		return
 	}
-	back := make([]rawLine, 0, len(lines)+len(lr.back))
+	back := make([]backLine, 0, len(lines)+len(lr.back))
 	back = append(back, lines...)
 	lr.back = append(back, lr.back...)
 	lr.n = lines[0].n - 1
