@@ -278,7 +278,7 @@ func loadDumpFile(path string, o LoadOptions, used map[string]bool) ([]TimedDump
 	var (
 		dumps []jvm.Dump
 		perr  error
-		kind  = "text"
+		kind  = "dump"
 	)
 	switch {
 	case jvm.IsJSONDump(head):
@@ -289,16 +289,15 @@ func loadDumpFile(path string, o LoadOptions, used map[string]bool) ([]TimedDump
 	default:
 		dumps, perr = jvm.ParseDumpsWith(br, jvm.ParseOptions{Loc: o.Loc, Partial: true, LogPrefixes: true})
 	}
-	warns = append(warns, fileWarnings(path, perr)...)
 	var ie *jvm.InputError
 	if errors.As(perr, &ie) && ie.Corrupt {
 		// Corrupt compressed data may have delivered wrong bytes before
-		// the error showed: no name from it can be trusted.
-		if len(dumps) > 0 {
-			warns = append(warns, fmt.Sprintf("%s: its %d dumps are not used (the data is corrupt)", path, len(dumps)))
-		}
-		return nil, warns, nil
+		// the error showed (they look like dump lines, with wrong names
+		// and TIDs): nothing from it can be trusted, and what the parser
+		// made of it is noise.
+		return nil, []string{fmt.Sprintf("%s: %v: nothing in it is used", path, ie)}, nil
 	}
+	warns = append(warns, fileWarnings(path, perr)...)
 	if len(dumps) == 0 {
 		if perr == nil {
 			warns = append(warns, fmt.Sprintf("%s: no thread dump found", path))
@@ -339,7 +338,7 @@ func loadDumpFile(path string, o LoadOptions, used map[string]bool) ([]TimedDump
 			}
 			e = mod.UnixNano()
 			s = e - int64(time.Second) + 1
-			warns = append(warns, fmt.Sprintf("%s: %s has no timestamp line: placed at %s, %s (give --dump-time %s=TIME if it was taken at another time)",
+			warns = append(warns, fmt.Sprintf("%s: %s has no timestamp line: placed at %s, %s (replay --dump-time %s=TIME places it otherwise)",
 				origin, kind, what, FormatTime(e), path))
 		default:
 			warns = append(warns, fmt.Sprintf("%s: %s has no timestamp line, and the file holds %d dumps: cannot place it in time: skipped", origin, kind, len(dumps)))
