@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Thread is one thread of a HotSpot thread dump.
@@ -169,18 +170,28 @@ type parser struct {
 	lastStart int // line of the previous "Full thread dump"
 
 	// Current dump.
-	in       bool // between "Full thread dump" and its footer
-	bad      bool // skip to the end of the current dump
-	orphan   bool // the current thread's header did not parse: its lines are not used
-	wrapped  int  // index+1 of a thread whose header stops at an attribute: a next line at column 0 continues it
-	crlf     bool // current dump's lines end in CRLF
-	deadlock bool // inside a "Found one Java-level deadlock:" section
-	mounted  bool // current thread printed "Mounted virtual thread": frames are the virtual thread's
-	dump     Dump
-	frames   []string // frames of the current section, copied out at its end: one exact allocation per stack
-	hbuf     []byte   // header being assembled
-	tids     []int    // scratch for the duplicate check
-	look     []backLine
+	in      bool // between "Full thread dump" and its footer
+	bad     bool // skip to the end of the current dump
+	orphan  bool // the current thread's header did not parse: its lines are not used
+	wrapped int  // index+1 of a thread whose header stops at an attribute: a next line at column 0 continues it
+	openAt  int  // length in characters of the last line, a frame cut before its ")"; 0 when it was none
+	// A log system that wraps long lines at a width shows it where a
+	// header or frame goes on at column 0: wrapWidth is the shortest such
+	// line (0: no sign of wrapping). joined lists the threads whose header
+	// spanned lines (a name holding a newline, or wrapped).
+	wrapWidth int
+	wrapLine  int
+	joined    []joinedHeader
+	// headerWidth is the length of the header line that ended early.
+	headerWidth int
+	crlf        bool // current dump's lines end in CRLF
+	deadlock    bool // inside a "Found one Java-level deadlock:" section
+	mounted     bool // current thread printed "Mounted virtual thread": frames are the virtual thread's
+	dump        Dump
+	frames      []string // frames of the current section, copied out at its end: one exact allocation per stack
+	hbuf        []byte   // header being assembled
+	tids        []int    // scratch for the duplicate check
+	look        []backLine
 }
 
 func (p *parser) fail(line int, format string, args ...any) {
@@ -231,12 +242,22 @@ func (p *parser) run() {
 		if len(line) >= 3 && line[0] == 0xEF && line[1] == 0xBB && line[2] == 0xBF {
 			line = line[3:] // a UTF-8 byte-order mark (also of files joined with cat)
 		}
-		if w := p.wrapped; w > 0 {
-			p.wrapped = 0
+		if w, o := p.wrapped, p.openAt; w > 0 || o > 0 {
+			p.wrapped, p.openAt = 0, 0
 			if continuesHeader(line) {
-				th := &p.dump.Threads[w-1]
-				p.damage(p.lr.n, "thread header at line %d goes on on this line (wrapped?): its TID %d is not used", th.Line, th.Tid)
-				th.Tid = 0
+				if w > 0 {
+					th := &p.dump.Threads[w-1]
+					if th.Tid > 0 {
+						p.damage(p.lr.n, "thread header at line %d is continued on this line (wrapped by a log system?): the TID %d read from it may be cut short and is not used", th.Line, th.Tid)
+					} else {
+						p.damage(p.lr.n, "thread header at line %d is continued on this line (wrapped by a log system?): its TID is not in the part read", th.Line)
+					}
+					th.Tid = 0
+					o = p.headerWidth
+				}
+				p.wrapSign(o, p.lr.n)
+			} else if w > 0 {
+				p.noTid(w - 1)
 			}
 		}
 		if tl := trimBlanks(line); len(tl) == timestampSize && isTimestamp(tl) {
@@ -331,7 +352,8 @@ func (p *parser) run() {
 const maxTsGap = 16
 
 func (p *parser) startDump(line []byte, raw rawLine) {
-	p.in, p.bad, p.orphan, p.deadlock, p.mounted, p.wrapped = true, false, false, false, false, 0
+	p.in, p.bad, p.orphan, p.deadlock, p.mounted, p.wrapped, p.openAt = true, false, false, false, false, 0, 0
+	p.wrapWidth, p.wrapLine, p.joined = 0, 0, p.joined[:0]
 	p.crlf = raw.crlf
 	p.dump = Dump{Line: p.lr.n}
 	p.frames = p.frames[:0]
@@ -358,12 +380,13 @@ func (p *parser) startDump(line []byte, raw rawLine) {
 func (p *parser) endDump() {
 	p.closeFrames()
 	if p.in {
+		p.checkWrappedNames()
 		p.checkTids()
 		if !p.dump.Partial || p.opts.Partial && len(p.dump.Threads) > 0 {
 			p.dumps = append(p.dumps, p.dump)
 		}
 	}
-	p.in, p.bad, p.orphan, p.deadlock, p.mounted, p.wrapped = false, false, false, false, false, 0
+	p.in, p.bad, p.orphan, p.deadlock, p.mounted, p.wrapped, p.openAt = false, false, false, false, false, 0, 0
 	p.dump = Dump{}
 	p.lr.leaveDump()
 }
@@ -440,6 +463,10 @@ func (p *parser) body(line []byte) {
 		}
 		p.frames = append(p.frames, fs)
 		t.Internal = false
+		if f[len(f)-1] != ')' {
+			// Frames end in ")": this one may go on on the next line.
+			p.openAt = utf8.RuneCount(line)
+		}
 	case bytes.HasPrefix(s, pfxState):
 		st := bytes.TrimRight(s[len(pfxState):], " ")
 		detail := []byte(nil)
@@ -531,7 +558,19 @@ func (p *parser) header(first rawLine) {
 			continue // the name's closing quote and the attributes share a line
 		}
 		if t, ok := parseHeader(p.hbuf); ok {
+			// The longest line but the last: a wrapped name filled its
+			// lines up to the wrap width.
+			width, from := 0, 0
+			for i := 0; i <= len(p.hbuf); i++ {
+				if i == len(p.hbuf) || p.hbuf[i] == '\n' {
+					if i < len(p.hbuf) {
+						width = max(width, utf8.RuneCount(p.hbuf[from:i]))
+					}
+					from = i + 1
+				}
+			}
 			p.addThread(t, start)
+			p.joined = append(p.joined, joinedHeader{idx: len(p.dump.Threads) - 1, width: width})
 			return
 		}
 	}
@@ -548,8 +587,54 @@ func (p *parser) addThread(t Thread, line int) {
 	t.Line = line
 	p.orphan = false
 	p.dump.Threads = append(p.dump.Threads, t)
-	if t.Tid > 0 && headerEndsEarly(p.hbuf) {
+	if headerEndsEarly(p.hbuf) {
 		p.wrapped = len(p.dump.Threads)
+		last := p.hbuf[bytes.LastIndexByte(p.hbuf, '\n')+1:]
+		p.headerWidth = utf8.RuneCount(last)
+	} else {
+		p.noTid(len(p.dump.Threads) - 1)
+	}
+}
+
+// noTid says why a thread without a native id goes unnamed: HotSpot prints
+// one in every header (nid=, and [tid] from JDK 19), so a header without
+// it was cut short.
+func (p *parser) noTid(i int) {
+	if th := &p.dump.Threads[i]; th.Tid == 0 {
+		p.fail(th.Line, "thread dump from line %d: thread header has no native thread id (nid=): %q is not named", p.dump.Line, clip([]byte(th.Name), 80))
+	}
+}
+
+type joinedHeader struct {
+	idx   int // in the dump's threads
+	width int // characters of its longest line but the last
+}
+
+// wrapSign notes a line of width characters that went on on line n.
+func (p *parser) wrapSign(width, n int) {
+	if width > 0 && (p.wrapWidth == 0 || width < p.wrapWidth) {
+		p.wrapWidth, p.wrapLine = width, n
+	}
+}
+
+// checkWrappedNames: in a dump whose lines were wrapped at a width, a
+// header spread over lines that reach that width may be a name cut by the
+// wrapping rather than a name holding a newline. Which it is cannot be
+// told, so its TID names nothing.
+func (p *parser) checkWrappedNames() {
+	if p.wrapWidth == 0 {
+		return
+	}
+	for _, j := range p.joined {
+		if j.idx >= len(p.dump.Threads) {
+			continue // dropped by a cut
+		}
+		th := &p.dump.Threads[j.idx]
+		if j.width >= p.wrapWidth && th.Tid > 0 {
+			p.damage(th.Line, "lines of this dump were wrapped at %d characters (line %d), and the thread name here spans lines that long: it may be cut by the wrapping, so its TID %d is not used",
+				p.wrapWidth, p.wrapLine, th.Tid)
+			th.Tid = 0
+		}
 	}
 }
 

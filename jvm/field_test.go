@@ -128,7 +128,7 @@ func TestFieldVariants(t *testing.T) {
 		{file: "jdk17-jstack-4703.dup-tid.txt", orig: j17, drop: tids(0x127c, 0x127d), partial: true,
 			errs: []string{"line 154: thread dump from line 2: TID 4732 is listed for 2 threads (lines 154, 163): it names none of them"}},
 		{file: "jdk17-jstack-4703.wrapped-header.txt", orig: j17, drop: tids(0x1280), partial: true,
-			errs: []string{"line 201: thread dump from line 2: thread header at line 200 goes on on this line (wrapped?): its TID 1 is not used"}},
+			errs: []string{"line 201: thread dump from line 2: thread header at line 200 is continued on this line (wrapped by a log system?): the TID 1 read from it may be cut short and is not used"}},
 		{file: "jdk17-kill3-stdout-4703.journald-short.txt", orig: k17, drop: none},
 		{file: "jdk17-kill3-stdout-4703.journald-short-iso.txt", orig: k17, drop: none},
 		{file: "jdk17-kill3-stdout-4703.journald-short-precise.txt", orig: k17, drop: none},
@@ -520,5 +520,55 @@ func TestTimestampScope(t *testing.T) {
 	in = "2026-11-25 13:40:00\n" + strings.Repeat("log line\n", maxTsGap-1) + d
 	if ds, _ := ParseDumps(strings.NewReader(in), time.UTC); len(ds) != 1 || ds[0].Time.IsZero() {
 		t.Errorf("%d log lines between: %+v", maxTsGap-1, ds)
+	}
+}
+
+// fold wraps every line longer than width characters, as a terminal or a
+// log system with a fixed line width does (fold -w).
+func fold(b []byte, width int) []byte {
+	var out bytes.Buffer
+	for _, l := range strings.SplitAfter(string(b), "\n") {
+		nl := strings.HasSuffix(l, "\n")
+		r := []rune(strings.TrimSuffix(l, "\n"))
+		for len(r) > width {
+			out.WriteString(string(r[:width]) + "\n")
+			r = r[width:]
+		}
+		out.WriteString(string(r))
+		if nl {
+			out.WriteByte('\n')
+		}
+	}
+	return out.Bytes()
+}
+
+// A dump wrapped at any width never names a TID wrong: headers cut inside
+// their TID or name are reported and name nothing; the others name as
+// before.
+func TestWrappedDumpsNameNothingWrong(t *testing.T) {
+	for _, f := range []string{"hotspot/jdk17-jstack-4703.txt", "hotspot/jdk25-jstack-l-5543.txt", "dumpling/openjdk-1.7.log", "tda/java8dump.log"} {
+		orig := tidNames([]Dump{mustParseOne(t, f)})
+		for _, width := range []int{20, 40, 60, 80, 100, 120, 140} {
+			ds, _ := parseFieldBytes(t, fold(readDump(t, f), width), time.UTC)
+			named, wrong := 0, 0
+			for tid, n := range tidNames(ds) {
+				if orig[tid] != n {
+					wrong++
+					t.Errorf("%s wrapped at %d: TID %d named %q, want %q", f, width, tid, n, orig[tid])
+				}
+				named++
+			}
+			t.Logf("%s wrapped at %d: %d of %d TIDs named, %d wrong", f, width, named, len(orig), wrong)
+		}
+	}
+	// The file in field/ is that wrapping at 100: 25 threads named, and
+	// each of the 14 others is reported.
+	ds, err := parseField(t, "field/jdk17-jstack-4703.fold-100.txt")
+	got := tidNames(ds)
+	if diff := diffNames(got, without(mustParseOne(t, "hotspot/jdk17-jstack-4703.txt"), func(th Thread) bool { _, ok := got[th.Tid]; return !ok })); diff != "" || len(got) != 25 {
+		t.Errorf("fold-100: %d named: %s", len(got), diff)
+	}
+	if n := strings.Count(errText(err), "is continued on this line") + strings.Count(errText(err), "has no native thread id"); n != 14 {
+		t.Errorf("fold-100: %d threads reported, want 14: %v", n, err)
 	}
 }

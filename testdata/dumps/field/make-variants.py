@@ -119,3 +119,16 @@ write("jdk17-jstack-4703.no-timestamp.txt", b"\n".join(lines[1:]))
 # 8. A thread name in Latin-1 (a dump re-encoded by a tool, or a JVM with
 # a Latin-1 default charset): "café-worker" with é as one byte 0xE9.
 write("jdk17-jstack-4703.latin1-name.txt", j17.replace("café-worker".encode(), b"caf\xe9-worker", 1))
+
+# 9. Every line longer than 100 characters wrapped, as `fold -w 100` (a
+# terminal or log system of fixed width) does.
+def fold(b, width):
+    out = []
+    for l in b.decode("utf-8").split("\n"):
+        while len(l) > width:
+            out.append(l[:width])
+            l = l[width:]
+        out.append(l)
+    return "\n".join(out).encode("utf-8")
+
+write("jdk17-jstack-4703.fold-100.txt", fold(j17, 100))
