@@ -463,7 +463,7 @@ func (p *parser) body(line []byte) {
 		}
 		p.frames = append(p.frames, fs)
 		t.Internal = false
-		if f[len(f)-1] != ')' {
+		if len(f) == 0 || f[len(f)-1] != ')' {
 			// Frames end in ")": this one may go on on the next line.
 			p.openAt = utf8.RuneCount(line)
 		}

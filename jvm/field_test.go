@@ -572,3 +572,10 @@ func TestWrappedDumpsNameNothingWrong(t *testing.T) {
 		t.Errorf("fold-100: %d threads reported, want 14: %v", n, err)
 	}
 }
+
+func TestEmptyFrame(t *testing.T) {
+	in := "Full thread dump Z:\n\"a\" #1 prio=5 tid=0x1 nid=0x10 runnable [0x3]\n\tat \nx\nJNI global refs: 1, weak refs: 0\n"
+	if ds, _ := ParseDumps(strings.NewReader(in), nil); len(ds) != 1 || ds[0].Threads[0].Tid != 16 {
+		t.Errorf("%+v", ds)
+	}
+}
