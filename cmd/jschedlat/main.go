@@ -12,17 +12,16 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/jschedlat/jschedlat/internal/sighup"
 	"github.com/jschedlat/jschedlat/jvm"
 )
 
 func main() {
-	// First of all: SIGHUP's default action ends the process, and logrotate
-	// or an init system may send it at any instant (during start-up, during
-	// shutdown). It reopens the record file while there is one, and is
-	// ignored otherwise, until the very end.
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	go reopenOnHUP(hup)
+	// SIGHUP's default action ends the process, and logrotate or an init
+	// system may send it at any instant (start-up, shutdown): it is caught
+	// from package initialization on (sighup), and reopens the record file
+	// while there is one, ignored otherwise, until the very end.
+	go reopenOnHUP(sighup.C)
 	code := run()
 	removeTemps()
 	os.Exit(code)

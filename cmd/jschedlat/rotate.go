@@ -78,9 +78,13 @@ type recordSink struct {
 	dropped   atomic.Uint64 // read by the metrics server
 	full      time.Time     // when the disk filled (zero: not full)
 
-	reopen  atomic.Bool   // set by the signal handler, acted on by the writer
-	retryAt time.Time     // no rotation or reopen before (one failed)
-	backoff time.Duration // until the next try after a failure
+	beforeWrite func() // tests: another program acts between the size check and the write
+
+	reopen      atomic.Bool   // set by the signal handler, acted on by the writer
+	retryReopen bool          // a reopen failed: try again at retryAt
+	retryAt     time.Time     // no rotation or retried reopen before (one failed)
+	backoff     time.Duration // until the next try after a failure
+	started     bool          // truncated and given its header (start)
 
 	// Rotated files to compress and prune: a queue that never blocks the
 	// writer (a small --rotate-size can rotate many times a second).
@@ -186,6 +190,7 @@ func (s *recordSink) start() error {
 	}
 	s.size, s.rows, s.opened = 0, 0, s.now()
 	s.noHeader = len(s.header) > 0
+	s.started = true
 	if err := s.Flush(); err != nil {
 		return err
 	}
@@ -222,12 +227,14 @@ func (s *recordSink) Reopen() { s.reopen.Store(true) }
 // error is returned: a rotation or reopen that fails is logged, records
 // go on into the file that is open, and it is tried again later.
 func (s *recordSink) Maintain() error {
-	if s.now().Before(s.retryAt) {
-		return nil
-	}
-	if s.reopen.Load() || s.aside != "" {
-		s.reopen.Store(false)
+	wait := s.now().Before(s.retryAt)
+	// A new SIGHUP is acted on at once, even while a failed try waits.
+	if s.reopen.Swap(false) || (!wait && (s.retryReopen || s.aside != "")) {
+		s.retryReopen = false
 		return s.cycle(false)
+	}
+	if wait {
+		return nil
 	}
 	if s.due() {
 		return s.cycle(true)
@@ -302,6 +309,9 @@ func (s *recordSink) commit() error {
 			return nil
 		}
 		header := s.noHeader
+		if s.beforeWrite != nil {
+			s.beforeWrite()
+		}
 		n, err := s.f.Write(b)
 		if err != nil {
 			return s.cutBack(pre, wrapWrite(s.name, err))
@@ -463,6 +473,10 @@ func (s *recordSink) rotate() {
 	}
 	to := s.rotatedName(s.opened)
 	if err := os.Rename(s.path, to); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			s.reopenPath() // moved away by another program just now
+			return
+		}
 		s.retry("rotating", fmt.Errorf("renaming %s to %s: %w", s.path, to, errors.Unwrap(err)))
 		return
 	}
@@ -471,7 +485,12 @@ func (s *recordSink) rotate() {
 		// rename: put it back; ours is where that program moved it.
 		if err == nil {
 			if rerr := unix.Renameat2(unix.AT_FDCWD, to, unix.AT_FDCWD, s.path, unix.RENAME_NOREPLACE); rerr != nil {
-				slog.Warn("record file rotation renamed a file another program had just put at the output's path, and cannot put it back", "file", to, "path", s.path, "err", rerr)
+				if moved.Size() == 0 && os.Remove(to) == nil {
+					// An empty file (logrotate's create), and the path
+					// has yet another one now: nothing is lost.
+				} else {
+					slog.Warn("record file rotation renamed a file another program had just put at the output's path, and cannot put it back", "file", to, "path", s.path, "err", rerr)
+				}
 			}
 		}
 		s.reopenPath()
@@ -502,7 +521,7 @@ func (s *recordSink) reopenPath() {
 	}
 	if err != nil {
 		s.retry("reopening", err)
-		s.reopen.Store(true)
+		s.retryReopen = true
 		return
 	}
 	old, oldName, aside := s.f, s.name, s.aside
@@ -777,6 +796,10 @@ func gzipFile(name string) error {
 
 // Close flushes and closes the file and waits for the background work.
 func (s *recordSink) Close() error {
+	if !s.started {
+		s.discard() // the run did not start: the file is as it was
+		return nil
+	}
 	err := s.Flush()
 	if s.f != nil && s.f != os.Stdout {
 		if cerr := s.f.Close(); err == nil && cerr != nil {

@@ -3,14 +3,17 @@ package main
 // Running for long: rotation, reopening on SIGHUP, and how attach ends.
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -19,7 +22,8 @@ import (
 )
 
 // startDemoJVM starts the demo workload for the given seconds and stops it
-// at the end of the test.
+// at the end of the test. It returns once the JVM can be attached to (it
+// catches SIGQUIT) and its workers run.
 func startDemoJVM(t *testing.T, seconds int) *exec.Cmd {
 	t.Helper()
 	j := jdks(t)[0]
@@ -31,8 +35,53 @@ func startDemoJVM(t *testing.T, seconds int) *exec.Cmd {
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(done) }()
 	t.Cleanup(func() { _ = cmd.Process.Kill(); <-done })
-	time.Sleep(time.Second)
+	waitFor(t, "the demo JVM to run its workers", 120*time.Second, func() bool {
+		select {
+		case <-done:
+			t.Fatalf("the demo JVM exited at once: %v", cmd.ProcessState)
+		default:
+		}
+		return jvmReady(cmd.Process.Pid)
+	})
 	return cmd
+}
+
+// jvmReady: HotSpot catches SIGQUIT (it can be attached to) and the
+// workload's first worker thread runs.
+func jvmReady(pid int) bool {
+	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return false
+	}
+	caught := false
+	for _, l := range strings.Split(string(st), "\n") {
+		if v, ok := strings.CutPrefix(l, "SigCgt:"); ok {
+			m, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+			caught = err == nil && m&(1<<(uint(syscall.SIGQUIT)-1)) != 0
+		}
+	}
+	if !caught {
+		return false
+	}
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/comm", pid))
+	for _, c := range tasks {
+		if b, err := os.ReadFile(c); err == nil && strings.HasPrefix(string(b), "order-matcher") {
+			return true
+		}
+	}
+	return false
+}
+
+// waitFor polls cond until it holds; limit only keeps a broken run from
+// hanging (a loaded host is slow, and that is not what is tested).
+func waitFor(t *testing.T, what string, limit time.Duration, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(limit); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting %s for %s", limit, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 var writtenRe = regexp.MustCompile(`(\d+) records written`)
@@ -48,94 +97,217 @@ func recordsWritten(t *testing.T, stderr string) int {
 	return n
 }
 
+var tracedRe = regexp.MustCompile(`(?m)^jschedlat: traced=([0-9.]+)s: `)
+
+// tracedSeconds reads how long attach's summary says it traced.
+func tracedSeconds(t *testing.T, stderr string) float64 {
+	t.Helper()
+	m := tracedRe.FindStringSubmatch(stderr)
+	if m == nil {
+		t.Fatalf("no traced=N.NNs in attach's summary:\n%s", stderr)
+	}
+	v, _ := strconv.ParseFloat(m[1], 64)
+	return v
+}
+
+// attachProc is a running attach whose stderr is followed.
+type attachProc struct {
+	cmd     *exec.Cmd
+	mu      sync.Mutex
+	stderr  bytes.Buffer
+	tracing chan struct{} // closed when it says it traces
+	done    chan struct{} // closed when it has exited
+	err     error         // its exit, once done
+}
+
+// startAttach starts attach with args and returns once it traces.
+func startAttach(t *testing.T, bin string, args ...string) *attachProc {
+	t.Helper()
+	p := &attachProc{cmd: exec.Command(bin, append([]string{"attach"}, args...)...), tracing: make(chan struct{}), done: make(chan struct{})}
+	pipe, err := p.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		sc := bufio.NewScanner(pipe)
+		said := false
+		for sc.Scan() {
+			l := sc.Text()
+			p.mu.Lock()
+			p.stderr.WriteString(l + "\n")
+			p.mu.Unlock()
+			if !said && (strings.Contains(l, "msg=tracing") || strings.Contains(l, `msg="following JVMs"`)) {
+				said = true
+				close(p.tracing)
+			}
+		}
+		p.err = p.cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() { _ = p.cmd.Process.Kill(); <-p.done })
+	select {
+	case <-p.tracing:
+	case <-p.done:
+		t.Fatalf("attach ended before it traced: %v\n%s", p.err, p.output())
+	case <-time.After(3 * time.Minute):
+		t.Fatalf("attach did not start tracing:\n%s", p.output())
+	}
+	return p
+}
+
+func (p *attachProc) output() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.stderr.String()
+}
+
+// wait waits for attach to exit and returns its exit error and stderr.
+func (p *attachProc) wait(t *testing.T) (error, string) {
+	t.Helper()
+	select {
+	case <-p.done:
+	case <-time.After(3 * time.Minute):
+		t.Fatalf("attach did not end:\n%s", p.output())
+	}
+	return p.err, p.output()
+}
+
+// whileStopped runs f with attach stopped (SIGSTOP, every thread seen
+// stopped), then lets it go on: f happens between two of its system calls,
+// wherever its code is.
+func (p *attachProc) whileStopped(t *testing.T, f func()) {
+	t.Helper()
+	pid := p.cmd.Process.Pid
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Kill(pid, syscall.SIGCONT)
+	waitFor(t, "attach to stop", time.Minute, func() bool {
+		stats, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", pid))
+		for _, st := range stats {
+			b, err := os.ReadFile(st)
+			if err != nil {
+				continue // the thread ended
+			}
+			i := bytes.LastIndexByte(b, ')')
+			if i < 0 || i+2 >= len(b) || (b[i+2] != 'T' && b[i+2] != 't') {
+				return false
+			}
+		}
+		return len(stats) > 0
+	})
+	f()
+}
+
+// countRotated counts the size-rotated files in dir.
+func countRotated(dir string) int {
+	m, _ := filepath.Glob(filepath.Join(dir, "records-*.csv*"))
+	return len(m)
+}
+
 // TestAttachRotateAndReopen: a live run that rotates its record file by
 // size (compressed) while, like logrotate in create mode, something else
 // renames the file and sends SIGHUP. Every record written must be in
 // exactly one file: the files' records add up to the summary's count,
-// and no wait appears twice.
+// and no wait appears twice; every file is complete.
 func TestAttachRotateAndReopen(t *testing.T) {
 	requireRoot(t)
 	bin := binary(t)
-	jvm := startDemoJVM(t, 30)
+	jvm := startDemoJVM(t, 600)
 	dir := keepDir(t, "rotate")
 	out := filepath.Join(dir, "records.csv")
-	cmd := exec.Command(bin, "attach", strconv.Itoa(jvm.Process.Pid), "--min-latency", "0", "--duration", "8s",
+	p := startAttach(t, bin, strconv.Itoa(jvm.Process.Pid), "--min-latency", "0",
 		"-o", out, "--rotate-size", "64KiB", "--rotate-compress", "--rotate-keep", "0")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	hups := 0
-	tick := time.NewTicker(700 * time.Millisecond)
-	defer tick.Stop()
-wait:
-	for {
+	lr := newLogrotate(out, 1)
+	hup := func() { _ = p.cmd.Process.Signal(syscall.SIGHUP) }
+	// Until enough happened: renames (each with its SIGHUP) between size
+	// rotations.
+	for countRotated(dir) < 3 || lr.counts["create"] < 4 {
 		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatalf("attach: %v\n%s", err, stderr.String())
-			}
-			break wait
-		case <-tick.C:
-			if _, err := os.Stat(out); err != nil {
-				continue
-			}
-			hups++
-			if err := os.Rename(out, filepath.Join(dir, "logrotated-"+strconv.Itoa(hups)+".csv")); err != nil {
-				t.Fatal(err)
-			}
-			if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
-				t.Fatal(err)
-			}
+		case <-p.done:
+			t.Fatalf("attach ended: %v\n%s", p.err, p.output())
+		case <-time.After(700 * time.Millisecond):
+		}
+		lr.create(hup)
+		if lr.counts["create"] > 400 {
+			t.Fatalf("no size rotation after %d renames", lr.counts["create"])
 		}
 	}
-	written := recordsWritten(t, stderr.String())
-	ents, err := os.ReadDir(dir)
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	err, stderr := p.wait(t)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("attach: %v\n%s", err, stderr)
 	}
-	type wait struct {
-		tid   uint32
-		ktime uint64
-	}
-	seen := map[wait]string{}
-	total, gz, logrotated := 0, 0, 0
-	for _, e := range ents {
-		f, err := os.Open(filepath.Join(dir, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		n := 0
-		err = correlate.ReadRecords(f, func(r *correlate.Record) error {
-			k := wait{r.Tid, r.KTime}
-			if prev, dup := seen[k]; dup {
-				t.Errorf("wait of tid %d at %d in %s and %s", r.Tid, r.KTime, prev, e.Name())
+	checkLiveFiles(t, dir, stderr, lr)
+	noneLoaded(t)
+}
+
+// checkLiveFiles checks a live run's output directory against its summary:
+// every record in exactly one file (by thread and kernel time), every file
+// complete, no rotated file empty.
+func checkLiveFiles(t *testing.T, dir, stderr string, lr *logrotate) {
+	t.Helper()
+	written := recordsWritten(t, stderr)
+	files := readRecordDir(t, dir, "csv")
+	gz, rotatedN := 0, 0
+	for name, f := range files {
+		if strings.HasPrefix(name, "records-") {
+			rotatedN++
+			if strings.HasSuffix(name, ".gz") {
+				gz++
 			}
-			seen[k] = e.Name()
-			n++
-			return nil
+			if len(f.keys) == 0 {
+				t.Errorf("rotated file %s holds no record (%d bytes)", name, f.size)
+			}
+		}
+	}
+	checkOnce(t, files, uint64(written))
+	t.Logf("%d records written, in %d files: %d rotated by size (%d compressed); logrotate: %v", written, len(files), rotatedN, gz, lr.counts)
+	if written < 2000 || rotatedN < 2 {
+		t.Errorf("too little happened to test: %d records, %d size rotations", written, rotatedN)
+	}
+}
+
+// TestAttachLogrotate: an operator's logrotate in both modes about every
+// half second (create: rename, new file, SIGHUP; copytruncate: copy and
+// cut, with or without SIGHUP), racing a small --rotate-size. The run
+// ends with exit 0, and every record is in exactly one file, each file
+// complete with its header. JSCHEDLAT_LOGROTATE_RUNS repeats it.
+func TestAttachLogrotate(t *testing.T) {
+	requireRoot(t)
+	bin := binary(t)
+	jvm := startDemoJVM(t, 900)
+	runs, _ := strconv.Atoi(os.Getenv("JSCHEDLAT_LOGROTATE_RUNS"))
+	for run := 1; run <= max(runs, 1); run++ {
+		t.Run(strconv.Itoa(run), func(t *testing.T) {
+			dir := keepDir(t, "logrotate-"+strconv.Itoa(run))
+			out := filepath.Join(dir, "records.csv")
+			p := startAttach(t, bin, strconv.Itoa(jvm.Process.Pid), "--min-latency", "0",
+				"-o", out, "--rotate-size", "24KiB", "--rotate-compress", "--rotate-keep", "0")
+			lr := newLogrotate(out, uint64(run))
+			hup := func() { _ = p.cmd.Process.Signal(syscall.SIGHUP) }
+			stopped := func(f func()) { p.whileStopped(t, f) }
+			for countRotated(dir) < 4 || lr.counts["create"] < 4 || lr.counts["copytruncate"] < 4 {
+				select {
+				case <-p.done:
+					t.Fatalf("attach ended: %v\n%s", p.err, p.output())
+				case <-time.After(500 * time.Millisecond):
+				}
+				lr.one(stopped, hup)
+				if lr.n > 600 {
+					t.Fatalf("not enough after %d logrotate actions: %v, %d size rotations", lr.n, lr.counts, countRotated(dir))
+				}
+			}
+			_ = p.cmd.Process.Signal(syscall.SIGTERM)
+			err, stderr := p.wait(t)
+			if err != nil {
+				t.Fatalf("attach: %v\n%s", err, stderr)
+			}
+			checkLiveFiles(t, dir, stderr, lr)
 		})
-		f.Close()
-		if err != nil {
-			t.Fatalf("%s: %v", e.Name(), err)
-		}
-		total += n
-		switch {
-		case filepath.Ext(e.Name()) == ".gz":
-			gz++
-		case len(e.Name()) > 11 && e.Name()[:11] == "logrotated-":
-			logrotated++
-		}
-	}
-	t.Logf("%d records written; %d in %d files (%d rotated and compressed, %d renamed before one of %d SIGHUPs)", written, total, len(ents), gz, logrotated, hups)
-	if total != written {
-		t.Errorf("the files hold %d records, attach wrote %d", total, written)
-	}
-	if gz < 2 || logrotated < 3 || written < 2000 {
-		t.Errorf("too little happened to test: %d compressed rotations, %d logrotated files, %d records", gz, logrotated, written)
 	}
 	noneLoaded(t)
 }
@@ -463,6 +635,222 @@ func TestAttachStopsPromptly(t *testing.T) {
 	n, _ := countRecords(t, out)
 	if w := recordsWritten(t, stderr); n != w || n == 0 {
 		t.Errorf("the file holds %d records, the summary says %d", n, w)
+	}
+	noneLoaded(t)
+}
+
+// TestSIGHUPAnyTime: SIGHUP from the first instant of the process to its
+// last (start-up, tracing, shutdown after SIGTERM) never kills it: attach
+// ends with exit 0, every record in its files, no temporary file left;
+// other subcommands ignore it.
+func TestSIGHUPAnyTime(t *testing.T) {
+	requireRoot(t)
+	bin := binary(t)
+	jvm := startDemoJVM(t, 600)
+	dir := t.TempDir()
+	out := filepath.Join(dir, "records.csv")
+	cmd := exec.Command(bin, "attach", strconv.Itoa(jvm.Process.Pid), "--min-latency", "0", "-o", out,
+		"--rotate-size", "16KiB", "--rotate-compress", "--rotate-keep", "0")
+	pipe, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	hups := 0
+	var stderr bytes.Buffer
+	lines := make(chan string)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		sc := bufio.NewScanner(pipe)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	// A SIGHUP every millisecond, from the moment main runs (the record
+	// file is open: the Go runtime's own start-up, before any package of
+	// the program, cannot catch a signal) until the process has exited;
+	// SIGTERM once it has rotated files.
+	waitFor(t, "attach to open its record file", time.Minute, func() bool {
+		fds, _ := filepath.Glob(fmt.Sprintf("/proc/%d/fd/*", cmd.Process.Pid))
+		for _, fd := range fds {
+			if l, _ := os.Readlink(fd); l == out {
+				return true
+			}
+		}
+		return false
+	})
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	termed := false
+	for open := true; open; {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				open = false
+				break
+			}
+			stderr.WriteString(l + "\n")
+		case <-tick.C:
+			if cmd.Process.Signal(syscall.SIGHUP) == nil {
+				hups++
+			}
+			if !termed && countRotated(dir) >= 2 {
+				termed = true
+				_ = cmd.Process.Signal(syscall.SIGTERM)
+			}
+		}
+	}
+	werr := cmd.Wait()
+	t.Logf("%d SIGHUPs sent", hups)
+	if werr != nil {
+		t.Fatalf("attach under SIGHUPs: %v\n%s", werr, stderr.String())
+	}
+	checkOnce(t, readRecordDir(t, dir, "csv"), uint64(recordsWritten(t, stderr.String())))
+
+	// report reads the files while SIGHUPs come: from when it has one open
+	// until it exits.
+	all, _ := filepath.Glob(filepath.Join(dir, "records*"))
+	sent := 0
+	for try := 0; try < 20 && sent == 0; try++ {
+		rep := exec.Command(bin, append([]string{"report"}, all...)...)
+		if err := rep.Start(); err != nil {
+			t.Fatal(err)
+		}
+		repDone := make(chan error, 1)
+		go func() { repDone <- rep.Wait() }()
+		reading := false
+		for done := false; !done; {
+			select {
+			case err := <-repDone:
+				if err != nil {
+					t.Fatalf("report under SIGHUPs (%d sent): %v", sent, err)
+				}
+				done = true
+			case <-tick.C:
+				if !reading {
+					fds, _ := filepath.Glob(fmt.Sprintf("/proc/%d/fd/*", rep.Process.Pid))
+					for _, fd := range fds {
+						if l, _ := os.Readlink(fd); strings.HasPrefix(l, filepath.Join(dir, "records")) {
+							reading = true
+						}
+					}
+				}
+				if reading && rep.Process.Signal(syscall.SIGHUP) == nil {
+					sent++
+				}
+			}
+		}
+	}
+	t.Logf("report: %d SIGHUPs sent while it read", sent)
+	if sent == 0 {
+		t.Error("report was never seen reading: no SIGHUP sent to it")
+	}
+	noneLoaded(t)
+}
+
+// TestAttachChecksOutputsFirst: a run that cannot write one of its outputs
+// (--save-events, --save-dumps) fails before it truncates any: an existing
+// record file stays as it was, and no new file is left behind.
+func TestAttachChecksOutputsFirst(t *testing.T) {
+	requireRoot(t)
+	bin := binary(t)
+	dir := t.TempDir()
+	out := filepath.Join(dir, "records.csv")
+	before := "an earlier run's records\n"
+	// Root writes anywhere a directory allows: a regular file in the path
+	// makes the directory unusable.
+	notDir := filepath.Join(dir, "plain-file")
+	if err := os.WriteFile(notDir, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ name, flag, value string }{
+		{"save-events", "--save-events", filepath.Join(notDir, "events.log")},
+		{"save-dumps", "--save-dumps", filepath.Join(notDir, "dumps")},
+	} {
+		for _, fresh := range []bool{false, true} {
+			o := out
+			if fresh {
+				o = filepath.Join(dir, "fresh-"+c.name+".csv")
+			} else if err := os.WriteFile(out, []byte(before), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			res, err := exec.Command(bin, "attach", "--all", "--duration", "1s", "-o", o, c.flag, c.value).CombinedOutput()
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+				t.Fatalf("%s into a path under a file: %v, want exit 1\n%s", c.name, err, res)
+			}
+			if fresh {
+				if _, err := os.Stat(o); !errors.Is(err, os.ErrNotExist) {
+					t.Errorf("%s: the run created %s and left it: %v", c.name, o, err)
+				}
+				continue
+			}
+			if b, err := os.ReadFile(out); err != nil || string(b) != before {
+				t.Errorf("%s: the existing record file now holds %q (%v)\n%s", c.name, b, err, res)
+			}
+			t.Logf("%s: %s", c.name, strings.TrimSpace(string(res)))
+		}
+	}
+}
+
+// TestAttachDurationIsTracingTime: --duration counts from the moment
+// tracing starts, in the single-PID and the follow paths: the summary says
+// traced=<duration>, and the records cover that long (the JVM waits all
+// the time).
+func TestAttachDurationIsTracingTime(t *testing.T) {
+	requireRoot(t)
+	bin := binary(t)
+	jvm := startDemoJVM(t, 600)
+	const d = 4 * time.Second
+	for _, c := range []struct {
+		name string
+		args []string
+	}{
+		{"pid", []string{strconv.Itoa(jvm.Process.Pid)}},
+		{"follow", []string{"--jvm", "^Workload|[ /]Workload( |$)"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "r.csv")
+			err, stderr := runAttachFor(t, bin, append(c.args, "--min-latency", "0", "--duration", d.String(), "-o", out), nil)
+			if err != nil {
+				t.Fatalf("attach: %v\n%s", err, stderr)
+			}
+			traced := tracedSeconds(t, stderr)
+			var first, last int64
+			f, err := os.Open(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			err = correlate.ReadRecords(f, func(r *correlate.Record) error {
+				if r.Pid != uint32(jvm.Process.Pid) {
+					return nil
+				}
+				// A record's time is the end of its wait; it began
+				// latency before.
+				start := r.Time - int64(r.LatencyNs)
+				if first == 0 || start < first {
+					first = start
+				}
+				last = max(last, r.Time)
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			span := time.Duration(last - first)
+			t.Logf("traced=%.2fs; the JVM's records span %s", traced, span)
+			if traced < d.Seconds() || traced > d.Seconds()+0.05 {
+				t.Errorf("summary says traced=%.2fs for --duration %s", traced, d)
+			}
+			// Waits end all the time in this JVM: the records' span falls
+			// short of the traced time only by the gaps at both ends.
+			if span < d-500*time.Millisecond {
+				t.Errorf("the records span %s of --duration %s", span, d)
+			}
+		})
 	}
 	noneLoaded(t)
 }
