@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"strings"
 	"time"
@@ -152,9 +153,11 @@ func runReplay(ctx context.Context, o *replayOpts) (err error) {
 	}
 	var rec correlate.Record
 	var n uint64
+	last := int64(math.MinInt64) // the latest event: a dump after it names nothing
 	write := func(e *correlate.Event) error {
 		j.Annotate(e, &rec)
 		n++
+		last = max(last, e.Time)
 		if n%65536 == 0 {
 			if err := ctx.Err(); err != nil {
 				return err
@@ -185,6 +188,17 @@ func runReplay(ctx context.Context, o *replayOpts) (err error) {
 	}
 	if ferr != nil {
 		return ferr
+	}
+	if n > 0 {
+		for i := range dumps {
+			// A dump names threads from its time on: one placed after
+			// every event (a local time read in the wrong --tz, a file
+			// time of a later copy) names none.
+			if d := &dumps[i]; d.Start > last && (d.Pid == 0 || hdr.Pid == 0 || d.Pid == int(hdr.Pid)) {
+				slog.Warn("dump placed after the last event names no thread (a timestamp in another zone than --tz? a file time of a later copy?)",
+					"dump", d.Origin, "dump_time", correlate.FormatTime(d.Start), "last_event", correlate.FormatTime(last), "tz", o.tz)
+			}
+		}
 	}
 	fmt.Fprintf(os.Stderr, "jschedlat: %d records written from %d dumps\n", n, used)
 	return nil

@@ -96,10 +96,13 @@ func TestReplayDumpTime(t *testing.T) {
 	// Without --dump-time: the file's modification time (now) places it,
 	// far from the events, and the warning says so.
 	names, logged := replayOnce(t, 4703, dump4703, []uint32{0x1279}, replayOpts{dumps: []string{dir}})
-	if !strings.Contains(logged, "no timestamp line") || !strings.Contains(logged, "modification time") {
+	if !strings.Contains(logged, "no timestamp line") || !strings.Contains(logged, "modification time") ||
+		!strings.Contains(logged, "dump placed after the last event names no thread") {
 		t.Errorf("log %q", logged)
 	}
-	_ = names
+	if names[0x1279] != "" {
+		t.Errorf("a dump placed after the events named %q", names[0x1279])
+	}
 	names, logged = replayOnce(t, 4703, dump4703, []uint32{0x1279, 0x1261}, replayOpts{dumps: []string{dir},
 		dumpTime: []string{"dump.txt=2026-11-25T13:36:45Z"}})
 	if names[0x1279] != "café-worker" || names[0x1261] != "main" {
@@ -116,6 +119,23 @@ func TestReplayDumpTime(t *testing.T) {
 		if err := runReplay(context.Background(), &o); err == nil || !strings.Contains(err.Error(), "--dump-time") {
 			t.Errorf("--dump-time %q: err %v", bad, err)
 		}
+	}
+}
+
+// A dump read in the wrong zone lands after the events: it names nothing,
+// and the warning says why.
+func TestReplayDumpAfterEvents(t *testing.T) {
+	jstack := "../../testdata/dumps/hotspot/jdk17-jstack-4703.txt"
+	if _, err := time.LoadLocation("America/New_York"); err != nil {
+		t.Skipf("SKIPPED: no time zone data: %v", err)
+	}
+	names, logged := replayOnce(t, 4703, dump4703, []uint32{0x1279}, replayOpts{dumps: []string{jstack}, tz: "America/New_York"})
+	if names[0x1279] != "" || !strings.Contains(logged, "dump placed after the last event") || !strings.Contains(logged, "tz=America/New_York") {
+		t.Errorf("names %v, log %q", names, logged)
+	}
+	names, logged = replayOnce(t, 4703, dump4703, []uint32{0x1279}, replayOpts{dumps: []string{jstack}, tz: "UTC"})
+	if names[0x1279] != "café-worker" || strings.Contains(logged, "after the last event") {
+		t.Errorf("right zone: names %v, log %q", names, logged)
 	}
 }
 
