@@ -126,7 +126,7 @@ Needs root (or CAP_BPF and CAP_PERFMON, plus the JVM's user for thread dumps).`,
 	f.DurationVar(&o.dumpTimeout, "dump-timeout", 10*time.Second, "give up on one thread dump after this long")
 	f.StringVar(&o.dumpBudget, "dump-budget", formatBudget(DefaultBudget), "share of wall time thread dumps may keep the JVM stopped at safepoints (100% = no limit)")
 	f.IntVar(&o.ringSize, "ring-size", 4<<20, "kernel ring buffer size in bytes (power of two)")
-	f.Var(newSizeValue(&o.rotate.size), "rotate-size", "start a new record file once the current one holds SIZE (e.g. 100MB, 1GiB); the full one is renamed FILE-<time of its first record>.EXT")
+	f.Var(newSizeValue(&o.rotate.size), "rotate-size", "start a new record file once the current one holds SIZE (e.g. 100MB, 1GiB); the full one is renamed FILE-<UTC time it was started, ms>.EXT, e.g. records-20261207T101500.123Z.csv")
 	f.DurationVar(&o.rotate.age, "rotate-age", 0, "start a new record file once the current one is this old (e.g. 1h)")
 	f.IntVar(&o.rotate.keep, "rotate-keep", 10, "rotated record files kept, oldest deleted first (0 = all)")
 	f.BoolVar(&o.rotate.compress, "rotate-compress", false, "gzip rotated record files (report reads them as they are)")

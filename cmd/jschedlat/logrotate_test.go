@@ -685,3 +685,36 @@ func TestRemoveTemps(t *testing.T) {
 		t.Errorf("%s stays: %v", tmp, err)
 	}
 }
+
+// A burst of records between two flushes is written in batches of at most
+// about maxBatch bytes, not held whole in memory.
+func TestSinkBoundedBatches(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "records.csv")
+	s, err := openSink(path, "csv", rotateOpts{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var i uint64
+	for ; s.buf.Len() < maxBatch/2 || i < 1000; i++ {
+		if err := s.Write(sinkRecord(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	perRecord := s.buf.Len() / int(i)
+	for n := i + 2*uint64(maxBatch/perRecord); i < n; i++ {
+		if err := s.Write(sinkRecord(i)); err != nil {
+			t.Fatal(err)
+		}
+		if s.buf.Len() > maxBatch+perRecord {
+			t.Fatalf("%d bytes held after %d records", s.buf.Len(), i)
+		}
+	}
+	fi, err := os.Stat(path)
+	if err != nil || fi.Size() < maxBatch {
+		t.Errorf("%d records given, none flushed: the file holds %v bytes (%v)", i, fi.Size(), err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkOnce(t, readRecordDir(t, filepath.Dir(path), "csv"), i)
+}

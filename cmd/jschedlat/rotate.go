@@ -258,8 +258,14 @@ func (s *recordSink) Write(r *correlate.Record) error {
 	if err := s.w.Write(r); err != nil {
 		return s.failed(err)
 	}
+	if s.buf.Len() >= maxBatch {
+		return s.Flush() // a burst is written in bounded batches
+	}
 	return nil
 }
+
+// maxBatch bounds the rows held in memory between two writes.
+const maxBatch = 1 << 20
 
 // Flush writes the records since the last flush to the file.
 func (s *recordSink) Flush() error {
@@ -545,8 +551,10 @@ func (s *recordSink) retry(what string, err error) {
 	slog.Warn("record file "+what+" failed: records go on into the open file", "file", s.name, "retry_in", s.backoff, "err", err)
 }
 
-// rotatedName is path with the time its records start at, before the
-// extension (records.csv -> records-20261126T002311.123Z.csv): names sort
+// rotatedName is path with t, the UTC time the sink started the file
+// (opened it, or found it emptied and started it again: the start of what
+// it covers), before the extension (records.csv ->
+// records-20261126T002311.123Z.csv; -1, -2... after a name taken): names sort
 // in time order.
 func (s *recordSink) rotatedName(t time.Time) string {
 	dir, base := filepath.Split(s.path)
