@@ -917,7 +917,8 @@ func TestAttachDurationIsTracingTime(t *testing.T) {
 			}
 			span := time.Duration(last - first)
 			t.Logf("traced=%.2fs; the JVM's records span %s", traced, span)
-			if traced < d.Seconds() || traced > d.Seconds()+0.05 {
+			// The timer cannot fire early; late only by a scheduling delay.
+			if traced < d.Seconds() || traced > d.Seconds()+1 {
 				t.Errorf("summary says traced=%.2fs for --duration %s", traced, d)
 			}
 			// Waits end all the time in this JVM: the records' span falls
