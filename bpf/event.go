@@ -5,134 +5,43 @@ import (
 	"encoding/binary"
 	"fmt"
 	"strings"
+
+	"github.com/jschedlat/jschedlat/jvm"
+	"github.com/jschedlat/jschedlat/sched"
 )
 
-// Kind says why a thread was waiting in the run queue (or, for KindExit,
-// that it ended).
-type Kind uint8
+// Deprecated: transition, removed when callers moved. Use package sched.
+type (
+	Kind     = sched.Kind
+	KindMask = sched.KindMask
+)
 
-// Values match enum kind in runqlat.bpf.c.
+// Deprecated: transition, removed when callers moved. Use package sched.
 const (
-	KindWakeup    Kind = 1 // woken from sleep
-	KindWakeupNew Kind = 2 // newly created thread, first run
-	KindPreempt   Kind = 3 // involuntarily switched out while runnable
-	KindYield     Kind = 4 // voluntarily switched out while runnable (sched_yield, cond_resched)
-	KindExit      Kind = 5 // lifecycle record: the thread exited (Latency 0)
-	KindBirth     Kind = 6 // lifecycle record: the thread was created; Comm is its creator's
-	KindRename    Kind = 7 // lifecycle record: the thread set its own name; Comm is the new one
-	KindVMOpBegin Kind = 8 // a HotSpot VM operation began (Config.VMOps); Comm is its name, Tid the VM thread
-	KindVMOpEnd   Kind = 9 // and ended
-	// KindThreadStart: a Java thread started (Config.HotSpot); Name is
-	// its Java name in HotSpot's modified UTF-8, Latency the length
-	// HotSpot gave (Name is cut when shorter).
-	KindThreadStart Kind = 10
-	// KindThreadName: a thread named itself (Config.HotSpot); Name is the
-	// full name, Latency its length (Name is cut when shorter). The
-	// kernel's rename record follows.
-	KindThreadName Kind = 11
+	KindWakeup      = sched.KindWakeup
+	KindWakeupNew   = sched.KindWakeupNew
+	KindPreempt     = sched.KindPreempt
+	KindYield       = sched.KindYield
+	KindExit        = sched.KindExit
+	KindBirth       = sched.KindBirth
+	KindRename      = sched.KindRename
+	KindVMOpBegin   = sched.KindVMOpBegin
+	KindVMOpEnd     = sched.KindVMOpEnd
+	KindThreadStart = sched.KindThreadStart
+	KindThreadName  = sched.KindThreadName
+	KindsAll        = sched.KindsAll
+	ValidKindNames  = sched.ValidKindNames
 )
 
-// Lifecycle reports whether k is a lifecycle record of a thread.
-func (k Kind) Lifecycle() bool { return k >= KindExit && k <= KindRename }
+// ParseKinds is sched.ParseKinds.
+//
+// Deprecated: transition, removed when callers moved.
+func ParseKinds(s string) (KindMask, error) { return sched.ParseKinds(s) }
 
-// VMOp reports whether k is the begin or end of a VM operation.
-func (k Kind) VMOp() bool { return k == KindVMOpBegin || k == KindVMOpEnd }
-
-// Wait reports whether k is a run-queue wait.
-func (k Kind) Wait() bool { return k >= KindWakeup && k <= KindYield }
-
-var kindNames = [...]string{
-	KindWakeup:      "wakeup",
-	KindWakeupNew:   "wakeup_new",
-	KindPreempt:     "preempt",
-	KindYield:       "yield",
-	KindExit:        "exit",
-	KindBirth:       "birth",
-	KindRename:      "rename",
-	KindVMOpBegin:   "vmop_begin",
-	KindVMOpEnd:     "vmop_end",
-	KindThreadStart: "thread_start",
-	KindThreadName:  "thread_name",
-}
-
-func (k Kind) String() string {
-	if int(k) < len(kindNames) && kindNames[k] != "" {
-		return kindNames[k]
-	}
-	return fmt.Sprintf("kind(%d)", uint8(k))
-}
-
-// KindMask selects which kinds of waits are recorded: bit (1 << Kind).
-// The zero mask means all. Exit records are not selectable: they are always
-// sent when a target process is set, because consumers need them to tell
-// reused TIDs apart.
-type KindMask uint8
-
-// KindsAll selects every kind of wait.
-const KindsAll = KindMask(1<<KindWakeup | 1<<KindWakeupNew | 1<<KindPreempt | 1<<KindYield)
-
-// MaskOf returns the mask selecting exactly the given kinds.
-func MaskOf(kinds ...Kind) KindMask {
-	var m KindMask
-	for _, k := range kinds {
-		m |= 1 << k
-	}
-	return m
-}
-
-// Has reports whether the mask selects k (the zero mask selects all).
-func (m KindMask) Has(k Kind) bool {
-	if m == 0 {
-		m = KindsAll
-	}
-	return m&(1<<k) != 0
-}
-
-func (m KindMask) String() string {
-	if m == 0 || m == KindsAll {
-		return "all"
-	}
-	var names []string
-	for k := KindWakeup; k <= KindYield; k++ {
-		if m.Has(k) {
-			names = append(names, k.String())
-		}
-	}
-	return strings.Join(names, ",")
-}
-
-// ValidKindNames lists what ParseKinds accepts, for help texts.
-const ValidKindNames = "wakeup, wakeup_new, preempt, yield, all"
-
-// ParseKinds parses a comma-separated list of kinds such as
-// "wakeup,preempt,yield". "wakeup" includes wakeup_new (a new thread's
-// first run is a wakeup too); "wakeup_new" alone selects new threads only;
-// "all" selects everything.
-func ParseKinds(s string) (KindMask, error) {
-	var m KindMask
-	for _, f := range strings.Split(s, ",") {
-		switch strings.TrimSpace(strings.ToLower(f)) {
-		case "wakeup":
-			m |= MaskOf(KindWakeup, KindWakeupNew)
-		case "wakeup_new":
-			m |= MaskOf(KindWakeupNew)
-		case "preempt":
-			m |= MaskOf(KindPreempt)
-		case "yield":
-			m |= MaskOf(KindYield)
-		case "all":
-			m |= KindsAll
-		case "":
-			// Tolerate "wakeup," and empty input is caught below.
-		default:
-			return 0, fmt.Errorf("unknown kind %q (valid: %s)", strings.TrimSpace(f), ValidKindNames)
-		}
-	}
-	if m == 0 {
-		return 0, fmt.Errorf("no kinds given (valid: %s)", ValidKindNames)
-	}
-	return m, nil
-}
+// CommString is sched.CommString.
+//
+// Deprecated: transition, removed when callers moved.
+func CommString(c [16]byte) string { return sched.CommString(c) }
 
 // Event is one record from the kernel, decoded.
 type Event struct {
@@ -141,7 +50,7 @@ type Event struct {
 	Pid, Tid         uint32 // thread group (process) id, thread id
 	PrevPid, PrevTid uint32 // the task switched out for this one (0 for exit records)
 	CPU, QueuedCPU   uint32 // CPU it ran on, CPU it was queued on
-	Kind             Kind
+	Kind             sched.Kind
 	Comm, PrevComm   [16]byte
 	// OffCPU is how long the thread had been off the CPU at this
 	// switch-in: since its previous switch-out (sleep and wait), on the
@@ -150,12 +59,28 @@ type Event struct {
 	Name   string // KindThreadStart and KindThreadName only
 }
 
-// CommString returns a task name up to the first NUL.
-func CommString(c [16]byte) string {
-	if i := bytes.IndexByte(c[:], 0); i >= 0 {
-		return string(c[:i])
+// Convert returns the event with its time on the wall clock and its names
+// as valid UTF-8: what the join consumes and the event log stores.
+func (e *Event) Convert(clock *WallClock) sched.Event {
+	return sched.Event{
+		KTime: e.Time, Time: clock.WallNs(e.Time), Latency: e.Latency, Kind: e.Kind,
+		CPU: e.CPU, QueuedCPU: e.QueuedCPU, Pid: e.Pid, Tid: e.Tid,
+		Comm:    strings.ToValidUTF8(sched.CommString(e.Comm), "\uFFFD"),
+		PrevPid: e.PrevPid, PrevTid: e.PrevTid,
+		PrevComm: strings.ToValidUTF8(sched.CommString(e.PrevComm), "\uFFFD"),
+		OffCPU:   e.OffCPU,
+		Name:     e.javaName(),
+		NameCut:  e.Kind.HasName() && uint64(len(e.Name)) != e.Latency,
 	}
-	return string(c[:])
+}
+
+// javaName decodes a thread-start or thread-name record's name from
+// HotSpot's modified UTF-8.
+func (e *Event) javaName() string {
+	if !e.Kind.HasName() {
+		return ""
+	}
+	return string(jvm.DecodeModifiedUTF8([]byte(e.Name)))
 }
 
 // Layout of struct event in runqlat.bpf.c (TestEventLayout checks these
@@ -192,12 +117,12 @@ func decodeEvent(b []byte, e *Event) error {
 	e.PrevTid = le.Uint32(b[offPrevTid:])
 	e.CPU = le.Uint32(b[offCPU:])
 	e.QueuedCPU = le.Uint32(b[offQueuedCPU:])
-	e.Kind = Kind(b[offKind])
+	e.Kind = sched.Kind(b[offKind])
 	copy(e.Comm[:], b[offComm:offComm+16])
 	copy(e.PrevComm[:], b[offPrevComm:offPrevComm+16])
 	e.OffCPU = le.Uint64(b[offOffCPU:])
 	e.Name = ""
-	if e.Kind == KindThreadStart || e.Kind == KindThreadName {
+	if e.Kind.HasName() {
 		if len(b) < eventSize+nameSize {
 			return fmt.Errorf("short thread-start record: %d bytes", len(b))
 		}

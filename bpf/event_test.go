@@ -2,93 +2,12 @@ package bpf
 
 import (
 	"encoding/binary"
-	"strings"
 	"testing"
 	"unsafe"
+
+	"github.com/jschedlat/jschedlat/sched"
 )
 
-func TestKindString(t *testing.T) {
-	for k, want := range map[Kind]string{
-		KindWakeup: "wakeup", KindWakeupNew: "wakeup_new", KindPreempt: "preempt",
-		KindYield: "yield", KindExit: "exit", KindVMOpBegin: "vmop_begin", KindVMOpEnd: "vmop_end", KindThreadStart: "thread_start", KindThreadName: "thread_name", 0: "kind(0)", 12: "kind(12)",
-	} {
-		if got := k.String(); got != want {
-			t.Errorf("Kind(%d).String() = %q, want %q", uint8(k), got, want)
-		}
-	}
-}
-
-func TestParseKinds(t *testing.T) {
-	for _, tc := range []struct {
-		in   string
-		want KindMask
-		err  bool
-	}{
-		{in: "all", want: KindsAll},
-		{in: "wakeup", want: MaskOf(KindWakeup, KindWakeupNew)},
-		{in: "wakeup_new", want: MaskOf(KindWakeupNew)},
-		{in: "preempt", want: MaskOf(KindPreempt)},
-		{in: "wakeup,preempt,yield", want: KindsAll},
-		{in: " Preempt , yield ", want: MaskOf(KindPreempt, KindYield)},
-		{in: "yield,", want: MaskOf(KindYield)},
-		{in: "", err: true},
-		{in: ",", err: true},
-		{in: "exit", err: true},
-		{in: "wakeup,sleep", err: true},
-	} {
-		got, err := ParseKinds(tc.in)
-		if tc.err {
-			if err == nil {
-				t.Errorf("ParseKinds(%q) = %v, want error", tc.in, got)
-			} else if !strings.Contains(err.Error(), ValidKindNames) {
-				t.Errorf("ParseKinds(%q) error %q does not list the valid names", tc.in, err)
-			}
-			continue
-		}
-		if err != nil || got != tc.want {
-			t.Errorf("ParseKinds(%q) = %#x, %v; want %#x", tc.in, uint8(got), err, uint8(tc.want))
-		}
-	}
-}
-
-func TestKindMask(t *testing.T) {
-	var zero KindMask
-	for k := KindWakeup; k <= KindYield; k++ {
-		if !zero.Has(k) || !KindsAll.Has(k) {
-			t.Errorf("zero mask and KindsAll must select %v", k)
-		}
-	}
-	m := MaskOf(KindPreempt)
-	if m.Has(KindWakeup) || !m.Has(KindPreempt) {
-		t.Errorf("MaskOf(preempt) = %#x selects the wrong kinds", uint8(m))
-	}
-	if got := MaskOf(KindWakeup, KindYield).String(); got != "wakeup,yield" {
-		t.Errorf("String() = %q", got)
-	}
-	if got := zero.String(); got != "all" {
-		t.Errorf("zero String() = %q", got)
-	}
-}
-
-func TestCommString(t *testing.T) {
-	var c [16]byte
-	copy(c[:], "C2 CompilerThre")
-	if got := CommString(c); got != "C2 CompilerThre" {
-		t.Errorf("got %q", got)
-	}
-	copy(c[:], "java\x00junk")
-	if got := CommString(c); got != "java" {
-		t.Errorf("got %q", got)
-	}
-	for i := range c {
-		c[i] = 'x'
-	}
-	if got := CommString(c); got != strings.Repeat("x", 16) {
-		t.Errorf("unterminated: got %q", got)
-	}
-}
-
-// TestEventLayout ties the hand-written decoder to the C struct, through the
 // type bpf2go generated from the object's BTF.
 func TestEventLayout(t *testing.T) {
 	var e runqlatEvent
@@ -127,7 +46,7 @@ func sampleRecord() []byte {
 	le.PutUint32(b[offPrevTid:], 201)
 	le.PutUint32(b[offCPU:], 1)
 	le.PutUint32(b[offQueuedCPU:], 0)
-	b[offKind] = byte(KindPreempt)
+	b[offKind] = byte(sched.KindPreempt)
 	copy(b[offComm:], "GC Thread#0")
 	copy(b[offPrevComm:], "swapper/1")
 	le.PutUint64(b[offOffCPU:], 9999)
@@ -140,7 +59,7 @@ func TestDecodeEvent(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Event{Time: 123456789012, Latency: 4242, Pid: 100, Tid: 101, PrevPid: 200, PrevTid: 201,
-		CPU: 1, QueuedCPU: 0, Kind: KindPreempt, OffCPU: 9999}
+		CPU: 1, QueuedCPU: 0, Kind: sched.KindPreempt, OffCPU: 9999}
 	copy(want.Comm[:], "GC Thread#0")
 	copy(want.PrevComm[:], "swapper/1")
 	if e != want {
@@ -149,18 +68,6 @@ func TestDecodeEvent(t *testing.T) {
 	if err := decodeEvent(make([]byte, eventSize-1), &e); err == nil {
 		t.Error("short record decoded without error")
 	}
-}
-
-func FuzzParseKinds(f *testing.F) {
-	for _, s := range []string{"all", "wakeup,preempt", "wakeup_new", "", "x,,y"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		m, err := ParseKinds(s)
-		if err == nil && (m == 0 || m&^KindsAll != 0) {
-			t.Errorf("ParseKinds(%q) = %#x without error", s, uint8(m))
-		}
-	})
 }
 
 func BenchmarkDecode(b *testing.B) {
@@ -172,5 +79,36 @@ func BenchmarkDecode(b *testing.B) {
 		if err := decodeEvent(rec, &e); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestConvert: comms become valid UTF-8, a probe's name is decoded from
+// modified UTF-8 and said to be cut when shorter than HotSpot's length.
+func TestConvert(t *testing.T) {
+	clock := NewWallClock()
+	var e Event
+	if err := decodeEvent(sampleRecord(), &e); err != nil {
+		t.Fatal(err)
+	}
+	copy(e.Comm[:], "ab\xe2\x82") // a comm cut inside "€"
+	got := e.Convert(clock)
+	want := sched.Event{KTime: 123456789012, Time: clock.WallNs(123456789012), Latency: 4242,
+		Kind: sched.KindPreempt, CPU: 1, Pid: 100, Tid: 101, PrevPid: 200, PrevTid: 201,
+		Comm: "ab\uFFFDhread#0", PrevComm: "swapper/1", OffCPU: 9999}
+	if got != want {
+		t.Errorf("converted %+v\nwant      %+v", got, want)
+	}
+	// "é" in modified UTF-8 is plain UTF-8; NUL is 0xC0 0x80.
+	e.Kind, e.Name, e.Latency = sched.KindThreadStart, "caf\xc3\xa9\xc0\x80x", 8
+	if got := e.Convert(clock); got.Name != "café\x00x" || got.NameCut {
+		t.Errorf("thread start: name %q cut %v, want %q not cut", got.Name, got.NameCut, "café\x00x")
+	}
+	e.Latency = 300
+	if got := e.Convert(clock); !got.NameCut {
+		t.Error("a name shorter than HotSpot's length is not said to be cut")
+	}
+	e.Kind = sched.KindWakeup
+	if got := e.Convert(clock); got.Name != "" || got.NameCut {
+		t.Errorf("a wait carries name %q cut %v", got.Name, got.NameCut)
 	}
 }

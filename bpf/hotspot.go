@@ -16,14 +16,14 @@ import (
 type HotSpotProbes struct {
 	Path string // the library as seen from here (e.g. /proc/PID/map_files/...)
 	// hotspot:vmops__begin / vmops__end: every VM operation, with its
-	// name (KindVMOpBegin/End).
+	// name (sched.KindVMOpBegin/End).
 	VMOpBegin, VMOpEnd []Probe
 	// hotspot:thread__start: a Java thread starting, on itself, with its
-	// Java name (KindThreadStart).
+	// Java name (sched.KindThreadStart).
 	ThreadStart []Probe
 	// SetName is the file offset of os::set_native_thread_name (from the
 	// library's symbol table; 0 when stripped): a thread naming itself,
-	// with its full name (KindThreadName).
+	// with its full name (sched.KindThreadName).
 	SetName uint64
 	// Skipped says which probes were found but cannot be used, and why.
 	Skipped []string
@@ -268,12 +268,12 @@ func (t *Tracer) QuietBirths() bool { return t.quietBirths }
 func (t *Tracer) HotSpotErr() error { return t.hotspot.err }
 
 // ThreadStarts tells whether new Java threads are reported with their
-// names (KindThreadStart).
+// names (sched.KindThreadStart).
 func (t *Tracer) ThreadStarts() bool { return t.hotspot.threadStart }
 
 // ThreadNames tells whether threads naming themselves are reported with
-// their full names (KindThreadName).
+// their full names (sched.KindThreadName).
 func (t *Tracer) ThreadNames() bool { return t.hotspot.setName }
 
-// VMOps tells whether VM operations are reported (KindVMOpBegin/End).
+// VMOps tells whether VM operations are reported (sched.KindVMOpBegin/End).
 func (t *Tracer) VMOps() bool { return t.hotspot.vmops }

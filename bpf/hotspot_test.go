@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/jschedlat/jschedlat/jvm"
+
+	"github.com/jschedlat/jschedlat/sched"
 )
 
 // TestHotSpotProbes attaches to a real JVM's USDT probes. New threads are
@@ -59,11 +61,11 @@ func TestHotSpotProbes(t *testing.T) {
 	births := map[uint32]uint64{}
 	for i := range events {
 		switch e := &events[i]; e.Kind {
-		case KindThreadStart:
+		case sched.KindThreadStart:
 			starts[e.Tid] = e.Name
-		case KindThreadName:
+		case sched.KindThreadName:
 			selfNames[e.Tid] = append(selfNames[e.Tid], e.Name)
-		case KindBirth:
+		case sched.KindBirth:
 			births[e.Tid] = e.Time
 		}
 	}
@@ -124,15 +126,15 @@ func TestHotSpotProbes(t *testing.T) {
 			if _, err := os.Stat(filepath.Join("/proc", strconv.Itoa(pid), "task", strconv.Itoa(int(e.Tid)))); err != nil {
 				t.Errorf("VM operation event from tid %d, not a thread of the JVM", e.Tid)
 			}
-			name := CommString(e.Comm)
-			if e.Kind == KindVMOpBegin {
+			name := sched.CommString(e.Comm)
+			if e.Kind == sched.KindVMOpBegin {
 				if open != nil {
-					t.Errorf("%s began while %s had not ended", name, CommString(open.Comm))
+					t.Errorf("%s began while %s had not ended", name, sched.CommString(open.Comm))
 				}
 				open = e
 				continue
 			}
-			if open == nil || CommString(open.Comm) != name || e.Time < open.Time {
+			if open == nil || sched.CommString(open.Comm) != name || e.Time < open.Time {
 				t.Errorf("end of %s without its begin", name)
 			} else if name == "PrintThreads" {
 				prints++

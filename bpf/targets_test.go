@@ -7,6 +7,8 @@ import (
 	"github.com/cilium/ebpf"
 
 	"github.com/jschedlat/jschedlat/jvm"
+
+	"github.com/jschedlat/jschedlat/sched"
 )
 
 // TestSetMode traces a set of processes that changes while the programs
@@ -94,13 +96,13 @@ func TestSetMode(t *testing.T) {
 			t.Fatalf("event of pid %d, not a target (other JVM %d): %+v", e.Pid, po, e)
 		}
 		switch e.Kind {
-		case KindWakeup, KindWakeupNew, KindPreempt, KindYield:
+		case sched.KindWakeup, sched.KindWakeupNew, sched.KindPreempt, sched.KindYield:
 			c.waits++
-		case KindBirth:
+		case sched.KindBirth:
 			c.births++
-		case KindExit:
+		case sched.KindExit:
 			c.exits++
-		case KindThreadStart:
+		case sched.KindThreadStart:
 			c.starts++
 		}
 		// The clock of a wait is its switch-in; staging delays sending

@@ -15,6 +15,8 @@ import (
 	"github.com/cilium/ebpf/ringbuf"
 	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
+
+	"github.com/jschedlat/jschedlat/sched"
 )
 
 // Defaults for zero Config fields.
@@ -43,13 +45,13 @@ type Config struct {
 	// Set traces only the processes added with AddTarget, changing as
 	// they come and go (Pid must be 0).
 	Set        bool
-	MinLatency time.Duration // shorter waits are not reported
-	Kinds      KindMask      // 0 = all
-	RingSize   int           // bytes, power of two; 0 = 4 MiB
-	Slots      uint32        // wait-start slots, a power of two (TIDs share slot TID mod Slots); 0 = 32768
-	SelfPid    uint32        // never traced; 0 = os.Getpid()
-	ForceRawTP bool          // skip tp_btf and attach raw_tp programs (tests, benchmarks)
-	NoFallback bool          // tp_btf or an error: never fall back to raw_tp
+	MinLatency time.Duration  // shorter waits are not reported
+	Kinds      sched.KindMask // 0 = all
+	RingSize   int            // bytes, power of two; 0 = 4 MiB
+	Slots      uint32         // wait-start slots, a power of two (TIDs share slot TID mod Slots); 0 = 32768
+	SelfPid    uint32         // never traced; 0 = os.Getpid()
+	ForceRawTP bool           // skip tp_btf and attach raw_tp programs (tests, benchmarks)
+	NoFallback bool           // tp_btf or an error: never fall back to raw_tp
 	// DrainInterval is how often Run empties the ring buffer when the
 	// kernel does not wake it first (0 = DefaultDrainInterval).
 	DrainInterval time.Duration
@@ -61,7 +63,7 @@ type Config struct {
 	// timer of its own (each wakeup is a context switch on the host).
 	AfterDrain func()
 	// HotSpot, if set, attaches uprobes to the target JVM's USDT probes
-	// (Pid must be set): KindVMOpBegin/End and KindThreadStart events.
+	// (Pid must be set): sched.KindVMOpBegin/End and sched.KindThreadStart events.
 	HotSpot *HotSpotProbes
 }
 
@@ -150,9 +152,9 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("negative minimum latency %v", c.MinLatency)
 	}
 	if c.Kinds == 0 {
-		c.Kinds = KindsAll
+		c.Kinds = sched.KindsAll
 	}
-	if c.Kinds&^KindsAll != 0 {
+	if c.Kinds&^sched.KindsAll != 0 {
 		return c, fmt.Errorf("kind mask %#x selects unknown kinds", uint8(c.Kinds))
 	}
 	return c, nil
@@ -380,7 +382,7 @@ func (t *Tracer) Run(ctx context.Context, fn func(*Event)) error {
 	// drain interval later (--duration is the time traced).
 	defer context.AfterFunc(ctx, func() { _ = t.rd.Flush() })()
 	deliver := func(b []byte) error {
-		if k := Kind(b[offKind]); len(b) == eventSize+nameSize && (k == KindThreadStart || k == KindThreadName) {
+		if k := sched.Kind(b[offKind]); len(b) == eventSize+nameSize && (k == sched.KindThreadStart || k == sched.KindThreadName) {
 			if err := decodeEvent(b, &ev); err != nil {
 				return err
 			}
@@ -527,7 +529,7 @@ func (t *Tracer) Collisions() (uint64, error) {
 // runnable switch-out that the tracer saw: waits in progress when it
 // attached, and ones whose enqueue (or an earlier switch) the kernel did not
 // deliver to BPF. Their latency is the scheduler's own enqueue stamp
-// (sched_info.last_queued); their kind is reported as KindWakeup.
+// (sched_info.last_queued); their kind is reported as sched.KindWakeup.
 func (t *Tracer) Unobserved() (uint64, error) {
 	return t.sumCounter(runqlatMapUnobserved)
 }

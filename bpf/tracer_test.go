@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
+
+	"github.com/jschedlat/jschedlat/sched"
 )
 
 // recording runs a Tracer in the background and keeps every event.
@@ -122,7 +124,7 @@ func TestGroundTruth(t *testing.T) {
 				t.Fatalf("helper said %q", l)
 			}
 			kinds := checkAgainstSchedstat(t, h.pid(), raw, 6)
-			for _, k := range []Kind{KindWakeup, KindPreempt, KindYield} {
+			for _, k := range []sched.Kind{sched.KindWakeup, sched.KindPreempt, sched.KindYield} {
 				if kinds[k] == 0 {
 					t.Errorf("no %v events in the window: %v", k, kinds)
 				}
@@ -189,7 +191,7 @@ func TestGroundTruthJVM(t *testing.T) {
 // around a 3 s window and compares each thread's events in that window with
 // the kernel's accounting. At least minThreads threads must have waited
 // more than 50 ms. It returns the count of events per kind.
-func checkAgainstSchedstat(t *testing.T, pid uint32, raw bool, minThreads int) map[Kind]int {
+func checkAgainstSchedstat(t *testing.T, pid uint32, raw bool, minThreads int) map[sched.Kind]int {
 	t.Helper()
 	kinds, _ := checkAgainstSchedstatCfg(t, Config{Pid: pid, ForceRawTP: raw}, minThreads)
 	return kinds
@@ -197,7 +199,7 @@ func checkAgainstSchedstat(t *testing.T, pid uint32, raw bool, minThreads int) m
 
 // checkAgainstSchedstatCfg also returns how many events were still staged
 // in the kernel when the tracer stopped.
-func checkAgainstSchedstatCfg(t *testing.T, cfg Config, minThreads int) (map[Kind]int, int) {
+func checkAgainstSchedstatCfg(t *testing.T, cfg Config, minThreads int) (map[sched.Kind]int, int) {
 	t.Helper()
 	pid, raw := cfg.Pid, cfg.ForceRawTP
 	r := record(t, cfg)
@@ -218,11 +220,11 @@ func checkAgainstSchedstatCfg(t *testing.T, cfg Config, minThreads int) (map[Kin
 
 	type sum struct {
 		latency, n uint64
-		kinds      map[Kind]int
+		kinds      map[sched.Kind]int
 		edge       uint64 // latency of waits ended while a snapshot was read
 	}
 	sums := make(map[uint32]*sum)
-	kinds := make(map[Kind]int)
+	kinds := make(map[sched.Kind]int)
 	for _, e := range events {
 		if e.Pid != pid {
 			t.Fatalf("event of pid %d, traced %d: %+v", e.Pid, pid, e)
@@ -234,7 +236,7 @@ func checkAgainstSchedstatCfg(t *testing.T, cfg Config, minThreads int) (map[Kin
 		}
 		s := sums[e.Tid]
 		if s == nil {
-			s = &sum{kinds: make(map[Kind]int)}
+			s = &sum{kinds: make(map[sched.Kind]int)}
 			sums[e.Tid] = s
 		}
 		s.latency += e.Latency
@@ -317,8 +319,8 @@ func TestFilters(t *testing.T) {
 	const minLat = 500 * time.Microsecond
 	base := record(t, Config{Pid: h.pid()})
 	slow := record(t, Config{Pid: h.pid(), MinLatency: minLat})
-	preempt := record(t, Config{Pid: h.pid(), Kinds: MaskOf(KindPreempt), ForceRawTP: true})
-	wake := record(t, Config{Pid: h.pid(), Kinds: MaskOf(KindWakeup, KindYield)})
+	preempt := record(t, Config{Pid: h.pid(), Kinds: sched.MaskOf(sched.KindPreempt), ForceRawTP: true})
+	wake := record(t, Config{Pid: h.pid(), Kinds: sched.MaskOf(sched.KindWakeup, sched.KindYield)})
 	if base.tr.QuietBirths() {
 		t.Error("no thread__start probe, yet births do not wake the reader")
 	}
@@ -349,9 +351,9 @@ func TestFilters(t *testing.T) {
 			short++
 		}
 		switch e.Kind {
-		case KindPreempt:
+		case sched.KindPreempt:
 			wantPreempt++
-		case KindWakeup, KindYield:
+		case sched.KindWakeup, sched.KindYield:
 			wantWake++
 		}
 	}
@@ -364,12 +366,12 @@ func TestFilters(t *testing.T) {
 		}
 	}
 	for _, e := range preemptEv {
-		if e.Kind != KindPreempt {
+		if e.Kind != sched.KindPreempt {
 			t.Fatalf("kinds preempt: got %v", e.Kind)
 		}
 	}
 	for _, e := range wakeEv {
-		if e.Kind != KindWakeup && e.Kind != KindYield {
+		if e.Kind != sched.KindWakeup && e.Kind != sched.KindYield {
 			t.Fatalf("kinds wakeup,yield: got %v", e.Kind)
 		}
 	}
@@ -471,9 +473,9 @@ func TestExitRecords(t *testing.T) {
 	newThreads := 0
 	for _, e := range events {
 		switch e.Kind {
-		case KindExit:
+		case sched.KindExit:
 			exits[e.Tid] = e
-		case KindWakeupNew:
+		case sched.KindWakeupNew:
 			newThreads++
 		}
 	}
@@ -486,7 +488,7 @@ func TestExitRecords(t *testing.T) {
 			t.Errorf("no exit record for tid %d", tid)
 			continue
 		}
-		if e.Pid != h.pid() || e.Latency != 0 || CommString(e.Comm) == "" || e.Time == 0 {
+		if e.Pid != h.pid() || e.Latency != 0 || sched.CommString(e.Comm) == "" || e.Time == 0 {
 			t.Errorf("bad exit record %+v", e)
 		}
 	}
@@ -591,7 +593,7 @@ func TestConfigErrors(t *testing.T) {
 		{RingSize: 3 << 20},
 		{RingSize: 1024},
 		{MinLatency: -1},
-		{Kinds: 1 << KindExit},
+		{Kinds: 1 << sched.KindExit},
 		{Pid: 77, SelfPid: 77},
 	} {
 		if _, err := New(cfg); err == nil {
