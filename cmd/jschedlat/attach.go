@@ -560,7 +560,7 @@ func runAttach(ctx context.Context, pid int, o *attachOpts) (err error) {
 	var lifecycle uint64
 	var ev correlate.Event
 	err = tr.Run(runCtx, func(e *bpf.Event) {
-		ev = correlate.FromKernel(e, clock)
+		ev = e.Convert(clock)
 		switch {
 		case ev.Kind.Lifecycle():
 			lifecycle++
@@ -604,7 +604,7 @@ func runAttach(ctx context.Context, pid int, o *attachOpts) (err error) {
 	}
 	// What the files hold: flushed, and not dropped on a full disk.
 	if ferr == nil {
-		ferr = sink.Flush()
+		ferr = sink.FlushAll()
 	}
 	run.End(sink.Committed(), errors.Join(runErr, ferr))
 	kc.dropped = sink.Dropped()

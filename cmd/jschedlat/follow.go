@@ -187,7 +187,7 @@ func runFollow(ctx context.Context, match func([]string) bool, what string, o *a
 	var lifecycle uint64
 	var ev correlate.Event
 	err = f.tr.Run(runCtx, func(e *bpf.Event) {
-		ev = correlate.FromKernel(e, clock)
+		ev = e.Convert(clock)
 		tg := f.targets[ev.Pid]
 		if tg == nil {
 			// Sent between a JVM's removal from the set and the
@@ -227,7 +227,7 @@ func runFollow(ctx context.Context, match func([]string) bool, what string, o *a
 		runErr = cerr
 	}
 	if ferr == nil {
-		ferr = outs.sink.Flush()
+		ferr = outs.sink.FlushAll()
 	}
 	run.End(outs.sink.Committed(), errors.Join(runErr, ferr))
 	f.summary(os.Stderr, traced, events.Load(), lifecycle, outs.sink.Committed(), outs.sink.Dropped(), lost, lostPerCPU, lerr)

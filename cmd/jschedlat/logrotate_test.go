@@ -241,6 +241,9 @@ func sinkUnderLogrotate(t *testing.T, format string, compress bool, seed uint64,
 	if err != nil {
 		t.Fatal(err)
 	}
+	// This logrotate acts within microseconds, the writer writes every few:
+	// wait for it on that scale.
+	s.quiet, s.maxHold = 5*time.Millisecond, 50*time.Millisecond
 	var writer sync.Mutex // held by the writer for each batch
 	stopped := func(f func()) {
 		if exact {
@@ -573,7 +576,8 @@ func TestSinkRotatedNames(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.now, s.settle = func() time.Time { return now }, 0
+	// The test's own copy is done by the time the sink looks: no wait.
+	s.now, s.settle, s.quiet = func() time.Time { return now }, 0, 0
 	if err := s.start(); err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -80,6 +81,16 @@ type recordSink struct {
 
 	beforeWrite func() // tests: another program acts between the size check and the write
 
+	// Another program at the file (logrotate's copytruncate: it copies
+	// the file, then cuts it): writes and rotations wait until it is done,
+	// so that no row lands between its copy and its cut (lost) and no
+	// rename between them (its cut would hit the new file: rows twice,
+	// others lost). Seen through inotify; nil where that is not available.
+	watch          *watcher
+	external       time.Time     // its last open, read or close
+	holdFrom       time.Time     // since when writes wait (zero: they do not)
+	quiet, maxHold time.Duration // see quietAfter, maxHold
+
 	reopen      atomic.Bool   // set by the signal handler, acted on by the writer
 	retryReopen bool          // a reopen failed: try again at retryAt
 	retryAt     time.Time     // no rotation or retried reopen before (one failed)
@@ -128,7 +139,8 @@ func prepareSink(path, format string, opts rotateOpts) (*recordSink, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &recordSink{path: path, format: format, opts: opts, now: time.Now, header: header, settle: time.Second}
+	s := &recordSink{path: path, format: format, opts: opts, now: time.Now, header: header, settle: time.Second,
+		quiet: quietAfter, maxHold: maxHold}
 	if s.w, err = correlate.NewContinuingWriter(&s.buf, format); err != nil {
 		return nil, err
 	}
@@ -191,6 +203,13 @@ func (s *recordSink) start() error {
 	s.size, s.rows, s.opened = 0, 0, s.now()
 	s.noHeader = len(s.header) > 0
 	s.started = true
+	if s.regular {
+		w, err := newWatcher(s.path)
+		if err != nil {
+			slog.Warn("cannot watch the output's directory: a copytruncate (logrotate) racing a write or a rotation may lose or repeat records", "file", s.path, "err", err)
+		}
+		s.watch = w
+	}
 	if err := s.Flush(); err != nil {
 		return err
 	}
@@ -236,10 +255,46 @@ func (s *recordSink) Maintain() error {
 	if wait {
 		return nil
 	}
-	if s.due() {
+	if s.due() && !s.busy() {
 		return s.cycle(true)
 	}
 	return nil
+}
+
+// Holding writes and rotations for another program at the file: until it
+// has cut the file, or has not touched it for quietAfter; never longer
+// than maxHold (a reader that never stops).
+const (
+	quietAfter = 500 * time.Millisecond
+	maxHold    = 3 * time.Second
+)
+
+// busy tells whether another program is at the file: it opened, read or
+// closed it, and neither cut it since nor left it alone for quietAfter.
+func (s *recordSink) busy() bool {
+	if s.watch == nil {
+		return false
+	}
+	now := time.Now()
+	if s.watch.seen() {
+		s.external = now
+		if s.holdFrom.IsZero() {
+			s.holdFrom = now
+		}
+	}
+	if s.holdFrom.IsZero() {
+		return false
+	}
+	done := now.Sub(s.external) >= s.quiet || now.Sub(s.holdFrom) >= s.maxHold
+	if !done {
+		size, err := s.fileSize()
+		done = err != nil || size < s.size // cut: copied and emptied
+	}
+	if done {
+		s.external, s.holdFrom = time.Time{}, time.Time{}
+		return false
+	}
+	return true
 }
 
 func (s *recordSink) due() bool {
@@ -267,12 +322,27 @@ func (s *recordSink) Write(r *correlate.Record) error {
 // maxBatch bounds the rows held in memory between two writes.
 const maxBatch = 1 << 20
 
-// Flush writes the records since the last flush to the file.
-func (s *recordSink) Flush() error {
+// Flush writes the records since the last flush to the file, unless
+// another program is at it (they are then written by a later flush).
+func (s *recordSink) Flush() error { return s.flush(false) }
+
+// FlushAll writes every record given to the file (at the end of a run),
+// after waiting for another program at the file to be done.
+func (s *recordSink) FlushAll() error { return s.flush(true) }
+
+func (s *recordSink) flush(force bool) error {
 	if err := s.w.Flush(); err != nil {
 		return s.failed(err)
 	}
-	if err := s.commit(); err != nil {
+	// A header alone is never held: if a cut follows, it is written again.
+	if force {
+		for s.busy() {
+			time.Sleep(10 * time.Millisecond)
+		}
+	} else if s.buf.Len() > 0 && s.busy() {
+		return nil
+	}
+	if err := s.commit(true); err != nil {
 		return s.failed(err)
 	}
 	s.rows += s.pending
@@ -289,10 +359,12 @@ func (s *recordSink) Flush() error {
 // none yet) in one write(2), and sees whether another program cut the
 // file: before the write (its size is below what was written), or between
 // the check and the write (the rows then begin the file, headerless).
-func (s *recordSink) commit() error {
+func (s *recordSink) commit(rows bool) error {
 	if !s.regular {
-		b := s.withHeader()
-		s.buf.Reset()
+		b := s.withHeader(rows)
+		if rows {
+			s.buf.Reset()
+		}
 		if len(b) == 0 {
 			return nil
 		}
@@ -310,7 +382,7 @@ func (s *recordSink) commit() error {
 		if pre < s.size {
 			s.restarted(pre)
 		}
-		b := s.withHeader()
+		b := s.withHeader(rows)
 		if len(b) == 0 {
 			return nil
 		}
@@ -344,18 +416,24 @@ func (s *recordSink) commit() error {
 		if header {
 			s.noHeader = false
 		}
-		s.buf.Reset()
+		if rows {
+			s.buf.Reset()
+		}
 		return nil
 	}
 }
 
-// withHeader is the batch to write: the buffered rows, after the header
-// when the file has none.
-func (s *recordSink) withHeader() []byte {
-	if !s.noHeader {
-		return s.buf.Bytes()
+// withHeader is the batch to write: the buffered rows (with rows), after
+// the header when the file has none.
+func (s *recordSink) withHeader(rows bool) []byte {
+	var b []byte
+	if rows {
+		b = s.buf.Bytes()
 	}
-	s.batch = append(append(s.batch[:0], s.header...), s.buf.Bytes()...)
+	if !s.noHeader {
+		return b
+	}
+	s.batch = append(append(s.batch[:0], s.header...), b...)
 	return s.batch
 }
 
@@ -448,7 +526,10 @@ func (s *recordSink) cycle(rotate bool) error {
 		s.reopenPath()
 	}
 	if s.noHeader {
-		return s.Flush() // a new file gets its header at once
+		// A new file gets its header at once, even while rows wait.
+		if err := s.commit(false); err != nil {
+			return s.failed(err)
+		}
 	}
 	return nil
 }
@@ -529,6 +610,9 @@ func (s *recordSink) reopenPath() {
 		s.retry("reopening", err)
 		s.retryReopen = true
 		return
+	}
+	if s.watch != nil {
+		s.watch.seen() // our own open
 	}
 	old, oldName, aside := s.f, s.name, s.aside
 	s.f, s.name, s.aside, s.regular = f, s.path, "", fi.Mode().IsRegular()
@@ -808,7 +892,11 @@ func (s *recordSink) Close() error {
 		s.discard() // the run did not start: the file is as it was
 		return nil
 	}
-	err := s.Flush()
+	err := s.FlushAll()
+	if s.watch != nil {
+		s.watch.close()
+		s.watch = nil
+	}
 	if s.f != nil && s.f != os.Stdout {
 		if cerr := s.f.Close(); err == nil && cerr != nil {
 			err = fmt.Errorf("closing %s: %w", s.name, cerr)
@@ -879,3 +967,54 @@ func reopenOnHUP(c <-chan os.Signal) {
 		}
 	}
 }
+
+// watcher sees other programs open, read or close the file at a path,
+// through an inotify watch on its directory (the file at the path may
+// change; writes are not watched: ours would drown the rest).
+type watcher struct {
+	fd   int
+	name string
+	buf  []byte
+}
+
+func newWatcher(path string) (*watcher, error) {
+	fd, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("inotify: %w", err)
+	}
+	dir, name := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	if _, err := unix.InotifyAddWatch(fd, dir, unix.IN_OPEN|unix.IN_ACCESS|unix.IN_CLOSE_WRITE|unix.IN_CLOSE_NOWRITE); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("inotify watch on %s: %w", dir, err)
+	}
+	return &watcher{fd: fd, name: name, buf: make([]byte, 16<<10)}, nil
+}
+
+// seen reads the events queued since the last call and tells whether one
+// was about the file (or some were lost: then it may have been).
+func (w *watcher) seen() bool {
+	found := false
+	for {
+		n, err := unix.Read(w.fd, w.buf)
+		if n <= 0 || err != nil {
+			return found
+		}
+		for b := w.buf[:n]; len(b) >= unix.SizeofInotifyEvent; {
+			ev := (*unix.InotifyEvent)(unsafe.Pointer(&b[0]))
+			end := unix.SizeofInotifyEvent + int(ev.Len)
+			if end > len(b) {
+				break
+			}
+			name := string(bytes.TrimRight(b[unix.SizeofInotifyEvent:end], "\x00"))
+			if name == w.name || ev.Mask&unix.IN_Q_OVERFLOW != 0 {
+				found = true
+			}
+			b = b[end:]
+		}
+	}
+}
+
+func (w *watcher) close() { unix.Close(w.fd) }
