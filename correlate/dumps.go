@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/jschedlat/jschedlat/jvm"
+
+	"github.com/jschedlat/jschedlat/record"
 )
 
 // DumpIndexFile is the index that --save-dumps writes beside the dumps.
@@ -77,8 +79,8 @@ func (s *DumpStore) Save(c *jvm.Capture, reason string, hostTids map[int]uint32)
 	m := DumpMeta{
 		File:     fmt.Sprintf("dump-%06d.txt", s.seq),
 		Pid:      c.Pid,
-		Start:    FormatTime(c.Start.UnixNano()),
-		End:      FormatTime(c.End.UnixNano()),
+		Start:    record.FormatTime(c.Start.UnixNano()),
+		End:      record.FormatTime(c.End.UnixNano()),
 		StartNs:  c.Start.UnixNano(),
 		EndNs:    c.End.UnixNano(),
 		Source:   c.Source,
@@ -321,7 +323,7 @@ func loadDumpFile(path string, o LoadOptions, used map[string]bool) ([]TimedDump
 		case given:
 			if !d.Time.IsZero() && (d.Time.Sub(at) >= time.Second || at.Sub(d.Time) >= time.Second) {
 				warns = append(warns, fmt.Sprintf("%s: placed at the time given, %s, not at its own timestamp %s",
-					origin, FormatTime(at.UnixNano()), FormatTime(d.Time.UnixNano())))
+					origin, record.FormatTime(at.UnixNano()), record.FormatTime(d.Time.UnixNano())))
 			}
 			s = at.UnixNano()
 			e = s + int64(time.Second) - 1
@@ -339,7 +341,7 @@ func loadDumpFile(path string, o LoadOptions, used map[string]bool) ([]TimedDump
 			e = mod.UnixNano()
 			s = e - int64(time.Second) + 1
 			warns = append(warns, fmt.Sprintf("%s: %s has no timestamp line: placed at %s, %s (replay --dump-time %s=TIME places it otherwise)",
-				origin, kind, what, FormatTime(e), path))
+				origin, kind, what, record.FormatTime(e), path))
 		default:
 			warns = append(warns, fmt.Sprintf("%s: %s has no timestamp line, and the file holds %d dumps: cannot place it in time: skipped", origin, kind, len(dumps)))
 			continue

@@ -10,6 +10,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/jschedlat/jschedlat/jvm"
+
+	"github.com/jschedlat/jschedlat/record"
 )
 
 func TestLoadDumpsPlainFiles(t *testing.T) {
@@ -341,7 +343,7 @@ func TestLoadDumpsJavacoreUTC(t *testing.T) {
 			t.Fatalf("%d dumps, warnings %q, %v", len(ds), warns, err)
 		}
 		if want := time.Date(2026, 11, 25, 20, 50, 7, 123e6, time.UTC).UnixNano(); ds[0].Start != want {
-			t.Errorf("tz %v: placed at %s, want %s", loc, FormatTime(ds[0].Start), FormatTime(want))
+			t.Errorf("tz %v: placed at %s, want %s", loc, record.FormatTime(ds[0].Start), record.FormatTime(want))
 		}
 		if ds[0].Pid != 4242 {
 			t.Errorf("pid %d, want 4242 (1CIPROCESSID)", ds[0].Pid)
@@ -364,7 +366,7 @@ func TestLoadDumpsWithoutTimestamp(t *testing.T) {
 		t.Fatalf("%d dumps, %v", len(ds), err)
 	}
 	if ds[0].End != mtime.UnixNano() || ds[0].Start != mtime.UnixNano()-int64(time.Second)+1 {
-		t.Errorf("placed at %s..%s, want the second before the modification time %s", FormatTime(ds[0].Start), FormatTime(ds[0].End), FormatTime(mtime.UnixNano()))
+		t.Errorf("placed at %s..%s, want the second before the modification time %s", record.FormatTime(ds[0].Start), record.FormatTime(ds[0].End), record.FormatTime(mtime.UnixNano()))
 	}
 	if !hasWarning(warns, f+":1: ", "no timestamp line", "modification time", "2026-11-25T12:36:46.250000000Z", "--dump-time") {
 		t.Errorf("warnings %q", warns)
@@ -380,7 +382,7 @@ func TestLoadDumpsWithoutTimestamp(t *testing.T) {
 			t.Fatalf("--dump-time %s: %d dumps, warnings %q, %v", key, len(ds), warns, err)
 		}
 		if ds[0].Start != at.UnixNano() || ds[0].End != at.UnixNano()+int64(time.Second)-1 {
-			t.Errorf("--dump-time %s: placed at %s", key, FormatTime(ds[0].Start))
+			t.Errorf("--dump-time %s: placed at %s", key, record.FormatTime(ds[0].Start))
 		}
 	}
 	if _, _, err := LoadDumpsWith([]string{dir}, LoadOptions{At: map[string]time.Time{"other.txt": at}}); err == nil {
@@ -425,11 +427,11 @@ func TestCSVValidUTF8FromDump(t *testing.T) {
 	}
 	for _, format := range []string{"csv", "jsonl"} {
 		var b bytes.Buffer
-		w, err := NewWriter(&b, format)
+		w, err := record.NewWriter(&b, format)
 		if err != nil {
 			t.Fatal(err)
 		}
-		r := Record{Time: ds[0].Start, Kind: "wait", Tid: 0x1279, Comm: "caf\xe9-worker", JavaThread: name, NameSource: SourceDump}
+		r := record.Record{Time: ds[0].Start, Kind: "wait", Tid: 0x1279, Comm: "caf\xe9-worker", JavaThread: name, NameSource: record.SourceDump}
 		if err := w.Write(&r); err != nil {
 			t.Fatal(err)
 		}
@@ -439,8 +441,8 @@ func TestCSVValidUTF8FromDump(t *testing.T) {
 		if !utf8.Valid(b.Bytes()) {
 			t.Errorf("%s output is not UTF-8: %q", format, b.Bytes())
 		}
-		var got []Record
-		if err := ReadRecords(bytes.NewReader(b.Bytes()), func(r *Record) error { got = append(got, *r); return nil }); err != nil {
+		var got []record.Record
+		if err := record.ReadRecords(bytes.NewReader(b.Bytes()), func(r *record.Record) error { got = append(got, *r); return nil }); err != nil {
 			t.Fatalf("%s: %v", format, err)
 		}
 		if len(got) != 1 || got[0].JavaThread != "caf\uFFFD-worker" || got[0].Comm != "caf\uFFFD-worker" {

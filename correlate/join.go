@@ -4,7 +4,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jschedlat/jschedlat/bpf"
+	"github.com/jschedlat/jschedlat/sched"
+
+	"github.com/jschedlat/jschedlat/record"
 )
 
 // Joiner turns events into records, naming the threads of one JVM. The live
@@ -18,10 +20,10 @@ type Joiner struct {
 }
 
 // Annotate fills r from e.
-func (j *Joiner) Annotate(e *Event, r *Record) {
-	*r = Record{
+func (j *Joiner) Annotate(e *sched.Event, r *record.Record) {
+	*r = record.Record{
 		Time: e.Time, KTime: e.KTime, CPU: e.CPU, QueuedCPU: e.QueuedCPU, Kind: e.Kind.String(),
-		LatencyNs: e.Latency, Pid: e.Pid, Tid: e.Tid, Comm: e.Comm, NameSource: SourceComm,
+		LatencyNs: e.Latency, Pid: e.Pid, Tid: e.Tid, Comm: e.Comm, NameSource: record.SourceComm,
 		PrevPid: e.PrevPid, PrevTid: e.PrevTid, PrevComm: e.PrevComm,
 	}
 	if j.Cgroup != nil {
@@ -54,11 +56,11 @@ func (j *Joiner) Annotate(e *Event, r *Record) {
 type Live struct {
 	mu      sync.Mutex
 	j       *Joiner
-	out     Writer
+	out     record.Writer
 	hold    int64 // ns an event waits before it is written
-	pending []Event
+	pending []sched.Event
 	head    int
-	rec     Record
+	rec     record.Record
 	// NeedDump is called (with the lock held: it must not block) when an
 	// event's thread is not explained by the dumps known so far.
 	// It returns false when no new dump is needed after all (one that
@@ -66,7 +68,7 @@ type Live struct {
 	NeedDump func(tid uint32, comm string, t int64) bool
 	asked    map[uint32][]string // kernel names already asked about, per TID
 	// Probed tells that new Java threads report their names as they
-	// start (bpf.KindThreadStart): an unknown thread is then asked about
+	// start (sched.KindThreadStart): an unknown thread is then asked about
 	// only if its start has not named it within ProbeGrace.
 	Probed   bool
 	deferred map[uint32]deferredCheck
@@ -109,7 +111,7 @@ const DeliverySlack = 400 * time.Millisecond
 // (tracing all tasks, at up to hundreds of thousands of events per second)
 // they are written as they arrive: each CPU's in time order, CPUs
 // interleaved by batch.
-func NewLive(j *Joiner, out Writer) *Live {
+func NewLive(j *Joiner, out record.Writer) *Live {
 	l := &Live{j: j, out: out, asked: map[uint32][]string{}}
 	if j.Sorted() {
 		h := DefaultHorizon
@@ -126,7 +128,7 @@ func NewLive(j *Joiner, out Writer) *Live {
 func (j *Joiner) Sorted() bool { return j.Pid != 0 }
 
 // Add takes one event from the tracer.
-func (l *Live) Add(e *Event) {
+func (l *Live) Add(e *sched.Event) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if e.Kind.VMOp() {
@@ -135,9 +137,9 @@ func (l *Live) Add(e *Event) {
 		}
 		return
 	}
-	if e.Kind == bpf.KindThreadStart || e.Kind == bpf.KindThreadName {
+	if e.Kind == sched.KindThreadStart || e.Kind == sched.KindThreadName {
 		if l.j.Namer != nil && e.Pid == l.j.Pid {
-			if e.Kind == bpf.KindThreadStart {
+			if e.Kind == sched.KindThreadStart {
 				l.j.Namer.AddThreadStart(e)
 			} else {
 				l.j.Namer.AddThreadName(e)
@@ -157,9 +159,9 @@ func (l *Live) Add(e *Event) {
 		// thread is not a rename: the birth asked already.
 		if l.NeedDump != nil && e.Pid == l.j.Pid && l.j.Namer != nil {
 			switch {
-			case e.Kind == bpf.KindBirth:
+			case e.Kind == sched.KindBirth:
 				l.check(e.Tid, e.Comm, e.Time)
-			case e.Kind == bpf.KindRename && !l.j.Namer.Naming(e.Tid, e.Time):
+			case e.Kind == sched.KindRename && !l.j.Namer.Naming(e.Tid, e.Time):
 				// No probe reports the new name of a renamed thread.
 				l.checkNow(e.Tid, e.Comm, e.Time)
 			}
@@ -182,7 +184,7 @@ func (l *Live) Add(e *Event) {
 	for i > l.head && l.pending[i-1].Time > e.Time {
 		i--
 	}
-	l.pending = append(l.pending, Event{})
+	l.pending = append(l.pending, sched.Event{})
 	copy(l.pending[i+1:], l.pending[i:])
 	l.pending[i] = *e
 }
@@ -242,7 +244,7 @@ func (l *Live) AddDump(td *TimedDump) {
 	l.j.Namer.AddDump(td.Start, td.End, &td.Dump, td.TidMap())
 }
 
-func (l *Live) write(e *Event) {
+func (l *Live) write(e *sched.Event) {
 	if l.err != nil {
 		return
 	}

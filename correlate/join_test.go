@@ -5,13 +5,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jschedlat/jschedlat/bpf"
+	"github.com/jschedlat/jschedlat/sched"
+
+	"github.com/jschedlat/jschedlat/record"
 )
 
-type memWriter struct{ recs []Record }
+type memWriter struct{ recs []record.Record }
 
-func (m *memWriter) Write(r *Record) error { m.recs = append(m.recs, *r); return nil }
-func (m *memWriter) Flush() error          { return nil }
+func (m *memWriter) Write(r *record.Record) error { m.recs = append(m.recs, *r); return nil }
+func (m *memWriter) Flush() error                 { return nil }
 
 func TestLiveHoldsForTheHorizonAndAsksOnce(t *testing.T) {
 	out := &memWriter{}
@@ -21,8 +23,8 @@ func TestLiveHoldsForTheHorizonAndAsksOnce(t *testing.T) {
 	l.NeedDump = func(tid uint32, comm string, _ int64) bool { asked = append(asked, tid); return true }
 
 	base := 100 * sec
-	ev := func(t int64, tid uint32, comm string) *Event {
-		return &Event{Time: t, Kind: bpf.KindWakeup, Pid: 100, Tid: tid, Comm: comm, Latency: 1000, PrevPid: 7, PrevTid: 8, PrevComm: "kworker"}
+	ev := func(t int64, tid uint32, comm string) *sched.Event {
+		return &sched.Event{Time: t, Kind: sched.KindWakeup, Pid: 100, Tid: tid, Comm: comm, Latency: 1000, PrevPid: 7, PrevTid: 8, PrevComm: "kworker"}
 	}
 	l.Add(ev(base, 101, "payment-callbac"))
 	l.Add(ev(base+1, 101, "payment-callbac"))
@@ -44,13 +46,13 @@ func TestLiveHoldsForTheHorizonAndAsksOnce(t *testing.T) {
 		t.Fatalf("%d records after the horizon, want 2", len(out.recs))
 	}
 	for _, r := range out.recs {
-		if r.JavaThread != "payment-callback-short-lived-1" || r.NameSource != SourceDump || r.PrevJavaThread != "" {
+		if r.JavaThread != "payment-callback-short-lived-1" || r.NameSource != record.SourceDump || r.PrevJavaThread != "" {
 			t.Errorf("record %+v", r)
 		}
 	}
 	// An exit: the TID may come back as another thread and is asked about again.
-	l.Add(&Event{Time: base + 4*sec, Kind: bpf.KindExit, Pid: 100, Tid: 101})
-	l.Add(&Event{Time: base + 5*sec, Kind: bpf.KindBirth, Pid: 100, Tid: 101, Comm: "java"})
+	l.Add(&sched.Event{Time: base + 4*sec, Kind: sched.KindExit, Pid: 100, Tid: 101})
+	l.Add(&sched.Event{Time: base + 5*sec, Kind: sched.KindBirth, Pid: 100, Tid: 101, Comm: "java"})
 	l.Add(ev(base+5*sec+1, 101, "java"))
 	if len(asked) != 2 {
 		t.Errorf("dump requests %v: want a second one for the reused TID", asked)
@@ -58,16 +60,16 @@ func TestLiveHoldsForTheHorizonAndAsksOnce(t *testing.T) {
 	if err := l.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	if got := out.recs[len(out.recs)-1]; got.JavaThread != "" || got.NameSource != SourceComm {
+	if got := out.recs[len(out.recs)-1]; got.JavaThread != "" || got.NameSource != record.SourceComm {
 		t.Errorf("reused TID named %q (%s) from the old thread's dump", got.JavaThread, got.NameSource)
 	}
 }
 
 func TestLiveWithoutNamingWritesAtOnce(t *testing.T) {
 	var buf bytes.Buffer
-	w, _ := NewWriter(&buf, "csv")
+	w, _ := record.NewWriter(&buf, "csv")
 	l := NewLive(&Joiner{}, w) // all tasks: nothing to wait for
-	l.Add(&Event{Time: 1, Kind: bpf.KindPreempt, Pid: 5, Tid: 6, Comm: "x"})
+	l.Add(&sched.Event{Time: 1, Kind: sched.KindPreempt, Pid: 5, Tid: 6, Comm: "x"})
 	if l.Written() != 1 || l.Pending() != 0 {
 		t.Errorf("written %d, pending %d", l.Written(), l.Pending())
 	}

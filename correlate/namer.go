@@ -8,27 +8,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jschedlat/jschedlat/bpf"
 	"github.com/jschedlat/jschedlat/jvm"
-)
 
-// Name sources, as written in the name_source column.
-const (
-	// SourceDump: the name comes from a thread dump that saw this thread
-	// (same TID, same life) and agrees with its kernel name at the event.
-	SourceDump = "dump"
-	// SourceDumpRenamed: a dump saw this thread, but under a name the
-	// kernel name at the event does not show: the thread was renamed by
-	// another thread (HotSpot only updates comm when a thread renames
-	// itself). The name is the last one known at the event's time.
-	SourceDumpRenamed = "dump-renamed"
-	// SourceComm: no dump knew this thread at that time; java_thread is
-	// empty and only the kernel's comm is known.
-	SourceComm = "comm"
-	// SourceHotSpot: the name comes from HotSpot itself as the thread
-	// started or named itself (USDT hotspot:thread__start, or
-	// os::set_native_thread_name), and agrees with its kernel name.
-	SourceHotSpot = "hotspot"
+	"github.com/jschedlat/jschedlat/sched"
+
+	"github.com/jschedlat/jschedlat/record"
 )
 
 // DefaultHorizon is how far past an event the join looks for a dump that
@@ -95,17 +79,17 @@ type vmop struct{ begin, end int64 }
 // as the vmops probes report it.
 const printOp = "PrintThreads"
 
-// AddVMOp records the begin or end of a VM operation (bpf.KindVMOpBegin /
+// AddVMOp records the begin or end of a VM operation (sched.KindVMOpBegin /
 // KindVMOpEnd). The VM thread runs operations one at a time, so an end
 // closes the begin before it.
-func (n *Namer) AddVMOp(e *Event) {
+func (n *Namer) AddVMOp(e *sched.Event) {
 	if e.Comm != printOp {
 		return
 	}
 	switch e.Kind {
-	case bpf.KindVMOpBegin:
+	case sched.KindVMOpBegin:
 		n.opOpen = vmop{begin: e.Time}
-	case bpf.KindVMOpEnd:
+	case sched.KindVMOpEnd:
 		if n.opOpen.begin != 0 && e.Time >= n.opOpen.begin {
 			op := vmop{begin: n.opOpen.begin, end: e.Time}
 			i := sort.Search(len(n.ops), func(i int) bool { return n.ops[i].begin > op.begin })
@@ -220,7 +204,7 @@ func (n *Namer) observe(tid uint32, o observation) {
 // AddThreadStart records the Java name a thread started with, seen by the
 // hotspot:thread__start probe on the thread itself: like a dump of that
 // one thread at that instant, without stopping the JVM.
-func (n *Namer) AddThreadStart(e *Event) {
+func (n *Namer) AddThreadStart(e *sched.Event) {
 	if e.NameCut {
 		return
 	}
@@ -231,7 +215,7 @@ func (n *Namer) AddThreadStart(e *Event) {
 // AddThreadName records the full name a thread is giving itself (HotSpot's
 // os::set_native_thread_name, entered just before the kernel name is set):
 // it names the thread from the kernel's rename record that follows.
-func (n *Namer) AddThreadName(e *Event) {
+func (n *Namer) AddThreadName(e *sched.Event) {
 	if e.NameCut {
 		return
 	}
@@ -322,9 +306,9 @@ func VirtualName(id int64, name string) string {
 
 func (o *observation) source() string {
 	if o.hotspot {
-		return SourceHotSpot
+		return record.SourceHotSpot
 	}
-	return SourceDump
+	return record.SourceDump
 }
 
 // A mark is a moment in a TID's lifecycle seen by the kernel.
@@ -383,13 +367,13 @@ func (n *Namer) AddRename(tid uint32, t int64, comm string) {
 func (n *Namer) SelfNamed() int { return n.selfNamed }
 
 // AddLifecycle records a lifecycle event (exit, birth, rename) of a thread.
-func (n *Namer) AddLifecycle(e *Event) {
+func (n *Namer) AddLifecycle(e *sched.Event) {
 	switch e.Kind {
-	case bpf.KindExit:
+	case sched.KindExit:
 		n.AddExit(e.Tid, e.Time)
-	case bpf.KindBirth:
+	case sched.KindBirth:
 		n.AddBirth(e.Tid, e.Time)
-	case bpf.KindRename:
+	case sched.KindRename:
 		n.AddRename(e.Tid, e.Time, e.Comm)
 	}
 }
@@ -397,15 +381,15 @@ func (n *Namer) AddLifecycle(e *Event) {
 // AddEvent records any event that tells about names (lifecycle, HotSpot's
 // thread start and self-rename, VM operations) and ignores waits: the
 // first pass over a saved event log.
-func (n *Namer) AddEvent(e *Event) {
+func (n *Namer) AddEvent(e *sched.Event) {
 	switch {
 	case e.Kind.Lifecycle():
 		n.AddLifecycle(e)
 	case e.Kind.VMOp():
 		n.AddVMOp(e)
-	case e.Kind == bpf.KindThreadStart:
+	case e.Kind == sched.KindThreadStart:
 		n.AddThreadStart(e)
-	case e.Kind == bpf.KindThreadName:
+	case e.Kind == sched.KindThreadName:
 		n.AddThreadName(e)
 	}
 }
@@ -502,7 +486,7 @@ func compatible(o *observation, comm string) bool {
 func (n *Namer) Name(tid uint32, t int64, comm string) (string, string) {
 	list := n.obs[tid]
 	if len(list) == 0 {
-		return "", SourceComm
+		return "", record.SourceComm
 	}
 	limit := t + int64(n.Horizon)
 	lo, hi, until, comm := n.epoch(tid, t, limit, comm)
@@ -537,19 +521,19 @@ func (n *Namer) Name(tid uint32, t int64, comm string) (string, string) {
 	case prev == nil:
 		// The thread had another name before the first dump that saw
 		// it (renamed by itself or by another thread): unknown.
-		return "", SourceComm
+		return "", record.SourceComm
 	}
 	// The kernel name matches neither neighbour. If it is the kernel name
 	// of a name this same thread had earlier, comm is stale: another thread
 	// renamed it, and the last name known at t is the answer.
 	for i := at - 1; i >= 0 && list[i].start > lo; i-- {
 		if usable(&list[i]) && list[i].comm == comm {
-			return prev.name, SourceDumpRenamed
+			return prev.name, record.SourceDumpRenamed
 		}
 	}
 	// Otherwise the thread renamed itself to a name no dump has seen yet:
 	// any name from a dump would be wrong.
-	return "", SourceComm
+	return "", record.SourceComm
 }
 
 // Known tells whether the newest dump knowledge about tid explains comm:

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/jschedlat/jschedlat/jvm"
+
+	"github.com/jschedlat/jschedlat/record"
 )
 
 const sec = int64(time.Second)
@@ -38,13 +40,13 @@ func TestNamerLongNamesAndNewThreads(t *testing.T) {
 	n := NewNamer(2 * time.Second)
 	n.AddDump(10*sec, 10*sec+1, dump(th(100, 1, "main"), th(101, 12, "http-nio-8080-exec-12"), th(102, 13, "http-nio-8080-exec-1")), nil)
 	check(t, n, []query{
-		{"main thread runs as java", 100, 11 * sec, "java", "main", SourceDump},
-		{"same 15-byte prefix, exact name", 101, 11 * sec, "http-nio-8080-e", "http-nio-8080-exec-12", SourceDump},
-		{"other thread with that prefix", 102, 11 * sec, "http-nio-8080-e", "http-nio-8080-exec-1", SourceDump},
-		{"event before the dump, within horizon", 101, 9 * sec, "http-nio-8080-e", "http-nio-8080-exec-12", SourceDump},
-		{"event before the dump, beyond horizon", 101, 7 * sec, "http-nio-8080-e", "", SourceComm},
-		{"new thread before HotSpot named it", 102, 9 * sec, "java", "http-nio-8080-exec-1", SourceDump},
-		{"unknown thread", 999, 11 * sec, "pool-1-thread-1", "", SourceComm},
+		{"main thread runs as java", 100, 11 * sec, "java", "main", record.SourceDump},
+		{"same 15-byte prefix, exact name", 101, 11 * sec, "http-nio-8080-e", "http-nio-8080-exec-12", record.SourceDump},
+		{"other thread with that prefix", 102, 11 * sec, "http-nio-8080-e", "http-nio-8080-exec-1", record.SourceDump},
+		{"event before the dump, within horizon", 101, 9 * sec, "http-nio-8080-e", "http-nio-8080-exec-12", record.SourceDump},
+		{"event before the dump, beyond horizon", 101, 7 * sec, "http-nio-8080-e", "", record.SourceComm},
+		{"new thread before HotSpot named it", 102, 9 * sec, "java", "http-nio-8080-exec-1", record.SourceDump},
+		{"unknown thread", 999, 11 * sec, "pool-1-thread-1", "", record.SourceComm},
 	})
 }
 
@@ -53,17 +55,17 @@ func TestNamerSelfRename(t *testing.T) {
 	n.AddDump(10*sec, 10*sec+1, dump(th(200, 5, "settlement-batch-before-1")), nil)
 	n.AddDump(20*sec, 20*sec+1, dump(th(200, 5, "settlement-batch-after-rename-1")), nil)
 	check(t, n, []query{
-		{"before rename", 200, 12 * sec, "settlement-batc", "settlement-batch-before-1", SourceDump},
+		{"before rename", 200, 12 * sec, "settlement-batc", "settlement-batch-before-1", record.SourceDump},
 		// Same 15-byte prefix: comm cannot tell, the last dump wins.
-		{"after rename, same prefix", 200, 15 * sec, "settlement-batc", "settlement-batch-before-1", SourceDump},
+		{"after rename, same prefix", 200, 15 * sec, "settlement-batc", "settlement-batch-before-1", record.SourceDump},
 	})
 	n2 := NewNamer(2 * time.Second)
 	n2.AddDump(10*sec, 10*sec+1, dump(th(201, 6, "alpha-worker")), nil)
 	n2.AddDump(16*sec, 16*sec+1, dump(th(201, 6, "beta-worker")), nil)
 	check(t, n2, []query{
-		{"before self-rename", 201, 15 * sec, "alpha-worker", "alpha-worker", SourceDump},
-		{"after self-rename, comm changed", 201, 15 * sec, "beta-worker", "beta-worker", SourceDump},
-		{"renamed to a name no dump saw", 201, 25 * sec, "gamma-worker", "", SourceComm},
+		{"before self-rename", 201, 15 * sec, "alpha-worker", "alpha-worker", record.SourceDump},
+		{"after self-rename, comm changed", 201, 15 * sec, "beta-worker", "beta-worker", record.SourceDump},
+		{"renamed to a name no dump saw", 201, 25 * sec, "gamma-worker", "", record.SourceComm},
 	})
 }
 
@@ -73,8 +75,8 @@ func TestNamerRenamedByAnotherThread(t *testing.T) {
 	n.AddDump(10*sec, 10*sec+1, dump(th(300, 7, "pool-1-thread-1")), nil)
 	n.AddDump(20*sec, 20*sec+1, dump(th(300, 7, "order-router")), nil)
 	check(t, n, []query{
-		{"before", 300, 15 * sec, "pool-1-thread-1", "pool-1-thread-1", SourceDump},
-		{"after the second dump", 300, 25 * sec, "pool-1-thread-1", "order-router", SourceDumpRenamed},
+		{"before", 300, 15 * sec, "pool-1-thread-1", "pool-1-thread-1", record.SourceDump},
+		{"after the second dump", 300, 25 * sec, "pool-1-thread-1", "order-router", record.SourceDumpRenamed},
 	})
 }
 
@@ -85,11 +87,11 @@ func TestNamerTidReuse(t *testing.T) {
 	n.AddBirth(400, 13*sec-1000)
 	n.AddDump(14*sec, 14*sec+1, dump(th(400, 9, "new-thread")), nil)
 	check(t, n, []query{
-		{"old life", 400, 11 * sec, "old-thread", "old-thread", SourceDump},
-		{"old life just before exit, new dump within horizon", 400, 12*sec - 1, "old-thread", "old-thread", SourceDump},
-		{"old life preempted after its exit record", 400, 12*sec + 1_000_000, "old-thread", "old-thread", SourceDump},
-		{"new life, unnamed yet", 400, 13 * sec, "java", "new-thread", SourceDump},
-		{"new life", 400, 15 * sec, "new-thread", "new-thread", SourceDump},
+		{"old life", 400, 11 * sec, "old-thread", "old-thread", record.SourceDump},
+		{"old life just before exit, new dump within horizon", 400, 12*sec - 1, "old-thread", "old-thread", record.SourceDump},
+		{"old life preempted after its exit record", 400, 12*sec + 1_000_000, "old-thread", "old-thread", record.SourceDump},
+		{"new life, unnamed yet", 400, 13 * sec, "java", "new-thread", record.SourceDump},
+		{"new life", 400, 15 * sec, "new-thread", "new-thread", record.SourceDump},
 	})
 	// A dump taken across an exit and the TID's next birth may have seen
 	// either thread.
@@ -98,9 +100,9 @@ func TestNamerTidReuse(t *testing.T) {
 	n2.AddExit(401, 11*sec)
 	n2.AddBirth(401, 11*sec+500_000_000)
 	check(t, n2, []query{
-		{"ambiguous dump, old life", 401, 10 * sec, "java", "", SourceComm},
-		{"ambiguous dump, old life ending", 401, 11*sec + 1, "java", "", SourceComm},
-		{"ambiguous dump, new life", 401, 11*sec + 600_000_000, "java", "", SourceComm},
+		{"ambiguous dump, old life", 401, 10 * sec, "java", "", record.SourceComm},
+		{"ambiguous dump, old life ending", 401, 11*sec + 1, "java", "", record.SourceComm},
+		{"ambiguous dump, new life", 401, 11*sec + 600_000_000, "java", "", record.SourceComm},
 	})
 	// Across an exit with no birth before the dump ended, only the
 	// ending thread can have held the TID: a short-lived thread whose only
@@ -111,9 +113,9 @@ func TestNamerTidReuse(t *testing.T) {
 	n4.AddExit(403, 11*sec)
 	n4.AddBirth(403, 13*sec)
 	check(t, n4, []query{
-		{"ending thread, dump across its exit", 403, 10 * sec, "short-lived", "short-lived", SourceDump},
-		{"after the exit", 403, 11*sec + 1, "short-lived", "short-lived", SourceDump},
-		{"the next thread under the TID", 403, 13*sec + 1, "java", "", SourceComm},
+		{"ending thread, dump across its exit", 403, 10 * sec, "short-lived", "short-lived", record.SourceDump},
+		{"after the exit", 403, 11*sec + 1, "short-lived", "short-lived", record.SourceDump},
+		{"the next thread under the TID", 403, 13*sec + 1, "java", "", record.SourceComm},
 	})
 	// A dump begun after the exit cannot have seen the ending thread.
 	n5 := NewNamer(2 * time.Second)
@@ -121,7 +123,7 @@ func TestNamerTidReuse(t *testing.T) {
 	n5.AddExit(404, 10*sec)
 	n5.AddDump(10*sec+1, 10*sec+2, dump(th(404, 8, "someone-else")), nil)
 	check(t, n5, []query{
-		{"dump after the exit", 404, 9*sec + 1, "java", "", SourceComm},
+		{"dump after the exit", 404, 9*sec + 1, "java", "", record.SourceComm},
 	})
 	// Without a birth record (lost, or taken before tracing), a TID seen
 	// long after an exit is another thread: the old dump does not name it.
@@ -129,8 +131,8 @@ func TestNamerTidReuse(t *testing.T) {
 	n3.AddDump(10*sec, 10*sec+1, dump(th(402, 8, "old-thread")), nil)
 	n3.AddExit(402, 12*sec)
 	check(t, n3, []query{
-		{"ending thread", 402, 12*sec + 5_000_000, "old-thread", "old-thread", SourceDump},
-		{"another thread, seconds later", 402, 15 * sec, "old-thread", "", SourceComm},
+		{"ending thread", 402, 12*sec + 5_000_000, "old-thread", "old-thread", record.SourceDump},
+		{"another thread, seconds later", 402, 15 * sec, "old-thread", "", record.SourceComm},
 	})
 }
 
@@ -140,8 +142,8 @@ func TestNamerHorizonIsCausal(t *testing.T) {
 	n := NewNamer(2 * time.Second)
 	n.AddDump(11*sec, 13*sec, dump(th(500, 1, "late-dump")), nil)
 	check(t, n, []query{
-		{"dump ends after horizon", 500, 10 * sec, "late-dump", "", SourceComm},
-		{"dump ends within horizon", 500, 11 * sec, "late-dump", "late-dump", SourceDump},
+		{"dump ends after horizon", 500, 10 * sec, "late-dump", "", record.SourceComm},
+		{"dump ends within horizon", 500, 11 * sec, "late-dump", "late-dump", record.SourceDump},
 	})
 }
 
@@ -167,15 +169,15 @@ func TestNamerRenameRecords(t *testing.T) {
 	n.AddRename(600, 12*sec, "settlement-batc")
 	n.AddDump(13*sec, 13*sec+1, dump(th(600, 5, "settlement-batch-after-rename-1")), nil)
 	check(t, n, []query{
-		{"before the rename", 600, 11 * sec, "settlement-batc", "settlement-batch-before-1", SourceDump},
-		{"after the rename", 600, 12*sec + 1, "settlement-batc", "settlement-batch-after-rename-1", SourceDump},
+		{"before the rename", 600, 11 * sec, "settlement-batc", "settlement-batch-before-1", record.SourceDump},
+		{"after the rename", 600, 12*sec + 1, "settlement-batc", "settlement-batch-after-rename-1", record.SourceDump},
 	})
 	// Without a dump after the rename, the old name must not be reused.
 	n2 := NewNamer(2 * time.Second)
 	n2.AddDump(10*sec, 10*sec+1, dump(th(601, 5, "settlement-batch-before-1")), nil)
 	n2.AddRename(601, 12*sec, "settlement-batc")
 	check(t, n2, []query{
-		{"after a rename no dump saw", 601, 12*sec + 1, "settlement-batc", "", SourceComm},
+		{"after a rename no dump saw", 601, 12*sec + 1, "settlement-batc", "", record.SourceComm},
 	})
 	if n2.Known(601, "settlement-batc", 12*sec+1) {
 		t.Error("Known after a rename with no later dump: want false (a dump must be requested)")
@@ -190,14 +192,14 @@ func TestNamerBirthNaming(t *testing.T) {
 	n.AddRename(700, 10*sec+5_000_000, "order-matcher-w")
 	n.AddDump(10*sec+50_000_000, 10*sec+60_000_000, dump(th(700, 40, "order-matcher-worker-7")), nil)
 	check(t, n, []query{
-		{"before HotSpot named it, creator's comm", 700, 10*sec + 1_000_000, "pool-1-thread-1", "order-matcher-worker-7", SourceDump},
-		{"after naming", 700, 10*sec + 20_000_000, "order-matcher-w", "order-matcher-worker-7", SourceDump},
+		{"before HotSpot named it, creator's comm", 700, 10*sec + 1_000_000, "pool-1-thread-1", "order-matcher-worker-7", record.SourceDump},
+		{"after naming", 700, 10*sec + 20_000_000, "order-matcher-w", "order-matcher-worker-7", record.SourceDump},
 	})
 	// A TID reused after an exit is a new thread: the old dump does not apply.
 	n.AddExit(700, 20*sec)
 	n.AddBirth(700, 21*sec)
 	check(t, n, []query{
-		{"reused TID, no dump yet", 700, 21*sec + 1, "order-matcher-w", "", SourceComm},
+		{"reused TID, no dump yet", 700, 21*sec + 1, "order-matcher-w", "", record.SourceComm},
 	})
 }
 

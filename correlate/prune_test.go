@@ -6,8 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jschedlat/jschedlat/bpf"
 	"github.com/jschedlat/jschedlat/jvm"
+
+	"github.com/jschedlat/jschedlat/sched"
 )
 
 // entries counts what the join keeps per thread: every element of the
@@ -51,13 +52,13 @@ func churn(t *testing.T, minutes int) []int {
 	seq := 0
 	renames := 0
 	var sizes []int
-	ev := func(t int64, k bpf.Kind, tid uint32, comm string) *Event {
-		return &Event{Time: t, Kind: k, Pid: pid, Tid: tid, Comm: comm, Latency: 1000, PrevPid: pid, PrevTid: 50, PrevComm: "pool-worker-0"}
+	ev := func(t int64, k sched.Kind, tid uint32, comm string) *sched.Event {
+		return &sched.Event{Time: t, Kind: k, Pid: pid, Tid: tid, Comm: comm, Latency: 1000, PrevPid: pid, PrevTid: 50, PrevComm: "pool-worker-0"}
 	}
 	stable := []uint32{50, 51, 52, 53} // pool workers; 53 carries virtual threads
 	for i, tid := range stable {
 		name := "pool-worker-" + strconv.Itoa(i)
-		l.Add(&Event{Time: now, Kind: bpf.KindThreadStart, Pid: pid, Tid: tid, Name: name})
+		l.Add(&sched.Event{Time: now, Kind: sched.KindThreadStart, Pid: pid, Tid: tid, Name: name})
 	}
 	renamers := []uint32{60, 61}
 	for s := 0; s < minutes*60; s++ {
@@ -72,16 +73,16 @@ func churn(t *testing.T, minutes int) []int {
 			seq++
 			// Created by another thread: its kernel name until HotSpot
 			// names it is the creator's.
-			l.Add(ev(tt, bpf.KindBirth, tid, "churner"))
-			l.Add(ev(tt+500, bpf.KindWakeupNew, tid, "churner"))
-			l.Add(&Event{Time: tt + 1000, Kind: bpf.KindThreadStart, Pid: pid, Tid: tid, Name: name})
-			l.Add(ev(tt+2000, bpf.KindRename, tid, KernelComm(name)))
-			l.Add(ev(tt+3000, bpf.KindWakeupNew, tid, KernelComm(name)))
-			l.Add(ev(tt+int64(5*time.Millisecond), bpf.KindWakeup, tid, KernelComm(name)))
-			l.Add(ev(tt+int64(20*time.Millisecond), bpf.KindExit, tid, KernelComm(name)))
+			l.Add(ev(tt, sched.KindBirth, tid, "churner"))
+			l.Add(ev(tt+500, sched.KindWakeupNew, tid, "churner"))
+			l.Add(&sched.Event{Time: tt + 1000, Kind: sched.KindThreadStart, Pid: pid, Tid: tid, Name: name})
+			l.Add(ev(tt+2000, sched.KindRename, tid, KernelComm(name)))
+			l.Add(ev(tt+3000, sched.KindWakeupNew, tid, KernelComm(name)))
+			l.Add(ev(tt+int64(5*time.Millisecond), sched.KindWakeup, tid, KernelComm(name)))
+			l.Add(ev(tt+int64(20*time.Millisecond), sched.KindExit, tid, KernelComm(name)))
 		}
 		for i, tid := range stable {
-			l.Add(ev(now+int64(i)*1000, bpf.KindWakeup, tid, "pool-worker-"+strconv.Itoa(i)))
+			l.Add(ev(now+int64(i)*1000, sched.KindWakeup, tid, "pool-worker-"+strconv.Itoa(i)))
 		}
 		// Self-renames, 10 a second each, with a new number every time.
 		for k := 0; k < 10; k++ {
@@ -89,15 +90,15 @@ func churn(t *testing.T, minutes int) []int {
 				renames++
 				name := "renamer-" + strconv.Itoa(int(tid)) + "-" + strconv.Itoa(renames)
 				tt := now + int64(k)*sec/10 + int64(tid)
-				l.Add(&Event{Time: tt, Kind: bpf.KindThreadName, Pid: pid, Tid: tid, Name: name})
-				l.Add(ev(tt+1, bpf.KindRename, tid, KernelComm(name)))
-				l.Add(ev(tt+2, bpf.KindWakeup, tid, KernelComm(name)))
+				l.Add(&sched.Event{Time: tt, Kind: sched.KindThreadName, Pid: pid, Tid: tid, Name: name})
+				l.Add(ev(tt+1, sched.KindRename, tid, KernelComm(name)))
+				l.Add(ev(tt+2, sched.KindWakeup, tid, KernelComm(name)))
 			}
 		}
 		if s%30 == 0 {
 			// A periodic dump, printed at a safepoint.
-			l.Add(&Event{Time: now + 100, Kind: bpf.KindVMOpBegin, Pid: pid, Tid: 2, Comm: printOp})
-			l.Add(&Event{Time: now + 200, Kind: bpf.KindVMOpEnd, Pid: pid, Tid: 2, Comm: printOp})
+			l.Add(&sched.Event{Time: now + 100, Kind: sched.KindVMOpBegin, Pid: pid, Tid: 2, Comm: printOp})
+			l.Add(&sched.Event{Time: now + 200, Kind: sched.KindVMOpEnd, Pid: pid, Tid: 2, Comm: printOp})
 			d := jvm.Dump{}
 			for i, tid := range stable {
 				th := jvm.Thread{Tid: int(tid), JavaID: int64(10 + i), Name: "pool-worker-" + strconv.Itoa(i), Carrying: -1}
@@ -226,7 +227,7 @@ func comparePruned(t *testing.T, seed int64) {
 				both(func(n *Namer) { n.AddBirth(tid, now) })
 				th.comms = append(th.comms, change{now, "java"})
 				if rng.Intn(2) == 0 {
-					e := &Event{Time: now + 1, Kind: bpf.KindThreadStart, Tid: tid, Name: th.name}
+					e := &sched.Event{Time: now + 1, Kind: sched.KindThreadStart, Tid: tid, Name: th.name}
 					both(func(n *Namer) { n.AddThreadStart(e) })
 				}
 				if rng.Intn(20) != 0 {
@@ -241,7 +242,7 @@ func comparePruned(t *testing.T, seed int64) {
 				th.name = newName()
 				th.comm = KernelComm(th.name)
 				if rng.Intn(2) == 0 {
-					e := &Event{Time: now, Kind: bpf.KindThreadName, Tid: tid, Name: th.name}
+					e := &sched.Event{Time: now, Kind: sched.KindThreadName, Tid: tid, Name: th.name}
 					both(func(n *Namer) { n.AddThreadName(e) })
 				}
 				both(func(n *Namer) { n.AddRename(tid, now+1, th.comm) })
@@ -271,8 +272,8 @@ func comparePruned(t *testing.T, seed int64) {
 				}
 			}
 			if rng.Intn(2) == 0 {
-				op1 := &Event{Time: now + (end-now)/4, Kind: bpf.KindVMOpBegin, Comm: printOp}
-				op2 := &Event{Time: now + (end-now)/2, Kind: bpf.KindVMOpEnd, Comm: printOp}
+				op1 := &sched.Event{Time: now + (end-now)/4, Kind: sched.KindVMOpBegin, Comm: printOp}
+				op2 := &sched.Event{Time: now + (end-now)/2, Kind: sched.KindVMOpEnd, Comm: printOp}
 				both(func(n *Namer) { n.AddVMOp(op1); n.AddVMOp(op2) })
 			}
 			dumps = append(dumps, pendingDump{now, end, d})

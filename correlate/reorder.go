@@ -1,5 +1,7 @@
 package correlate
 
+import "github.com/jschedlat/jschedlat/sched"
+
 // Reorder puts events back in time order (ties keep their arrival order)
 // with bounded memory: it holds an event until one Window newer has
 // arrived. Replay uses it so that its rows come in the order Live writes
@@ -14,7 +16,7 @@ package correlate
 // the arrival pattern.
 type Reorder struct {
 	Window int64 // ns
-	slots  []Event
+	slots  []sched.Event
 	free   []int32
 	cpus   []*reorderRun          // by CPU, for the usual small numbers
 	other  map[uint32]*reorderRun // larger CPU numbers
@@ -51,7 +53,7 @@ func NewReorder() *Reorder { return &Reorder{Window: int64(DeliverySlack)} }
 
 // Push adds e (copied) and passes out every event that can no longer be
 // overtaken.
-func (r *Reorder) Push(e *Event, out func(*Event) error) error {
+func (r *Reorder) Push(e *sched.Event, out func(*sched.Event) error) error {
 	var slot int32
 	if n := len(r.free); n > 0 {
 		slot = r.free[n-1]
@@ -90,7 +92,7 @@ func (r *Reorder) Push(e *Event, out func(*Event) error) error {
 }
 
 // Drain passes out everything still held, in order.
-func (r *Reorder) Drain(out func(*Event) error) error {
+func (r *Reorder) Drain(out func(*sched.Event) error) error {
 	for r.first() != nil {
 		if err := r.pop(out); err != nil {
 			return err
@@ -147,7 +149,7 @@ func (r *Reorder) first() *reorderKey {
 }
 
 // pop passes out the first event; its slot is reused once out returns.
-func (r *Reorder) pop(out func(*Event) error) error {
+func (r *Reorder) pop(out func(*sched.Event) error) error {
 	var slot int32
 	if len(r.runs) > 0 && (len(r.h) == 0 || !r.h[0].before(&r.runs[0].q[r.runs[0].head])) {
 		run := r.runs[0]

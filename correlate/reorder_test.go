@@ -8,25 +8,29 @@ import (
 	"slices"
 	"sort"
 	"testing"
+
+	"github.com/jschedlat/jschedlat/sched"
+
+	"github.com/jschedlat/jschedlat/record"
 )
 
 // Replay's Reorder and Live must put the same arrival sequence in the same
 // order: time order, ties in arrival order.
 func TestReorderMatchesLiveOrder(t *testing.T) {
 	rng := rand.New(rand.NewSource(1))
-	var in []Event
+	var in []sched.Event
 	for i := 0; i < 5000; i++ {
 		// Two "CPUs" whose batches arrive up to 50 ms late, with ties.
 		base := int64(i) * 1_000_000
 		lag := int64(rng.Intn(50)) * 1_000_000
-		in = append(in, Event{Time: base - lag, Tid: uint32(i)})
+		in = append(in, sched.Event{Time: base - lag, Tid: uint32(i)})
 	}
-	want := append([]Event(nil), in...)
+	want := append([]sched.Event(nil), in...)
 	sort.SliceStable(want, func(i, j int) bool { return want[i].Time < want[j].Time })
 
-	var got []Event
+	var got []sched.Event
 	r := NewReorder()
-	out := func(e *Event) error { got = append(got, *e); return nil }
+	out := func(e *sched.Event) error { got = append(got, *e); return nil }
 	for i := range in {
 		if err := r.Push(&in[i], out); err != nil {
 			t.Fatal(err)
@@ -45,7 +49,7 @@ func TestReorderMatchesLiveOrder(t *testing.T) {
 	}
 
 	var rows []uint32
-	l := NewLive(&Joiner{Pid: 1, Namer: NewNamer(0)}, writerFunc(func(r *Record) error { rows = append(rows, r.Tid); return nil }))
+	l := NewLive(&Joiner{Pid: 1, Namer: NewNamer(0)}, writerFunc(func(r *record.Record) error { rows = append(rows, r.Tid); return nil }))
 	for i := range in {
 		l.Add(&in[i])
 	}
@@ -59,10 +63,10 @@ func TestReorderMatchesLiveOrder(t *testing.T) {
 	}
 }
 
-type writerFunc func(*Record) error
+type writerFunc func(*record.Record) error
 
-func (f writerFunc) Write(r *Record) error { return f(r) }
-func (f writerFunc) Flush() error          { return nil }
+func (f writerFunc) Write(r *record.Record) error { return f(r) }
+func (f writerFunc) Flush() error                 { return nil }
 
 // refReorder is Reorder as it was: one container/heap of every event held.
 type refReorder struct {
@@ -73,7 +77,7 @@ type refReorder struct {
 }
 
 type refItem struct {
-	ev  Event
+	ev  sched.Event
 	seq uint64
 }
 
@@ -95,7 +99,7 @@ func (h *refHeap) Pop() any {
 	return it
 }
 
-func (r *refReorder) push(e *Event, out func(*Event) error) error {
+func (r *refReorder) push(e *sched.Event, out func(*sched.Event) error) error {
 	heap.Push(&r.h, refItem{ev: *e, seq: r.seq})
 	r.seq++
 	if e.Time > r.newest {
@@ -110,7 +114,7 @@ func (r *refReorder) push(e *Event, out func(*Event) error) error {
 	return nil
 }
 
-func (r *refReorder) drain(out func(*Event) error) error {
+func (r *refReorder) drain(out func(*sched.Event) error) error {
 	for len(r.h) > 0 {
 		it := heap.Pop(&r.h).(refItem)
 		if err := out(&it.ev); err != nil {
@@ -132,7 +136,7 @@ func TestReorderMatchesHeap(t *testing.T) {
 		}
 		disorder := rng.Float64() * 0.2
 		late := int64(rng.Intn(3)) * int64(DeliverySlack) / 2
-		var in []Event
+		var in []sched.Event
 		clock := int64(1e18)
 		last := map[uint32]int64{}
 		n := 200 + rng.Intn(3000)
@@ -153,15 +157,15 @@ func TestReorderMatchesHeap(t *testing.T) {
 				t -= late + int64(rng.Intn(int(DeliverySlack))) // later than the window
 			}
 			last[cpu] = t
-			in = append(in, Event{Time: t, CPU: cpu, Tid: uint32(i)})
+			in = append(in, sched.Event{Time: t, CPU: cpu, Tid: uint32(i)})
 		}
 		failAt := -1
 		if rng.Intn(4) == 0 {
 			failAt = rng.Intn(len(in))
 		}
-		run := func(push func(*Event, func(*Event) error) error, drain func(func(*Event) error) error) ([]uint32, error) {
+		run := func(push func(*sched.Event, func(*sched.Event) error) error, drain func(func(*sched.Event) error) error) ([]uint32, error) {
 			var got []uint32
-			out := func(e *Event) error {
+			out := func(e *sched.Event) error {
 				if len(got) == failAt {
 					return errors.New("full")
 				}

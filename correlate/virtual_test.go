@@ -6,8 +6,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jschedlat/jschedlat/bpf"
 	"github.com/jschedlat/jschedlat/jvm"
+
+	"github.com/jschedlat/jschedlat/sched"
+
+	"github.com/jschedlat/jschedlat/record"
+
+	"github.com/jschedlat/jschedlat/eventlog"
 )
 
 func parseTextDump(t *testing.T, path string) *jvm.Dump {
@@ -139,13 +144,13 @@ func TestJSONDumpWithoutTextDump(t *testing.T) {
 func TestVirtualNarrowedToPrintingOperation(t *testing.T) {
 	d := parseTextDump(t, "../testdata/dumps/hotspot/jdk25-vt-jstack-6037.txt")
 	n := NewNamer(0)
-	op := func(k bpf.Kind, name string, at int64) {
-		n.AddVMOp(&Event{Kind: k, Comm: name, Time: at})
+	op := func(k sched.Kind, name string, at int64) {
+		n.AddVMOp(&sched.Event{Kind: k, Comm: name, Time: at})
 	}
-	op(bpf.KindVMOpBegin, "PrintThreads", 2000)
-	op(bpf.KindVMOpEnd, "PrintThreads", 2500)
-	op(bpf.KindVMOpBegin, "FindDeadlocks", 2600)
-	op(bpf.KindVMOpEnd, "FindDeadlocks", 2700)
+	op(sched.KindVMOpBegin, "PrintThreads", 2000)
+	op(sched.KindVMOpEnd, "PrintThreads", 2500)
+	op(sched.KindVMOpBegin, "FindDeadlocks", 2600)
+	op(sched.KindVMOpEnd, "FindDeadlocks", 2700)
 	n.AddDump(1000, 5000, d, nil)
 	for _, c := range []struct {
 		from, to int64
@@ -176,12 +181,12 @@ func TestVirtualNarrowedToPrintingOperation(t *testing.T) {
 func TestAnnotateVirtualUsesOffCPU(t *testing.T) {
 	d := parseTextDump(t, "../testdata/dumps/hotspot/jdk25-vt-jstack-6037.txt")
 	n := NewNamer(0)
-	n.AddVMOp(&Event{Kind: bpf.KindVMOpBegin, Comm: "PrintThreads", Time: 2000})
-	n.AddVMOp(&Event{Kind: bpf.KindVMOpEnd, Comm: "PrintThreads", Time: 2500})
+	n.AddVMOp(&sched.Event{Kind: sched.KindVMOpBegin, Comm: "PrintThreads", Time: 2000})
+	n.AddVMOp(&sched.Event{Kind: sched.KindVMOpEnd, Comm: "PrintThreads", Time: 2500})
 	n.AddDump(1000, 5000, d, nil)
 	j := &Joiner{Pid: 6037, Namer: n}
-	var r Record
-	e := Event{Time: 3000, Latency: 300, Kind: bpf.KindWakeup, Pid: 6037, Tid: 6062, Comm: "ForkJoinPool-1-"}
+	var r record.Record
+	e := sched.Event{Time: 3000, Latency: 300, Kind: sched.KindWakeup, Pid: 6037, Tid: 6062, Comm: "ForkJoinPool-1-"}
 	j.Annotate(&e, &r)
 	if r.VirtualThread != "" {
 		t.Errorf("wait alone [2700, 3000]: %q, want none", r.VirtualThread)
@@ -197,15 +202,15 @@ func TestAnnotateVirtualUsesOffCPU(t *testing.T) {
 // decides virtual_thread as the live run did.
 func TestEventLogKeepsOffCPUAndVMOps(t *testing.T) {
 	var buf strings.Builder
-	w, err := NewEventLogWriter(&buf, EventLogHeader{Pid: 7})
+	w, err := eventlog.NewWriter(&buf, eventlog.Header{Pid: 7})
 	if err != nil {
 		t.Fatal(err)
 	}
-	in := []Event{
-		{KTime: 1, Time: 10, Kind: bpf.KindVMOpBegin, Pid: 7, Tid: 8, Comm: "PrintThreads"},
-		{KTime: 2, Time: 20, Kind: bpf.KindVMOpEnd, Pid: 7, Tid: 8, Comm: "PrintThreads"},
-		{KTime: 3, Time: 30, Kind: bpf.KindWakeup, Latency: 5, OffCPU: 25, Pid: 7, Tid: 9, Comm: "c"},
-		{KTime: 4, Time: 40, Kind: bpf.KindPreempt, Latency: 5, Pid: 7, Tid: 9, Comm: "c"},
+	in := []sched.Event{
+		{KTime: 1, Time: 10, Kind: sched.KindVMOpBegin, Pid: 7, Tid: 8, Comm: "PrintThreads"},
+		{KTime: 2, Time: 20, Kind: sched.KindVMOpEnd, Pid: 7, Tid: 8, Comm: "PrintThreads"},
+		{KTime: 3, Time: 30, Kind: sched.KindWakeup, Latency: 5, OffCPU: 25, Pid: 7, Tid: 9, Comm: "c"},
+		{KTime: 4, Time: 40, Kind: sched.KindPreempt, Latency: 5, Pid: 7, Tid: 9, Comm: "c"},
 	}
 	for i := range in {
 		if err := w.Write(&in[i]); err != nil {
@@ -215,8 +220,8 @@ func TestEventLogKeepsOffCPUAndVMOps(t *testing.T) {
 	if err := w.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	var out []Event
-	if _, err := ReadEventLog(strings.NewReader(buf.String()), func(e *Event) error { out = append(out, *e); return nil }); err != nil {
+	var out []sched.Event
+	if _, err := eventlog.Read(strings.NewReader(buf.String()), func(e *sched.Event) error { out = append(out, *e); return nil }); err != nil {
 		t.Fatal(err)
 	}
 	if len(out) != len(in) {

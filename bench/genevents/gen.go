@@ -14,6 +14,12 @@ import (
 
 	"github.com/jschedlat/jschedlat/bpf"
 	"github.com/jschedlat/jschedlat/correlate"
+
+	"github.com/jschedlat/jschedlat/sched"
+
+	"github.com/jschedlat/jschedlat/record"
+
+	"github.com/jschedlat/jschedlat/eventlog"
 )
 
 // config shapes the synthetic run; defaultConfig is what the bench uses.
@@ -111,10 +117,10 @@ const (
 type gen struct {
 	cfg    config
 	rng    *rand.Rand
-	ev     *correlate.EventLogWriter
+	ev     *eventlog.Writer
 	dir    string
 	index  *os.File
-	truth  func(e *correlate.Event, name, prevName string)
+	truth  func(e *sched.Event, name, prevName string)
 	sum    summary
 	now    int64 // wall ns of the last event made (strictly increasing)
 	t0     int64
@@ -127,7 +133,7 @@ type gen struct {
 	attach *thread
 	nextID int64
 	tid    uint32
-	stage  [][]correlate.Event
+	stage  [][]sched.Event
 	queue  actions
 	seq    int // orders actions due at the same time
 	err    error
@@ -137,7 +143,7 @@ func newGen(cfg config, events io.Writer, dumpDir string) (*gen, error) {
 	if cfg.Waits < 0 || cfg.CPUs < 1 || cfg.Rate <= 0 {
 		return nil, fmt.Errorf("need waits >= 0, cpus >= 1, rate > 0")
 	}
-	g := &gen{cfg: cfg, rng: rand.New(rand.NewSource(cfg.Seed)), dir: dumpDir, stage: make([][]correlate.Event, cfg.CPUs)}
+	g := &gen{cfg: cfg, rng: rand.New(rand.NewSource(cfg.Seed)), dir: dumpDir, stage: make([][]sched.Event, cfg.CPUs)}
 	g.t0 = cfg.Start.UnixNano()
 	g.now = g.t0
 	g.boot = g.t0 - int64(uptime)
@@ -149,8 +155,8 @@ func newGen(cfg config, events io.Writer, dumpDir string) (*gen, error) {
 		return nil, err
 	}
 	g.index = idx
-	g.ev, err = correlate.NewEventLogWriter(events, correlate.EventLogHeader{
-		Pid: cfg.Pid, Start: correlate.FormatTime(g.t0), Attachment: "tp_btf",
+	g.ev, err = eventlog.NewWriter(events, eventlog.Header{
+		Pid: cfg.Pid, Start: record.FormatTime(g.t0), Attachment: "tp_btf",
 		MinLatency: int64(time.Millisecond), Kinds: "wakeup,preempt,yield", ClockErrNs: 150,
 		Cgroup: "/system.slice/app.service",
 	})
@@ -273,28 +279,28 @@ func (g *gen) tick(t int64) int64 {
 	return t
 }
 
-func (g *gen) base(kind bpf.Kind, t int64, th *thread) correlate.Event {
-	return correlate.Event{KTime: uint64(t - g.boot), Time: t, Kind: kind, CPU: uint32(g.rng.Intn(g.cfg.CPUs)),
+func (g *gen) base(kind sched.Kind, t int64, th *thread) sched.Event {
+	return sched.Event{KTime: uint64(t - g.boot), Time: t, Kind: kind, CPU: uint32(g.rng.Intn(g.cfg.CPUs)),
 		Pid: g.cfg.Pid, Tid: th.tid, Comm: th.comm}
 }
 
 // emit writes an event that the kernel side sends at once (thread
 // lifecycle, HotSpot probes): a birth wakes the reader.
-func (g *gen) emit(e *correlate.Event) {
+func (g *gen) emit(e *sched.Event) {
 	if g.err == nil {
 		g.err = g.ev.Write(e)
 	}
 	g.sum.Events++
 	switch {
-	case e.Kind == bpf.KindBirth:
+	case e.Kind == sched.KindBirth:
 		g.sum.Births++
-	case e.Kind == bpf.KindExit:
+	case e.Kind == sched.KindExit:
 		g.sum.Exits++
-	case e.Kind == bpf.KindRename:
+	case e.Kind == sched.KindRename:
 		g.sum.Renames++
-	case e.Kind == bpf.KindThreadStart:
+	case e.Kind == sched.KindThreadStart:
 		g.sum.ThreadStarts++
-	case e.Kind == bpf.KindThreadName:
+	case e.Kind == sched.KindThreadName:
 		g.sum.ThreadNames++
 	case e.Kind.VMOp():
 		g.sum.VMOps++
@@ -305,7 +311,7 @@ func (g *gen) emit(e *correlate.Event) {
 // stages it on its CPU: the kernel side sends a CPU's events 16 at a time
 // or when the oldest has waited maxHold, so the log is in time order per
 // CPU only, as a live run saves it.
-func (g *gen) wait(t int64, th *thread, kind bpf.Kind) {
+func (g *gen) wait(t int64, th *thread, kind sched.Kind) {
 	t = g.tick(t)
 	e := g.base(kind, t, th)
 	e.QueuedCPU = e.CPU
@@ -317,7 +323,7 @@ func (g *gen) wait(t int64, th *thread, kind bpf.Kind) {
 	prevName := ""
 	r := g.rng.Float64()
 	switch {
-	case kind == bpf.KindWakeup && r < 0.25, kind == bpf.KindWakeupNew && r < 0.25:
+	case kind == sched.KindWakeup && r < 0.25, kind == sched.KindWakeupNew && r < 0.25:
 		e.PrevComm = fmt.Sprintf("swapper/%d", e.CPU) // the CPU was idle
 	case r < 0.85:
 		p := g.pick(th)
@@ -327,7 +333,7 @@ func (g *gen) wait(t int64, th *thread, kind bpf.Kind) {
 		o := others[g.rng.Intn(len(others))]
 		e.PrevPid, e.PrevTid, e.PrevComm = o.pid, o.pid, o.comm
 	}
-	if kind == bpf.KindWakeup {
+	if kind == sched.KindWakeup {
 		e.OffCPU += uint64(g.rng.ExpFloat64() * 20e6) // asleep before it was woken
 	}
 	if g.truth != nil {
@@ -384,20 +390,20 @@ func (g *gen) pick(not *thread) *thread {
 	}
 }
 
-func (g *gen) kind(th *thread) bpf.Kind {
+func (g *gen) kind(th *thread) sched.Kind {
 	pre := 0.3
 	if th.pool != nil {
 		pre = th.pool.preempt
 	}
 	switch r := g.rng.Float64(); {
 	case th.fresh:
-		return bpf.KindWakeupNew
+		return sched.KindWakeupNew
 	case r < 0.005:
-		return bpf.KindYield
+		return sched.KindYield
 	case r < pre:
-		return bpf.KindPreempt
+		return sched.KindPreempt
 	}
-	return bpf.KindWakeup
+	return sched.KindWakeup
 }
 
 // run makes cfg.Waits waits, with dumps, births, exits, self-renames and
@@ -459,7 +465,7 @@ func (g *gen) firstDump(t int64) {
 func (g *gen) dump(t int64) {
 	start := g.tick(t)
 	if g.attach != nil {
-		g.wait(start+50_000, g.attach, bpf.KindWakeup)
+		g.wait(start+50_000, g.attach, sched.KindWakeup)
 	}
 	n := len(g.all)
 	stop := int64(n) * 10_000 // ~10 µs of stop per thread
@@ -475,7 +481,7 @@ func (g *gen) dump(t int64) {
 	sp := int64(3)
 	m := correlate.DumpMeta{
 		File: fmt.Sprintf("dump-%06d.txt", g.sum.Dumps), Pid: int(g.cfg.Pid),
-		Start: correlate.FormatTime(start), End: correlate.FormatTime(end), StartNs: start, EndNs: end,
+		Start: record.FormatTime(start), End: record.FormatTime(end), StartNs: start, EndNs: end,
 		Source: dumpSrc, Threads: n, WallMs: float64((end-start)/1000) / 1000,
 		StoppedMs: &stopped, Safepoints: &sp, Reason: "periodic",
 	}
@@ -493,10 +499,10 @@ func (g *gen) dump(t int64) {
 }
 
 func (g *gen) vmop(t int64, name string, d int64) {
-	e := g.base(bpf.KindVMOpBegin, g.tick(t), g.vmThr)
+	e := g.base(sched.KindVMOpBegin, g.tick(t), g.vmThr)
 	e.Comm = name
 	g.emit(&e)
-	e = g.base(bpf.KindVMOpEnd, g.tick(t+d), g.vmThr)
+	e = g.base(sched.KindVMOpEnd, g.tick(t+d), g.vmThr)
 	e.Comm = name
 	g.emit(&e)
 }
@@ -564,22 +570,22 @@ func (g *gen) born(t int64, creator *thread, name string, daemon bool, p *pool) 
 	th := &thread{tid: g.tid, javaID: g.nextID, name: name, comm: creator.comm, daemon: daemon,
 		born: g.tick(t), pool: p, addr: g.addr(), fresh: true}
 	g.nextID++
-	e := g.base(bpf.KindBirth, th.born, th)
+	e := g.base(sched.KindBirth, th.born, th)
 	g.emit(&e)
 	g.all = append(g.all, th)
 	g.sum.MaxLive = max(g.sum.MaxLive, len(g.all))
 	if p != nil {
 		p.live = append(p.live, th)
 	}
-	g.wait(th.born+30_000, th, bpf.KindWakeupNew)
+	g.wait(th.born+30_000, th, sched.KindWakeupNew)
 	g.at(th.born+60_000, func(t int64) {
-		e := g.base(bpf.KindThreadStart, g.tick(t), th)
+		e := g.base(sched.KindThreadStart, g.tick(t), th)
 		e.Name, e.Latency = th.name, uint64(len(th.name))
 		g.emit(&e)
 	})
 	g.at(th.born+100_000, func(t int64) {
 		th.comm = correlate.KernelComm(th.name)
-		e := g.base(bpf.KindRename, g.tick(t), th)
+		e := g.base(sched.KindRename, g.tick(t), th)
 		g.emit(&e)
 	})
 	return th
@@ -606,7 +612,7 @@ func (g *gen) birth(t int64) {
 }
 
 func (g *gen) exit(t int64, th *thread) {
-	e := g.base(bpf.KindExit, g.tick(t), th)
+	e := g.base(sched.KindExit, g.tick(t), th)
 	g.emit(&e)
 	g.all = remove(g.all, th)
 	if th.pool != nil {
@@ -654,11 +660,11 @@ func (g *gen) selfRename(t int64) {
 			name = fmt.Sprintf("%s job-%d", base, 1000+g.sum.Renames)
 		}
 		th.job++
-		e := g.base(bpf.KindThreadName, g.tick(t), th)
+		e := g.base(sched.KindThreadName, g.tick(t), th)
 		e.Name, e.Latency = name, uint64(len(name))
 		g.emit(&e)
 		th.name, th.comm = name, correlate.KernelComm(name)
-		e = g.base(bpf.KindRename, g.tick(t+5_000), th)
+		e = g.base(sched.KindRename, g.tick(t+5_000), th)
 		g.emit(&e)
 	}
 	g.at(t+g.exp(g.cfg.RenameSelf), g.selfRename)

@@ -10,6 +10,12 @@ import (
 	"time"
 
 	"github.com/jschedlat/jschedlat/correlate"
+
+	"github.com/jschedlat/jschedlat/sched"
+
+	"github.com/jschedlat/jschedlat/record"
+
+	"github.com/jschedlat/jschedlat/eventlog"
 )
 
 // A short, busy run: every kind of thing the generator makes happens
@@ -36,7 +42,7 @@ func generate(t *testing.T, c config) (*bytes.Buffer, string, map[uint64]names, 
 		t.Fatal(err)
 	}
 	truth := map[uint64]names{}
-	g.truth = func(e *correlate.Event, name, prev string) {
+	g.truth = func(e *sched.Event, name, prev string) {
 		if _, dup := truth[e.KTime]; dup {
 			t.Fatalf("two events at ktime %d", e.KTime)
 		}
@@ -52,9 +58,9 @@ func generate(t *testing.T, c config) (*bytes.Buffer, string, map[uint64]names, 
 // replayTo joins the log with the dumps as `jschedlat replay` does
 // (cmd/jschedlat/replay.go): a first pass for lifecycle, probes and VM
 // operations, the dumps, then the waits in time order.
-func replayTo(log []byte, dir string, out func(*correlate.Record) error) error {
+func replayTo(log []byte, dir string, out func(*record.Record) error) error {
 	namer := correlate.NewNamer(0)
-	hdr, err := correlate.ReadEventLog(bytes.NewReader(log), func(e *correlate.Event) error {
+	hdr, err := eventlog.Read(bytes.NewReader(log), func(e *sched.Event) error {
 		namer.AddEvent(e)
 		return nil
 	})
@@ -76,13 +82,13 @@ func replayTo(log []byte, dir string, out func(*correlate.Record) error) error {
 		namer.AddDump(d.Start, d.End, &d.Dump, d.TidMap())
 	}
 	j := &correlate.Joiner{Pid: hdr.Pid, Namer: namer}
-	var r correlate.Record
-	write := func(e *correlate.Event) error {
+	var r record.Record
+	write := func(e *sched.Event) error {
 		j.Annotate(e, &r)
 		return out(&r)
 	}
 	reorder := correlate.NewReorder()
-	_, err = correlate.ReadEventLog(bytes.NewReader(log), func(e *correlate.Event) error {
+	_, err = eventlog.Read(bytes.NewReader(log), func(e *sched.Event) error {
 		if !e.Kind.Wait() {
 			return nil
 		}
@@ -94,10 +100,10 @@ func replayTo(log []byte, dir string, out func(*correlate.Record) error) error {
 	return reorder.Drain(write)
 }
 
-func replay(t *testing.T, log []byte, dir string) []correlate.Record {
+func replay(t *testing.T, log []byte, dir string) []record.Record {
 	t.Helper()
-	var out []correlate.Record
-	if err := replayTo(log, dir, func(r *correlate.Record) error { out = append(out, *r); return nil }); err != nil {
+	var out []record.Record
+	if err := replayTo(log, dir, func(r *record.Record) error { out = append(out, *r); return nil }); err != nil {
 		t.Fatal(err)
 	}
 	return out
@@ -153,7 +159,7 @@ func testReplayNames(t *testing.T, seed int64) {
 	}
 	// Most rows are named by dumps, those of threads born or renamed
 	// since the last dump by HotSpot's probes.
-	if sources[correlate.SourceDump] < n/2 || sources[correlate.SourceHotSpot] == 0 {
+	if sources[record.SourceDump] < n/2 || sources[record.SourceHotSpot] == 0 {
 		t.Errorf("name sources %v", sources)
 	}
 	for _, k := range []string{"wakeup", "wakeup_new", "preempt", "yield"} {
@@ -169,7 +175,7 @@ func TestArrivalOrder(t *testing.T) {
 	log, _, _, _ := generate(t, testConfig(20_000))
 	var newest, late int64
 	lastPerCPU := map[uint32]int64{}
-	_, err := correlate.ReadEventLog(bytes.NewReader(log.Bytes()), func(e *correlate.Event) error {
+	_, err := eventlog.Read(bytes.NewReader(log.Bytes()), func(e *sched.Event) error {
 		if !e.Kind.Wait() {
 			return nil
 		}
@@ -227,7 +233,7 @@ func BenchmarkReplay(b *testing.B) {
 	b.SetBytes(int64(buf.Len()))
 	b.ResetTimer()
 	for range b.N {
-		w, err := correlate.NewWriter(io.Discard, "csv")
+		w, err := record.NewWriter(io.Discard, "csv")
 		if err != nil {
 			b.Fatal(err)
 		}

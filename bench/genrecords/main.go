@@ -13,7 +13,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/jschedlat/jschedlat/correlate"
+	"github.com/jschedlat/jschedlat/record"
 )
 
 func main() {
@@ -24,7 +24,7 @@ func main() {
 	requests := flag.Int("requests", 0, "requests in -app-log (default: one per 10 records)")
 	flag.Parse()
 	bw := bufio.NewWriterSize(os.Stdout, 1<<20)
-	w, err := correlate.NewWriter(bw, "csv")
+	w, err := record.NewWriter(bw, "csv")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "genrecords:", err)
 		os.Exit(1)
@@ -36,11 +36,11 @@ func main() {
 	}
 	kinds := []string{"wakeup", "preempt", "yield"}
 	t := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC).UnixNano()
-	var r correlate.Record
+	var r record.Record
 	for i := 0; i < *n; i++ {
 		t += int64(rng.Intn(200_000)) // ~10k records/s of trace time
 		th := rng.Intn(*threads)
-		r = correlate.Record{
+		r = record.Record{
 			Time: t, KTime: uint64(t), CPU: uint32(rng.Intn(8)), QueuedCPU: uint32(rng.Intn(8)),
 			Kind: kinds[rng.Intn(3)], LatencyNs: uint64(rng.ExpFloat64() * 2e6),
 			Pid: 4242, Tid: uint32(5000 + th), Comm: "pool-worker", JavaThread: names[th], NameSource: "dump",

@@ -1,0 +1,205 @@
+package record
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"math"
+	"math/rand"
+	"strings"
+	"testing"
+)
+
+// The writers as they were: encoding/csv and json.Encoder.
+type stdCSVWriter struct {
+	w   *csv.Writer
+	row []string
+}
+
+// Write writes what encoding/csv writes of the fields made valid UTF-8:
+// converting to runes turns each byte of an invalid sequence into U+FFFD.
+func (c *stdCSVWriter) Write(r *Record) error {
+	v := func(s string) string { return string([]rune(s)) }
+	return c.w.Write([]string{FormatTime(r.Time), u32(r.CPU), u32(r.QueuedCPU), v(r.Kind), fmt.Sprint(r.LatencyNs),
+		u32(r.Pid), u32(r.Tid), v(r.Comm), v(r.JavaThread), v(r.NameSource), u32(r.PrevPid), u32(r.PrevTid), v(r.PrevComm),
+		v(r.PrevJavaThread), fmt.Sprint(r.KTime), v(r.VirtualThread), v(r.Cgroup), v(r.Container)})
+}
+
+func (c *stdCSVWriter) Flush() error { c.w.Flush(); return c.w.Error() }
+
+func u32(v uint32) string { return fmt.Sprint(v) }
+
+type stdJSONWriter struct {
+	bw  *bufio.Writer
+	enc *json.Encoder
+}
+
+func (j *stdJSONWriter) Write(r *Record) error {
+	r.TimeText = FormatTime(r.Time)
+	return j.enc.Encode(r)
+}
+
+func (j *stdJSONWriter) Flush() error { return j.bw.Flush() }
+
+func newStdWriter(w *writeLog, format string, header bool) Writer {
+	if format == "csv" {
+		cw := csv.NewWriter(w)
+		if header {
+			_ = cw.Write(Columns)
+		}
+		return &stdCSVWriter{w: cw}
+	}
+	bw := bufio.NewWriterSize(w, 64<<10)
+	return &stdJSONWriter{bw: bw, enc: json.NewEncoder(bw)}
+}
+
+// writeLog keeps what reaches the file, and in which writes: rotation
+// by size looks at the file between records. Like the output file, it
+// has no WriteString.
+type writeLog struct {
+	buf   bytes.Buffer
+	sizes []int
+}
+
+func (w *writeLog) Write(p []byte) (int, error) {
+	w.sizes = append(w.sizes, len(p))
+	return w.buf.Write(p)
+}
+
+var oddFields = []string{
+	"", " ", "a", `\.`, `\.x`, "x,y", `q"q`, "\"", "\r", "\n", "a\r\nb", "\t", "\v", "\f", " lead", "\u00a0nbsp",
+	"\u0085nel", "\u2003em", "\u3000ideo", "x\u00a0", "<>&", "\u2028\u2029", "\xff", "\xe2\x80", "日本",
+	"😀", "\x00\x1f\x7f", "VirtualThread[#31,name]", strings.Repeat("long-name ", 500),
+}
+
+func randField(rng *rand.Rand) string {
+	if rng.Intn(2) == 0 {
+		return oddFields[rng.Intn(len(oddFields))]
+	}
+	return randString(rng)
+}
+
+func randRecord(rng *rand.Rand) Record {
+	r := Record{
+		KTime: randUint(rng, math.MaxUint64), CPU: uint32(randUint(rng, math.MaxUint32)),
+		QueuedCPU: uint32(randUint(rng, math.MaxUint32)), Kind: randField(rng), LatencyNs: randUint(rng, math.MaxUint64),
+		Pid: uint32(randUint(rng, math.MaxUint32)), Tid: uint32(randUint(rng, math.MaxUint32)), Comm: randField(rng),
+		JavaThread: randField(rng), NameSource: randField(rng), PrevPid: uint32(rng.Uint32()), PrevTid: uint32(rng.Uint32()),
+		PrevComm: randField(rng), PrevJavaThread: randField(rng), VirtualThread: randField(rng),
+		Cgroup: randField(rng), Container: randField(rng),
+	}
+	switch rng.Intn(5) {
+	case 0:
+		r.Time = math.MinInt64 + rng.Int63n(1e12)
+	case 1:
+		r.Time = math.MaxInt64 - rng.Int63n(1e12)
+	case 2:
+		r.Time = -rng.Int63n(3e18)
+	default:
+		// Mostly in order, as replay writes them, with ties.
+		r.Time = 1795608000000000000 + rng.Int63n(5e9)
+	}
+	return r
+}
+
+func compareWriters(t testing.TB, recs []Record, format string, continuing bool) {
+	t.Helper()
+	var want, got writeLog
+	sw := newStdWriter(&want, format, !continuing)
+	var w Writer
+	var err error
+	if continuing {
+		w, err = NewContinuingWriter(&got, format)
+	} else {
+		w, err = NewWriter(&got, format)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range recs {
+		a, b := recs[i], recs[i]
+		if err := sw.Write(&a); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Write(&b); err != nil {
+			t.Fatal(err)
+		}
+		if a != b {
+			t.Fatalf("%s: record after writing: %+v, was %+v", format, b, a)
+		}
+		// The file as rotation sees it between records.
+		if fmt.Sprint(want.sizes) != fmt.Sprint(got.sizes) {
+			t.Fatalf("%s: record %d: writes %v, were %v", format, i, got.sizes, want.sizes)
+		}
+	}
+	if err := sw.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(want.buf.Bytes(), got.buf.Bytes()) {
+		wl, gl := strings.Split(want.buf.String(), "\n"), strings.Split(got.buf.String(), "\n")
+		for i := range min(len(wl), len(gl)) {
+			if wl[i] != gl[i] {
+				t.Fatalf("%s: line %d:\n got %q\nwant %q", format, i+1, gl[i], wl[i])
+			}
+		}
+		t.Fatalf("%s: %d bytes, want %d", format, got.buf.Len(), want.buf.Len())
+	}
+}
+
+// The hand-made rows are byte for byte those of encoding/csv and
+// encoding/json, written to the file in the same pieces.
+func TestWritersMatchStandard(t *testing.T) {
+	rng := rand.New(rand.NewSource(4))
+	var recs []Record
+	for range 5000 {
+		recs = append(recs, randRecord(rng))
+	}
+	for _, format := range []string{"csv", "jsonl"} {
+		compareWriters(t, recs, format, false)
+		compareWriters(t, recs[:100], format, true)
+		compareWriters(t, nil, format, false)
+	}
+}
+
+func TestTimeTextMatchesFormatTime(t *testing.T) {
+	rng := rand.New(rand.NewSource(5))
+	var c timeText
+	check := func(ns int64) {
+		if got, want := string(c.append(nil, ns)), FormatTime(ns); got != want {
+			t.Fatalf("%d: %s, want %s", ns, got, want)
+		}
+	}
+	for _, ns := range []int64{0, -1, 1, 1e9 - 1, 1e9, -1e9, -1e9 - 1, -1e9 + 1, math.MinInt64, math.MaxInt64,
+		951782400e9 - 1, 951868800e9, 4107542400e9} { // around leap days
+		check(ns)
+	}
+	for range 100000 {
+		switch rng.Intn(3) {
+		case 0:
+			check(rng.Int63() - rng.Int63())
+		case 1:
+			check(1795608000000000000 + rng.Int63n(1e10))
+		default:
+			check(-rng.Int63n(1e10))
+		}
+	}
+}
+
+func FuzzRecordWriters(f *testing.F) {
+	for _, s := range oddFields {
+		f.Add(s, int64(1795608000000000000))
+	}
+	f.Add("", int64(math.MinInt64))
+	f.Fuzz(func(t *testing.T, s string, ns int64) {
+		r := Record{Time: ns, Kind: s, Comm: s, JavaThread: s + "," + s, NameSource: s, PrevComm: s,
+			PrevJavaThread: " " + s, VirtualThread: s, Cgroup: s, Container: s}
+		for _, format := range []string{"csv", "jsonl"} {
+			compareWriters(t, []Record{r, r}, format, false)
+		}
+	})
+}

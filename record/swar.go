@@ -1,0 +1,31 @@
+package record
+
+// Eight bytes at a time ("SIMD within a register") for the CSV writer's
+// test of whether a field needs quotes. Each helper works on a
+// little-endian load, so byte 0 of the word is the first character.
+
+const (
+	lowBits7 = 0x7f7f7f7f7f7f7f7f
+	highBits = 0x8080808080808080
+)
+
+// leString is le64 of a string (at least 8 bytes).
+func leString(s string) uint64 {
+	_ = s[7]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
+// zeroBytes has the high bit set in each byte of y (high bits clear) that
+// is zero.
+func zeroBytes(y uint64) uint64 {
+	return ^((y + lowBits7) | y) & highBits
+}
+
+// csvStops has the high bit set in each byte of w that makes a CSV field
+// quoted: '\n', '\r', '"' or ','.
+func csvStops(w uint64) uint64 {
+	y := w & lowBits7
+	return (zeroBytes(y^0x0a0a0a0a0a0a0a0a) | zeroBytes(y^0x0d0d0d0d0d0d0d0d) |
+		zeroBytes(y^0x2222222222222222) | zeroBytes(y^0x2c2c2c2c2c2c2c2c)) & ^w & highBits
+}
