@@ -1,19 +1,15 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"errors"
 	"fmt"
-	"log/slog"
-	"math"
+	"io"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/jschedlat/jschedlat/bpf"
 	"github.com/jschedlat/jschedlat/correlate"
 )
 
@@ -78,129 +74,32 @@ func runReplay(ctx context.Context, o *replayOpts) (err error) {
 		return fmt.Errorf("--events: %w", err)
 	}
 	defer f.Close()
-
-	// First pass: thread births, renames and exits, which split a TID's
-	// history into spans with one name each.
-	namer := correlate.NewNamer(0)
-	hdr, err := correlate.ReadEventLogKinds(ctx, f, bpf.Kind.Wait, func(e *correlate.Event) error {
-		namer.AddEvent(e)
-		return ctx.Err()
-	})
-	if err != nil {
-		return fmt.Errorf("%s: %w", o.events, err)
-	}
-	dumps, warns, err := correlate.LoadDumpsWith(o.dumps, correlate.LoadOptions{Loc: loc, At: at})
-	if err != nil {
-		return err
-	}
-	for _, w := range warns {
-		slog.Warn(w)
-	}
-	used := 0
-	for i := range dumps {
-		d := &dumps[i]
-		if d.Pid != 0 && hdr.Pid != 0 && d.Pid != int(hdr.Pid) {
-			// Also a dump taken inside the JVM's container (jcmd 1):
-			// its TIDs are of that namespace, not the host's.
-			slog.Warn("dump is of another process (or seen from inside a container, with TIDs that are not the host's): skipped",
-				"dump", d.Origin, "dump_pid", d.Pid, "events_pid", hdr.Pid)
-			continue
-		}
-		namer.AddDump(d.Start, d.End, &d.Dump, d.TidMap())
-		used++
-	}
-	switch {
-	case len(o.dumps) == 0:
-		// Still useful: every wait is there, with the kernel's names.
-		slog.Warn("no --dumps given: java_thread comes only from the HotSpot probe records in the event log",
-			"threads_named_at_start", namer.ThreadStarts())
-	case used == 0 && hdr.Pid != 0:
-		slog.Warn("no usable thread dumps: java_thread comes only from the HotSpot probe records in the event log",
-			"threads_named_at_start", namer.ThreadStarts())
-	}
-
-	// As openRecords, with a large buffer before the file: encoding/csv's
-	// 4 KiB writes cost more than the rows here.
-	out, err := createOut(o.output)
-	if err != nil {
-		return err
-	}
-	bw := bufio.NewWriterSize(out, 1<<20)
-	rw, err := correlate.NewWriter(bw, o.format)
-	if err != nil {
-		out.Close()
-		return err
-	}
+	var out *outFile
 	defer func() {
+		if out == nil {
+			return
+		}
 		if cerr := out.Close(); err == nil {
 			err = cerr
 		}
 	}()
-	if _, err := f.Seek(0, 0); err != nil {
+	st, err := correlate.Replay(ctx, correlate.ReplayConfig{
+		Events: f, EventsName: o.events,
+		Dumps: o.dumps, Load: correlate.LoadOptions{Loc: loc, At: at},
+		Format: o.format,
+		Create: func() (io.Writer, error) {
+			var err error
+			out, err = createOut(o.output)
+			if err != nil {
+				return nil, err
+			}
+			return out, nil
+		},
+	})
+	if err != nil {
 		return err
 	}
-	// Rows are formatted and written on another CPU than the join.
-	w := correlate.NewBackgroundWriter(flushBoth{rw, bw})
-	j := &correlate.Joiner{Pid: hdr.Pid, Namer: namer}
-	if hdr.Pid != 0 && hdr.Cgroup != "" {
-		// As the live run saw it when the log began.
-		j.Cgroup = func(pid uint32) (string, string) {
-			if pid == hdr.Pid {
-				return hdr.Cgroup, hdr.Container
-			}
-			return "", ""
-		}
-	}
-	var rec correlate.Record
-	var n uint64
-	last := int64(math.MinInt64) // the latest event: a dump after it names nothing
-	write := func(e *correlate.Event) error {
-		j.Annotate(e, &rec)
-		n++
-		last = max(last, e.Time)
-		if n%65536 == 0 {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-		}
-		return w.Write(&rec)
-	}
-	// Events were saved as they arrived (each CPU's batch at a time); rows
-	// come in the order the live run wrote them: in time order when it
-	// named a JVM's threads, as they arrived otherwise.
-	reorder := correlate.NewReorder()
-	notWait := func(k bpf.Kind) bool { return !k.Wait() }
-	_, err = correlate.ReadEventLogKinds(ctx, f, notWait, func(e *correlate.Event) error {
-		if !j.Sorted() {
-			return write(e)
-		}
-		return reorder.Push(e, write)
-	})
-	if err == nil {
-		err = reorder.Drain(write)
-	}
-	ferr := w.Close()
-	if err != nil {
-		if errors.Is(err, context.Canceled) {
-			err = errors.New("interrupted")
-		}
-		return fmt.Errorf("%s: %w (records before it were written)", o.events, err)
-	}
-	if ferr != nil {
-		return ferr
-	}
-	if n > 0 {
-		for i := range dumps {
-			// A dump names threads from its time on: one placed after
-			// every event (a local time read in the wrong --tz, a file
-			// time of a later copy) names none.
-			if d := &dumps[i]; d.Start > last && (d.Pid == 0 || hdr.Pid == 0 || d.Pid == int(hdr.Pid)) {
-				slog.Warn("dump placed after the last event names no thread (a timestamp in another zone than --tz? a file time of a later copy?)",
-					"dump", d.Origin, "dump_time", correlate.FormatTime(d.Start), "last_event", correlate.FormatTime(last), "tz", o.tz)
-			}
-		}
-	}
-	fmt.Fprintf(os.Stderr, "jschedlat: %d records written from %d dumps\n", n, used)
+	fmt.Fprintf(os.Stderr, "jschedlat: %d records written from %d dumps\n", st.Records, st.Dumps)
 	return nil
 }
 
@@ -226,17 +125,4 @@ func parseDumpTimes(vals []string, loc *time.Location) (map[string]time.Time, er
 		at[file] = t
 	}
 	return at, nil
-}
-
-// flushBoth flushes a record writer and the buffer it writes to.
-type flushBoth struct {
-	correlate.Writer
-	bw *bufio.Writer
-}
-
-func (f flushBoth) Flush() error {
-	if err := f.Writer.Flush(); err != nil {
-		return err
-	}
-	return f.bw.Flush()
 }
