@@ -31,7 +31,7 @@ demo: build
 	./scripts/demo.sh
 
 # The benchmark suite (root; 18 min with its defaults on an idle 2-CPU machine): writes
-# docs/benchmarks.md. EXPERIMENTS="1 3" runs some of it; UPDATE=1 keeps the other sections.
+# docs/results/benchmarks.md. EXPERIMENTS="1 3" runs some of it; UPDATE=1 keeps the other sections.
 bench: build
 	./scripts/bench.sh
 

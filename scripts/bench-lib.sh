@@ -1,5 +1,5 @@
 # bench-lib.sh: shared by the bench-*.sh scripts (source it). Writes the
-# markdown fragment an experiment adds to docs/benchmarks.md when MD is set
+# markdown fragment an experiment adds to docs/results/benchmarks.md when MD is set
 # (scripts/bench.sh sets it); without MD the functions do nothing.
 #
 #   md_begin "TITLE"          starts the fragment: "## TITLE" and the line

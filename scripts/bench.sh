@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench: the whole benchmark suite, written to docs/benchmarks.md.
+# bench: the whole benchmark suite, written to docs/results/benchmarks.md.
 #
 # Runs each experiment script with MD set to a fragment file, then writes
 # OUT: a header (machine, date, commit, how long it took), a summary of the
@@ -21,7 +21,7 @@
 #
 # Usage (root): make bench   or   scripts/bench.sh
 # Environment (defaults in brackets):
-#   EXPERIMENTS ["1 1b 2 3 4 5"]   OUT [docs/benchmarks.md]
+#   EXPERIMENTS ["1 1b 2 3 4 5"]   OUT [docs/results/benchmarks.md]
 #   INSTALL [1] apt-get install the compared tools when missing (linux-perf,
 #     libbpf-tools, bpfcc-tools) and /usr/bin/time; 0 = use what is there
 #   KEEP [0] 1 = keep the logs of every experiment
@@ -33,7 +33,7 @@ cd "$(dirname "$0")/.."
 # shellcheck source=scripts/bench-lib.sh
 . scripts/bench-lib.sh
 
-EXPERIMENTS=${EXPERIMENTS:-1 1b 2 3 4 5} OUT=${OUT:-docs/benchmarks.md}
+EXPERIMENTS=${EXPERIMENTS:-1 1b 2 3 4 5} OUT=${OUT:-docs/results/benchmarks.md}
 INSTALL=${INSTALL:-1} KEEP=${KEEP:-0} UPDATE=${UPDATE:-0}
 ALL="1 1b 2 3 4 5"
 
