@@ -10,13 +10,22 @@ import (
 	"github.com/spf13/pflag"
 )
 
-// TestReadmeFlagsExist keeps the README true: every --flag it names is a
-// flag of some subcommand (or of go tools it shows, listed below).
+// TestReadmeFlagsExist keeps the README and the reference true: every
+// --flag they name is a flag of some subcommand (or of other programs they
+// show, listed below).
 func TestReadmeFlagsExist(t *testing.T) {
-	b, err := os.ReadFile("../../README.md")
-	if err != nil {
-		t.Fatal(err)
+	for _, doc := range []string{"../../README.md", "../../docs/reference.md"} {
+		b, err := os.ReadFile(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if missing := unknownFlags(b); len(missing) > 0 {
+			t.Errorf("%s names flags no subcommand has: %v", doc, missing)
+		}
 	}
+}
+
+func unknownFlags(b []byte) []string {
 	known := map[string]bool{"help": true, "version": true}
 	for _, c := range []*cobra.Command{newAttachCmd(), newReplayCmd(), newThreadsCmd(), newReportCmd(), newVersionCmd()} {
 		c.Flags().VisitAll(func(f *pflag.Flag) { known[f.Name] = true })
@@ -35,7 +44,5 @@ func TestReadmeFlagsExist(t *testing.T) {
 		}
 	}
 	sort.Strings(missing)
-	if len(missing) > 0 {
-		t.Errorf("README.md names flags no subcommand has: %v", missing)
-	}
+	return missing
 }
