@@ -58,10 +58,6 @@ type Config struct {
 	// MaxHold bounds how long an event may stay staged in the kernel
 	// before it is sent to the ring buffer (0 = DefaultMaxHold).
 	MaxHold time.Duration
-	// AfterDrain, if set, runs in Run's goroutine after every drain: a
-	// consumer's periodic work rides on the reader's wakeup instead of a
-	// timer of its own (each wakeup is a context switch on the host).
-	AfterDrain func()
 	// HotSpot, if set, attaches uprobes to the target JVM's USDT probes
 	// (Pid must be set): sched.KindVMOpBegin/End and sched.KindThreadStart events.
 	HotSpot *HotSpotProbes
@@ -84,7 +80,6 @@ type Tracer struct {
 	quietBirths bool
 	progs       []string // names of the attached programs
 	drain       time.Duration
-	afterDrain  func()
 
 	closed     atomic.Bool
 	closeOnce  sync.Once
@@ -185,7 +180,7 @@ func New(cfg Config) (*Tracer, error) {
 	}
 
 	ready := func(t *Tracer) *Tracer {
-		t.drain, t.afterDrain = cfg.DrainInterval, cfg.AfterDrain
+		t.drain = cfg.DrainInterval
 		t.set, t.self, t.pidMax, t.spec = cfg.Set, cfg.SelfPid, pidMax(), spec
 		t.targets.m = map[uint32]*target{}
 		return t
@@ -361,13 +356,29 @@ func (t *Tracer) Attachment() string { return t.attachment }
 // were attached instead (nil with tp_btf, or when Config.ForceRawTP chose).
 func (t *Tracer) Fallback() error { return t.fallback }
 
-// Run reads events until ctx is cancelled, calling fn for each; fn must not
-// retain the *Event, which is reused. The ring buffer is drained every drain
-// interval (or earlier when it fills). When ctx is cancelled, Run detaches
-// the programs, then delivers everything they produced: the ring buffer and
-// the events still staged per CPU, so that nothing already seen is lost.
-// Run returns nil when ctx is cancelled or the Tracer is closed.
-func (t *Tracer) Run(ctx context.Context, fn func(*Event)) error {
+// RunOptions are what Run calls.
+type RunOptions struct {
+	// Event is called for each event; it must not retain the *Event,
+	// which is reused.
+	Event func(*Event)
+	// AfterDrain, if set, runs in Run's goroutine after every drain (and
+	// at least every drain interval during a flood): a consumer's
+	// periodic work rides on the reader's wakeup instead of a timer of
+	// its own (each wakeup is a context switch on the host).
+	AfterDrain func()
+}
+
+// Run reads events until ctx is cancelled, calling o.Event for each. The
+// ring buffer is drained every drain interval (or earlier when it fills).
+// When ctx is cancelled, Run detaches the programs, then delivers everything
+// they produced: the ring buffer and the events still staged per CPU, so
+// that nothing already seen is lost. Run returns nil when ctx is cancelled
+// or the Tracer is closed.
+func (t *Tracer) Run(ctx context.Context, o RunOptions) error {
+	fn, afterDrain := o.Event, o.AfterDrain
+	if fn == nil {
+		fn = func(*Event) {}
+	}
 	if t.closed.Load() {
 		return fmt.Errorf("reading ring buffer: %w", ringbuf.ErrClosed)
 	}
@@ -425,8 +436,8 @@ func (t *Tracer) Run(ctx context.Context, fn func(*Event)) error {
 					if ctx.Err() != nil {
 						break
 					}
-					if t.afterDrain != nil && time.Since(lastAfter) >= t.drain {
-						t.afterDrain()
+					if afterDrain != nil && time.Since(lastAfter) >= t.drain {
+						afterDrain()
 						lastAfter = time.Now()
 					}
 				}
@@ -448,8 +459,8 @@ func (t *Tracer) Run(ctx context.Context, fn func(*Event)) error {
 				return err
 			}
 		}
-		if t.afterDrain != nil {
-			t.afterDrain()
+		if afterDrain != nil {
+			afterDrain()
 			lastAfter = time.Now()
 		}
 		if final {
@@ -507,53 +518,98 @@ func (t *Tracer) drainStaged(deliver func([]byte) error) error {
 	return nil
 }
 
-// Lost returns how many events the kernel could not reserve room for in the
-// ring buffer, in total and per CPU.
-func (t *Tracer) Lost() (total uint64, perCPU []uint64, err error) {
-	perCPU, err = t.perCPUCounter(runqlatMapLost)
-	for _, v := range perCPU {
-		total += v
+// Counters is a snapshot of what the kernel side counted.
+type Counters struct {
+	// Lost is how many events the kernel could not reserve room for in
+	// the ring buffer, in total and per CPU.
+	Lost       uint64
+	LostPerCPU []uint64
+	// Collisions is how many wait starts took the slot of another
+	// thread's live start (their TIDs are equal modulo Config.Slots);
+	// that other wait is then measured from the scheduler's own stamp, as
+	// an unobserved one.
+	Collisions uint64
+	// Unobserved is how many reported waits began without a wakeup or
+	// runnable switch-out that the tracer saw: waits in progress when it
+	// attached, and ones whose enqueue (or an earlier switch) the kernel
+	// did not deliver to BPF. Their latency is the scheduler's own
+	// enqueue stamp (sched_info.last_queued); their kind is reported as
+	// KindWakeup.
+	Unobserved uint64
+	// Recovered is how many waits were reported although the kernel
+	// never delivered the switch-in that ended them (some kernels skip
+	// sched_switch tracepoints). Each was reported at the task's next
+	// switch-out, ending at the scheduler's own last_arrival stamp; its
+	// previous task is unknown (PrevPid and PrevTid 0, PrevComm empty).
+	Recovered uint64
+	// Missed is how many waits ended in a switch-in the kernel did not
+	// deliver and could not be recovered either (the switch-out after it
+	// was not delivered too): they are missing from the events. MissedNs
+	// is their total run-queue time.
+	Missed   uint64
+	MissedNs uint64
+}
+
+// Counters reads the kernel's counters; they stay readable after Run
+// returned, until Close. On an error the counters read before it are set.
+func (t *Tracer) Counters() (Counters, error) {
+	var c Counters
+	var err error
+	if c.LostPerCPU, err = t.perCPUCounter(runqlatMapLost); err != nil {
+		return c, err
 	}
-	return total, perCPU, err
+	for _, v := range c.LostPerCPU {
+		c.Lost += v
+	}
+	for _, f := range []struct {
+		name string
+		v    *uint64
+	}{
+		{runqlatMapCollisions, &c.Collisions},
+		{runqlatMapUnobserved, &c.Unobserved},
+		{runqlatMapRecovered, &c.Recovered},
+		{runqlatMapMissed, &c.Missed},
+		{runqlatMapMissedNs, &c.MissedNs},
+	} {
+		if *f.v, err = t.sumCounter(f.name); err != nil {
+			return c, err
+		}
+	}
+	return c, nil
 }
 
-// Collisions returns how many wait starts took the slot of another
-// thread's live start (their TIDs are equal modulo Config.Slots); that
-// other wait is then measured from the scheduler's own stamp, as an
-// unobserved one.
-func (t *Tracer) Collisions() (uint64, error) {
-	return t.sumCounter(runqlatMapCollisions)
+// Lost is Counters().Lost and LostPerCPU.
+//
+// Deprecated: transition, removed when callers moved.
+func (t *Tracer) Lost() (total uint64, perCPU []uint64, err error) {
+	c, err := t.Counters()
+	return c.Lost, c.LostPerCPU, err
 }
 
-// Unobserved returns how many reported waits began without a wakeup or
-// runnable switch-out that the tracer saw: waits in progress when it
-// attached, and ones whose enqueue (or an earlier switch) the kernel did not
-// deliver to BPF. Their latency is the scheduler's own enqueue stamp
-// (sched_info.last_queued); their kind is reported as sched.KindWakeup.
-func (t *Tracer) Unobserved() (uint64, error) {
-	return t.sumCounter(runqlatMapUnobserved)
-}
+// Collisions is Counters().Collisions.
+//
+// Deprecated: transition, removed when callers moved.
+func (t *Tracer) Collisions() (uint64, error) { c, err := t.Counters(); return c.Collisions, err }
 
-// Recovered returns how many waits were reported although the kernel never
-// delivered the switch-in that ended them (some kernels skip sched_switch
-// tracepoints). Each was reported at the task's next switch-out, ending at
-// the scheduler's own last_arrival stamp; its previous task is unknown
-// (PrevPid and PrevTid 0, PrevComm empty).
-func (t *Tracer) Recovered() (uint64, error) {
-	return t.sumCounter(runqlatMapRecovered)
-}
+// Unobserved is Counters().Unobserved.
+//
+// Deprecated: transition, removed when callers moved.
+func (t *Tracer) Unobserved() (uint64, error) { c, err := t.Counters(); return c.Unobserved, err }
 
-// Missed returns how many waits ended in a switch-in the kernel did not
-// deliver and could not be recovered either (the switch-out after it was
-// not delivered too): they are missing from the events.
-func (t *Tracer) Missed() (uint64, error) {
-	return t.sumCounter(runqlatMapMissed)
-}
+// Recovered is Counters().Recovered.
+//
+// Deprecated: transition, removed when callers moved.
+func (t *Tracer) Recovered() (uint64, error) { c, err := t.Counters(); return c.Recovered, err }
 
-// MissedNs returns the total run-queue time of the waits Missed counts.
-func (t *Tracer) MissedNs() (uint64, error) {
-	return t.sumCounter(runqlatMapMissedNs)
-}
+// Missed is Counters().Missed.
+//
+// Deprecated: transition, removed when callers moved.
+func (t *Tracer) Missed() (uint64, error) { c, err := t.Counters(); return c.Missed, err }
+
+// MissedNs is Counters().MissedNs.
+//
+// Deprecated: transition, removed when callers moved.
+func (t *Tracer) MissedNs() (uint64, error) { c, err := t.Counters(); return c.MissedNs, err }
 
 func (t *Tracer) sumCounter(name string) (uint64, error) {
 	perCPU, err := t.perCPUCounter(name)

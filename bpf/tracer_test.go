@@ -28,6 +28,7 @@ type recording struct {
 	cancel context.CancelFunc
 	done   chan error
 	events []Event
+	drains int // AfterDrain calls
 }
 
 func record(t *testing.T, cfg Config) *recording {
@@ -43,7 +44,10 @@ func record(t *testing.T, cfg Config) *recording {
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &recording{cfg: cfg, tr: tr, cancel: cancel, done: make(chan error, 1)}
 	go func() {
-		r.done <- tr.Run(ctx, func(e *Event) { r.events = append(r.events, *e) })
+		r.done <- tr.Run(ctx, RunOptions{
+			Event:      func(e *Event) { r.events = append(r.events, *e) },
+			AfterDrain: func() { r.drains++ },
+		})
 	}()
 	return r
 }
@@ -55,11 +59,19 @@ func (r *recording) stop(t *testing.T) []Event {
 	if err := <-r.done; err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	if lost, _, err := r.tr.Lost(); err != nil || lost != 0 {
-		t.Errorf("lost %d events (err %v)", lost, err)
+	// Run drains once more after the cancellation, and calls the hook.
+	if r.drains == 0 {
+		t.Error("AfterDrain never called")
 	}
-	if c, err := r.tr.Collisions(); err != nil || (c != 0 && r.cfg.Slots == 0) {
-		t.Errorf("%d wait-start slot collisions (err %v)", c, err)
+	c, err := r.tr.Counters()
+	if err != nil || c.Lost != 0 {
+		t.Errorf("lost %d events (err %v)", c.Lost, err)
+	}
+	if len(c.LostPerCPU) == 0 {
+		t.Errorf("lost per CPU: %v", c.LostPerCPU)
+	}
+	if c.Collisions != 0 && r.cfg.Slots == 0 {
+		t.Errorf("%d wait-start slot collisions", c.Collisions)
 	}
 	return r.events
 }
@@ -168,12 +180,12 @@ func TestSlotCollisions(t *testing.T) {
 	cfg := Config{Pid: h.pid(), Slots: 1}
 	r := record(t, cfg)
 	time.Sleep(500 * time.Millisecond)
-	c, err := r.tr.Collisions()
+	c, err := r.tr.Counters()
 	r.stop(t)
-	if err != nil || c == 0 {
-		t.Fatalf("one slot for all threads: %d collisions (err %v), want some", c, err)
+	if err != nil || c.Collisions == 0 {
+		t.Fatalf("one slot for all threads: %d collisions (err %v), want some", c.Collisions, err)
 	}
-	t.Logf("%d collisions in 0.5 s", c)
+	t.Logf("%d collisions in 0.5 s", c.Collisions)
 	checkAgainstSchedstatCfg(t, cfg, 6)
 }
 
@@ -211,10 +223,11 @@ func checkAgainstSchedstatCfg(t *testing.T, cfg Config, minThreads int) (map[sch
 	time.Sleep(3 * time.Second)
 	s1 := readSchedstats(t, pid)
 	time.Sleep(50 * time.Millisecond)
-	unobserved, _ := r.tr.Unobserved()
-	recovered, _ := r.tr.Recovered()
-	missed, _ := r.tr.Missed()
-	missedNs, _ := r.tr.MissedNs()
+	c, err := r.tr.Counters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	unobserved, recovered, missed, missedNs := c.Unobserved, c.Recovered, c.Missed, c.MissedNs
 	events := r.stop(t)
 	t.Logf("%d events still staged in the kernel at the end", r.tr.stagedAtEnd)
 
@@ -404,12 +417,12 @@ func TestAllTasks(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- tr.Run(ctx, func(e *Event) {
+		done <- tr.Run(ctx, RunOptions{Event: func(e *Event) {
 			if e.Pid == self || e.Kind.Lifecycle() || e.Tid == 0 {
 				bad = append(bad, *e)
 			}
 			pids[e.Pid]++
-		})
+		}})
 	}()
 	// Make our own process wake up and switch a lot while tracing.
 	var wg sync.WaitGroup
@@ -436,8 +449,11 @@ func TestAllTasks(t *testing.T) {
 	}
 	// Losses are possible here when something else floods the machine; they
 	// are counted, which is what matters.
-	lost, _, _ := tr.Lost()
-	t.Logf("%d events from %d processes, %d lost", total, len(pids), lost)
+	c, err := tr.Counters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d events from %d processes, %d lost", total, len(pids), c.Lost)
 	if pids[h.pid()] == 0 || len(pids) < 2 {
 		t.Errorf("want events from the workload (pid %d) and others, got %v", h.pid(), pids)
 	}
@@ -544,7 +560,7 @@ func TestCloseDetaches(t *testing.T) {
 		}
 
 		runErr := make(chan error, 1)
-		go func() { runErr <- tr.Run(context.Background(), func(*Event) {}) }()
+		go func() { runErr <- tr.Run(context.Background(), RunOptions{}) }()
 		time.Sleep(50 * time.Millisecond)
 		if err := tr.Close(); err != nil {
 			t.Fatalf("Close: %v", err)
@@ -560,11 +576,11 @@ func TestCloseDetaches(t *testing.T) {
 		if err := tr.Close(); err != nil {
 			t.Errorf("second Close: %v", err)
 		}
-		if err := tr.Run(context.Background(), func(*Event) {}); err == nil {
+		if err := tr.Run(context.Background(), RunOptions{}); err == nil {
 			t.Error("Run on a closed tracer returned nil")
 		}
-		if _, _, err := tr.Lost(); err == nil {
-			t.Error("Lost on a closed tracer returned nil error")
+		if _, err := tr.Counters(); err == nil {
+			t.Error("Counters on a closed tracer returned nil error")
 		}
 
 		// Freeing is synchronous on close, but allow the kernel a moment.

@@ -481,7 +481,6 @@ func runAttach(ctx context.Context, pid int, o *attachOpts) (err error) {
 		Kinds:         kinds,
 		RingSize:      o.ringSize,
 		DrainInterval: drain,
-		AfterDrain:    afterDrain,
 		HotSpot:       hotspot,
 	})
 	if err != nil {
@@ -559,7 +558,7 @@ func runAttach(ctx context.Context, pid int, o *attachOpts) (err error) {
 
 	var lifecycle uint64
 	var ev correlate.Event
-	err = tr.Run(runCtx, func(e *bpf.Event) {
+	err = tr.Run(runCtx, bpf.RunOptions{AfterDrain: afterDrain, Event: func(e *bpf.Event) {
 		ev = e.Convert(clock)
 		switch {
 		case ev.Kind.Lifecycle():
@@ -573,7 +572,7 @@ func runAttach(ctx context.Context, pid int, o *attachOpts) (err error) {
 			}
 		}
 		live.Add(&ev)
-	})
+	}})
 	traced := stop.traced(started)
 	run.Stopped()
 	if err != nil && runErr == nil {

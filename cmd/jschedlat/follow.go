@@ -159,7 +159,6 @@ func runFollow(ctx context.Context, match func([]string) bool, what string, o *a
 		Kinds:         st.kinds,
 		RingSize:      o.ringSize,
 		DrainInterval: 250 * time.Millisecond,
-		AfterDrain:    afterDrain,
 	})
 	if err != nil {
 		return err
@@ -186,7 +185,7 @@ func runFollow(ctx context.Context, match func([]string) bool, what string, o *a
 
 	var lifecycle uint64
 	var ev correlate.Event
-	err = f.tr.Run(runCtx, func(e *bpf.Event) {
+	err = f.tr.Run(runCtx, bpf.RunOptions{AfterDrain: afterDrain, Event: func(e *bpf.Event) {
 		ev = e.Convert(clock)
 		tg := f.targets[ev.Pid]
 		if tg == nil {
@@ -203,7 +202,7 @@ func runFollow(ctx context.Context, match func([]string) bool, what string, o *a
 			tg.events++
 		}
 		tg.live.Add(&ev)
-	})
+	}})
 	traced := stop.traced(started)
 	run.Stopped()
 	if err != nil && runErr == nil {
