@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/jschedlat/jschedlat/jvm"
-
 	"github.com/jschedlat/jschedlat/sched"
 )
 

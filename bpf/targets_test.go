@@ -7,7 +7,6 @@ import (
 	"github.com/cilium/ebpf"
 
 	"github.com/jschedlat/jschedlat/jvm"
-
 	"github.com/jschedlat/jschedlat/sched"
 )
 

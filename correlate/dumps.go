@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/jschedlat/jschedlat/jvm"
-
 	"github.com/jschedlat/jschedlat/record"
 )
 

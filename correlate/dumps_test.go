@@ -10,7 +10,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/jschedlat/jschedlat/jvm"
-
 	"github.com/jschedlat/jschedlat/record"
 )
 

@@ -4,9 +4,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jschedlat/jschedlat/sched"
-
 	"github.com/jschedlat/jschedlat/record"
+	"github.com/jschedlat/jschedlat/sched"
 )
 
 // Joiner turns events into records, naming the threads of one JVM. The live

@@ -5,9 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jschedlat/jschedlat/sched"
-
 	"github.com/jschedlat/jschedlat/record"
+	"github.com/jschedlat/jschedlat/sched"
 )
 
 type memWriter struct{ recs []record.Record }

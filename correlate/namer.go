@@ -9,10 +9,8 @@ import (
 	"time"
 
 	"github.com/jschedlat/jschedlat/jvm"
-
-	"github.com/jschedlat/jschedlat/sched"
-
 	"github.com/jschedlat/jschedlat/record"
+	"github.com/jschedlat/jschedlat/sched"
 )
 
 // DefaultHorizon is how far past an event the join looks for a dump that

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/jschedlat/jschedlat/jvm"
-
 	"github.com/jschedlat/jschedlat/sched"
 )
 

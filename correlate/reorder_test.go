@@ -9,9 +9,8 @@ import (
 	"sort"
 	"testing"
 
-	"github.com/jschedlat/jschedlat/sched"
-
 	"github.com/jschedlat/jschedlat/record"
+	"github.com/jschedlat/jschedlat/sched"
 )
 
 // Replay's Reorder and Live must put the same arrival sequence in the same

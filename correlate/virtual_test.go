@@ -6,13 +6,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jschedlat/jschedlat/jvm"
-
-	"github.com/jschedlat/jschedlat/sched"
-
-	"github.com/jschedlat/jschedlat/record"
-
 	"github.com/jschedlat/jschedlat/eventlog"
+	"github.com/jschedlat/jschedlat/jvm"
+	"github.com/jschedlat/jschedlat/record"
+	"github.com/jschedlat/jschedlat/sched"
 )
 
 func parseTextDump(t *testing.T, path string) *jvm.Dump {

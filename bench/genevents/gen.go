@@ -14,12 +14,9 @@ import (
 
 	"github.com/jschedlat/jschedlat/bpf"
 	"github.com/jschedlat/jschedlat/correlate"
-
-	"github.com/jschedlat/jschedlat/sched"
-
-	"github.com/jschedlat/jschedlat/record"
-
 	"github.com/jschedlat/jschedlat/eventlog"
+	"github.com/jschedlat/jschedlat/record"
+	"github.com/jschedlat/jschedlat/sched"
 )
 
 // config shapes the synthetic run; defaultConfig is what the bench uses.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -10,12 +11,9 @@ import (
 	"time"
 
 	"github.com/jschedlat/jschedlat/correlate"
-
-	"github.com/jschedlat/jschedlat/sched"
-
-	"github.com/jschedlat/jschedlat/record"
-
 	"github.com/jschedlat/jschedlat/eventlog"
+	"github.com/jschedlat/jschedlat/record"
+	"github.com/jschedlat/jschedlat/sched"
 )
 
 // A short, busy run: every kind of thing the generator makes happens
@@ -56,48 +54,18 @@ func generate(t *testing.T, c config) (*bytes.Buffer, string, map[uint64]names, 
 }
 
 // replayTo joins the log with the dumps as `jschedlat replay` does
-// (cmd/jschedlat/replay.go): a first pass for lifecycle, probes and VM
-// operations, the dumps, then the waits in time order.
+// (correlate.Replay) and reads back the rows it wrote.
 func replayTo(log []byte, dir string, out func(*record.Record) error) error {
-	namer := correlate.NewNamer(0)
-	hdr, err := eventlog.Read(bytes.NewReader(log), func(e *sched.Event) error {
-		namer.AddEvent(e)
-		return nil
-	})
-	if err != nil {
+	var rows bytes.Buffer
+	if _, err := correlate.Replay(context.Background(), correlate.ReplayConfig{
+		Events: bytes.NewReader(log), EventsName: "events.jsonl",
+		Dumps: []string{dir}, Load: correlate.LoadOptions{Loc: time.UTC},
+		Format: "csv",
+		Create: func() (io.Writer, error) { return &rows, nil },
+	}); err != nil {
 		return err
 	}
-	dumps, warns, err := correlate.LoadDumps([]string{dir}, time.UTC)
-	if err != nil {
-		return err
-	}
-	if len(warns) > 0 {
-		return fmt.Errorf("dump warnings: %q", warns)
-	}
-	for i := range dumps {
-		d := &dumps[i]
-		if d.Pid != int(hdr.Pid) {
-			return fmt.Errorf("dump %s of pid %d, events of %d", d.Origin, d.Pid, hdr.Pid)
-		}
-		namer.AddDump(d.Start, d.End, &d.Dump, d.TidMap())
-	}
-	j := &correlate.Joiner{Pid: hdr.Pid, Namer: namer}
-	var r record.Record
-	write := func(e *sched.Event) error {
-		j.Annotate(e, &r)
-		return out(&r)
-	}
-	reorder := correlate.NewReorder()
-	_, err = eventlog.Read(bytes.NewReader(log), func(e *sched.Event) error {
-		if !e.Kind.Wait() {
-			return nil
-		}
-		return reorder.Push(e, write)
-	})
-	if err != nil {
-		return err
-	}
-	return reorder.Drain(write)
+	return record.ReadRecords(&rows, out)
 }
 
 func replay(t *testing.T, log []byte, dir string) []record.Record {
@@ -233,14 +201,12 @@ func BenchmarkReplay(b *testing.B) {
 	b.SetBytes(int64(buf.Len()))
 	b.ResetTimer()
 	for range b.N {
-		w, err := record.NewWriter(io.Discard, "csv")
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := replayTo(buf.Bytes(), dir, w.Write); err != nil {
-			b.Fatal(err)
-		}
-		if err := w.Flush(); err != nil {
+		if _, err := correlate.Replay(context.Background(), correlate.ReplayConfig{
+			Events: bytes.NewReader(buf.Bytes()), EventsName: "events.jsonl",
+			Dumps: []string{dir}, Load: correlate.LoadOptions{Loc: time.UTC},
+			Format: "csv",
+			Create: func() (io.Writer, error) { return io.Discard, nil },
+		}); err != nil {
 			b.Fatal(err)
 		}
 	}
