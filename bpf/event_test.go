@@ -112,3 +112,27 @@ func TestConvert(t *testing.T) {
 		t.Errorf("a wait carries name %q cut %v", got.Name, got.NameCut)
 	}
 }
+
+// TestDeliverSample: a ring-buffer record is a batch of events or one
+// thread-name record; anything else is an error, not a misread.
+func TestDeliverSample(t *testing.T) {
+	var ev Event
+	var got []Event
+	fn := func(e *Event) { got = append(got, *e) }
+	batch := append(sampleRecord(), sampleRecord()...)
+	binary.LittleEndian.PutUint32(batch[eventSize+offTid:], 102)
+	if err := deliverSample(batch, &ev, fn); err != nil || len(got) != 2 || got[0].Tid != 101 || got[1].Tid != 102 {
+		t.Fatalf("batch of two: %v, %+v", err, got)
+	}
+	got = nil
+	named := append(sampleRecord(), make([]byte, nameSize)...)
+	named[offKind] = byte(sched.KindThreadStart)
+	binary.LittleEndian.PutUint32(named[offPrevPid:], 6) // bytes read
+	copy(named[eventSize:], "worker-1")
+	if err := deliverSample(named, &ev, fn); err != nil || len(got) != 1 || got[0].Name != "worker" || got[0].PrevPid != 0 {
+		t.Fatalf("thread start: %v, %+v", err, got)
+	}
+	if err := deliverSample(batch[:eventSize+1], &ev, fn); err == nil {
+		t.Error("a record of 89 bytes was delivered")
+	}
+}

@@ -392,25 +392,7 @@ func (t *Tracer) Run(ctx context.Context, o RunOptions) error {
 	// programs are detached when the run is asked to end, not up to a
 	// drain interval later (--duration is the time traced).
 	defer context.AfterFunc(ctx, func() { _ = t.rd.Flush() })()
-	deliver := func(b []byte) error {
-		if k := sched.Kind(b[offKind]); len(b) == eventSize+nameSize && (k == sched.KindThreadStart || k == sched.KindThreadName) {
-			if err := decodeEvent(b, &ev); err != nil {
-				return err
-			}
-			fn(&ev)
-			return nil
-		}
-		if len(b) == 0 || len(b)%eventSize != 0 {
-			return fmt.Errorf("ring-buffer record of %d bytes: not a whole number of %d-byte events", len(b), eventSize)
-		}
-		for ; len(b) > 0; b = b[eventSize:] {
-			if err := decodeEvent(b, &ev); err != nil {
-				return err
-			}
-			fn(&ev)
-		}
-		return nil
-	}
+	deliver := func(b []byte) error { return deliverSample(b, &ev, fn) }
 	for {
 		final := ctx.Err() != nil
 		if final {
@@ -467,6 +449,28 @@ func (t *Tracer) Run(ctx context.Context, o RunOptions) error {
 			return nil
 		}
 	}
+}
+
+// deliverSample decodes one ring-buffer record, a thread-name record or a
+// batch of events, into ev and calls fn for each.
+func deliverSample(b []byte, ev *Event, fn func(*Event)) error {
+	if k := sched.Kind(b[offKind]); len(b) == eventSize+nameSize && k.HasName() {
+		if err := decodeEvent(b, ev); err != nil {
+			return err
+		}
+		fn(ev)
+		return nil
+	}
+	if len(b) == 0 || len(b)%eventSize != 0 {
+		return fmt.Errorf("ring-buffer record of %d bytes: not a whole number of %d-byte events", len(b), eventSize)
+	}
+	for ; len(b) > 0; b = b[eventSize:] {
+		if err := decodeEvent(b, ev); err != nil {
+			return err
+		}
+		fn(ev)
+	}
+	return nil
 }
 
 // detach stops the programs; the maps stay readable until Close.

@@ -50,8 +50,9 @@ func (j *Joiner) Annotate(e *sched.Event, r *record.Record) {
 
 // Live holds events for the join horizon before writing them, so that a
 // dump taken because of an event (a new or renamed thread) can still name
-// it. It is safe for concurrent use: the tracer adds events, the dump
-// refresher adds dumps, a ticker emits.
+// it. It is safe for concurrent use: the tracer's reader adds events and
+// emits after each drain (bpf.RunOptions.AfterDrain), the dump refresher
+// adds dumps.
 type Live struct {
 	mu      sync.Mutex
 	j       *Joiner
@@ -98,7 +99,7 @@ type deferredCheck struct {
 }
 
 // DeliverySlack covers the time between an event's timestamp and its
-// arrival in user space (kernel staging up to bpf.DefaultMaxHold, then the
+// arrival in user space (kernel staging up to the tracer's MaxHold, then the
 // ring-buffer drain period) and the hand-over of a finished dump. Events
 // arrive out of time order by less than this (each CPU sends its own
 // batches), so held records are written in time order, and replay sorts

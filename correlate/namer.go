@@ -1,5 +1,8 @@
-// Package correlate joins kernel run-queue events with Java thread identity
-// and writes the annotated records.
+// Package correlate is the join: it names kernel run-queue events
+// (sched.Event) with Java thread identity from thread dumps and HotSpot's
+// probes (Namer), live (Live, Joiner, Reorder) or offline from a saved run
+// (Replay), into records (record.Record). The file formats live in
+// packages record and eventlog.
 package correlate
 
 import (
