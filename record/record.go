@@ -202,6 +202,10 @@ func ReadRecordsLenient(r io.Reader, fn func(*Record) error, bad func(*RowError)
 	if first[0] == '{' {
 		return readJSONRecords(br, fn, bad)
 	}
+	return readCSVRecords(br, fn, bad)
+}
+
+func readCSVRecords(br *bufio.Reader, fn func(*Record) error, bad func(*RowError) error) error {
 	cr := csv.NewReader(br)
 	cr.ReuseRecord = true
 	cr.FieldsPerRecord = -1
@@ -234,45 +238,12 @@ func ReadRecordsLenient(r io.Reader, fn func(*Record) error, bad func(*RowError)
 			return err
 		}
 		line, _ := cr.FieldPos(0) // only for a row read: it panics after a parse error
-		if len(row) != len(head) {
-			if berr := bad(&RowError{Line: line, Err: fmt.Errorf("%d fields, the header has %d", len(row), len(head))}); berr != nil {
-				return berr
-			}
-			continue
-		}
+		var rec Record
 		var ferr error
-		get := func(c string) string {
-			if i, ok := idx[c]; ok {
-				return row[i]
-			}
-			return ""
-		}
-		num := func(c string) uint64 {
-			if ferr != nil {
-				return 0
-			}
-			v, err := strconv.ParseUint(get(c), 10, 64)
-			if err != nil {
-				ferr = fmt.Errorf("column %s: %w", c, err)
-			}
-			return v
-		}
-		rec := Record{
-			CPU: uint32(num("cpu")), QueuedCPU: uint32(num("queued_cpu")), Kind: get("kind"),
-			LatencyNs: num("latency_ns"), Pid: uint32(num("pid")), Tid: uint32(num("tid")),
-			Comm: get("comm"), JavaThread: get("java_thread"), NameSource: get("name_source"),
-			PrevPid: uint32(num("prev_pid")), PrevTid: uint32(num("prev_tid")), PrevComm: get("prev_comm"),
-			PrevJavaThread: get("prev_java_thread"), KTime: num("ktime_ns"),
-			VirtualThread: get("virtual_thread"), Cgroup: get("cgroup"), Container: get("container"),
-		}
-		rec.TimeText = get("time")
-		if ferr == nil {
-			var t time.Time
-			if t, ferr = time.Parse(time.RFC3339Nano, rec.TimeText); ferr == nil {
-				rec.Time = t.UnixNano()
-			} else {
-				ferr = fmt.Errorf("column time: %w", ferr)
-			}
+		if len(row) != len(head) {
+			ferr = fmt.Errorf("%d fields, the header has %d", len(row), len(head))
+		} else {
+			rec, ferr = csvRecord(idx, row)
 		}
 		if ferr != nil {
 			if berr := bad(&RowError{Line: line, Err: ferr}); berr != nil {
@@ -284,6 +255,45 @@ func ReadRecordsLenient(r io.Reader, fn func(*Record) error, bad func(*RowError)
 			return err
 		}
 	}
+}
+
+// csvRecord reads a row whose columns idx names.
+func csvRecord(idx map[string]int, row []string) (Record, error) {
+	var ferr error
+	get := func(c string) string {
+		if i, ok := idx[c]; ok {
+			return row[i]
+		}
+		return ""
+	}
+	num := func(c string) uint64 {
+		if ferr != nil {
+			return 0
+		}
+		v, err := strconv.ParseUint(get(c), 10, 64)
+		if err != nil {
+			ferr = fmt.Errorf("column %s: %w", c, err)
+		}
+		return v
+	}
+	rec := Record{
+		CPU: uint32(num("cpu")), QueuedCPU: uint32(num("queued_cpu")), Kind: get("kind"),
+		LatencyNs: num("latency_ns"), Pid: uint32(num("pid")), Tid: uint32(num("tid")),
+		Comm: get("comm"), JavaThread: get("java_thread"), NameSource: get("name_source"),
+		PrevPid: uint32(num("prev_pid")), PrevTid: uint32(num("prev_tid")), PrevComm: get("prev_comm"),
+		PrevJavaThread: get("prev_java_thread"), KTime: num("ktime_ns"),
+		VirtualThread: get("virtual_thread"), Cgroup: get("cgroup"), Container: get("container"),
+	}
+	rec.TimeText = get("time")
+	if ferr != nil {
+		return rec, ferr
+	}
+	t, err := time.Parse(time.RFC3339Nano, rec.TimeText)
+	if err != nil {
+		return rec, fmt.Errorf("column time: %w", err)
+	}
+	rec.Time = t.UnixNano()
+	return rec, nil
 }
 
 func readJSONRecords(br *bufio.Reader, fn func(*Record) error, bad func(*RowError) error) error {

@@ -101,3 +101,46 @@ func TestRecordsGzip(t *testing.T) {
 		}
 	}
 }
+
+// FuzzReadRecords: any input gives rows, row errors or an error, never a
+// panic; a row given to fn has its time parsed, and every bad row is
+// reported with a line number.
+func FuzzReadRecords(f *testing.F) {
+	var csvBuf, jsonBuf bytes.Buffer
+	for _, p := range []struct {
+		b      *bytes.Buffer
+		format string
+	}{{&csvBuf, "csv"}, {&jsonBuf, "jsonl"}} {
+		w, err := NewWriter(p.b, p.format)
+		if err != nil {
+			f.Fatal(err)
+		}
+		r := sampleRecord()
+		_ = w.Write(&r)
+		r.Time++
+		_ = w.Write(&r)
+		_ = w.Flush()
+		f.Add(p.b.Bytes())
+	}
+	good := csvBuf.String()
+	f.Add([]byte(good + "1,2\n"))                                             // short row
+	f.Add([]byte(good + "x" + good[strings.IndexByte(good, '\n'):]))          // bad time
+	f.Add([]byte(strings.Replace(good, ",1,0,preempt,", ",x,0,preempt,", 1))) // bad number
+	f.Add([]byte(good + "\"unclosed\n"))
+	f.Add([]byte("time,cpu\n"))
+	f.Add([]byte("{\"time\":\"bad\"}\n"))
+	f.Add([]byte{0x1f, 0x8b, 0, 0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		_ = ReadRecordsLenient(bytes.NewReader(b), func(r *Record) error {
+			if r.TimeText == "" {
+				t.Errorf("row without a time: %+v", r)
+			}
+			return nil
+		}, func(e *RowError) error {
+			if e.Line <= 0 || e.Err == nil {
+				t.Errorf("row error %+v", e)
+			}
+			return nil
+		})
+	})
+}
