@@ -314,7 +314,20 @@ func loadDumpFile(path string, o LoadOptions, used map[string]bool) ([]TimedDump
 		warns = append(warns, fmt.Sprintf("%s: holds %d dumps: the dump time given for it is not used", path, len(dumps)))
 		given = false
 	}
+	mod, what := st.ModTime(), "the file's modification time"
+	if !gzTime.IsZero() {
+		mod, what = gzTime, "the modification time its gzip header keeps"
+	}
+	out, pw := placeDumps(path, kind, dumps, at, given, mod, what)
+	return out, append(warns, pw...), nil
+}
+
+// placeDumps places a file's dumps in time: at the time given for the file,
+// else at their timestamp lines, else (a file of one dump) at the file's
+// modification time mod, which what names.
+func placeDumps(path, kind string, dumps []jvm.Dump, at time.Time, given bool, mod time.Time, what string) ([]TimedDump, []string) {
 	var out []TimedDump
+	var warns []string
 	for _, d := range dumps {
 		origin := fmt.Sprintf("%s:%d", path, d.Line)
 		var s, e int64
@@ -333,10 +346,6 @@ func loadDumpFile(path string, o LoadOptions, used map[string]bool) ([]TimedDump
 			s = d.Time.UnixNano()
 			e = s + int64(time.Second) - 1
 		case len(dumps) == 1:
-			mod, what := st.ModTime(), "the file's modification time"
-			if !gzTime.IsZero() {
-				mod, what = gzTime, "the modification time its gzip header keeps"
-			}
 			e = mod.UnixNano()
 			s = e - int64(time.Second) + 1
 			warns = append(warns, fmt.Sprintf("%s: %s has no timestamp line: placed at %s, %s (replay --dump-time %s=TIME places it otherwise)",
@@ -347,7 +356,7 @@ func loadDumpFile(path string, o LoadOptions, used map[string]bool) ([]TimedDump
 		}
 		out = append(out, TimedDump{Start: s, End: e, Dump: d, Origin: origin, Pid: d.Pid})
 	}
-	return out, warns, nil
+	return out, warns
 }
 
 // loadJSONDumpFile places JSON thread dumps in time: they are stamped to
