@@ -658,25 +658,63 @@ func (n *Namer) Prune(t int64) {
 func (n *Namer) pruneTid(tid uint32, old int64) {
 	marks := n.marks[tid]
 	k := sort.Search(len(marks), func(i int) bool { return marks[i].t > old }) - 1
-	base := int64(-1 << 63)
-	comm, commKnown := "", false
-	if k >= 0 {
-		switch m := marks[k]; m.kind {
-		case markBirth:
-			base = m.t
-			if k+1 < len(marks) && marks[k+1].kind == markRename {
-				comm, commKnown = marks[k+1].comm, true // HotSpot's naming
-			}
-		case markRename:
-			base, comm, commKnown = m.t, m.comm, true
-			if k > 0 && marks[k-1].kind == markBirth {
-				base = marks[k-1].t // the naming of a new thread
-			}
-		case markExit:
-			base = m.t
+	base, comm, commKnown := spanAt(marks, k)
+	list := n.pruneObs(tid, base, old, comm, commKnown)
+
+	ms := n.mounts[tid]
+	newest, later := -1, false
+	for i := range ms {
+		if ms[i].end <= old {
+			newest = i
+		}
+		if ms[i].start > base {
+			later = true
 		}
 	}
+	if k >= 0 && k == len(marks)-1 && marks[k].kind == markExit && len(list) == 0 && !later {
+		// Ended long ago, nothing seen of it since.
+		delete(n.marks, tid)
+		delete(n.obs, tid)
+		delete(n.latest, tid)
+		delete(n.mounts, tid)
+		delete(n.pending, tid)
+		return
+	}
+	if k > 1 {
+		n.marks[tid] = append([]mark(nil), marks[k-1:]...)
+	}
+	if newest >= 0 {
+		n.pruneMounts(tid, ms, newest, old)
+	}
+}
 
+// spanAt returns where the span of marks[k] began (base) and its kernel
+// name when the marks tell it.
+func spanAt(marks []mark, k int) (base int64, comm string, commKnown bool) {
+	base = int64(-1 << 63)
+	if k < 0 {
+		return base, "", false
+	}
+	switch m := marks[k]; m.kind {
+	case markBirth:
+		base = m.t
+		if k+1 < len(marks) && marks[k+1].kind == markRename {
+			comm, commKnown = marks[k+1].comm, true // HotSpot's naming
+		}
+	case markRename:
+		base, comm, commKnown = m.t, m.comm, true
+		if k > 0 && marks[k-1].kind == markBirth {
+			base = marks[k-1].t // the naming of a new thread
+		}
+	case markExit:
+		base = m.t
+	}
+	return base, comm, commKnown
+}
+
+// pruneObs drops the observations of tid that ended by old and are not
+// needed to name the current span (from base); it returns those kept.
+func (n *Namer) pruneObs(tid uint32, base, old int64, comm string, commKnown bool) []observation {
 	list := n.obs[tid]
 	drop := 0
 	var comms []string
@@ -718,59 +756,40 @@ func (n *Namer) pruneTid(tid uint32, old int64) {
 			drop++
 		}
 	}
-	if drop > 0 {
-		kept := make([]observation, 0, len(list)-drop)
-		for i := range list {
-			if keep[i] {
-				kept = append(kept, list[i])
-			}
-		}
-		list = kept
-		if len(list) == 0 {
-			delete(n.obs, tid)
-		} else {
-			n.obs[tid] = list
+	if drop == 0 {
+		return list
+	}
+	kept := make([]observation, 0, len(list)-drop)
+	for i := range list {
+		if keep[i] {
+			kept = append(kept, list[i])
 		}
 	}
-
-	ms := n.mounts[tid]
-	newest, later := -1, false
-	for i := range ms {
-		if ms[i].end <= old {
-			newest = i
-		}
-		if ms[i].start > base {
-			later = true
-		}
-	}
-	if k >= 0 && k == len(marks)-1 && marks[k].kind == markExit && len(list) == 0 && !later {
-		// Ended long ago, nothing seen of it since.
-		delete(n.marks, tid)
+	if len(kept) == 0 {
 		delete(n.obs, tid)
-		delete(n.latest, tid)
-		delete(n.mounts, tid)
-		delete(n.pending, tid)
-		return
+	} else {
+		n.obs[tid] = kept
 	}
-	if k > 1 {
-		n.marks[tid] = append([]mark(nil), marks[k-1:]...)
-	}
-	if newest >= 0 {
-		kept := make([]mount, 0, len(ms))
-		for i := range ms {
-			switch {
-			case i == newest:
-				m := ms[i]
-				if m.text {
-					m.start, m.end = n.printedIn(m.start, m.end)
-					m.text = false
-				}
-				kept = append(kept, m)
-			case ms[i].end > old:
-				kept = append(kept, ms[i])
+	return kept
+}
+
+// pruneMounts keeps the mounts of tid that end after old and the newest
+// that ended by then (narrowed to its printing operation).
+func (n *Namer) pruneMounts(tid uint32, ms []mount, newest int, old int64) {
+	kept := make([]mount, 0, len(ms))
+	for i := range ms {
+		switch {
+		case i == newest:
+			m := ms[i]
+			if m.text {
+				m.start, m.end = n.printedIn(m.start, m.end)
+				m.text = false
 			}
+			kept = append(kept, m)
+		case ms[i].end > old:
+			kept = append(kept, ms[i])
 		}
-		sort.SliceStable(kept, func(i, j int) bool { return kept[i].start < kept[j].start })
-		n.mounts[tid] = kept
 	}
+	sort.SliceStable(kept, func(i, j int) bool { return kept[i].start < kept[j].start })
+	n.mounts[tid] = kept
 }
