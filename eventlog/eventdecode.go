@@ -226,6 +226,12 @@ found:
 		p.i = i + 1
 		return s
 	}
+	return p.strEscaped(b, start, i, ascii)
+}
+
+// strEscaped is str's slow path: the string from start holds escapes at
+// i (or is not closed); the bytes before i are ASCII if ascii.
+func (p *parser) strEscaped(b []byte, start, i int, ascii bool) []byte {
 	out := append(p.dec.scratch[:0], b[start:i]...)
 	if !ascii && !utf8.Valid(out) {
 		p.ok = false
