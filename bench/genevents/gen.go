@@ -209,28 +209,7 @@ func (g *gen) populate() error {
 	internal("VM Periodic Task Thread")
 	g.fixed = append(g.fixed, java("Common-Cleaner", true, nil))
 
-	g.pools = []*pool{
-		{format: "http-nio-8080-exec-%d", share: 25, weight: 3, preempt: 0.2, daemon: true, state: "WAITING (parking)",
-			stack: []string{"jdk.internal.misc.Unsafe.park(java.base@17.0.15/Native Method)", "java.util.concurrent.locks.LockSupport.park(java.base@17.0.15/LockSupport.java:341)", "java.util.concurrent.LinkedBlockingQueue.take(java.base@17.0.15/LinkedBlockingQueue.java:435)", "org.apache.tomcat.util.threads.TaskQueue.take(TaskQueue.java:141)", "org.apache.tomcat.util.threads.ThreadPoolExecutor.getTask(ThreadPoolExecutor.java:1114)", "org.apache.tomcat.util.threads.ThreadPoolExecutor$Worker.run(ThreadPoolExecutor.java:659)", "java.lang.Thread.run(java.base@17.0.15/Thread.java:840)"}},
-		{format: "pool-3-thread-%d", share: 15, weight: 2, preempt: 0.3, churn: true, state: "TIMED_WAITING (parking)",
-			stack: []string{"jdk.internal.misc.Unsafe.park(java.base@17.0.15/Native Method)", "java.util.concurrent.locks.LockSupport.parkNanos(java.base@17.0.15/LockSupport.java:252)", "java.util.concurrent.SynchronousQueue$TransferStack.awaitFulfill(java.base@17.0.15/SynchronousQueue.java:462)", "java.util.concurrent.ThreadPoolExecutor.getTask(java.base@17.0.15/ThreadPoolExecutor.java:1061)", "java.util.concurrent.ThreadPoolExecutor.runWorker(java.base@17.0.15/ThreadPoolExecutor.java:1122)", "java.lang.Thread.run(java.base@17.0.15/Thread.java:840)"}},
-		{format: "ForkJoinPool.commonPool-worker-%d", share: 10, weight: 3, preempt: 0.5, daemon: true, state: "WAITING (parking)",
-			stack: []string{"jdk.internal.misc.Unsafe.park(java.base@17.0.15/Native Method)", "java.util.concurrent.ForkJoinPool.awaitWork(java.base@17.0.15/ForkJoinPool.java:1724)", "java.util.concurrent.ForkJoinPool.runWorker(java.base@17.0.15/ForkJoinPool.java:1623)", "java.util.concurrent.ForkJoinWorkerThread.run(java.base@17.0.15/ForkJoinWorkerThread.java:165)"}},
-		{format: "grpc-default-executor-%d", share: 10, weight: 2, preempt: 0.2, daemon: true, churn: true, state: "TIMED_WAITING (parking)",
-			stack: []string{"jdk.internal.misc.Unsafe.park(java.base@17.0.15/Native Method)", "java.util.concurrent.locks.LockSupport.parkNanos(java.base@17.0.15/LockSupport.java:252)", "java.util.concurrent.SynchronousQueue$TransferStack.awaitFulfill(java.base@17.0.15/SynchronousQueue.java:462)", "java.util.concurrent.ThreadPoolExecutor.getTask(java.base@17.0.15/ThreadPoolExecutor.java:1061)", "java.util.concurrent.ThreadPoolExecutor$Worker.run(java.base@17.0.15/ThreadPoolExecutor.java:635)", "java.lang.Thread.run(java.base@17.0.15/Thread.java:840)"}},
-		{format: "batch-worker-%d", share: 10, weight: 3, preempt: 0.7, renames: true, state: "RUNNABLE",
-			stack: []string{"com.example.batch.Cruncher.crunch(Cruncher.java:88)", "com.example.batch.Cruncher.run(Cruncher.java:41)", "java.lang.Thread.run(java.base@17.0.15/Thread.java:840)"}},
-		{format: "kafka-producer-network-thread | producer-%d", share: 5, weight: 2, preempt: 0.1, daemon: true, state: "RUNNABLE",
-			stack: []string{"sun.nio.ch.EPoll.wait(java.base@17.0.15/Native Method)", "sun.nio.ch.EPollSelectorImpl.doSelect(java.base@17.0.15/EPollSelectorImpl.java:118)", "sun.nio.ch.SelectorImpl.select(java.base@17.0.15/SelectorImpl.java:141)", "org.apache.kafka.common.network.Selector.poll(Selector.java:469)", "org.apache.kafka.clients.producer.internals.Sender.run(Sender.java:243)", "java.lang.Thread.run(java.base@17.0.15/Thread.java:840)"}},
-		{format: "lettuce-epollEventLoop-4-%d", share: 5, weight: 2, preempt: 0.1, daemon: true, state: "RUNNABLE",
-			stack: []string{"io.netty.channel.epoll.Native.epollWait(Native Method)", "io.netty.channel.epoll.EpollEventLoop.epollWait(EpollEventLoop.java:209)", "io.netty.channel.epoll.EpollEventLoop.run(EpollEventLoop.java:290)", "io.netty.util.concurrent.SingleThreadEventExecutor$4.run(SingleThreadEventExecutor.java:997)", "java.lang.Thread.run(java.base@17.0.15/Thread.java:840)"}},
-		{format: "scheduling-%d", share: 5, weight: 0.5, preempt: 0.1, state: "TIMED_WAITING (parking)",
-			stack: []string{"jdk.internal.misc.Unsafe.park(java.base@17.0.15/Native Method)", "java.util.concurrent.locks.LockSupport.parkNanos(java.base@17.0.15/LockSupport.java:252)", "java.util.concurrent.ScheduledThreadPoolExecutor$DelayedWorkQueue.take(java.base@17.0.15/ScheduledThreadPoolExecutor.java:1182)", "java.lang.Thread.run(java.base@17.0.15/Thread.java:840)"}},
-		{format: "logback-%d", share: 5, weight: 0.5, preempt: 0.1, daemon: true, state: "WAITING (parking)",
-			stack: []string{"jdk.internal.misc.Unsafe.park(java.base@17.0.15/Native Method)", "java.util.concurrent.locks.LockSupport.park(java.base@17.0.15/LockSupport.java:341)", "java.util.concurrent.ArrayBlockingQueue.take(java.base@17.0.15/ArrayBlockingQueue.java:420)", "ch.qos.logback.core.AsyncAppenderBase$Worker.run(AsyncAppenderBase.java:289)"}},
-		{format: "Thread-%d", share: 10, weight: 1, preempt: 0.3, churn: true, state: "TIMED_WAITING (sleeping)",
-			stack: []string{"java.lang.Thread.sleep(java.base@17.0.15/Native Method)", "com.example.Poller.loop(Poller.java:57)", "java.lang.Thread.run(java.base@17.0.15/Thread.java:840)"}},
-	}
+	g.pools = defaultPools()
 	pooled := g.cfg.Threads - len(g.all)
 	if pooled < len(g.pools) {
 		return fmt.Errorf("threads %d: at least %d needed (%d JVM threads plus one per pool)", g.cfg.Threads, len(g.all)+len(g.pools), len(g.all))
@@ -261,6 +240,34 @@ func (g *gen) populate() error {
 	}
 	g.sum.MaxLive = len(g.all)
 	return nil
+}
+
+// defaultPools are the JVM's thread pools: names, shares of the threads,
+// how busy and how often preempted their threads are, and what a dump
+// shows them doing.
+func defaultPools() []*pool {
+	return []*pool{
+		{format: "http-nio-8080-exec-%d", share: 25, weight: 3, preempt: 0.2, daemon: true, state: "WAITING (parking)",
+			stack: []string{"jdk.internal.misc.Unsafe.park(java.base@17.0.15/Native Method)", "java.util.concurrent.locks.LockSupport.park(java.base@17.0.15/LockSupport.java:341)", "java.util.concurrent.LinkedBlockingQueue.take(java.base@17.0.15/LinkedBlockingQueue.java:435)", "org.apache.tomcat.util.threads.TaskQueue.take(TaskQueue.java:141)", "org.apache.tomcat.util.threads.ThreadPoolExecutor.getTask(ThreadPoolExecutor.java:1114)", "org.apache.tomcat.util.threads.ThreadPoolExecutor$Worker.run(ThreadPoolExecutor.java:659)", "java.lang.Thread.run(java.base@17.0.15/Thread.java:840)"}},
+		{format: "pool-3-thread-%d", share: 15, weight: 2, preempt: 0.3, churn: true, state: "TIMED_WAITING (parking)",
+			stack: []string{"jdk.internal.misc.Unsafe.park(java.base@17.0.15/Native Method)", "java.util.concurrent.locks.LockSupport.parkNanos(java.base@17.0.15/LockSupport.java:252)", "java.util.concurrent.SynchronousQueue$TransferStack.awaitFulfill(java.base@17.0.15/SynchronousQueue.java:462)", "java.util.concurrent.ThreadPoolExecutor.getTask(java.base@17.0.15/ThreadPoolExecutor.java:1061)", "java.util.concurrent.ThreadPoolExecutor.runWorker(java.base@17.0.15/ThreadPoolExecutor.java:1122)", "java.lang.Thread.run(java.base@17.0.15/Thread.java:840)"}},
+		{format: "ForkJoinPool.commonPool-worker-%d", share: 10, weight: 3, preempt: 0.5, daemon: true, state: "WAITING (parking)",
+			stack: []string{"jdk.internal.misc.Unsafe.park(java.base@17.0.15/Native Method)", "java.util.concurrent.ForkJoinPool.awaitWork(java.base@17.0.15/ForkJoinPool.java:1724)", "java.util.concurrent.ForkJoinPool.runWorker(java.base@17.0.15/ForkJoinPool.java:1623)", "java.util.concurrent.ForkJoinWorkerThread.run(java.base@17.0.15/ForkJoinWorkerThread.java:165)"}},
+		{format: "grpc-default-executor-%d", share: 10, weight: 2, preempt: 0.2, daemon: true, churn: true, state: "TIMED_WAITING (parking)",
+			stack: []string{"jdk.internal.misc.Unsafe.park(java.base@17.0.15/Native Method)", "java.util.concurrent.locks.LockSupport.parkNanos(java.base@17.0.15/LockSupport.java:252)", "java.util.concurrent.SynchronousQueue$TransferStack.awaitFulfill(java.base@17.0.15/SynchronousQueue.java:462)", "java.util.concurrent.ThreadPoolExecutor.getTask(java.base@17.0.15/ThreadPoolExecutor.java:1061)", "java.util.concurrent.ThreadPoolExecutor$Worker.run(java.base@17.0.15/ThreadPoolExecutor.java:635)", "java.lang.Thread.run(java.base@17.0.15/Thread.java:840)"}},
+		{format: "batch-worker-%d", share: 10, weight: 3, preempt: 0.7, renames: true, state: "RUNNABLE",
+			stack: []string{"com.example.batch.Cruncher.crunch(Cruncher.java:88)", "com.example.batch.Cruncher.run(Cruncher.java:41)", "java.lang.Thread.run(java.base@17.0.15/Thread.java:840)"}},
+		{format: "kafka-producer-network-thread | producer-%d", share: 5, weight: 2, preempt: 0.1, daemon: true, state: "RUNNABLE",
+			stack: []string{"sun.nio.ch.EPoll.wait(java.base@17.0.15/Native Method)", "sun.nio.ch.EPollSelectorImpl.doSelect(java.base@17.0.15/EPollSelectorImpl.java:118)", "sun.nio.ch.SelectorImpl.select(java.base@17.0.15/SelectorImpl.java:141)", "org.apache.kafka.common.network.Selector.poll(Selector.java:469)", "org.apache.kafka.clients.producer.internals.Sender.run(Sender.java:243)", "java.lang.Thread.run(java.base@17.0.15/Thread.java:840)"}},
+		{format: "lettuce-epollEventLoop-4-%d", share: 5, weight: 2, preempt: 0.1, daemon: true, state: "RUNNABLE",
+			stack: []string{"io.netty.channel.epoll.Native.epollWait(Native Method)", "io.netty.channel.epoll.EpollEventLoop.epollWait(EpollEventLoop.java:209)", "io.netty.channel.epoll.EpollEventLoop.run(EpollEventLoop.java:290)", "io.netty.util.concurrent.SingleThreadEventExecutor$4.run(SingleThreadEventExecutor.java:997)", "java.lang.Thread.run(java.base@17.0.15/Thread.java:840)"}},
+		{format: "scheduling-%d", share: 5, weight: 0.5, preempt: 0.1, state: "TIMED_WAITING (parking)",
+			stack: []string{"jdk.internal.misc.Unsafe.park(java.base@17.0.15/Native Method)", "java.util.concurrent.locks.LockSupport.parkNanos(java.base@17.0.15/LockSupport.java:252)", "java.util.concurrent.ScheduledThreadPoolExecutor$DelayedWorkQueue.take(java.base@17.0.15/ScheduledThreadPoolExecutor.java:1182)", "java.lang.Thread.run(java.base@17.0.15/Thread.java:840)"}},
+		{format: "logback-%d", share: 5, weight: 0.5, preempt: 0.1, daemon: true, state: "WAITING (parking)",
+			stack: []string{"jdk.internal.misc.Unsafe.park(java.base@17.0.15/Native Method)", "java.util.concurrent.locks.LockSupport.park(java.base@17.0.15/LockSupport.java:341)", "java.util.concurrent.ArrayBlockingQueue.take(java.base@17.0.15/ArrayBlockingQueue.java:420)", "ch.qos.logback.core.AsyncAppenderBase$Worker.run(AsyncAppenderBase.java:289)"}},
+		{format: "Thread-%d", share: 10, weight: 1, preempt: 0.3, churn: true, state: "TIMED_WAITING (sleeping)",
+			stack: []string{"java.lang.Thread.sleep(java.base@17.0.15/Native Method)", "com.example.Poller.loop(Poller.java:57)", "java.lang.Thread.run(java.base@17.0.15/Thread.java:840)"}},
+	}
 }
 
 func (g *gen) addr() uint64 { return 0x00007f7c68000000 + uint64(g.rng.Intn(1<<24))*16 }
