@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jschedlat/jschedlat/correlate"
+	"github.com/jschedlat/jschedlat/record"
 )
 
 // LineFormat reads a request log line by line with a regular expression
@@ -341,11 +341,11 @@ func (lf *LineFormat) parseTime(s, frac string) (int64, int64, error) {
 // ReadAppLines reads a request log of text lines with lf. A line that
 // does not match, or cannot be used, goes to bad (and is skipped when bad
 // returns nil).
-func ReadAppLines(r io.Reader, lf *LineFormat, bad func(*correlate.RowError) error) ([]Request, error) {
+func ReadAppLines(r io.Reader, lf *LineFormat, bad func(*record.RowError) error) ([]Request, error) {
 	if bad == nil {
-		bad = func(e *correlate.RowError) error { return e }
+		bad = func(e *record.RowError) error { return e }
 	}
-	br, err := correlate.Gunzip(bufio.NewReaderSize(r, 64<<10))
+	br, err := record.Gunzip(bufio.NewReaderSize(r, 64<<10))
 	if err != nil {
 		return nil, err
 	}
@@ -378,7 +378,7 @@ func ReadAppLines(r io.Reader, lf *LineFormat, bad func(*correlate.RowError) err
 		}
 		m := lf.Re.FindStringSubmatch(text)
 		if m == nil {
-			if err := bad(&correlate.RowError{Line: line, Err: errors.New("line does not match the pattern")}); err != nil {
+			if err := bad(&record.RowError{Line: line, Err: errors.New("line does not match the pattern")}); err != nil {
 				return out, err
 			}
 			continue
@@ -393,7 +393,7 @@ func ReadAppLines(r io.Reader, lf *LineFormat, bad func(*correlate.RowError) err
 		frac, _ := get("frac")
 		req, err := requestWith(get, cols, false, func(s string) (int64, int64, error) { return lf.parseTime(s, frac) })
 		if err != nil {
-			if err := bad(&correlate.RowError{Line: line, Err: err}); err != nil {
+			if err := bad(&record.RowError{Line: line, Err: err}); err != nil {
 				return out, err
 			}
 			continue

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jschedlat/jschedlat/correlate"
+	"github.com/jschedlat/jschedlat/record"
 )
 
 // Access-log lines as Tomcat's AccessLogValve writes them, read by their
@@ -78,7 +78,7 @@ garbage
 			continue
 		}
 		var bad []int
-		reqs, err := ReadAppLines(strings.NewReader(c.lines), lf, func(e *correlate.RowError) error { bad = append(bad, e.Line); return nil })
+		reqs, err := ReadAppLines(strings.NewReader(c.lines), lf, func(e *record.RowError) error { bad = append(bad, e.Line); return nil })
 		if err != nil || len(reqs) != len(c.want) || len(bad) != len(c.bad) {
 			t.Errorf("%s (%s): %+v, bad %v, %v", c.name, lf.Re, reqs, bad, err)
 			continue
@@ -86,8 +86,8 @@ garbage
 		for i, w := range c.want {
 			r := reqs[i]
 			if r.ID != w.ID || r.Thread != w.Thread || r.Start != w.Start || r.End != w.End || r.Coarse != w.Coarse {
-				t.Errorf("%s: request %d = %q %q %s..%s ±%d, want %q %q %s..%s ±%d", c.name, i, r.ID, r.Thread, correlate.FormatTime(r.Start), correlate.FormatTime(r.End), r.Coarse,
-					w.ID, w.Thread, correlate.FormatTime(w.Start), correlate.FormatTime(w.End), w.Coarse)
+				t.Errorf("%s: request %d = %q %q %s..%s ±%d, want %q %q %s..%s ±%d", c.name, i, r.ID, r.Thread, record.FormatTime(r.Start), record.FormatTime(r.End), r.Coarse,
+					w.ID, w.Thread, record.FormatTime(w.Start), record.FormatTime(w.End), w.Coarse)
 			}
 		}
 	}
@@ -142,7 +142,7 @@ func FuzzAccessLog(f *testing.F) {
 		if err != nil {
 			return
 		}
-		reqs, _ := ReadAppLines(strings.NewReader(line), lf, func(*correlate.RowError) error { return nil })
+		reqs, _ := ReadAppLines(strings.NewReader(line), lf, func(*record.RowError) error { return nil })
 		for _, r := range reqs {
 			if r.End < r.Start || r.Thread == "" {
 				t.Fatalf("request %+v", r)
@@ -156,7 +156,7 @@ func FuzzReadAppLog(f *testing.F) {
 	f.Add(`{"thread":"main","start":1795651680563295207,"duration_ms":3}` + "\n")
 	f.Add("thread,start,duration_ms\nx,2026-12-07 10:15:32.123,1\n")
 	f.Fuzz(func(t *testing.T, log string) {
-		reqs, _ := ReadAppLog(strings.NewReader(log), AppColumns{TZ: time.UTC}, func(*correlate.RowError) error { return nil })
+		reqs, _ := ReadAppLog(strings.NewReader(log), AppColumns{TZ: time.UTC}, func(*record.RowError) error { return nil })
 		for _, r := range reqs {
 			if r.End < r.Start {
 				t.Fatalf("request %+v", r)

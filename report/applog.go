@@ -14,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jschedlat/jschedlat/correlate"
+	"github.com/jschedlat/jschedlat/record"
 	"github.com/jschedlat/jschedlat/runmeta"
 )
 
@@ -290,14 +290,14 @@ func durationAgrees(dur, span int64) bool {
 // ReadAppLog reads a request log, CSV with a header or JSON lines, with the
 // given column names (empty: the defaults, where unambiguous). A row that
 // cannot be used goes to bad (and is skipped when bad returns nil).
-func ReadAppLog(r io.Reader, given AppColumns, bad func(*correlate.RowError) error) ([]Request, error) {
+func ReadAppLog(r io.Reader, given AppColumns, bad func(*record.RowError) error) ([]Request, error) {
 	if given.DurationUnit <= 0 {
 		given.DurationUnit = time.Millisecond
 	}
 	if bad == nil {
-		bad = func(e *correlate.RowError) error { return e }
+		bad = func(e *record.RowError) error { return e }
 	}
-	br, err := correlate.Gunzip(bufio.NewReaderSize(r, 64<<10))
+	br, err := record.Gunzip(bufio.NewReaderSize(r, 64<<10))
 	if err != nil {
 		return nil, err
 	}
@@ -318,7 +318,7 @@ func ReadAppLog(r io.Reader, given AppColumns, bad func(*correlate.RowError) err
 			if errors.As(err, &fatal) {
 				return fmt.Errorf("line %d: %w", line, err)
 			}
-			return bad(&correlate.RowError{Line: line, Err: err})
+			return bad(&record.RowError{Line: line, Err: err})
 		}
 		req.Line = line
 		out = append(out, req)
@@ -332,7 +332,7 @@ func ReadAppLog(r io.Reader, given AppColumns, bad func(*correlate.RowError) err
 				dec := json.NewDecoder(bytes.NewReader(b))
 				dec.UseNumber() // epoch ns exceed a float64's 53 bits
 				if err := dec.Decode(&m); err != nil {
-					if berr := bad(&correlate.RowError{Line: line, Err: err}); berr != nil {
+					if berr := bad(&record.RowError{Line: line, Err: err}); berr != nil {
 						return out, berr
 					}
 				} else {
@@ -388,7 +388,7 @@ func ReadAppLog(r io.Reader, given AppColumns, bad func(*correlate.RowError) err
 		if err != nil {
 			var pe *csv.ParseError
 			if errors.As(err, &pe) {
-				if berr := bad(&correlate.RowError{Line: pe.StartLine, Err: pe.Err}); berr != nil {
+				if berr := bad(&record.RowError{Line: pe.StartLine, Err: pe.Err}); berr != nil {
 					return out, berr
 				}
 				continue
@@ -541,7 +541,7 @@ func NewJoin(reqs []Request) *Join {
 }
 
 // Add takes one record.
-func (j *Join) Add(rec *correlate.Record) {
+func (j *Join) Add(rec *record.Record) {
 	tr := j.byThread[rec.JavaThread]
 	if tr == nil {
 		return
@@ -685,7 +685,7 @@ func WriteRequests(w io.Writer, reqs []Request) error {
 	u := func(v uint64) string { return strconv.FormatUint(v, 10) }
 	for i := range reqs {
 		r := &reqs[i]
-		row := []string{r.ID, r.Thread, correlate.FormatTime(r.Start), correlate.FormatTime(r.End), strconv.FormatInt(r.End-r.Start, 10), r.Traced.String()}
+		row := []string{r.ID, r.Thread, record.FormatTime(r.Start), record.FormatTime(r.End), strconv.FormatInt(r.End-r.Start, 10), r.Traced.String()}
 		switch {
 		case r.Traced == TracedNot:
 			row = append(row, "", "", "", "", "", "")
@@ -812,7 +812,7 @@ func (s *RequestSummary) SpanText() string {
 			fmt.Fprintf(&b, "… %d more", len(s.Span)-3)
 			break
 		}
-		b.WriteString(correlate.FormatTime(iv.From) + " to " + correlate.FormatTime(iv.To))
+		b.WriteString(record.FormatTime(iv.From) + " to " + record.FormatTime(iv.To))
 	}
 	for _, iv := range s.Span {
 		total += iv.To - iv.From
@@ -854,7 +854,7 @@ func (s *RequestSummary) WriteText(w io.Writer) error {
 		if r.Coarse > 0 {
 			wait = ms(r.WaitMinNs) + ".." + ms(r.WaitMaxNs)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%.3f\t%s\t%.1f%%\t%d\t%s\t\n", r.ID, r.Thread, correlate.FormatTime(r.Start),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%.3f\t%s\t%.1f%%\t%d\t%s\t\n", r.ID, r.Thread, record.FormatTime(r.Start),
 			float64(r.End-r.Start)/1e6, wait, 100*r.Share(), r.Waits, r.Traced)
 	}
 	return tw.Flush()

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jschedlat/jschedlat/correlate"
+	"github.com/jschedlat/jschedlat/record"
 	"github.com/jschedlat/jschedlat/runmeta"
 )
 
@@ -144,7 +144,7 @@ func TestJoinCoarse(t *testing.T) {
 		{ID: "b", Thread: "t", Start: base + sec, End: base + sec + 1500e6, Coarse: sec},
 	}
 	j := NewJoin(reqs)
-	for _, r := range []correlate.Record{
+	for _, r := range []record.Record{
 		{JavaThread: "t", Time: base + 130e6, LatencyNs: 30e6},
 		{JavaThread: "t", Time: base + sec + 1200e6, LatencyNs: 900e6},
 	} {

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jschedlat/jschedlat/correlate"
+	"github.com/jschedlat/jschedlat/record"
 )
 
 // The wait a request gets is exactly the sum of its thread's waits'
@@ -21,11 +21,11 @@ func TestJoinExact(t *testing.T) {
 		start := int64(rng.Intn(1_000_000_000))
 		reqs = append(reqs, Request{ID: strings.Repeat("r", 1+i%3), Thread: threads[rng.Intn(3)], Start: start, End: start + int64(rng.Intn(50_000_000))})
 	}
-	var recs []correlate.Record
+	var recs []record.Record
 	for i := 0; i < 5000; i++ {
-		recs = append(recs, correlate.Record{JavaThread: threads[rng.Intn(len(threads))], Time: int64(rng.Intn(1_050_000_000)), LatencyNs: uint64(rng.Intn(20_000_000))})
+		recs = append(recs, record.Record{JavaThread: threads[rng.Intn(len(threads))], Time: int64(rng.Intn(1_050_000_000)), LatencyNs: uint64(rng.Intn(20_000_000))})
 	}
-	recs = append(recs, correlate.Record{JavaThread: "not in the app log", Time: 5, LatencyNs: 5})
+	recs = append(recs, record.Record{JavaThread: "not in the app log", Time: 5, LatencyNs: 5})
 	j := NewJoin(reqs)
 	for _, i := range rng.Perm(len(recs)) {
 		j.Add(&recs[i])
@@ -96,7 +96,7 @@ func TestReadAppLog(t *testing.T) {
 		"c,\"odd, name\",2026-11-25T12:00:01Z,1,x\n" +
 		"d,http-nio-8080-exec-1,2026-11-25T12:00:02Z,,x\n"
 	var bad []int
-	reqs, err := ReadAppLog(strings.NewReader(csvLog), AppColumns{}, func(e *correlate.RowError) error { bad = append(bad, e.Line); return nil })
+	reqs, err := ReadAppLog(strings.NewReader(csvLog), AppColumns{}, func(e *record.RowError) error { bad = append(bad, e.Line); return nil })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +109,7 @@ func TestReadAppLog(t *testing.T) {
 	jsonLog := `{"req":"x1","t":"main","end":"25/Nov/2026:13:00:00 +0100","ms":"250ms"}` + "\n{broken\n"
 	cols := AppColumns{Thread: "t", End: "end", Duration: "ms", ID: "req"}
 	bad = nil
-	reqs, err = ReadAppLog(strings.NewReader(jsonLog), cols, func(e *correlate.RowError) error { bad = append(bad, e.Line); return nil })
+	reqs, err = ReadAppLog(strings.NewReader(jsonLog), cols, func(e *record.RowError) error { bad = append(bad, e.Line); return nil })
 	if err != nil || len(reqs) != 1 || reqs[0].ID != "x1" || reqs[0].End-reqs[0].Start != int64(250*time.Millisecond) || len(bad) != 1 || bad[0] != 2 {
 		t.Errorf("JSON lines: %+v, bad %v, err %v", reqs, bad, err)
 	}

@@ -14,23 +14,23 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jschedlat/jschedlat/correlate"
+	"github.com/jschedlat/jschedlat/record"
 )
 
 // synthRecords makes n records over span on threads in pools; the first
 // pool's thread 1 waits much longer (a contended thread to find).
-func synthRecords(n int, span time.Duration, seed int64) []correlate.Record {
+func synthRecords(n int, span time.Duration, seed int64) []record.Record {
 	rng := rand.New(rand.NewSource(seed))
 	t0 := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC).UnixNano()
 	kinds := []string{"wakeup", "preempt", "yield"}
-	out := make([]correlate.Record, n)
+	out := make([]record.Record, n)
 	for i := range out {
 		pool, th := rng.Intn(5), 1+rng.Intn(8)
 		lat := uint64(1000 + rng.ExpFloat64()*50e3)
 		if pool == 0 && th == 1 {
 			lat *= 40
 		}
-		out[i] = correlate.Record{
+		out[i] = record.Record{
 			Time: t0 + rng.Int63n(int64(span)), CPU: uint32(rng.Intn(4)), QueuedCPU: uint32(rng.Intn(4)),
 			Kind: kinds[rng.Intn(3)], LatencyNs: lat, Pid: 100, Tid: uint32(200 + pool*10 + th),
 			Comm: fmt.Sprintf("pool-%d-%d", pool, th), JavaThread: fmt.Sprintf("pool-%d-worker-%d", pool, th),
@@ -83,7 +83,7 @@ func TestTimelineExact(t *testing.T) {
 	}
 }
 
-func synthRequests(recs []correlate.Record, n int, seed int64) []Request {
+func synthRequests(recs []record.Record, n int, seed int64) []Request {
 	rng := rand.New(rand.NewSource(seed))
 	t0, t1 := recs[0].Time, recs[0].Time
 	for i := range recs {
@@ -101,7 +101,7 @@ func synthRequests(recs []correlate.Record, n int, seed int64) []Request {
 
 // buildPage runs records (and requests) through the report and the
 // timeline as the command does, and returns the page.
-func buildPage(t testing.TB, recs []correlate.Record, reqs []Request) []byte {
+func buildPage(t testing.TB, recs []record.Record, reqs []Request) []byte {
 	rp := New(Config{})
 	tl := NewTimeline(1000)
 	var join *Join

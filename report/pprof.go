@@ -10,6 +10,7 @@ import (
 	"github.com/google/pprof/profile"
 
 	"github.com/jschedlat/jschedlat/correlate"
+	"github.com/jschedlat/jschedlat/record"
 )
 
 // stackObs is what one dump showed of one thread.
@@ -148,7 +149,7 @@ func NewProfiler(stacks *Stacks, pools []PoolRule) *Profiler {
 }
 
 // Add takes one record.
-func (p *Profiler) Add(r *correlate.Record) {
+func (p *Profiler) Add(r *record.Record) {
 	k := sampleKey{thread: ThreadLabel(r), kind: r.Kind, stack: -1}
 	k.pool = k.thread
 	if r.JavaThread != "" {

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jschedlat/jschedlat/correlate"
+	"github.com/jschedlat/jschedlat/record"
 )
 
 // PoolRule folds thread names into pool names: a name that Re matches
@@ -122,7 +122,7 @@ func New(cfg Config) *Report {
 
 // ThreadLabel is how a record's thread is shown: its Java name, or its
 // kernel name in brackets when it has none (not a JVM thread, or unnamed).
-func ThreadLabel(r *correlate.Record) string {
+func ThreadLabel(r *record.Record) string {
 	if r.JavaThread != "" {
 		return r.JavaThread
 	}
@@ -132,7 +132,7 @@ func ThreadLabel(r *correlate.Record) string {
 // HolderLabel is how the task that had the CPU before the waiting thread
 // is shown: its Java name when it is a thread of the JVM, else its kernel
 // name in brackets; "(unknown)" when the kernel did not report it.
-func HolderLabel(r *correlate.Record) string {
+func HolderLabel(r *record.Record) string {
 	switch {
 	case r.PrevJavaThread != "":
 		return r.PrevJavaThread
@@ -143,7 +143,7 @@ func HolderLabel(r *correlate.Record) string {
 }
 
 // Add takes one record.
-func (rp *Report) Add(r *correlate.Record) {
+func (rp *Report) Add(r *record.Record) {
 	v := r.LatencyNs
 	label := ThreadLabel(r)
 	st := rp.threads[label]

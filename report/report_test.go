@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jschedlat/jschedlat/correlate"
+	"github.com/jschedlat/jschedlat/record"
 )
 
 // Percentiles are never below the exact value and at most 0.8% above it;
@@ -101,7 +101,7 @@ func TestReportExact(t *testing.T) {
 	rng := rand.New(rand.NewSource(2))
 	names := []string{"http-nio-8080-exec-1", "http-nio-8080-exec-2", "http-nio-8080-exec-13", "GC Thread#0", ""}
 	for i := 0; i < 20000; i++ {
-		r := correlate.Record{
+		r := record.Record{
 			Time: base + int64(rng.Intn(5000))*int64(time.Millisecond), LatencyNs: uint64(rng.Intn(20_000_000)),
 			Kind: []string{"wakeup", "preempt", "yield"}[rng.Intn(3)], CPU: uint32(rng.Intn(2)), QueuedCPU: uint32(rng.Intn(2)),
 			JavaThread: names[rng.Intn(len(names))], Comm: "kworker/0:1",

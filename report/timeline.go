@@ -1,7 +1,7 @@
 package report
 
 import (
-	"github.com/jschedlat/jschedlat/correlate"
+	"github.com/jschedlat/jschedlat/record"
 )
 
 // Timeline bins run-queue waits over time, per thread, for drawing. The bin
@@ -55,7 +55,7 @@ func (tl *Timeline) Width() int64 { return tl.width }
 func (tl *Timeline) Range() (lo, hi int64, ok bool) { return tl.lo, tl.hi, tl.seen }
 
 // Add takes one record, on the row ThreadLabel(r).
-func (tl *Timeline) Add(r *correlate.Record) {
+func (tl *Timeline) Add(r *record.Record) {
 	end := r.Time
 	start := end - int64(r.LatencyNs)
 	if start < 0 {

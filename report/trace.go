@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/jschedlat/jschedlat/correlate"
+	"github.com/jschedlat/jschedlat/record"
 )
 
 // TraceWriter writes Chrome trace-event JSON (Perfetto UI, chrome://tracing):
@@ -75,7 +75,7 @@ func jsonString(b []byte, s string) []byte {
 }
 
 // Add writes one record as a wait slice on its thread's track.
-func (t *TraceWriter) Add(r *correlate.Record) {
+func (t *TraceWriter) Add(r *record.Record) {
 	t.start(r.Time)
 	key := [2]uint32{r.Pid, r.Tid}
 	if !t.named[key] {
