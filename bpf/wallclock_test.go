@@ -3,6 +3,8 @@ package bpf
 import (
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestWallClockMatchesRealtime(t *testing.T) {
@@ -11,6 +13,7 @@ func TestWallClockMatchesRealtime(t *testing.T) {
 	if s.Err <= 0 || s.Err > int64(time.Microsecond) {
 		t.Errorf("offset bracket ±%d ns: want within ±1 µs", s.Err)
 	}
+	t.Logf("offset bracket ±%d ns", s.Err)
 	// A MONOTONIC reading converted must fall between REALTIME readings
 	// taken around it (allowing for the bracket).
 	for i := 0; i < 1000; i++ {
@@ -20,6 +23,27 @@ func TestWallClockMatchesRealtime(t *testing.T) {
 		got := w.WallNs(m)
 		if got < before-s.Err || got > after+s.Err {
 			t.Fatalf("WallNs(%d) = %d, outside [%d, %d] ± %d", m, got, before, after, s.Err)
+		}
+	}
+}
+
+// TestClocksAreTheKernels: the vDSO reads the converter uses are the
+// kernel's CLOCK_MONOTONIC (bpf_ktime_get_ns's timebase) and CLOCK_REALTIME,
+// checked against clock_gettime syscalls around them.
+func TestClocksAreTheKernels(t *testing.T) {
+	var a, b unix.Timespec
+	for i := 0; i < 100; i++ {
+		_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &a)
+		m := MonotonicNow()
+		_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &b)
+		if int64(m) < a.Nano() || int64(m) > b.Nano() {
+			t.Fatalf("MonotonicNow() = %d, outside the syscall reads [%d, %d]", m, a.Nano(), b.Nano())
+		}
+		_ = unix.ClockGettime(unix.CLOCK_REALTIME, &a)
+		sec, nsec, _ := timeNow()
+		_ = unix.ClockGettime(unix.CLOCK_REALTIME, &b)
+		if r := sec*1e9 + int64(nsec); r < a.Nano() || r > b.Nano() {
+			t.Fatalf("REALTIME read %d, outside the syscall reads [%d, %d]", r, a.Nano(), b.Nano())
 		}
 	}
 }
