@@ -262,11 +262,14 @@ func (s *recordSink) Maintain() error {
 }
 
 // Holding writes and rotations for another program at the file: until it
-// has cut the file, or has not touched it for quietAfter; never longer
-// than maxHold (a reader that never stops).
+// has cut the file (a copytruncate is done: the safest moment), or has not
+// touched it for quietAfter (a reader, or a copier slower than that
+// between its copy and its cut); never longer than maxHold (a reader that
+// never stops). A run's last write waits at most finalHold.
 const (
-	quietAfter = 500 * time.Millisecond
-	maxHold    = 3 * time.Second
+	quietAfter = 2 * time.Second
+	maxHold    = 10 * time.Second
+	finalHold  = 2 * time.Second
 )
 
 // busy tells whether another program is at the file: it opened, read or
@@ -276,7 +279,7 @@ func (s *recordSink) busy() bool {
 		return false
 	}
 	now := time.Now()
-	if s.watch.seen() {
+	if s.watch.seen() && s.atPath() {
 		s.external = now
 		if s.holdFrom.IsZero() {
 			s.holdFrom = now
@@ -336,7 +339,7 @@ func (s *recordSink) flush(force bool) error {
 	}
 	// A header alone is never held: if a cut follows, it is written again.
 	if force {
-		for s.busy() {
+		for end := time.Now().Add(finalHold); s.busy() && time.Now().Before(end); {
 			time.Sleep(10 * time.Millisecond)
 		}
 	} else if s.buf.Len() > 0 && s.busy() {
@@ -448,6 +451,15 @@ func (s *recordSink) restarted(size int64) {
 	}
 	s.size, s.rows, s.opened = size, 0, s.now()
 	s.noHeader = size == 0 && len(s.header) > 0
+}
+
+// atPath tells whether the open file is the one at path (another program
+// at the path then is at it: logrotate's create mode opens a new file
+// there, which is none of the sink's business).
+func (s *recordSink) atPath() bool {
+	cur, err1 := s.f.Stat()
+	at, err2 := os.Stat(s.path)
+	return err1 == nil && err2 == nil && os.SameFile(cur, at)
 }
 
 func (s *recordSink) fileSize() (int64, error) {
