@@ -33,7 +33,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jschedlat/jschedlat/correlate"
+	"github.com/jschedlat/jschedlat/internal/testenv"
+	"github.com/jschedlat/jschedlat/record"
 )
 
 // The workload's parameters, as the live test and the recording script pass
@@ -517,7 +518,7 @@ func TestAcceptanceRecorded(t *testing.T) {
 	}
 	swapped := filepath.Join(dir, "records-swapped.csv")
 	swap := map[string]string{"http-nio-8080-exec-1": "http-nio-8080-exec-3", "http-nio-8080-exec-3": "http-nio-8080-exec-1"}
-	copyRecords(t, records, swapped, func(r *correlate.Record) bool {
+	copyRecords(t, records, swapped, func(r *record.Record) bool {
 		if n, ok := swap[r.JavaThread]; ok {
 			r.JavaThread = n
 		}
@@ -540,7 +541,7 @@ func TestAcceptanceRecorded(t *testing.T) {
 
 // copyRecords copies the records that keep returns true for (it may
 // change them) to a CSV file.
-func copyRecords(t *testing.T, from, to string, keep func(*correlate.Record) bool) {
+func copyRecords(t *testing.T, from, to string, keep func(*record.Record) bool) {
 	t.Helper()
 	in, err := os.Open(from)
 	if err != nil {
@@ -553,11 +554,11 @@ func copyRecords(t *testing.T, from, to string, keep func(*correlate.Record) boo
 	}
 	defer out.Close()
 	bw := bufio.NewWriter(out)
-	w, err := correlate.NewWriter(bw, "csv")
+	w, err := record.NewWriter(bw, "csv")
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = correlate.ReadRecords(in, func(r *correlate.Record) error {
+	err = record.ReadRecords(in, func(r *record.Record) error {
 		if !keep(r) {
 			return nil
 		}
@@ -576,7 +577,7 @@ func copyRecords(t *testing.T, from, to string, keep func(*correlate.Record) boo
 
 // TestAcceptanceLive records the workload afresh under attach and checks it.
 func TestAcceptanceLive(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	if n := runtime.NumCPU(); n < 2 {
 		t.Skipf("SKIPPED: THIS MACHINE HAS %d CPU: the acceptance workload injects contention on CPU 1 only and needs >= 2 CPUs", n)
 	}

@@ -15,8 +15,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jschedlat/jschedlat/correlate"
+	"github.com/jschedlat/jschedlat/internal/testenv"
 	"github.com/jschedlat/jschedlat/jvm"
+	"github.com/jschedlat/jschedlat/record"
 )
 
 // followJVM is a workload JVM started for a follow test, with its truth
@@ -46,7 +47,7 @@ func startFollowJVM(t *testing.T, java, classes, marker, dir string, seconds int
 // the restart), never traces a JVM that does not match, names every JVM's
 // threads from its own identity, and writes one file in time order.
 func TestAttachFollow(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	bin := binary(t)
 	j := jdks(t)[0]
 	classes := compileWorkload(t, j)
@@ -108,7 +109,7 @@ func TestAttachFollow(t *testing.T) {
 	var n int
 	var last int64
 	var wrongs []string
-	err = correlate.ReadRecords(f, func(r *correlate.Record) error {
+	err = record.ReadRecords(f, func(r *record.Record) error {
 		n++
 		if r.Time < last {
 			t.Errorf("record %d out of time order", n)
@@ -153,7 +154,7 @@ func TestAttachFollow(t *testing.T) {
 // TestAttachAllJVMs: --all-jvms traces every JVM, each record's pid says
 // which, and each is named from its own dumps.
 func TestAttachAllJVMs(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	bin := binary(t)
 	j := jdks(t)[0]
 	classes := compileWorkload(t, j)
@@ -184,7 +185,7 @@ func TestAttachAllJVMs(t *testing.T) {
 		uint32(y.cmd.Process.Pid): readTruth(t, y.truth),
 	}
 	cgroupOK := map[uint32]int{}
-	err = correlate.ReadRecords(f, func(r *correlate.Record) error {
+	err = record.ReadRecords(f, func(r *record.Record) error {
 		tr := truths[r.Pid]
 		if tr == nil {
 			return nil // another JVM on this machine

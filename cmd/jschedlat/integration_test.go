@@ -24,15 +24,9 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 
-	"github.com/jschedlat/jschedlat/correlate"
+	"github.com/jschedlat/jschedlat/internal/testenv"
+	"github.com/jschedlat/jschedlat/record"
 )
-
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("SKIPPED: NOT ROOT. This integration test loads BPF and traces a JVM; run `make test` as root (CI does).")
-	}
-}
 
 var (
 	buildOnce sync.Once
@@ -301,7 +295,7 @@ func keepDir(t *testing.T, name string) string {
 }
 
 func TestAttachRealJVM(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	bin := binary(t)
 	for _, j := range jdks(t) {
 		t.Run(j.name, func(t *testing.T) { testAttach(t, bin, j) })
@@ -427,13 +421,13 @@ func testAttach(t *testing.T, bin string, j jdk) {
 	}
 
 	truth := readTruth(t, truthPath)
-	var recs []correlate.Record
+	var recs []record.Record
 	f, err := os.Open(out)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	if err := correlate.ReadRecords(f, func(r *correlate.Record) error { recs = append(recs, *r); return nil }); err != nil {
+	if err := record.ReadRecords(f, func(r *record.Record) error { recs = append(recs, *r); return nil }); err != nil {
 		t.Fatal(err)
 	}
 	if len(recs) < 1000 {
@@ -579,7 +573,7 @@ func testAttach(t *testing.T, bin string, j jdk) {
 // TestAttachJVMExits: when the JVM ends mid-run, attach stops by itself,
 // keeps what it wrote, says so, exits 0 and leaves nothing in the kernel.
 func TestAttachJVMExits(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	bin := binary(t)
 	j := jdks(t)[0]
 	classes := compileWorkload(t, j)
@@ -611,7 +605,7 @@ func TestAttachJVMExits(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	if err := correlate.ReadRecords(f, func(*correlate.Record) error { n++; return nil }); err != nil {
+	if err := record.ReadRecords(f, func(*record.Record) error { n++; return nil }); err != nil {
 		t.Fatal(err)
 	}
 	if n < 100 {
@@ -623,7 +617,7 @@ func TestAttachJVMExits(t *testing.T) {
 // as in a container, prints its own TIDs; records carry host TIDs and must
 // still get the exact names.
 func TestAttachJVMInPIDNamespace(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	unshare, err := exec.LookPath("unshare")
 	if err != nil {
 		t.Skip("SKIPPED: no unshare(1) (util-linux): the PID-namespace test did not run")
@@ -727,7 +721,7 @@ func testPIDNamespace(t *testing.T, bin, unshare string, j jdk) {
 	}
 	defer f.Close()
 	ok, wrong, unnamed := 0, 0, 0
-	err = correlate.ReadRecords(f, func(r *correlate.Record) error {
+	err = record.ReadRecords(f, func(r *record.Record) error {
 		if int(r.Pid) != pid {
 			return nil
 		}
@@ -762,7 +756,7 @@ var safepointLog = regexp.MustCompile(`Safepoint "(PrintThreads|PrintJNI|FindDea
 // (-Xlog:safepoint) stays within 1% of the run, plus one dump (the budget
 // spaces dumps after they happen); the summary reports that time.
 func TestDumpBudgetRealJVM(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	bin := binary(t)
 	j := jdks(t)[0]
 	classes := compileWorkload(t, j)

@@ -23,7 +23,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jschedlat/jschedlat/correlate"
+	"github.com/jschedlat/jschedlat/record"
 )
 
 // recordFile is what one file in an output directory holds.
@@ -97,7 +97,7 @@ func readRecordDirTail(t *testing.T, dir, format string, cutTail func(string) bo
 		}
 		rf := recordFile{size: len(raw)}
 		if len(raw) > 0 {
-			err = correlate.ReadRecords(bytes.NewReader(raw), func(r *correlate.Record) error {
+			err = record.ReadRecords(bytes.NewReader(raw), func(r *record.Record) error {
 				rf.keys = append(rf.keys, key{r.Tid, r.KTime})
 				return nil
 			})
@@ -209,7 +209,7 @@ func (l *logrotate) one(stopped func(func()), hup func()) {
 // writer adds between logrotate's copy and its cut are lost by design of
 // copytruncate, not by the sink. The count is then exact.
 func TestSinkUnderLogrotate(t *testing.T) {
-	for _, format := range correlate.Formats {
+	for _, format := range record.Formats {
 		for _, compress := range []bool{false, true} {
 			// Compressing syncs each rotated file: fewer runs.
 			for seed := uint64(1); seed <= map[bool]uint64{false: 6, true: 2}[compress]; seed++ {

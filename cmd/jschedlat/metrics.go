@@ -14,7 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/jschedlat/jschedlat/correlate"
+	"github.com/jschedlat/jschedlat/record"
 	"github.com/jschedlat/jschedlat/report"
 )
 
@@ -58,7 +58,7 @@ func newMetrics(maxSeries int, pools []report.PoolRule) *metrics {
 }
 
 // observe counts one record written.
-func (m *metrics) observe(r *correlate.Record, jvmName string) {
+func (m *metrics) observe(r *record.Record, jvmName string) {
 	// Unnamed threads are folded too: [req-*], not one series per thread.
 	pool := "[" + report.Pool(r.Comm, nil) + "]"
 	if r.JavaThread != "" {
@@ -126,12 +126,12 @@ func (m *metrics) serve(l net.Listener) *http.Server {
 
 // meteredSink counts every record on its way to the sink.
 type meteredSink struct {
-	correlate.Writer
+	record.Writer
 	m   *metrics
 	jvm string
 }
 
-func (s meteredSink) Write(r *correlate.Record) error {
+func (s meteredSink) Write(r *record.Record) error {
 	if err := s.Writer.Write(r); err != nil {
 		return err
 	}

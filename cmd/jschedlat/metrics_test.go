@@ -17,7 +17,8 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
-	"github.com/jschedlat/jschedlat/correlate"
+	"github.com/jschedlat/jschedlat/internal/testenv"
+	"github.com/jschedlat/jschedlat/record"
 )
 
 // The latency histogram keeps at most maxSeries series; later pools are
@@ -25,7 +26,7 @@ import (
 func TestMetricsSeriesBound(t *testing.T) {
 	m := newMetrics(3, nil)
 	for i := 0; i < 100; i++ {
-		r := &correlate.Record{Kind: []string{"wakeup", "preempt"}[i%2], LatencyNs: 2e6, Pid: 1, Tid: uint32(i),
+		r := &record.Record{Kind: []string{"wakeup", "preempt"}[i%2], LatencyNs: 2e6, Pid: 1, Tid: uint32(i),
 			JavaThread: fmt.Sprintf("pool%d-worker-%d", i%10, i)}
 		m.observe(r, "App")
 	}
@@ -84,7 +85,7 @@ func freeAddr(t *testing.T) string {
 // record count, series carry the JVM's main class and the pools, and the
 // dump and process metrics are there. A port in use is a clear error.
 func TestAttachMetrics(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	bin := binary(t)
 	jvm := startDemoJVM(t, 30)
 	addr := freeAddr(t)

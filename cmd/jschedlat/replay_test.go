@@ -10,8 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jschedlat/jschedlat/bpf"
-	"github.com/jschedlat/jschedlat/correlate"
+	"github.com/jschedlat/jschedlat/eventlog"
+	"github.com/jschedlat/jschedlat/record"
+	"github.com/jschedlat/jschedlat/sched"
 )
 
 // replayOnce writes an event log of pid with one wait of each TID at t,
@@ -21,14 +22,14 @@ func replayOnce(t *testing.T, pid uint32, at time.Time, tids []uint32, o replayO
 	t.Helper()
 	dir := t.TempDir()
 	var ev bytes.Buffer
-	w, err := correlate.NewEventLogWriter(&ev, correlate.EventLogHeader{Pid: pid})
+	w, err := eventlog.NewWriter(&ev, eventlog.Header{Pid: pid})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i, tid := range tids {
 		// The kernel's names of those threads (jdk17-comm-4703.txt).
 		comm := map[uint32]string{0x1279: "café-worker", 0x1261: "java"}[tid]
-		e := correlate.Event{KTime: uint64(1e9 + i), Time: at.UnixNano() + int64(i), Latency: 1000, Kind: bpf.KindWakeup, Pid: pid, Tid: tid, Comm: comm}
+		e := sched.Event{KTime: uint64(1e9 + i), Time: at.UnixNano() + int64(i), Latency: 1000, Kind: sched.KindWakeup, Pid: pid, Tid: tid, Comm: comm}
 		if err := w.Write(&e); err != nil {
 			t.Fatal(err)
 		}
@@ -56,7 +57,7 @@ func replayOnce(t *testing.T, pid uint32, at time.Time, tids []uint32, o replayO
 		t.Fatal(err)
 	}
 	names := map[uint32]string{}
-	if err := correlate.ReadRecords(bytes.NewReader(out), func(r *correlate.Record) error {
+	if err := record.ReadRecords(bytes.NewReader(out), func(r *record.Record) error {
 		names[r.Tid] = r.JavaThread
 		return nil
 	}); err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/jschedlat/jschedlat/correlate"
+	"github.com/jschedlat/jschedlat/record"
 	"github.com/jschedlat/jschedlat/report"
 	"github.com/jschedlat/jschedlat/runmeta"
 )
@@ -190,7 +191,7 @@ func runReport(o *reportOpts, files []string) error {
 		defer htmlFile.Close()
 		tl = report.NewTimeline(1000)
 	}
-	sink := func(r *correlate.Record) {
+	sink := func(r *record.Record) {
 		if tl != nil {
 			tl.Add(r)
 		}
@@ -352,7 +353,7 @@ func readAppLog(o *reportOpts) ([]report.Request, error) {
 	}
 	defer f.Close()
 	var bad int
-	onBad := func(e *correlate.RowError) error {
+	onBad := func(e *record.RowError) error {
 		if o.strict {
 			return e
 		}
@@ -369,7 +370,7 @@ func readAppLog(o *reportOpts) ([]report.Request, error) {
 		reqs, err = report.ReadAppLog(f, o.appCols, onBad)
 	}
 	if err != nil {
-		var re *correlate.RowError
+		var re *record.RowError
 		if errors.As(err, &re) {
 			return nil, fmt.Errorf("%s:%d: %v", o.appLog, re.Line, re.Err)
 		}
@@ -418,14 +419,14 @@ func writeRequests(o *reportOpts, reqs []report.Request) error {
 	return nil
 }
 
-func readInto(rp *report.Report, prof *report.Profiler, join *report.Join, sink func(*correlate.Record), match *regexp.Regexp, info *runmeta.File, strict bool) error {
+func readInto(rp *report.Report, prof *report.Profiler, join *report.Join, sink func(*record.Record), match *regexp.Regexp, info *runmeta.File, strict bool) error {
 	path := info.Path
 	f, err := os.Open(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	br, err := correlate.Gunzip(bufio.NewReaderSize(f, 64<<10))
+	br, err := record.Gunzip(bufio.NewReaderSize(f, 64<<10))
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
@@ -433,7 +434,7 @@ func readInto(rp *report.Report, prof *report.Profiler, join *report.Join, sink 
 		return fmt.Errorf("%s is an events file (--save-events), not records: name its threads with 'jschedlat replay --events %s --dumps DIR -o records.csv', then report the records", path, path)
 	}
 	var bad uint64
-	onBad := func(e *correlate.RowError) error {
+	onBad := func(e *record.RowError) error {
 		if strict {
 			return e
 		}
@@ -444,7 +445,7 @@ func readInto(rp *report.Report, prof *report.Profiler, join *report.Join, sink 
 		return nil
 	}
 	n, read := uint64(0), uint64(0)
-	err = correlate.ReadRecordsLenient(br, func(r *correlate.Record) error {
+	err = record.ReadRecordsLenient(br, func(r *record.Record) error {
 		read++
 		if info.Records == 0 || r.Time < info.First {
 			info.First = r.Time
@@ -469,7 +470,7 @@ func readInto(rp *report.Report, prof *report.Profiler, join *report.Join, sink 
 		return nil
 	}, onBad)
 	if err != nil {
-		var re *correlate.RowError
+		var re *record.RowError
 		if errors.As(err, &re) {
 			return fmt.Errorf("%s:%d: %v", path, re.Line, re.Err)
 		}
@@ -568,7 +569,7 @@ func coveredSpan(files []*runmeta.File, traced []runmeta.Interval) coverage {
 		for _, r := range runs {
 			c.minLatency = max(c.minLatency, time.Duration(r.MinLatencyNs))
 			if !r.Stopped() {
-				slog.Warn("a run has no stop line in its run metadata (killed, or still running): its span is taken to end at its last record", "file", b+runmeta.Suffix, "started", correlate.FormatTime(r.Start))
+				slog.Warn("a run has no stop line in its run metadata (killed, or still running): its span is taken to end at its last record", "file", b+runmeta.Suffix, "started", record.FormatTime(r.Start))
 			}
 		}
 		var names []string
@@ -586,7 +587,7 @@ func coveredSpan(files []*runmeta.File, traced []runmeta.Interval) coverage {
 		}
 		c.source = report.SpanFromRecords
 		slog.Warn("NO RUN METADATA: the traced span is GUESSED as from the first to the last record; requests near its edges may be misjudged as traced or not. attach writes FILE.runs.jsonl beside -o FILE (not for stdout); else give the span with --traced FROM,TO (RFC 3339)",
-			"files", strings.Join(guessed, " "), "from", correlate.FormatTime(first), "to", correlate.FormatTime(last))
+			"files", strings.Join(guessed, " "), "from", record.FormatTime(first), "to", record.FormatTime(last))
 	}
 	c.span = runmeta.Merge(span)
 	return c

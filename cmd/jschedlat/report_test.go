@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jschedlat/jschedlat/correlate"
+	"github.com/jschedlat/jschedlat/record"
 	"github.com/jschedlat/jschedlat/report"
 	"github.com/jschedlat/jschedlat/runmeta"
 )
@@ -28,13 +28,13 @@ func writeRecords(t *testing.T, path string, n int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := correlate.NewWriter(f, "csv")
+	w, err := record.NewWriter(f, "csv")
 	if err != nil {
 		t.Fatal(err)
 	}
 	base := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC).UnixNano()
 	for i := 0; i < n; i++ {
-		r := correlate.Record{Time: base + int64(i)*int64(time.Millisecond), Kind: "wakeup", LatencyNs: uint64(1000 * (i + 1)),
+		r := record.Record{Time: base + int64(i)*int64(time.Millisecond), Kind: "wakeup", LatencyNs: uint64(1000 * (i + 1)),
 			Pid: 10, Tid: uint32(11 + i%2), Comm: "exec", JavaThread: []string{"http-nio-8080-exec-1", "http-nio-8080-exec-2"}[i%2],
 			NameSource: "dump", PrevComm: "swapper/0"}
 		if err := w.Write(&r); err != nil {
@@ -139,10 +139,10 @@ func TestReportPprof(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, _ := correlate.NewWriter(f, "csv")
+	w, _ := record.NewWriter(f, "csv")
 	// The dump's timestamp line says 2026-11-25 13:36:45 (read as UTC).
 	at := time.Date(2026, 11, 25, 13, 36, 46, 0, time.UTC).UnixNano()
-	for i, r := range []correlate.Record{
+	for i, r := range []record.Record{
 		{Kind: "wakeup", LatencyNs: 3_000_000, Tid: 0x1273, Comm: "order-matcher-1", JavaThread: "order-matcher-1"},
 		{Kind: "preempt", LatencyNs: 5_000_000, Tid: 0x1273, Comm: "order-matcher-1", JavaThread: "order-matcher-1"},
 		{Kind: "wakeup", LatencyNs: 7_000_000, Tid: 999, Comm: "http-nio-8080-e", JavaThread: "http-nio-8080-exec-1"},
@@ -411,7 +411,7 @@ func TestReportAppLogBeyondRun(t *testing.T) {
 	// kept; this is within the run's own span).
 	var first, last int64
 	n := 0
-	copyRecords(t, records, filepath.Join(dir, "scan.csv"), func(r *correlate.Record) bool {
+	copyRecords(t, records, filepath.Join(dir, "scan.csv"), func(r *record.Record) bool {
 		if n == 0 || r.Time < first {
 			first = r.Time
 		}
@@ -484,7 +484,7 @@ func TestReportAppLogBeyondRun(t *testing.T) {
 		rq := rep.Requests
 		t.Logf("%s: %+v", name, rq)
 		if rq.From != wantSource || len(rq.Span) != 1 || rq.Span[0].From.UnixNano() != first || rq.Span[0].To.UnixNano() != last {
-			t.Errorf("%s: span %+v from %q, want %s to %s from %q", name, rq.Span, rq.From, correlate.FormatTime(first), correlate.FormatTime(last), wantSource)
+			t.Errorf("%s: span %+v from %q, want %s to %s from %q", name, rq.Span, rq.From, record.FormatTime(first), record.FormatTime(last), wantSource)
 		}
 		if rq.Traced != inside || rq.Partly != straddle || rq.NotTraced != outside {
 			t.Errorf("%s: traced %d, partly %d, not %d; want %d, %d, %d", name, rq.Traced, rq.Partly, rq.NotTraced, inside, straddle, outside)
@@ -593,9 +593,9 @@ func TestReportRotatedSpan(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		w, _ := correlate.NewWriter(f, "csv")
+		w, _ := record.NewWriter(f, "csv")
 		for i := from; i < to; i++ {
-			w.Write(&correlate.Record{Time: at(float64(i)).UnixNano(), Kind: "wakeup", LatencyNs: 1000, Pid: 10, Tid: 11, Comm: "exec", JavaThread: "http-nio-8080-exec-1", NameSource: "dump"})
+			w.Write(&record.Record{Time: at(float64(i)).UnixNano(), Kind: "wakeup", LatencyNs: 1000, Pid: 10, Tid: 11, Comm: "exec", JavaThread: "http-nio-8080-exec-1", NameSource: "dump"})
 		}
 		w.Flush()
 		f.Close()

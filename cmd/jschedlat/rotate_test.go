@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jschedlat/jschedlat/correlate"
+	"github.com/jschedlat/jschedlat/record"
 )
 
 // readAllRecords reads every record file in dir (plain or gzip), and
@@ -30,7 +30,7 @@ func readAllRecords(t *testing.T, dir string) map[string][]uint64 {
 			t.Fatal(err)
 		}
 		var ids []uint64
-		if err := correlate.ReadRecords(f, func(r *correlate.Record) error { ids = append(ids, r.KTime); return nil }); err != nil {
+		if err := record.ReadRecords(f, func(r *record.Record) error { ids = append(ids, r.KTime); return nil }); err != nil {
 			t.Fatalf("%s: %v", e.Name(), err)
 		}
 		f.Close()
@@ -67,15 +67,15 @@ func checkExactlyOnce(t *testing.T, files map[string][]uint64, from, to uint64) 
 	}
 }
 
-func sinkRecord(i uint64) *correlate.Record {
-	return &correlate.Record{Time: 1795651680000000000 + int64(i)*1000, KTime: i, Kind: "wakeup", LatencyNs: 1000 + i%5000,
+func sinkRecord(i uint64) *record.Record {
+	return &record.Record{Time: 1795651680000000000 + int64(i)*1000, KTime: i, Kind: "wakeup", LatencyNs: 1000 + i%5000,
 		Pid: 10, Tid: 11, Comm: "http-nio-8080-e", JavaThread: "http-nio-8080-exec-1, \"quoted\"", NameSource: "dump"}
 }
 
 // Rotation by size, with and without compression, CSV and JSON lines:
 // every record lands in exactly one file, each file readable on its own.
 func TestSinkRotateBySize(t *testing.T) {
-	for _, format := range correlate.Formats {
+	for _, format := range record.Formats {
 		for _, compress := range []bool{false, true} {
 			dir := t.TempDir()
 			path := filepath.Join(dir, "records."+format)

@@ -20,7 +20,8 @@ import (
 
 	"github.com/cilium/ebpf"
 
-	"github.com/jschedlat/jschedlat/correlate"
+	"github.com/jschedlat/jschedlat/internal/testenv"
+	"github.com/jschedlat/jschedlat/record"
 )
 
 // startDemoJVM starts the demo workload for the given seconds and stops it
@@ -285,7 +286,7 @@ func countRotated(dir string) int {
 // exactly one file: the files' records add up to the summary's count,
 // and no wait appears twice; every file is complete.
 func TestAttachRotateAndReopen(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	bin := binary(t)
 	jvm := startDemoJVM(t, 600)
 	dir := keepDir(t, "rotate")
@@ -349,7 +350,7 @@ func checkLiveFiles(t *testing.T, dir, stderr string, lr *logrotate) {
 // ends with exit 0, and every record is in exactly one file, each file
 // complete with its header. JSCHEDLAT_LOGROTATE_RUNS repeats it.
 func TestAttachLogrotate(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	bin := binary(t)
 	jvm := startDemoJVM(t, 900)
 	runs, _ := strconv.Atoi(os.Getenv("JSCHEDLAT_LOGROTATE_RUNS"))
@@ -410,7 +411,7 @@ func countRecords(t *testing.T, path string) (n int, last int64) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	if err := correlate.ReadRecords(f, func(r *correlate.Record) error { n++; last = max(last, r.Time); return nil }); err != nil {
+	if err := record.ReadRecords(f, func(r *record.Record) error { n++; last = max(last, r.Time); return nil }); err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}
 	return n, last
@@ -422,7 +423,7 @@ func countRecords(t *testing.T, path string) (n int, last int64) {
 // and writes again once there is room. Either way the file holds exactly
 // the records the summary reports, and nothing stays loaded.
 func TestAttachDiskFull(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	bin := binary(t)
 	jvm := startDemoJVM(t, 40)
 	pid := strconv.Itoa(jvm.Process.Pid)
@@ -532,7 +533,7 @@ func noneLoaded(t *testing.T) {
 // around it. After each, every record it reports is in its file (none
 // cut), and none of its BPF programs stays loaded.
 func TestAttachFaults(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	bin := binary(t)
 
 	t.Run("sigterm", func(t *testing.T) {
@@ -610,7 +611,7 @@ func TestAttachFaults(t *testing.T) {
 		}
 		defer f.Close()
 		var before, after, afterNamed, during int
-		err = correlate.ReadRecords(f, func(r *correlate.Record) error {
+		err = record.ReadRecords(f, func(r *record.Record) error {
 			if r.Pid != uint32(jcmd.Process.Pid) || r.Tid == r.Pid {
 				return nil
 			}
@@ -683,7 +684,7 @@ func TestAttachFaults(t *testing.T) {
 // stopped) ends the run within the shutdown grace, not after
 // --dump-timeout, with every record written.
 func TestAttachStopsPromptly(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	bin := binary(t)
 	jvm := startDemoJVM(t, 30)
 	defer func() { _ = jvm.Process.Signal(syscall.SIGCONT) }()
@@ -717,7 +718,7 @@ func TestAttachStopsPromptly(t *testing.T) {
 // ends with exit 0, every record in its files, no temporary file left;
 // other subcommands ignore it.
 func TestSIGHUPAnyTime(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	bin := binary(t)
 	jvm := startDemoJVM(t, 600)
 	dir := t.TempDir()
@@ -829,7 +830,7 @@ func TestSIGHUPAnyTime(t *testing.T) {
 // (--save-events, --save-dumps) fails before it truncates any: an existing
 // record file stays as it was, and no new file is left behind.
 func TestAttachChecksOutputsFirst(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	bin := binary(t)
 	dir := t.TempDir()
 	out := filepath.Join(dir, "records.csv")
@@ -875,7 +876,7 @@ func TestAttachChecksOutputsFirst(t *testing.T) {
 // traced=<duration>, and the records cover that long (the JVM waits all
 // the time).
 func TestAttachDurationIsTracingTime(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	bin := binary(t)
 	jvm := startDemoJVM(t, 600)
 	const d = 4 * time.Second
@@ -899,7 +900,7 @@ func TestAttachDurationIsTracingTime(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer f.Close()
-			err = correlate.ReadRecords(f, func(r *correlate.Record) error {
+			err = record.ReadRecords(f, func(r *record.Record) error {
 				if r.Pid != uint32(jvm.Process.Pid) {
 					return nil
 				}

@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"github.com/jschedlat/jschedlat/correlate"
+	"github.com/jschedlat/jschedlat/internal/testenv"
+	"github.com/jschedlat/jschedlat/record"
 )
 
 // truthLine is one line of VWorkload's ground truth.
@@ -27,7 +29,7 @@ type truthLine struct {
 // line a carrier's virtual thread wrote before a wait began, unless that
 // line announced a possible unmount.
 func TestVirtualThreadsRealJVM(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	bin := binary(t)
 	home := "/usr/lib/jvm/temurin-25-jdk-amd64/bin/"
 	if _, err := os.Stat(home + "java"); err != nil {
@@ -100,7 +102,7 @@ func TestVirtualThreadsRealJVM(t *testing.T) {
 	}
 	defer f.Close()
 	var named, right, unknown, carrierWaits, provable int
-	err = correlate.ReadRecords(f, func(r *correlate.Record) error {
+	err = record.ReadRecords(f, func(r *record.Record) error {
 		lines := truth[r.Tid]
 		begin := r.Time - int64(r.LatencyNs)
 		i := sort.Search(len(lines), func(i int) bool { return lines[i].t >= begin })
