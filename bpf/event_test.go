@@ -2,6 +2,9 @@ package bpf
 
 import (
 	"encoding/binary"
+	"os"
+	"regexp"
+	"strconv"
 	"testing"
 	"unsafe"
 
@@ -134,5 +137,33 @@ func TestDeliverSample(t *testing.T) {
 	}
 	if err := deliverSample(batch[:eventSize+1], &ev, fn); err == nil {
 		t.Error("a record of 89 bytes was delivered")
+	}
+}
+
+// TestKindsMatchC: the kinds of package sched are the values of enum kind
+// in runqlat.bpf.c, read from the source.
+func TestKindsMatchC(t *testing.T) {
+	src, err := os.ReadFile("runqlat.bpf.c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]sched.Kind{
+		"KIND_WAKEUP": sched.KindWakeup, "KIND_WAKEUP_NEW": sched.KindWakeupNew, "KIND_PREEMPT": sched.KindPreempt,
+		"KIND_YIELD": sched.KindYield, "KIND_EXIT": sched.KindExit, "KIND_BIRTH": sched.KindBirth,
+		"KIND_RENAME": sched.KindRename, "KIND_VMOP_BEGIN": sched.KindVMOpBegin, "KIND_VMOP_END": sched.KindVMOpEnd,
+		"KIND_THREAD_START": sched.KindThreadStart, "KIND_THREAD_NAME": sched.KindThreadName,
+	}
+	got := map[string]int{}
+	for _, m := range regexp.MustCompile(`(?m)^\s*(KIND_\w+)\s*=\s*(\d+)`).FindAllSubmatch(src, -1) {
+		v, _ := strconv.Atoi(string(m[2]))
+		got[string(m[1])] = v
+	}
+	for name, k := range want {
+		if v, ok := got[name]; !ok || v != int(k) {
+			t.Errorf("%s: C has %d (found %v), sched has %d", name, v, ok, k)
+		}
+	}
+	if len(got) != len(want)+1 { // and KIND_SILENT, never sent
+		t.Errorf("C enum kind has %d values, sched knows %d: %v", len(got), len(want), got)
 	}
 }
