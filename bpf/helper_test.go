@@ -244,13 +244,6 @@ func (h *helper) line(t *testing.T) string {
 	return strings.TrimSpace(h.out.Text())
 }
 
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("SKIPPED: this test loads BPF programs and needs root; run `sudo go test ./bpf` to run it")
-	}
-}
-
 // setSysctl sets a /proc/sys value and restores the old one at cleanup.
 func setSysctl(t *testing.T, name, value string) {
 	t.Helper()

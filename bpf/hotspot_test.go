@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jschedlat/jschedlat/internal/testenv"
 	"github.com/jschedlat/jschedlat/jvm"
 	"github.com/jschedlat/jschedlat/sched"
 )
@@ -21,7 +22,7 @@ import (
 // with its name, from a thread of that JVM, in order. Waits carry how long
 // the thread was off the CPU, never less than the wait itself.
 func TestHotSpotProbes(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	truthPath := filepath.Join(t.TempDir(), "truth.txt")
 	// Its two self-renaming threads rename themselves half-way (2.5 s).
 	cmd := startWorkload(t, "--seconds", "5", "--truth", truthPath, "--short-every-ms", "100", "--short-life-ms", "50")

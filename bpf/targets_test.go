@@ -6,6 +6,7 @@ import (
 
 	"github.com/cilium/ebpf"
 
+	"github.com/jschedlat/jschedlat/internal/testenv"
 	"github.com/jschedlat/jschedlat/jvm"
 	"github.com/jschedlat/jschedlat/sched"
 )
@@ -14,7 +15,7 @@ import (
 // run: only the members' events arrive, each member gets lifecycle events
 // and its own HotSpot uprobes, and nothing is left loaded after Close.
 func TestSetMode(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	a := startWorkload(t, "--seconds", "120", "--short-every-ms", "50", "--short-life-ms", "20")
 	b := startWorkload(t, "--seconds", "120", "--short-every-ms", "50", "--short-life-ms", "20")
 	other := startWorkload(t, "--seconds", "120", "--short-every-ms", "50", "--short-life-ms", "20")

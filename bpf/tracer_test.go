@@ -18,6 +18,7 @@ import (
 
 	"github.com/cilium/ebpf"
 
+	"github.com/jschedlat/jschedlat/internal/testenv"
 	"github.com/jschedlat/jschedlat/sched"
 )
 
@@ -122,7 +123,7 @@ func readSchedstats(t *testing.T, pid uint32) map[uint32]schedstat {
 // growth of schedstat run_delay, and the number of events the growth of
 // its switch-in count.
 func TestGroundTruth(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	// On some kernels run_delay only advances with delay accounting on.
 	setSysctl(t, "kernel.task_delayacct", "1")
 	for _, raw := range []bool{false, true} {
@@ -149,7 +150,7 @@ func TestGroundTruth(t *testing.T) {
 // accounting on (run_delay needs it on some kernels).
 func startContention(t *testing.T) *helper {
 	t.Helper()
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	setSysctl(t, "kernel.task_delayacct", "1")
 	h := startHelper(t, "contention")
 	if l := h.line(t); l != "ready" {
@@ -192,7 +193,7 @@ func TestSlotCollisions(t *testing.T) {
 // TestGroundTruthJVM does the same for the project's Java workload
 // (testdata/java/Workload.java) on the JDK found on PATH.
 func TestGroundTruthJVM(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	setSysctl(t, "kernel.task_delayacct", "1")
 	cmd := startWorkload(t, "--seconds", "10")
 	time.Sleep(1500 * time.Millisecond) // JVM start-up and thread creation
@@ -326,7 +327,7 @@ func checkAgainstSchedstatCfg(t *testing.T, cfg Config, minThreads int) (map[sch
 // workload and window: the filtered one must report exactly the matching
 // subset (within a few events at the window's edges).
 func TestFilters(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	h := startHelper(t, "contention")
 	h.line(t)
 	const minLat = 500 * time.Microsecond
@@ -403,7 +404,7 @@ func TestFilters(t *testing.T) {
 // process never does, and no exit records are sent. Events are checked as
 // they arrive rather than stored: the whole machine can be busy.
 func TestAllTasks(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	h := startHelper(t, "contention")
 	h.line(t)
 	tr, err := New(Config{})
@@ -466,7 +467,7 @@ func TestAllTasks(t *testing.T) {
 // TestExitRecords checks that each thread that ends produces an exit
 // record, and that new threads produce wakeup_new waits.
 func TestExitRecords(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	h := startHelper(t, "threads")
 	h.line(t) // ready
 	r := record(t, Config{Pid: h.pid()})
@@ -531,7 +532,7 @@ func programIDs() map[ebpf.ProgramID]bool {
 // (an attached program is pinned by its link, so this also covers links),
 // and that Close is idempotent and ends Run.
 func TestCloseDetaches(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	for _, raw := range []bool{false, true} {
 		tr, err := New(Config{ForceRawTP: raw})
 		if err != nil {
@@ -620,7 +621,7 @@ func TestConfigErrors(t *testing.T) {
 
 // TestUnprivileged runs New as nobody and checks the error names the cause.
 func TestUnprivileged(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	// The test binary's directory is private to root: copy it out.
 	dir, err := os.MkdirTemp("", "jschedlat-bpf-test")
 	if err != nil {

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/jschedlat/jschedlat/internal/testenv"
 )
 
 func TestCapSet(t *testing.T) {
@@ -57,9 +59,7 @@ func TestAsUserNotRoot(t *testing.T) {
 		fmt.Printf("\nRESULT %d threads\n", len(c.Dump.Threads))
 		return
 	}
-	if os.Geteuid() != 0 {
-		t.Skip("SKIPPED (needs root): the not-root attach-as-user path did not run")
-	}
+	testenv.RequireRoot(t) // the not-root attach-as-user path runs as another user
 	setpriv, err := exec.LookPath("setpriv")
 	if err != nil {
 		t.Skip("SKIPPED: no setpriv on PATH (util-linux): the not-root attach-as-user path did not run")

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jschedlat/jschedlat/internal/testenv"
 )
 
 func TestDecodeModifiedUTF8(t *testing.T) {
@@ -52,9 +54,7 @@ func TestDecodeModifiedUTF8(t *testing.T) {
 // 25), with TidProbe compiled; what names the test in skip messages.
 func eachJDK(t *testing.T, what string, f func(t *testing.T, java, classes string)) {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("SKIPPED in -short mode: starts JVMs")
-	}
+	testenv.RequireIntegration(t) // starts JVMs
 	java, err := exec.LookPath("java")
 	if err != nil {
 		t.Skipf("SKIPPED: java not on PATH: %s did not run", what)

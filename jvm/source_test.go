@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/jschedlat/jschedlat/internal/testenv"
 )
 
 const temurin25 = "/usr/lib/jvm/temurin-25-jdk-amd64"
@@ -122,9 +124,7 @@ func startProbeAs(t *testing.T, cred *syscall.Credential, java, classes string, 
 // TestToolSourceLive takes a dump of real JVMs with jcmd and checks the names
 // and TIDs against what the threads themselves found in /proc/thread-self.
 func TestToolSourceLive(t *testing.T) {
-	if testing.Short() {
-		t.Skip("SKIPPED in -short mode: starts JVMs")
-	}
+	testenv.RequireIntegration(t) // starts JVMs
 	java, err := exec.LookPath("java")
 	if err != nil {
 		t.Skip("SKIPPED: java not on PATH: the live JVM tests of ToolSource did not run")
@@ -219,9 +219,7 @@ func TestToolSourceLive(t *testing.T) {
 // TestToolSourceAsJVMUser: when we are root and the JVM is not, jcmd runs
 // as the JVM's user (JDK 8's attach listener accepts only its own uid).
 func TestSourcesAsJVMUser(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("SKIPPED (needs root): the jcmd-as-the-JVM's-user path did not run")
-	}
+	testenv.RequireRoot(t) // the jcmd-as-the-JVM's-user path runs as another user
 	java, err := exec.LookPath("java")
 	if err != nil {
 		t.Skip("SKIPPED: java not on PATH")
@@ -278,9 +276,7 @@ func TestSourcesAsJVMUser(t *testing.T) {
 // TestToolSourceRefuses: targets that a dump request would harm or cannot
 // serve are refused with a one-line error, and left alive.
 func TestToolSourceRefuses(t *testing.T) {
-	if testing.Short() {
-		t.Skip("SKIPPED in -short mode: starts processes")
-	}
+	testenv.RequireIntegration(t) // starts JVMs
 	java, err := exec.LookPath("java")
 	if err != nil {
 		t.Skip("SKIPPED: java not on PATH: the live JVM tests of ToolSource did not run")

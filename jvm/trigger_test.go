@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/jschedlat/jschedlat/internal/testenv"
 )
 
 // startSilent starts a process that ignores SIGQUIT and never opens an
@@ -123,9 +125,7 @@ func TestTriggerOfOthersStays(t *testing.T) {
 // removes the trigger file it created. The JVM is stopped (SIGSTOP), so
 // its listener never comes.
 func TestTriggerRemovedByCancelledHelper(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("SKIPPED: NOT ROOT: the helper runs as another user")
-	}
+	testenv.RequireRoot(t) // the helper runs as another user
 	java, err := exec.LookPath("java")
 	if err != nil {
 		t.Skip("SKIPPED: java not on PATH")

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jschedlat/jschedlat/internal/testenv"
 	"github.com/jschedlat/jschedlat/record"
 )
 
@@ -274,6 +275,7 @@ func pageProblems(dom string, console []string) string {
 // charts, and a screenshot is taken (kept under $JSCHEDLAT_KEEP when set).
 // A page with a broken script is caught by the same check.
 func TestHTMLInChromium(t *testing.T) {
+	testenv.RequireIntegration(t) // a browser, tens of seconds
 	browser := chromium(t)
 	dir := t.TempDir()
 	if keep := os.Getenv("JSCHEDLAT_KEEP"); keep != "" {
