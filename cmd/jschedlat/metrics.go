@@ -150,12 +150,6 @@ func (d dumpStats) add(o dumpStats) dumpStats {
 	return dumpStats{taken: d.taken + o.taken, failed: d.failed + o.failed, wall: d.wall + o.wall, stopped: d.stopped + o.stopped, deferred: d.deferred + o.deferred}
 }
 
-func (r *refresher) stats() dumpStats {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return dumpStats{taken: r.taken, failed: r.failed, wall: r.total, stopped: r.stopped, deferred: r.deferred}
-}
-
 // registerRun adds the metrics read from the tracer, the refresher and
 // the sink at scrape time.
 func (m *metrics) registerRun(events func() uint64, lost func() uint64, sink *recordSink, dumps func() dumpStats) {

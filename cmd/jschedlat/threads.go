@@ -48,7 +48,10 @@ Java thread id and state, the kernel name and the exact Java name.`,
 			// own PID namespace (whose dump prints its own TIDs).
 			hostTid := func(tid int) int { return tid }
 			if jvm.InOwnPIDNamespace(pid) {
-				m := hostTids(pid)
+				m, err := jvm.HostTids(pid)
+				if err != nil {
+					return fmt.Errorf("reading the JVM's namespace TIDs: %w", err)
+				}
 				hostTid = func(tid int) int {
 					if h, ok := m[tid]; ok {
 						return int(h)

@@ -1,4 +1,4 @@
-package main
+package session
 
 import (
 	"context"
@@ -205,12 +205,11 @@ func (r *refresher) final(last time.Time, gap time.Duration, byBudget bool) {
 	}
 }
 
-// capture takes one dump and returns what it cost: the JVM, the time it
-// was stopped; us, the rest of the request's wall time (client, socket, a
+// capture takes one dump and returns what it cost: cost, the time the JVM
+// was stopped; ours, the rest of the request's wall time (client, socket, a
 // JVM slow to start its listener). Where the JVM publishes no counters,
-// both are the wall time.
-// It returns the time the dump cost us and the JVM (its stop), or, when
-// it failed, how many dumps in a row have failed.
+// both are the wall time. When the dump failed, failed is how many dumps
+// in a row have failed.
 func (r *refresher) capture(reason string) (ours, cost time.Duration, failed int) {
 	// Not bound to the run's context: a dump cut short at shutdown would
 	// lose the names it was taken for. The source's timeout bounds it,
@@ -285,7 +284,7 @@ func (r *refresher) summary(w io.Writer) {
 		fmt.Fprint(w, "; the JVM's safepoint counters could not be read (-XX:-UsePerfData, or its hsperfdata file is not readable: see docs/privileges.md): wall time charged to the budget")
 	}
 	if r.budget < 1 {
-		fmt.Fprintf(w, " (budget %s)", formatBudget(r.budget))
+		fmt.Fprintf(w, " (budget %s)", FormatBudget(r.budget))
 	}
 	if r.failed > 0 {
 		fmt.Fprintf(w, ", %d failed (last: %v)", r.failed, r.lastErr)
@@ -300,9 +299,27 @@ func (r *refresher) summary(w io.Writer) {
 	}
 }
 
-// parseBudget reads a --dump-budget value: a percentage of wall time, with
+// DumpStats are a refresher's counters (metrics).
+type DumpStats struct {
+	Taken, Failed int
+	Wall, Stopped time.Duration
+	Deferred      time.Duration // requests held back by the budget
+}
+
+// Add sums two JVMs' counters.
+func (d DumpStats) Add(o DumpStats) DumpStats {
+	return DumpStats{Taken: d.Taken + o.Taken, Failed: d.Failed + o.Failed, Wall: d.Wall + o.Wall, Stopped: d.Stopped + o.Stopped, Deferred: d.Deferred + o.Deferred}
+}
+
+func (r *refresher) stats() DumpStats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return DumpStats{Taken: r.taken, Failed: r.failed, Wall: r.total, Stopped: r.stopped, Deferred: r.deferred}
+}
+
+// ParseBudget reads a --dump-budget value: a percentage of wall time, with
 // or without the % sign ("0.1%", "0.1"); 100% means no budget.
-func parseBudget(s string) (float64, error) {
+func ParseBudget(s string) (float64, error) {
 	v, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(s), "%")), 64)
 	if err != nil || v <= 0 || v > 100 || v != v {
 		return 0, fmt.Errorf("--dump-budget %q: want a percentage of wall time above 0 and at most 100, such as 0.1%%", s)
@@ -310,6 +327,7 @@ func parseBudget(s string) (float64, error) {
 	return v / 100, nil
 }
 
-func formatBudget(b float64) string {
+// FormatBudget writes a budget as --dump-budget takes it.
+func FormatBudget(b float64) string {
 	return strconv.FormatFloat(b*100, 'g', -1, 64) + "%"
 }

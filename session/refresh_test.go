@@ -1,4 +1,4 @@
-package main
+package session
 
 import (
 	"context"
@@ -128,17 +128,17 @@ func (u *unmetered) Capture(ctx context.Context) (*jvm.Capture, error) {
 
 func TestParseBudget(t *testing.T) {
 	for in, want := range map[string]float64{"0.1%": 0.001, "0.1": 0.001, " 5 % ": 0.05, "100%": 1} {
-		got, err := parseBudget(in)
+		got, err := ParseBudget(in)
 		if err != nil || got != want {
-			t.Errorf("parseBudget(%q) = %v, %v; want %v", in, got, err, want)
+			t.Errorf("ParseBudget(%q) = %v, %v; want %v", in, got, err, want)
 		}
 	}
 	for _, in := range []string{"", "0", "-1%", "101%", "abc", "NaN"} {
-		if _, err := parseBudget(in); err == nil {
-			t.Errorf("parseBudget(%q): no error", in)
+		if _, err := ParseBudget(in); err == nil {
+			t.Errorf("ParseBudget(%q): no error", in)
 		}
 	}
-	if got := formatBudget(DefaultBudget); got != "0.1%" {
+	if got := FormatBudget(DefaultBudget); got != "0.1%" {
 		t.Errorf("default budget prints as %q", got)
 	}
 }
