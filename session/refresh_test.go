@@ -10,6 +10,7 @@ import (
 
 	"github.com/jschedlat/jschedlat/correlate"
 	"github.com/jschedlat/jschedlat/jvm"
+	"github.com/jschedlat/jschedlat/record"
 )
 
 // stopSource answers every capture at once and says the JVM was stopped
@@ -41,7 +42,7 @@ func (s *stopSource) times() []time.Time {
 // once it has stopped.
 func runRefresher(t *testing.T, src jvm.Source, budget float64, d time.Duration) *refresher {
 	t.Helper()
-	w, err := correlate.NewWriter(io.Discard, "csv")
+	w, err := record.NewWriter(io.Discard, "csv")
 	if err != nil {
 		t.Fatal(err)
 	}

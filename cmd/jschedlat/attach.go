@@ -12,8 +12,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/jschedlat/jschedlat/bpf"
 	"github.com/jschedlat/jschedlat/record"
+	"github.com/jschedlat/jschedlat/sched"
 	"github.com/jschedlat/jschedlat/session"
 )
 
@@ -209,14 +209,14 @@ func validAttachKind(k string) error {
 
 // attachSettings are the checked values of the options.
 type attachSettings struct {
-	kinds  bpf.KindMask
+	kinds  sched.KindMask
 	budget float64
 }
 
 // checkAttach validates everything before any BPF is loaded or any file
 // created.
 func checkAttach(o *attachOpts) (st attachSettings, err error) {
-	if st.kinds, err = bpf.ParseKinds(o.kinds); err != nil {
+	if st.kinds, err = sched.ParseKinds(o.kinds); err != nil {
 		return st, fmt.Errorf("--kind: %w", err)
 	}
 	if o.minLatency < 0 {

@@ -21,7 +21,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/jschedlat/jschedlat/correlate"
+	"github.com/jschedlat/jschedlat/record"
 )
 
 // rotateOpts say when the record file is rotated and what is kept.
@@ -61,14 +61,14 @@ type recordSink struct {
 	created bool     // this run created it (removed if the run fails to start)
 	aside   string   // f's rotated name while no new file could be opened yet
 
-	header   []byte           // what begins a file: the CSV header (nothing for JSON lines)
-	buf      bytes.Buffer     // rows since the last flush
-	w        correlate.Writer // encodes rows into buf
-	batch    []byte           // header and rows of one write
-	size     int64            // f's size after our last write, as the kernel said
-	rows     uint64           // records in f
-	noHeader bool             // f is empty: its header goes before the next rows
-	opened   time.Time        // when f was started: opened new, or found cut to 0
+	header   []byte        // what begins a file: the CSV header (nothing for JSON lines)
+	buf      bytes.Buffer  // rows since the last flush
+	w        record.Writer // encodes rows into buf
+	batch    []byte        // header and rows of one write
+	size     int64         // f's size after our last write, as the kernel said
+	rows     uint64        // records in f
+	noHeader bool          // f is empty: its header goes before the next rows
+	opened   time.Time     // when f was started: opened new, or found cut to 0
 
 	// Write errors: a batch that was only partly written is cut off again,
 	// so the file never ends in half a row. waitFull: on a full disk, drop
@@ -141,7 +141,7 @@ func prepareSink(path, format string, opts rotateOpts) (*recordSink, error) {
 	}
 	s := &recordSink{path: path, format: format, opts: opts, now: time.Now, header: header, settle: time.Second,
 		quiet: quietAfter, maxHold: maxHold}
-	if s.w, err = correlate.NewContinuingWriter(&s.buf, format); err != nil {
+	if s.w, err = record.NewContinuingWriter(&s.buf, format); err != nil {
 		return nil, err
 	}
 	if path == "" || path == "-" {
@@ -182,7 +182,7 @@ func openAppend(path string) (f *os.File, created bool, err error) {
 // formatHeader is what starts a record file of format.
 func formatHeader(format string) ([]byte, error) {
 	var b bytes.Buffer
-	w, err := correlate.NewWriter(&b, format)
+	w, err := record.NewWriter(&b, format)
 	if err != nil {
 		return nil, err
 	}
@@ -308,7 +308,7 @@ func (s *recordSink) due() bool {
 }
 
 // Write writes one record, after a rotation or reopen that is due.
-func (s *recordSink) Write(r *correlate.Record) error {
+func (s *recordSink) Write(r *record.Record) error {
 	if err := s.Maintain(); err != nil {
 		return err
 	}
@@ -508,7 +508,7 @@ func (s *recordSink) failed(err error) error {
 	lost := s.pending
 	s.pending = 0
 	s.buf.Reset()
-	if w, werr := correlate.NewContinuingWriter(&s.buf, s.format); werr == nil {
+	if w, werr := record.NewContinuingWriter(&s.buf, s.format); werr == nil {
 		s.w = w // nothing half-encoded stays behind
 	}
 	if s.waitFull && (errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)) {
