@@ -221,9 +221,16 @@ func (s *Session) Run(ctx context.Context) (st Stats, err error) {
 	if m := s.cfg.Metrics; m != nil {
 		m.Register(s.events.Load, func() uint64 { c, _ := s.tr.Counters(); return c.Lost }, s.dumpStats)
 	}
-	s.logStart()
 	s.started = time.Now()
-	s.discover()
+	if s.cfg.follow() {
+		s.logStart()
+		s.discover()
+	} else {
+		// Said once the process is traced: tests and operators wait
+		// for this line.
+		s.discover()
+		s.logStart()
+	}
 	// The span the records cover, for report (FILE.runs.jsonl): from when
 	// the processes running now are traced (a JVM started later is traced
 	// from its discovery, up to a scan later).
