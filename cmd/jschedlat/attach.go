@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/jschedlat/jschedlat/metrics"
 	"github.com/jschedlat/jschedlat/record"
 	"github.com/jschedlat/jschedlat/sched"
 	"github.com/jschedlat/jschedlat/session"
@@ -249,7 +250,7 @@ func checkAttach(o *attachOpts) (st attachSettings, err error) {
 // runOutputs are where a run's records and metrics go.
 type runOutputs struct {
 	sink  *recordSink
-	met   *metrics // nil without --metrics-addr
+	met   *metrics.Metrics // nil without --metrics-addr
 	close []func() error
 }
 
@@ -264,12 +265,12 @@ func openOutputs(o *attachOpts) (_ *runOutputs, err error) {
 		}
 	}()
 	if o.metricsAddr != "" {
-		l, err := listenMetrics(o.metricsAddr)
+		l, err := metrics.Listen(o.metricsAddr)
 		if err != nil {
 			return nil, err
 		}
-		out.met = newMetrics(o.maxSeries, nil)
-		srv := out.met.serve(l)
+		out.met = metrics.New(o.maxSeries, nil)
+		srv := out.met.Serve(l)
 		out.close = append(out.close, func() error { srv.Close(); return nil })
 	}
 	if out.sink, err = prepareSink(o.output, o.format, o.rotate); err != nil {
@@ -316,7 +317,7 @@ func runAttach(ctx context.Context, target int, o *attachOpts) (err error) {
 	}()
 	cfg.Sink = sessionSink{outs.sink}
 	if outs.met != nil {
-		cfg.Metrics = sessionMetrics{m: outs.met, sink: outs.sink}
+		cfg.Metrics = sessionMetrics{Metrics: outs.met, sink: outs.sink}
 	}
 	s, err := session.New(cfg)
 	if err != nil {
@@ -371,15 +372,13 @@ func (s sessionSink) Start() error { return s.start() }
 
 // sessionMetrics is the metrics server as the session feeds it.
 type sessionMetrics struct {
-	m    *metrics
+	*metrics.Metrics
 	sink *recordSink
 }
 
-func (a sessionMetrics) Observe(r *record.Record, jvm string) { a.m.observe(r, jvm) }
-
 func (a sessionMetrics) Register(events, lost func() uint64, dumps func() session.DumpStats) {
-	a.m.registerRun(events, lost, a.sink, func() dumpStats {
+	a.Metrics.Register(metrics.Run{Events: events, Lost: lost, Dropped: a.sink.Dropped, Dumps: func() metrics.DumpStats {
 		d := dumps()
-		return dumpStats{taken: d.Taken, failed: d.Failed, wall: d.Wall, stopped: d.Stopped, deferred: d.Deferred}
-	})
+		return metrics.DumpStats{Taken: d.Taken, Failed: d.Failed, Wall: d.Wall, Stopped: d.Stopped, Deferred: d.Deferred}
+	}})
 }

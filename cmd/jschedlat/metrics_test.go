@@ -18,42 +18,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/jschedlat/jschedlat/internal/testenv"
-	"github.com/jschedlat/jschedlat/record"
 )
-
-// The latency histogram keeps at most maxSeries series; later pools are
-// counted under "(other)", one series per (jvm, kind).
-func TestMetricsSeriesBound(t *testing.T) {
-	m := newMetrics(3, nil)
-	for i := 0; i < 100; i++ {
-		r := &record.Record{Kind: []string{"wakeup", "preempt"}[i%2], LatencyNs: 2e6, Pid: 1, Tid: uint32(i),
-			JavaThread: fmt.Sprintf("pool%d-worker-%d", i%10, i)}
-		m.observe(r, "App")
-	}
-	fams, err := m.reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	series, other := 0, uint64(0)
-	var total uint64
-	for _, f := range fams {
-		if f.GetName() != "jschedlat_runq_latency_seconds" {
-			continue
-		}
-		for _, mm := range f.Metric {
-			series++
-			total += mm.GetHistogram().GetSampleCount()
-			for _, l := range mm.Label {
-				if l.GetName() == "pool" && l.GetValue() == overflowPool {
-					other += mm.GetHistogram().GetSampleCount()
-				}
-			}
-		}
-	}
-	if series != 3+2 || total != 100 || other != 70 {
-		t.Errorf("%d series (want 3 + 2 of (other)), %d waits (want 100), %d under (other) (want 70)", series, total, other)
-	}
-}
 
 // scrape reads and parses a /metrics page.
 func scrape(t *testing.T, url string) map[string]*dto.MetricFamily {
