@@ -10,39 +10,6 @@ import (
 	"github.com/jschedlat/jschedlat/sched"
 )
 
-// Deprecated: transition, removed when callers moved. Use package sched.
-type (
-	Kind     = sched.Kind
-	KindMask = sched.KindMask
-)
-
-// Deprecated: transition, removed when callers moved. Use package sched.
-const (
-	KindWakeup      = sched.KindWakeup
-	KindWakeupNew   = sched.KindWakeupNew
-	KindPreempt     = sched.KindPreempt
-	KindYield       = sched.KindYield
-	KindExit        = sched.KindExit
-	KindBirth       = sched.KindBirth
-	KindRename      = sched.KindRename
-	KindVMOpBegin   = sched.KindVMOpBegin
-	KindVMOpEnd     = sched.KindVMOpEnd
-	KindThreadStart = sched.KindThreadStart
-	KindThreadName  = sched.KindThreadName
-	KindsAll        = sched.KindsAll
-	ValidKindNames  = sched.ValidKindNames
-)
-
-// ParseKinds is sched.ParseKinds.
-//
-// Deprecated: transition, removed when callers moved.
-func ParseKinds(s string) (KindMask, error) { return sched.ParseKinds(s) }
-
-// CommString is sched.CommString.
-//
-// Deprecated: transition, removed when callers moved.
-func CommString(c [16]byte) string { return sched.CommString(c) }
-
 // Event is one record from the kernel, decoded.
 type Event struct {
 	Time             uint64 // CLOCK_MONOTONIC ns of the switch-in (exit: of the exit)

@@ -582,39 +582,6 @@ func (t *Tracer) Counters() (Counters, error) {
 	return c, nil
 }
 
-// Lost is Counters().Lost and LostPerCPU.
-//
-// Deprecated: transition, removed when callers moved.
-func (t *Tracer) Lost() (total uint64, perCPU []uint64, err error) {
-	c, err := t.Counters()
-	return c.Lost, c.LostPerCPU, err
-}
-
-// Collisions is Counters().Collisions.
-//
-// Deprecated: transition, removed when callers moved.
-func (t *Tracer) Collisions() (uint64, error) { c, err := t.Counters(); return c.Collisions, err }
-
-// Unobserved is Counters().Unobserved.
-//
-// Deprecated: transition, removed when callers moved.
-func (t *Tracer) Unobserved() (uint64, error) { c, err := t.Counters(); return c.Unobserved, err }
-
-// Recovered is Counters().Recovered.
-//
-// Deprecated: transition, removed when callers moved.
-func (t *Tracer) Recovered() (uint64, error) { c, err := t.Counters(); return c.Recovered, err }
-
-// Missed is Counters().Missed.
-//
-// Deprecated: transition, removed when callers moved.
-func (t *Tracer) Missed() (uint64, error) { c, err := t.Counters(); return c.Missed, err }
-
-// MissedNs is Counters().MissedNs.
-//
-// Deprecated: transition, removed when callers moved.
-func (t *Tracer) MissedNs() (uint64, error) { c, err := t.Counters(); return c.MissedNs, err }
-
 func (t *Tracer) sumCounter(name string) (uint64, error) {
 	perCPU, err := t.perCPUCounter(name)
 	var total uint64
