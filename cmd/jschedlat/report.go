@@ -2,21 +2,19 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math"
 	"os"
 	"path/filepath"
 	"regexp"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/jschedlat/jschedlat/correlate"
-	"github.com/jschedlat/jschedlat/record"
 	"github.com/jschedlat/jschedlat/report"
 	"github.com/jschedlat/jschedlat/runmeta"
 )
@@ -104,10 +102,59 @@ it is guessed from the first and last record (with a warning).`,
 	return c
 }
 
-// maxRowWarnings bounds the malformed rows reported one by one per file.
-const maxRowWarnings = 10
-
 func runReport(o *reportOpts, files []string) error {
+	if err := checkReport(o); err != nil {
+		return err
+	}
+	in := report.Input{Files: files, Strict: o.strict, RunqMin: o.runqMin}
+	rules, err := reportInput(o, &in)
+	if err != nil {
+		return err
+	}
+	rp := report.New(report.Config{Pools: rules, Interval: o.interval})
+	if err := reportProfile(o, &in, rules); err != nil {
+		return err
+	}
+	if o.appLog != "" {
+		if in.Requests, err = readAppLog(o); err != nil {
+			return err
+		}
+	}
+	var traceFile, htmlFile *os.File
+	if o.trace != "" {
+		if traceFile, err = os.Create(o.trace); err != nil {
+			return fmt.Errorf("--trace: %w", err)
+		}
+		defer traceFile.Close()
+		in.Trace = report.NewTraceWriter(traceFile)
+	}
+	if o.html != "" {
+		// Created now, so a bad path fails before the records are read.
+		if htmlFile, err = os.Create(o.html); err != nil {
+			return fmt.Errorf("--html: %w", err)
+		}
+		defer htmlFile.Close()
+		in.Timeline = report.NewTimeline(1000)
+	}
+	res, err := rp.ReadFiles(in)
+	if err != nil {
+		return err
+	}
+	if in.Trace != nil {
+		if err := closeWith("--trace", o.trace, traceFile, in.Trace.Close()); err != nil {
+			return err
+		}
+	}
+	if in.Profile != nil {
+		if err := writeProfile(in.Profile, o.pprof); err != nil {
+			return err
+		}
+	}
+	return writeReport(o, rp, &in, res, htmlFile)
+}
+
+// checkReport checks the options that need nothing read.
+func checkReport(o *reportOpts) error {
 	if o.format != "text" && o.format != "json" {
 		return fmt.Errorf("unknown --format %q (valid: text, json)", o.format)
 	}
@@ -121,139 +168,81 @@ func runReport(o *reportOpts, files []string) error {
 			}
 		}
 	}
-	traced, err := parseTraced(o.traced)
-	if err != nil {
-		return err
+	return nil
+}
+
+// reportInput reads --traced, --pool and --match.
+func reportInput(o *reportOpts, in *report.Input) (rules []report.PoolRule, err error) {
+	if in.Traced, err = runmeta.ParseIntervals(o.traced); err != nil {
+		return nil, fmt.Errorf("--traced %w", err)
 	}
-	var rules []report.PoolRule
 	for _, p := range o.pools {
 		r, err := report.ParsePoolRule(p)
 		if err != nil {
-			return fmt.Errorf("--pool: %w", err)
+			return nil, fmt.Errorf("--pool: %w", err)
 		}
 		rules = append(rules, r)
 	}
-	var match *regexp.Regexp
 	if o.match != "" {
-		var err error
-		if match, err = regexp.Compile(o.match); err != nil {
-			return fmt.Errorf("--match: %v", err)
+		if in.Match, err = regexp.Compile(o.match); err != nil {
+			return nil, fmt.Errorf("--match: %v", err)
 		}
 	}
-	rp := report.New(report.Config{Pools: rules, Interval: o.interval})
-	var prof *report.Profiler
-	if o.pprof != "" {
-		loc, err := time.LoadLocation(o.tz)
-		if err != nil {
-			return fmt.Errorf("--tz: %w", err)
+	return rules, nil
+}
+
+// reportProfile sets up --pprof with the stacks of --dumps.
+func reportProfile(o *reportOpts, in *report.Input, rules []report.PoolRule) error {
+	if o.pprof == "" {
+		if len(o.dumps) > 0 {
+			return errors.New("--dumps is for --pprof: give --pprof FILE too")
 		}
-		dumps, warns, err := correlate.LoadDumps(o.dumps, loc)
-		if err != nil {
-			return err
-		}
-		for _, w := range warns {
-			slog.Warn(w)
-		}
-		if len(dumps) == 0 {
-			slog.Warn("no thread dumps: the profile has threads but no Java stacks (give --dumps)")
-		}
-		prof = report.NewProfiler(report.NewStacks(dumps), rules)
-	} else if len(o.dumps) > 0 {
-		return errors.New("--dumps is for --pprof: give --pprof FILE too")
+		return nil
 	}
-	var join *report.Join
-	var reqs []report.Request
-	if o.appLog != "" {
-		if reqs, err = readAppLog(o); err != nil {
-			return err
-		}
-		join = report.NewJoin(reqs)
+	loc, err := time.LoadLocation(o.tz)
+	if err != nil {
+		return fmt.Errorf("--tz: %w", err)
 	}
-	var tr *report.TraceWriter
-	var traceFile *os.File
-	var pid uint32
-	if o.trace != "" {
-		var err error
-		if traceFile, err = os.Create(o.trace); err != nil {
-			return fmt.Errorf("--trace: %w", err)
-		}
-		defer traceFile.Close()
-		tr = report.NewTraceWriter(traceFile)
+	dumps, warns, err := correlate.LoadDumps(o.dumps, loc)
+	if err != nil {
+		return err
 	}
-	var tl *report.Timeline
-	var htmlFile *os.File
-	if o.html != "" {
-		// Created now, so a bad path fails before the records are read.
-		var err error
-		if htmlFile, err = os.Create(o.html); err != nil {
-			return fmt.Errorf("--html: %w", err)
-		}
-		defer htmlFile.Close()
-		tl = report.NewTimeline(1000)
+	for _, w := range warns {
+		slog.Warn(w)
 	}
-	sink := func(r *record.Record) {
-		if tl != nil {
-			tl.Add(r)
-		}
-		if tr != nil {
-			tr.Add(r)
-			if pid == 0 {
-				pid = r.Pid
-			}
-		}
+	if len(dumps) == 0 {
+		slog.Warn("no thread dumps: the profile has threads but no Java stacks (give --dumps)")
 	}
-	infos := make([]*runmeta.File, len(files))
-	for i, path := range files {
-		infos[i] = &runmeta.File{Path: path}
-		if err := readInto(rp, prof, join, sink, match, infos[i], o.strict); err != nil {
-			return err
-		}
-	}
-	var cover coverage
-	if join != nil {
-		cover = coveredSpan(infos, traced)
-		if cover.minLatency > o.runqMin {
-			slog.Warn("the records hold only waits of at least --min-latency, which is above --runq-threshold: a request that waited less than that in one wait counts as not waiting; the number of slow requests that waited is a lower bound (use --runq-threshold "+cover.minLatency.String()+", or trace with a lower --min-latency)",
-				"min_latency", cover.minLatency, "runq_threshold", o.runqMin)
-		}
-		report.Classify(reqs, cover.span)
-		join.Finish()
-	}
-	if tr != nil {
-		if join != nil {
-			tr.Requests(pid, reqs)
-		}
-		err := tr.Close()
-		if err == nil {
-			err = traceFile.Close()
-		}
-		if err != nil {
-			return fmt.Errorf("--trace %s: %w", o.trace, err)
-		}
-	}
-	if prof != nil {
-		if err := writeProfile(prof, o.pprof); err != nil {
-			return err
-		}
-	}
+	in.Profile = report.NewProfiler(report.NewStacks(dumps), rules)
+	return nil
+}
+
+// writeReport writes the requests (--app-out), the HTML page and the
+// report itself.
+func writeReport(o *reportOpts, rp *report.Report, in *report.Input, res report.Result, htmlFile *os.File) error {
 	out, err := createOut(o.output)
 	if err != nil {
 		return err
 	}
 	w := bufio.NewWriterSize(out.f, 64<<10)
 	s := rp.Summary()
-	if join != nil {
-		s.Requests = report.SummarizeRequests(reqs, join, o.slo, o.runqMin, 10)
-		s.Requests.Span, s.Requests.SpanSource, s.Requests.MinLatency = cover.span, cover.source, cover.minLatency
+	if res.Join != nil {
+		s.Requests = report.SummarizeRequests(in.Requests, res.Join, o.slo, o.runqMin, 10)
+		s.Requests.Span, s.Requests.SpanSource, s.Requests.MinLatency = res.Cover.Span, res.Cover.Source, res.Cover.MinLatency
 		if s.Requests.MatchedThreads == 0 {
 			slog.Warn("no thread name of the app log appears in the records: check --app-thread, and that the records have Java names", "app_log", o.appLog, "threads", s.Requests.Threads)
 		}
-		if err := writeRequests(o, reqs); err != nil {
+		if err := writeRequests(o, in.Requests); err != nil {
+			out.Close()
 			return err
 		}
 	}
-	if tl != nil {
-		if err := writeHTML(o, htmlFile, s, tl, reqs, files); err != nil {
+	if in.Timeline != nil {
+		err := writeBuffered("--html", o.html, htmlFile, func(w io.Writer) error {
+			return report.WriteHTML(w, report.HTMLInput{Summary: s, Timeline: in.Timeline, Requests: in.Requests, SLO: o.slo, Files: in.Files, Top: htmlTop(o.top)})
+		})
+		if err != nil {
+			out.Close()
 			return err
 		}
 	}
@@ -274,17 +263,25 @@ func runReport(o *reportOpts, files []string) error {
 	return nil
 }
 
-func writeHTML(o *reportOpts, f *os.File, s *report.Summary, tl *report.Timeline, reqs []report.Request, files []string) error {
+// writeBuffered writes f through a buffer and closes it; an error names
+// the flag and the path.
+func writeBuffered(flag, path string, f *os.File, write func(io.Writer) error) error {
 	bw := bufio.NewWriterSize(f, 256<<10)
-	err := report.WriteHTML(bw, report.HTMLInput{Summary: s, Timeline: tl, Requests: reqs, SLO: o.slo, Files: files, Top: htmlTop(o.top)})
+	err := write(bw)
 	if err == nil {
 		err = bw.Flush()
 	}
+	return closeWith(flag, path, f, err)
+}
+
+// closeWith closes f after err (the write's), returning the first of them
+// with the flag and the path.
+func closeWith(flag, path string, f *os.File, err error) error {
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
-		return fmt.Errorf("--html %s: %w", o.html, err)
+		return fmt.Errorf("%s %s: %w", flag, path, err)
 	}
 	return nil
 }
@@ -294,19 +291,23 @@ func writeProfile(p *report.Profiler, path string) error {
 	if err != nil {
 		return fmt.Errorf("--pprof: %w", err)
 	}
-	if err := p.Write(f); err != nil {
-		f.Close()
-		return fmt.Errorf("--pprof %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("--pprof %s: %w", path, err)
-	}
-	return nil
+	return closeWith("--pprof", path, f, p.Write(f))
 }
 
 var durationUnits = map[string]time.Duration{"ns": time.Nanosecond, "us": time.Microsecond, "µs": time.Microsecond, "ms": time.Millisecond, "s": time.Second}
 
+// readAppLog checks the --app-* options and reads --app-log.
 func readAppLog(o *reportOpts) ([]report.Request, error) {
+	lines, err := appLogFormat(o)
+	if err != nil {
+		return nil, err
+	}
+	return report.ReadAppFile(o.appLog, o.appCols, lines, o.strict)
+}
+
+// appLogFormat is the app log's line format (nil: CSV or JSON lines by
+// o.appCols, whose unit and zone it sets).
+func appLogFormat(o *reportOpts) (*report.LineFormat, error) {
 	unit := time.Millisecond
 	if o.appUnit != "" {
 		var ok bool
@@ -323,6 +324,7 @@ func readAppLog(o *reportOpts) ([]report.Request, error) {
 		o.appCols.TZ = loc
 	}
 	var lines *report.LineFormat
+	var err error
 	switch {
 	case o.appPat != "" && o.appRegex != "":
 		return nil, errors.New("--app-pattern and --app-regex exclude each other")
@@ -334,65 +336,17 @@ func readAppLog(o *reportOpts) ([]report.Request, error) {
 		if o.appUnit != "" {
 			given = unit
 		}
-		var err error
-		if lines, err = report.CompileAccessPattern(o.appPat, report.TimeIs(o.appTime), given, o.appCols.TZ); err != nil {
-			return nil, err
-		}
+		lines, err = report.CompileAccessPattern(o.appPat, report.TimeIs(o.appTime), given, o.appCols.TZ)
 	case o.appRegex != "":
-		var err error
-		if lines, err = report.CompileAppRegex(o.appRegex, unit, o.appCols.TZ); err != nil {
-			return nil, err
-		}
+		lines, err = report.CompileAppRegex(o.appRegex, unit, o.appCols.TZ)
+	}
+	if err != nil {
+		return nil, err
 	}
 	if lines != nil && (o.appCols.Thread != "" || o.appCols.Start != "" || o.appCols.End != "" || o.appCols.Duration != "" || o.appCols.ID != "") {
 		return nil, errors.New("--app-thread, --app-start, --app-end, --app-duration and --app-id name CSV/JSON columns: with --app-pattern or --app-regex the fields come from the pattern")
 	}
-	f, err := os.Open(o.appLog)
-	if err != nil {
-		return nil, fmt.Errorf("--app-log: %w", err)
-	}
-	defer f.Close()
-	var bad int
-	onBad := func(e *record.RowError) error {
-		if o.strict {
-			return e
-		}
-		bad++
-		if bad <= maxRowWarnings {
-			slog.Warn("app log row skipped", "file", o.appLog, "line", e.Line, "err", e.Err)
-		}
-		return nil
-	}
-	var reqs []report.Request
-	if lines != nil {
-		reqs, err = report.ReadAppLines(f, lines, onBad)
-	} else {
-		reqs, err = report.ReadAppLog(f, o.appCols, onBad)
-	}
-	if err != nil {
-		var re *record.RowError
-		if errors.As(err, &re) {
-			return nil, fmt.Errorf("%s:%d: %v", o.appLog, re.Line, re.Err)
-		}
-		return nil, fmt.Errorf("%s: %w", o.appLog, err)
-	}
-	if bad > maxRowWarnings {
-		slog.Warn("more app log rows skipped", "file", o.appLog, "rows", bad-maxRowWarnings)
-	}
-	if len(reqs) == 0 {
-		return nil, fmt.Errorf("%s: no usable request (%d rows skipped)", o.appLog, bad)
-	}
-	coarse := 0
-	for i := range reqs {
-		if reqs[i].Coarse > 0 {
-			coarse++
-		}
-	}
-	if coarse > 0 {
-		slog.Warn("app log times are to the second only: such a request's run-queue wait is given as a range (the least and the most its window can hold); log milliseconds for exact waits (Tomcat: %{begin:msec}t, or %{yyyy-MM-dd HH:mm:ss.SSS}t)",
-			"file", o.appLog, "requests", coarse, "of", len(reqs))
-	}
-	return reqs, nil
+	return lines, nil
 }
 
 func writeRequests(o *reportOpts, reqs []report.Request) error {
@@ -405,87 +359,7 @@ func writeRequests(o *reportOpts, reqs []report.Request) error {
 	if err != nil {
 		return fmt.Errorf("--app-out: %w", err)
 	}
-	bw := bufio.NewWriterSize(f, 64<<10)
-	err = report.WriteRequests(bw, reqs)
-	if err == nil {
-		err = bw.Flush()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("--app-out %s: %w", path, err)
-	}
-	return nil
-}
-
-func readInto(rp *report.Report, prof *report.Profiler, join *report.Join, sink func(*record.Record), match *regexp.Regexp, info *runmeta.File, strict bool) error {
-	path := info.Path
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	br, err := record.Gunzip(bufio.NewReaderSize(f, 64<<10))
-	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	if head, _ := br.Peek(4096); isEventLog(head) {
-		return fmt.Errorf("%s is an events file (--save-events), not records: name its threads with 'jschedlat replay --events %s --dumps DIR -o records.csv', then report the records", path, path)
-	}
-	var bad uint64
-	onBad := func(e *record.RowError) error {
-		if strict {
-			return e
-		}
-		bad++
-		if bad <= maxRowWarnings {
-			slog.Warn("malformed row skipped", "file", path, "line", e.Line, "err", e.Err)
-		}
-		return nil
-	}
-	n, read := uint64(0), uint64(0)
-	err = record.ReadRecordsLenient(br, func(r *record.Record) error {
-		read++
-		if info.Records == 0 || r.Time < info.First {
-			info.First = r.Time
-		}
-		info.Last = max(info.Last, r.Time)
-		info.Records++
-		if join != nil {
-			// Every record: --match chooses the tables' threads, and a
-			// request's wait must not read 0 because its thread is not
-			// among them.
-			join.Add(r)
-		}
-		if match != nil && !match.MatchString(report.ThreadLabel(r)) {
-			return nil
-		}
-		rp.Add(r)
-		if prof != nil {
-			prof.Add(r)
-		}
-		sink(r)
-		n++
-		return nil
-	}, onBad)
-	if err != nil {
-		var re *record.RowError
-		if errors.As(err, &re) {
-			return fmt.Errorf("%s:%d: %v", path, re.Line, re.Err)
-		}
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	if bad > maxRowWarnings {
-		slog.Warn("more malformed rows skipped", "file", path, "rows", bad-maxRowWarnings)
-	}
-	if read > 0 && n == 0 {
-		slog.Warn("no thread matches --match", "file", path, "records", read, "match", match.String())
-	}
-	if read == 0 && bad == 0 {
-		slog.Warn("no records", "file", path)
-	}
-	return nil
+	return writeBuffered("--app-out", path, f, func(w io.Writer) error { return report.WriteRequests(w, reqs) })
 }
 
 // htmlTop is the rows per table of the HTML page: --top, at least 50 (the
@@ -495,115 +369,4 @@ func htmlTop(top int) int {
 		return math.MaxInt
 	}
 	return max(top, 50)
-}
-
-// parseTraced reads --traced FROM,TO values.
-func parseTraced(vals []string) ([]runmeta.Interval, error) {
-	var out []runmeta.Interval
-	for _, v := range vals {
-		a, b, ok := strings.Cut(v, ",")
-		from, err1 := time.Parse(time.RFC3339Nano, strings.TrimSpace(a))
-		to, err2 := time.Parse(time.RFC3339Nano, strings.TrimSpace(b))
-		if !ok || err1 != nil || err2 != nil || to.Before(from) {
-			return nil, fmt.Errorf("--traced %q: want FROM,TO in RFC 3339, FROM not after TO (e.g. 2026-11-26T00:08:00Z,2026-11-26T00:18:00Z)", v)
-		}
-		out = append(out, runmeta.Interval{From: from.UnixNano(), To: to.UnixNano()})
-	}
-	return runmeta.Merge(out), nil
-}
-
-// coverage is the span the records cover, where it came from, and the
-// largest --min-latency of the runs (-1: not known).
-type coverage struct {
-	span       []runmeta.Interval
-	source     report.SpanSource
-	minLatency time.Duration
-}
-
-// coveredSpan works out the traced span of the record files: --traced
-// when given; else, for the files whose run metadata (FILE.runs.jsonl
-// beside the path attach wrote) is there, the runs' spans as the files
-// given cover them; for the others, from their first to their last
-// record, with a warning: a quiet stretch at either end (no wait above
-// --min-latency) was traced too, but cannot be told from one that was not.
-func coveredSpan(files []*runmeta.File, traced []runmeta.Interval) coverage {
-	c := coverage{minLatency: -1}
-	if len(traced) > 0 {
-		c.span, c.source = traced, report.SpanFromFlag
-		return c
-	}
-	byBase := map[string][]*runmeta.File{}
-	var bases []string
-	for _, f := range files {
-		b, _, _, _ := runmeta.Base(f.Path)
-		if byBase[b] == nil {
-			bases = append(bases, b)
-		}
-		byBase[b] = append(byBase[b], f)
-	}
-	var span []runmeta.Interval
-	var guessed []string
-	var first, last int64
-	var any bool
-	for _, b := range bases {
-		runs, warns, err := runmeta.Read(b + runmeta.Suffix)
-		for _, w := range warns {
-			slog.Warn(w)
-		}
-		if err != nil || len(runs) == 0 {
-			if err != nil && !errors.Is(err, os.ErrNotExist) {
-				slog.Warn("run metadata unreadable", "file", b+runmeta.Suffix, "err", err)
-			}
-			for _, f := range byBase[b] {
-				guessed = append(guessed, f.Path)
-				if f.Records > 0 {
-					if !any || f.First < first {
-						first = f.First
-					}
-					last = max(last, f.Last)
-					any = true
-				}
-			}
-			continue
-		}
-		for _, r := range runs {
-			c.minLatency = max(c.minLatency, time.Duration(r.MinLatencyNs))
-			if !r.Stopped() {
-				slog.Warn("a run has no stop line in its run metadata (killed, or still running): its span is taken to end at its last record", "file", b+runmeta.Suffix, "started", record.FormatTime(r.Start))
-			}
-		}
-		var names []string
-		if ents, err := os.ReadDir(dirOf(b)); err == nil {
-			for _, e := range ents {
-				names = append(names, e.Name())
-			}
-		}
-		span = append(span, runmeta.Covered(b, runs, byBase[b], names)...)
-	}
-	c.source = report.SpanFromRuns
-	if len(guessed) > 0 {
-		if any {
-			span = append(span, runmeta.Interval{From: first, To: last})
-		}
-		c.source = report.SpanFromRecords
-		slog.Warn("NO RUN METADATA: the traced span is GUESSED as from the first to the last record; requests near its edges may be misjudged as traced or not. attach writes FILE.runs.jsonl beside -o FILE (not for stdout); else give the span with --traced FROM,TO (RFC 3339)",
-			"files", strings.Join(guessed, " "), "from", record.FormatTime(first), "to", record.FormatTime(last))
-	}
-	c.span = runmeta.Merge(span)
-	return c
-}
-
-func dirOf(path string) string {
-	d := filepath.Dir(path)
-	if d == "" {
-		return "."
-	}
-	return d
-}
-
-// isEventLog tells whether a file's first bytes are the header line of an
-// events file (--save-events).
-func isEventLog(head []byte) bool {
-	line, _, _ := bytes.Cut(head, []byte("\n"))
-	return bytes.HasPrefix(line, []byte("{")) && bytes.Contains(line, []byte(`"format":"jschedlat-events"`))
 }
