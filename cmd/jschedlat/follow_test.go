@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	crand "crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -56,8 +55,8 @@ func TestAttachFollow(t *testing.T) {
 	out := filepath.Join(dir, "out.csv")
 
 	tr := exec.Command(bin, "attach", "--jvm", `-Djschedlat\.test=`+marker+`(\s|$)`, "--min-latency", "0", "--dump-budget", "100%", "-o", out)
-	var stderr bytes.Buffer
-	tr.Stderr = &stderr
+	stderr := &testenv.Output{}
+	tr.Stderr = stderr
 	if err := tr.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -65,16 +64,23 @@ func TestAttachFollow(t *testing.T) {
 	go func() { trDone <- tr.Wait() }()
 	t.Cleanup(func() { _ = tr.Process.Kill() })
 
-	time.Sleep(2 * time.Second) // nothing to follow yet
+	// Each step waits for the tool to say it reached the state (start-up
+	// takes seconds on a loaded host); the sleeps left are windows in
+	// which the traced JVMs run and wait.
+	stderr.WaitFor(t, 90*time.Second, "waiting for a JVM") // nothing to follow yet
 	a := startFollowJVM(t, j.java, classes, marker, dir, 60)
 	other := startFollowJVM(t, j.java, classes, marker+"-not", dir, 60)
-	time.Sleep(6 * time.Second)
+	stderr.WaitFor(t, 90*time.Second, fmt.Sprintf(`msg="tracing JVM" pid=%d `, a.cmd.Process.Pid))
+	testenv.WaitFor(t, 90*time.Second, "the JVM not to follow to run its workers", func() bool { return jvmReady(other.cmd.Process.Pid) })
+	time.Sleep(3 * time.Second)
 	_ = a.cmd.Process.Signal(syscall.SIGKILL)
 	<-a.done
-	time.Sleep(2 * time.Second)
+	stderr.WaitFor(t, 90*time.Second, fmt.Sprintf(`msg="JVM exited" pid=%d `, a.cmd.Process.Pid))
 	b := startFollowJVM(t, j.java, classes, marker, dir, 60)
 	c := startFollowJVM(t, j.java, classes, marker, dir, 60)
-	time.Sleep(8 * time.Second)
+	stderr.WaitFor(t, 90*time.Second, fmt.Sprintf(`msg="tracing JVM" pid=%d `, b.cmd.Process.Pid))
+	stderr.WaitFor(t, 90*time.Second, fmt.Sprintf(`msg="tracing JVM" pid=%d `, c.cmd.Process.Pid))
+	time.Sleep(4 * time.Second)
 	_ = tr.Process.Signal(syscall.SIGTERM)
 	select {
 	case err := <-trDone:
@@ -91,7 +97,7 @@ func TestAttachFollow(t *testing.T) {
 			t.Errorf("its log has no %q", want)
 		}
 	}
-	noneLoaded(t)
+	testenv.ChildrenGone(t)
 
 	followed := map[int]*followJVM{a.cmd.Process.Pid: a, b.cmd.Process.Pid: b, c.cmd.Process.Pid: c}
 	type tally struct{ records, named, wrong int }
@@ -167,13 +173,15 @@ func TestAttachAllJVMs(t *testing.T) {
 	if cerr != nil {
 		t.Fatal(cerr)
 	}
-	time.Sleep(1500 * time.Millisecond)
+	testenv.WaitFor(t, 90*time.Second, "both JVMs to run their workers", func() bool {
+		return jvmReady(x.cmd.Process.Pid) && jvmReady(y.cmd.Process.Pid)
+	})
 	out := filepath.Join(dir, "out.csv")
 	err, log := runAttachFor(t, bin, []string{"--all-jvms", "--duration", "8s", "--min-latency", "0", "-o", out}, nil)
 	if err != nil {
 		t.Fatalf("attach --all-jvms: %v\n%s", err, log)
 	}
-	noneLoaded(t)
+	testenv.ChildrenGone(t)
 	f, err := os.Open(out)
 	if err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -21,20 +22,21 @@ import (
 )
 
 // scrape reads and parses a /metrics page.
-func scrape(t *testing.T, url string) map[string]*dto.MetricFamily {
-	t.Helper()
+// tryScrape reads and parses one scrape (an error while the server is not
+// up yet).
+func tryScrape(url string) (map[string]*dto.MetricFamily, error) {
 	resp, err := http.Get(url)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	p := expfmt.NewTextParser(model.UTF8Validation)
 	fams, err := p.TextToMetricFamilies(bytes.NewReader(body))
 	if err != nil {
-		t.Fatalf("%s: %v", url, err)
+		return nil, fmt.Errorf("%s: %v", url, err)
 	}
-	return fams
+	return fams, nil
 }
 
 func freeAddr(t *testing.T) string {
@@ -55,10 +57,25 @@ func TestAttachMetrics(t *testing.T) {
 	jvm := startDemoJVM(t, 30)
 	addr := freeAddr(t)
 	var fams map[string]*dto.MetricFamily
-	err, stderr := runAttachFor(t, bin, []string{strconv.Itoa(jvm.Process.Pid), "--min-latency", "0", "--duration", "8s",
-		"-o", filepath.Join(t.TempDir(), "r.csv"), "--metrics-addr", addr}, func(*exec.Cmd) {
-		time.Sleep(6 * time.Second)
-		fams = scrape(t, "http://"+addr+"/metrics")
+	// Scrape until the run has recorded waits and taken its start dump
+	// (seconds on a loaded host), then stop it: metrics scraped before
+	// they exist prove nothing.
+	err, stderr := runAttachFor(t, bin, []string{strconv.Itoa(jvm.Process.Pid), "--min-latency", "0",
+		"-o", filepath.Join(t.TempDir(), "r.csv"), "--metrics-addr", addr}, func(cmd *exec.Cmd) {
+		ready := func(f map[string]*dto.MetricFamily) bool {
+			dumps := f["jschedlat_thread_dumps_total"].GetMetric()
+			return len(f["jschedlat_records_total"].GetMetric()) > 0 && f["jschedlat_records_total"].GetMetric()[0].GetCounter().GetValue() > 0 &&
+				len(dumps) > 0 && dumps[0].GetCounter().GetValue() >= 1 && len(f["jschedlat_runq_latency_seconds"].GetMetric()) > 0
+		}
+		testenv.WaitFor(t, 90*time.Second, "metrics with records and a dump", func() bool {
+			f, err := tryScrape("http://" + addr + "/metrics")
+			if err == nil && ready(f) {
+				fams = f
+				return true
+			}
+			return false
+		})
+		_ = cmd.Process.Signal(syscall.SIGINT)
 	})
 	if err != nil {
 		t.Fatalf("attach: %v\n%s", err, stderr)
@@ -120,5 +137,5 @@ func TestAttachMetrics(t *testing.T) {
 	if err == nil || !strings.Contains(string(out), "--metrics-addr") || !strings.Contains(string(out), "address already in use") || strings.Count(strings.TrimSpace(string(out)), "\n") > 0 {
 		t.Errorf("metrics port in use: %v, %q", err, out)
 	}
-	noneLoaded(t)
+	testenv.ChildrenGone(t)
 }

@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/jschedlat/jschedlat/internal/testenv"
 )
 
 const (
@@ -30,7 +32,7 @@ const (
 // capabilities: root, and setpriv (util-linux) on PATH.
 func requireSetpriv(t *testing.T) string {
 	t.Helper()
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	p, err := exec.LookPath("setpriv")
 	if err != nil {
 		t.Skip("SKIPPED: NO setpriv ON PATH. The least-privilege tests run jschedlat as another uid with chosen capabilities through setpriv: apt-get install util-linux.")

@@ -449,19 +449,20 @@ func TestAttachDiskFull(t *testing.T) {
 			t.Errorf("the file holds %d records; the error says %d, the summary %d", n, w, recordsWritten(t, stderr.String()))
 		}
 		t.Logf("%d records, then: %s", n, last)
-		noneLoaded(t)
+		testenv.ChildrenGone(t)
 	})
 
 	t.Run("wait", func(t *testing.T) {
 		dir, filler := smallDisk(t, 1<<20, 96<<10)
 		out := filepath.Join(dir, "records.csv")
 		cmd := exec.Command(bin, "attach", pid, "--min-latency", "0", "--duration", "10s", "-o", out, "--on-disk-full", "wait")
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
+		stderr := &testenv.Output{}
+		cmd.Stderr = stderr
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(5 * time.Second)
+		stderr.WaitFor(t, 120*time.Second, "the output's disk is full")
+		time.Sleep(time.Second) // records dropped while it is
 		freed := time.Now()
 		if err := os.Remove(filler); err != nil {
 			t.Fatal(err)
@@ -482,7 +483,24 @@ func TestAttachDiskFull(t *testing.T) {
 				time.Unix(0, last).UTC().Format(time.RFC3339Nano), freed.UTC().Format(time.RFC3339Nano), stderr.String())
 		}
 		t.Logf("%d records in the file, %s dropped", n, m[1])
-		noneLoaded(t)
+		testenv.ChildrenGone(t)
+	})
+}
+
+// waitTracing waits until a run started by runAttachFor says it traces
+// (start-up takes seconds on a loaded host).
+func waitTracing(t *testing.T, cmd *exec.Cmd) {
+	t.Helper()
+	cmd.Stderr.(*testenv.Output).WaitFor(t, 120*time.Second, "msg=tracing")
+}
+
+// waitRecorded waits until the record file at path holds a record (the
+// run traces and writes), past its header line.
+func waitRecorded(t *testing.T, path string) {
+	t.Helper()
+	testenv.WaitFor(t, 120*time.Second, "a record in "+path, func() bool {
+		b, _ := os.ReadFile(path)
+		return bytes.Count(b, []byte("\n")) >= 2
 	})
 }
 
@@ -491,8 +509,8 @@ func TestAttachDiskFull(t *testing.T) {
 func runAttachFor(t *testing.T, bin string, args []string, do func(cmd *exec.Cmd)) (error, string) {
 	t.Helper()
 	cmd := exec.Command(bin, append([]string{"attach"}, args...)...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	stderr := &testenv.Output{} // read by waitTracing while attach runs
+	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -511,24 +529,6 @@ func runAttachFor(t *testing.T, bin string, args []string, do func(cmd *exec.Cmd
 	return nil, ""
 }
 
-// noneLoaded checks that none of our BPF programs, maps or links is loaded. The kernel
-// frees a program after an RCU grace period once its last file descriptor
-// is closed, so give it a moment.
-func noneLoaded(t *testing.T) {
-	t.Helper()
-	var left []string
-	for deadline := time.Now().Add(3 * time.Second); ; {
-		left = append(append(ourPrograms(t), ourMaps()...), ourLinks()...)
-		if len(left) == 0 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	if len(left) > 0 {
-		t.Errorf("BPF programs, maps or links still loaded 3 s after attach exited: %v", left)
-	}
-}
-
 // TestAttachFaults: how attach ends or carries on when things go wrong
 // around it. After each, every record it reports is in its file (none
 // cut), and none of its BPF programs stays loaded.
@@ -540,7 +540,9 @@ func TestAttachFaults(t *testing.T) {
 		jvm := startDemoJVM(t, 30)
 		out := filepath.Join(t.TempDir(), "r.csv")
 		err, stderr := runAttachFor(t, bin, []string{strconv.Itoa(jvm.Process.Pid), "--min-latency", "0", "-o", out}, func(cmd *exec.Cmd) {
-			time.Sleep(4 * time.Second)
+			waitTracing(t, cmd)
+			waitRecorded(t, out)
+			time.Sleep(2 * time.Second) // waits to record
 			_ = cmd.Process.Signal(syscall.SIGTERM)
 		})
 		if err != nil {
@@ -550,14 +552,16 @@ func TestAttachFaults(t *testing.T) {
 		if w := recordsWritten(t, stderr); n != w || n == 0 {
 			t.Errorf("the file holds %d records, the summary says %d", n, w)
 		}
-		noneLoaded(t)
+		testenv.ChildrenGone(t)
 	})
 
 	t.Run("jvm-sigkill", func(t *testing.T) {
 		jvm := startDemoJVM(t, 30)
 		out := filepath.Join(t.TempDir(), "r.csv")
-		err, stderr := runAttachFor(t, bin, []string{strconv.Itoa(jvm.Process.Pid), "--min-latency", "0", "-o", out}, func(*exec.Cmd) {
-			time.Sleep(4 * time.Second)
+		err, stderr := runAttachFor(t, bin, []string{strconv.Itoa(jvm.Process.Pid), "--min-latency", "0", "-o", out}, func(cmd *exec.Cmd) {
+			waitTracing(t, cmd)
+			waitRecorded(t, out)
+			time.Sleep(2 * time.Second) // waits to record
 			_ = jvm.Process.Kill()
 		})
 		if err != nil {
@@ -570,7 +574,7 @@ func TestAttachFaults(t *testing.T) {
 		if w := recordsWritten(t, stderr); n != w || n == 0 {
 			t.Errorf("the file holds %d records, the summary says %d", n, w)
 		}
-		noneLoaded(t)
+		testenv.ChildrenGone(t)
 	})
 
 	// The JVM is stopped (SIGSTOP) while dumps are due: they time out,
@@ -587,12 +591,13 @@ func TestAttachFaults(t *testing.T) {
 		jdone := make(chan struct{})
 		go func() { _ = jcmd.Wait(); close(jdone) }()
 		t.Cleanup(func() { _ = jcmd.Process.Signal(syscall.SIGCONT); _ = jcmd.Process.Kill(); <-jdone })
-		time.Sleep(time.Second)
+		testenv.WaitFor(t, 120*time.Second, "the workload JVM to run its workers", func() bool { return jvmReady(jcmd.Process.Pid) })
 		out := filepath.Join(dir, "r.csv")
 		var stopped, resumed time.Time
 		err, stderr := runAttachFor(t, bin, []string{strconv.Itoa(jcmd.Process.Pid), "--min-latency", "0", "--duration", "16s", "-o", out,
-			"--dump-interval", "1s", "--dump-timeout", "1500ms", "--dump-budget", "100%", "--hotspot-probes=false"}, func(*exec.Cmd) {
-			time.Sleep(3 * time.Second)
+			"--dump-interval", "1s", "--dump-timeout", "1500ms", "--dump-budget", "100%", "--hotspot-probes=false"}, func(cmd *exec.Cmd) {
+			waitTracing(t, cmd)
+			time.Sleep(2 * time.Second) // records before the stop
 			stopped = time.Now()
 			_ = jcmd.Process.Signal(syscall.SIGSTOP)
 			time.Sleep(4 * time.Second)
@@ -642,7 +647,7 @@ func TestAttachFaults(t *testing.T) {
 		if float64(afterNamed) < 0.99*float64(after) {
 			t.Errorf("after the JVM ran again only %d of %d records have a Java name", afterNamed, after)
 		}
-		noneLoaded(t)
+		testenv.ChildrenGone(t)
 	})
 
 	// A burst that overflows a small ring: the loss is counted and said,
@@ -654,8 +659,8 @@ func TestAttachFaults(t *testing.T) {
 		}
 		out := filepath.Join(t.TempDir(), "r.csv")
 		var burstEnd time.Time
-		err, stderr := runAttachFor(t, bin, []string{"--all", "--min-latency", "0", "--ring-size", "4096", "--duration", "8s", "-o", out}, func(*exec.Cmd) {
-			time.Sleep(2 * time.Second)
+		err, stderr := runAttachFor(t, bin, []string{"--all", "--min-latency", "0", "--ring-size", "4096", "--duration", "8s", "-o", out}, func(cmd *exec.Cmd) {
+			waitTracing(t, cmd)
 			if o, err := exec.Command(storm, "-duration", "2s").CombinedOutput(); err != nil {
 				t.Errorf("storm: %v\n%s", err, o)
 			}
@@ -676,7 +681,7 @@ func TestAttachFaults(t *testing.T) {
 			t.Errorf("no records after the burst (last at %s, burst ended %s)", time.Unix(0, last).UTC(), burstEnd.UTC())
 		}
 		t.Logf("%s lost, %d records", m[1], n)
-		noneLoaded(t)
+		testenv.ChildrenGone(t)
 	})
 }
 
@@ -692,7 +697,8 @@ func TestAttachStopsPromptly(t *testing.T) {
 	var sent time.Time
 	err, stderr := runAttachFor(t, bin, []string{strconv.Itoa(jvm.Process.Pid), "--min-latency", "0", "-o", out,
 		"--dump-interval", "1s", "--dump-timeout", "30s", "--dump-budget", "100%", "--hotspot-probes=false"}, func(cmd *exec.Cmd) {
-		time.Sleep(3 * time.Second)
+		waitTracing(t, cmd)
+		time.Sleep(2 * time.Second) // records before the stop
 		_ = jvm.Process.Signal(syscall.SIGSTOP)
 		time.Sleep(3 * time.Second) // a periodic dump is now hanging
 		sent = time.Now()
@@ -710,7 +716,7 @@ func TestAttachStopsPromptly(t *testing.T) {
 	if w := recordsWritten(t, stderr); n != w || n == 0 {
 		t.Errorf("the file holds %d records, the summary says %d", n, w)
 	}
-	noneLoaded(t)
+	testenv.ChildrenGone(t)
 }
 
 // TestSIGHUPAnyTime: SIGHUP from the first instant of the process to its

@@ -130,6 +130,10 @@ type BPFHeld struct {
 // load more as it goes (follow mode) and must not be missed if it loads
 // them late on a busy host.
 func WatchBPF(pid int) *BPFHeld {
+	return watch(func() []int { return []int{pid} })
+}
+
+func watch(pids func() []int) *BPFHeld {
 	h := &BPFHeld{
 		progs: map[ebpf.ProgramID]bool{},
 		maps:  map[ebpf.MapID]bool{},
@@ -142,7 +146,9 @@ func WatchBPF(pid int) *BPFHeld {
 		tick := time.NewTicker(20 * time.Millisecond)
 		defer tick.Stop()
 		for {
-			h.scan(pid)
+			for _, pid := range pids() {
+				h.scan(pid)
+			}
 			select {
 			case <-h.stop:
 				return
@@ -151,6 +157,54 @@ func WatchBPF(pid int) *BPFHeld {
 		}
 	}()
 	return h
+}
+
+// children are the processes this test process started (every thread's
+// children: a Go program forks from any of them).
+func children() []int {
+	var pids []int
+	files, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", os.Getpid()))
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		for _, w := range strings.Fields(string(b)) {
+			if pid, err := strconv.Atoi(w); err == nil {
+				pids = append(pids, pid)
+			}
+		}
+	}
+	return pids
+}
+
+var (
+	childrenOnce sync.Once
+	childrenHeld *BPFHeld
+)
+
+// WatchChildrenBPF starts (once per test binary) recording every BPF
+// object that any process this test process started holds; call it before
+// starting them. ChildrenGone then checks the recorded ones are unloaded.
+func WatchChildrenBPF() {
+	childrenOnce.Do(func() {
+		childrenHeld = watch(children)
+	})
+}
+
+// ChildrenGone checks, once the processes this test started have exited,
+// that they held BPF programs and maps and that every one of them is
+// unloaded (objects of other jschedlat runs on the host do not count),
+// then forgets them for the next check.
+func ChildrenGone(t testing.TB) {
+	t.Helper()
+	if childrenHeld == nil {
+		t.Fatal("testenv.WatchChildrenBPF was not called before the traced processes started")
+	}
+	h := childrenHeld
+	h.check(t)
+	h.mu.Lock()
+	h.progs = map[ebpf.ProgramID]bool{}
+	h.maps = map[ebpf.MapID]bool{}
+	h.links = map[link.ID]bool{}
+	h.mu.Unlock()
 }
 
 func (h *BPFHeld) scan(pid int) {
@@ -237,6 +291,11 @@ func (h *BPFHeld) Gone(t testing.TB) {
 		close(h.stop)
 	}
 	<-h.done
+	h.check(t)
+}
+
+func (h *BPFHeld) check(t testing.TB) {
+	t.Helper()
 	if p, m, _ := h.Counts(); p == 0 || m == 0 {
 		t.Errorf("the traced process was never seen holding a BPF program and map (%d programs, %d maps)", p, m)
 		return
