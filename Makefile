@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin/jschedlat
 
-.PHONY: build test generate demo bench clean
+.PHONY: build test unit generate demo bench clean
 
 # The version and commit go into the binary (jschedlat --version) even where
 # GOFLAGS carries -buildvcs=false.
@@ -16,10 +16,14 @@ build:
 # The whole suite, one package at a time: the integration tests compare with
 # the kernel's own accounting and must not disturb each other. They run a
 # real JVM under CPU contention and load the BPF program, so they need root
-# (they skip loudly otherwise).
+# (they skip loudly otherwise, and under -short: see `make unit`).
 test:
 	$(GO) vet ./...
-	$(GO) test -p 1 -count=1 -timeout 15m ./...
+	$(GO) test -p 1 -count=1 -timeout 30m ./...
+
+# The unit tests alone: no root, no JVM, no BPF; seconds.
+unit:
+	$(GO) test -short -count=1 ./...
 
 # Rebuilds bpf/runqlat_bpfel.{go,o} from bpf/runqlat.bpf.c. Needs clang,
 # llvm and libbpf-dev; the outputs are committed so nothing else does.
