@@ -272,6 +272,17 @@ type member struct {
 // does, never more. A run without a stop line covers up to the last record
 // of its files.
 func Covered(base string, runs []Span, given []*File, names []string) []Interval {
+	seqs := members(base, given, names)
+	var out []Interval
+	for r, idx := range filesByRun(seqs, runs) {
+		out = append(out, runCovered(runs[r], seqs, idx)...)
+	}
+	return Merge(out)
+}
+
+// members are the files of base's sequence, given or found among names,
+// in the order they were opened.
+func members(base string, given []*File, names []string) []member {
 	dir, name := filepath.Split(base)
 	var seqs []member
 	seen := map[string]bool{}
@@ -311,6 +322,11 @@ func Covered(base string, runs []Span, given []*File, names []string) []Interval
 		}
 		return seqs[i].seq < seqs[j].seq
 	})
+	return seqs
+}
+
+// filesByRun returns, per run, the indexes of its files in seqs.
+func filesByRun(seqs []member, runs []Span) [][]int {
 	// Each file belongs to the first run that stopped after it was opened
 	// (a run's first file is opened just before tracing starts, the
 	// others by rotation while it runs); the current file to the last run.
@@ -331,57 +347,60 @@ func Covered(base string, runs []Span, given []*File, names []string) []Interval
 			byRun[r] = append(byRun[r], i)
 		}
 	}
-	var out []Interval
-	for r, idx := range byRun {
-		s := runs[r]
-		stop := s.Stop
-		if !s.Stopped() {
-			stop = math.MinInt64
-			for _, i := range idx {
-				if f := seqs[i].given; f != nil && f.Records > 0 {
-					stop = max(stop, f.Last)
-				}
+	return byRun
+}
+
+// runCovered is the time run s's given files cover (idx: its files in
+// seqs).
+func runCovered(s Span, seqs []member, idx []int) []Interval {
+	stop := s.Stop
+	if !s.Stopped() {
+		stop = math.MinInt64
+		for _, i := range idx {
+			if f := seqs[i].given; f != nil && f.Records > 0 {
+				stop = max(stop, f.Last)
 			}
-		}
-		// Consecutive given files make one chain: it covers from its
-		// first file's start to its last file's end.
-		for k := 0; k < len(idx); k++ {
-			if seqs[idx[k]].given == nil {
-				continue
-			}
-			e := k
-			for e+1 < len(idx) && seqs[idx[e+1]].given != nil {
-				e++
-			}
-			first, last := seqs[idx[k]], seqs[idx[e]]
-			var lo, hi int64
-			if k == 0 && (first.current || first.opened <= s.Start) {
-				lo = s.Start // opened for this run: it holds its first records
-			} else {
-				lo = math.MaxInt64
-				if !first.current {
-					lo = first.opened
-				}
-				if f := first.given; f.Records > 0 {
-					lo = min(lo, f.First)
-				}
-			}
-			if e == len(idx)-1 {
-				hi = stop
-			} else {
-				hi = math.MinInt64
-				if f := last.given; f.Records > 0 {
-					hi = f.Last
-				}
-			}
-			lo, hi = max(lo, s.Start), min(hi, stop)
-			if lo <= hi {
-				out = append(out, Interval{lo, hi})
-			}
-			k = e
 		}
 	}
-	return Merge(out)
+	var out []Interval
+	// Consecutive given files make one chain: it covers from its first
+	// file's start to its last file's end.
+	for k := 0; k < len(idx); k++ {
+		if seqs[idx[k]].given == nil {
+			continue
+		}
+		e := k
+		for e+1 < len(idx) && seqs[idx[e+1]].given != nil {
+			e++
+		}
+		first, last := seqs[idx[k]], seqs[idx[e]]
+		var lo, hi int64
+		if k == 0 && (first.current || first.opened <= s.Start) {
+			lo = s.Start // opened for this run: it holds its first records
+		} else {
+			lo = math.MaxInt64
+			if !first.current {
+				lo = first.opened
+			}
+			if f := first.given; f.Records > 0 {
+				lo = min(lo, f.First)
+			}
+		}
+		if e == len(idx)-1 {
+			hi = stop
+		} else {
+			hi = math.MinInt64
+			if f := last.given; f.Records > 0 {
+				hi = f.Last
+			}
+		}
+		lo, hi = max(lo, s.Start), min(hi, stop)
+		if lo <= hi {
+			out = append(out, Interval{lo, hi})
+		}
+		k = e
+	}
+	return out
 }
 
 func (m member) key() string { return m.keyPath }
