@@ -99,71 +99,15 @@ const (
 // (Tomcat 7 and later, Jetty: the time the request was received) or end.
 // unit is --app-duration-unit, 0 when not given.
 func CompileAccessPattern(pattern string, timeIs TimeIs, unit time.Duration, tz *time.Location) (*LineFormat, error) {
-	lf := &LineFormat{TZ: tz}
 	if timeIs == "" {
 		timeIs = TimeIsStart
 	}
-	var b strings.Builder
-	b.WriteString("^")
-	used := map[string]bool{}
-	group := func(name, expr string) {
-		if used[name] {
-			b.WriteString("(?:" + expr + ")")
-			return
-		}
-		used[name] = true
-		b.WriteString("(?P<" + name + ">" + expr + ")")
-	}
-	timeGroup := func(param string) error {
-		name := string(timeIs)
-		if p, ok := strings.CutPrefix(param, "begin:"); ok {
-			name, param = "start", p
-		} else if p, ok := strings.CutPrefix(param, "end:"); ok {
-			name, param = "end", p
-		} else if param == "begin" || param == "end" {
-			name, param = map[string]string{"begin": "start", "end": "end"}[param], ""
-		}
-		if i := strings.IndexByte(param, '|'); i >= 0 {
-			param = param[:i] // Jetty: format|zone|locale; the zone is --app-tz
-		}
-		switch param {
-		case "":
-			// Common Log Format, brackets included: [07/Dec/2026:10:15:32 +0000]
-			b.WriteString(`\[`)
-			group(name, `[^\]]+`)
-			b.WriteString(`\]`)
-		case "msec", "sec":
-			if !used[name] {
-				lf.Epoch = map[string]time.Duration{"msec": time.Millisecond, "sec": time.Second}[param]
-			}
-			group(name, `[0-9]+`)
-		case "msec_frac":
-			group("frac", `[0-9]{3}`)
-		case "usec_frac":
-			group("frac", `[0-9]{6}`)
-		default:
-			layout, err := javaLayout(param)
-			if err != nil {
-				return err
-			}
-			if !used[name] {
-				lf.Layout = layout
-			}
-			group(name, `.+?`)
-		}
-		return nil
-	}
-	durGroup := func(u time.Duration) {
-		if !used["duration"] {
-			lf.DurationUnit = u
-		}
-		group("duration", `[0-9]+(?:\.[0-9]+)?`)
-	}
-	needUnit := false
+	pb := &patternBuilder{lf: &LineFormat{TZ: tz}, timeIs: timeIs, unit: unit, used: map[string]bool{}}
+	pb.b.WriteString("^")
 	for i := 0; i < len(pattern); i++ {
 		c := pattern[i]
 		if c != '%' || i+1 == len(pattern) {
-			b.WriteString(regexp.QuoteMeta(string(c)))
+			pb.b.WriteString(regexp.QuoteMeta(string(c)))
 			continue
 		}
 		i++
@@ -179,54 +123,130 @@ func CompileAccessPattern(pattern string, timeIs TimeIs, unit time.Duration, tz 
 		for i < len(pattern)-1 && (pattern[i] == '>' || pattern[i] == '<' || pattern[i] == '!' || pattern[i] == ',' || (pattern[i] >= '0' && pattern[i] <= '9')) {
 			i++
 		}
-		switch code := pattern[i]; code {
-		case '%':
-			b.WriteString("%")
-		case 'I':
-			group("thread", `.+?`)
-		case 't':
-			if err := timeGroup(param); err != nil {
-				return nil, err
-			}
-		case 'D':
-			if unit == 0 {
-				needUnit = true
-			}
-			durGroup(unit)
-		case 'T':
-			u := time.Second
-			switch param {
-			case "", "s", "fracsec":
-			case "ms":
-				u = time.Millisecond
-			case "us":
-				u = time.Microsecond
-			case "ns":
-				u = time.Nanosecond
-			default:
-				return nil, fmt.Errorf("--app-pattern: %%{%s}T: unit s, ms, us, ns or fracsec", param)
-			}
-			durGroup(u)
-		case 'r', 'i', 'o', 'c', 'q', 'U':
-			// May hold spaces: up to what follows.
-			b.WriteString(`.*?`)
-		default:
-			b.WriteString(`\S*?`)
+		if err := pb.code(pattern[i], param); err != nil {
+			return nil, err
 		}
 	}
-	b.WriteString("$")
-	if needUnit {
+	pb.b.WriteString("$")
+	if pb.needUnit {
 		return nil, errors.New("--app-pattern: %D is milliseconds on Tomcat 9 and earlier, microseconds on Tomcat 10.1 and later and on Apache httpd: say which with --app-duration-unit ms or us")
 	}
-	re, err := regexp.Compile(b.String())
+	re, err := regexp.Compile(pb.b.String())
 	if err != nil {
 		return nil, fmt.Errorf("--app-pattern: %v", err)
 	}
+	lf := pb.lf
 	lf.Re = re
 	if lf.DurationUnit == 0 {
 		lf.DurationUnit = unit
 	}
 	return lf, lf.check("--app-pattern")
+}
+
+// patternBuilder builds the regular expression of an access-log pattern.
+type patternBuilder struct {
+	lf       *LineFormat
+	b        strings.Builder
+	used     map[string]bool // named groups so far: a field's first one is captured
+	timeIs   TimeIs
+	unit     time.Duration // --app-duration-unit, 0: not given
+	needUnit bool          // %D without a unit
+}
+
+// group appends expr, captured as name if it is that field's first.
+func (pb *patternBuilder) group(name, expr string) {
+	if pb.used[name] {
+		pb.b.WriteString("(?:" + expr + ")")
+		return
+	}
+	pb.used[name] = true
+	pb.b.WriteString("(?P<" + name + ">" + expr + ")")
+}
+
+// code appends what one %-code (with its {param}) matches.
+func (pb *patternBuilder) code(code byte, param string) error {
+	switch code {
+	case '%':
+		pb.b.WriteString("%")
+	case 'I':
+		pb.group("thread", `.+?`)
+	case 't':
+		return pb.timeGroup(param)
+	case 'D':
+		if pb.unit == 0 {
+			pb.needUnit = true
+		}
+		pb.durGroup(pb.unit)
+	case 'T':
+		u := time.Second
+		switch param {
+		case "", "s", "fracsec":
+		case "ms":
+			u = time.Millisecond
+		case "us":
+			u = time.Microsecond
+		case "ns":
+			u = time.Nanosecond
+		default:
+			return fmt.Errorf("--app-pattern: %%{%s}T: unit s, ms, us, ns or fracsec", param)
+		}
+		pb.durGroup(u)
+	case 'r', 'i', 'o', 'c', 'q', 'U':
+		// May hold spaces: up to what follows.
+		pb.b.WriteString(`.*?`)
+	default:
+		pb.b.WriteString(`\S*?`)
+	}
+	return nil
+}
+
+// timeGroup appends a %t or %{param}t.
+func (pb *patternBuilder) timeGroup(param string) error {
+	name := string(pb.timeIs)
+	if p, ok := strings.CutPrefix(param, "begin:"); ok {
+		name, param = "start", p
+	} else if p, ok := strings.CutPrefix(param, "end:"); ok {
+		name, param = "end", p
+	} else if param == "begin" || param == "end" {
+		name, param = map[string]string{"begin": "start", "end": "end"}[param], ""
+	}
+	if i := strings.IndexByte(param, '|'); i >= 0 {
+		param = param[:i] // Jetty: format|zone|locale; the zone is --app-tz
+	}
+	switch param {
+	case "":
+		// Common Log Format, brackets included: [07/Dec/2026:10:15:32 +0000]
+		pb.b.WriteString(`\[`)
+		pb.group(name, `[^\]]+`)
+		pb.b.WriteString(`\]`)
+	case "msec", "sec":
+		if !pb.used[name] {
+			pb.lf.Epoch = map[string]time.Duration{"msec": time.Millisecond, "sec": time.Second}[param]
+		}
+		pb.group(name, `[0-9]+`)
+	case "msec_frac":
+		pb.group("frac", `[0-9]{3}`)
+	case "usec_frac":
+		pb.group("frac", `[0-9]{6}`)
+	default:
+		layout, err := javaLayout(param)
+		if err != nil {
+			return err
+		}
+		if !pb.used[name] {
+			pb.lf.Layout = layout
+		}
+		pb.group(name, `.+?`)
+	}
+	return nil
+}
+
+// durGroup appends a duration in unit u.
+func (pb *patternBuilder) durGroup(u time.Duration) {
+	if !pb.used["duration"] {
+		pb.lf.DurationUnit = u
+	}
+	pb.group("duration", `[0-9]+(?:\.[0-9]+)?`)
 }
 
 // javaLayout converts a SimpleDateFormat / DateTimeFormatter pattern to a
