@@ -308,65 +308,91 @@ func ReadAppLog(r io.Reader, given AppColumns, bad func(*record.RowError) error)
 	if err != nil {
 		return nil, err
 	}
-	var out []Request
-	var cols AppColumns
-	var check, resolved bool
-	take := func(line int, get func(string) (string, bool)) error {
-		req, err := requestOf(get, cols, check)
-		if err != nil {
-			var fatal *mappingError
-			if errors.As(err, &fatal) {
-				return fmt.Errorf("line %d: %w", line, err)
-			}
-			return bad(&record.RowError{Line: line, Err: err})
-		}
-		req.Line = line
-		out = append(out, req)
-		return nil
-	}
+	ar := &appReader{given: given, bad: bad}
 	if first[0] == '{' {
-		for line := 1; ; line++ {
-			b, rerr := br.ReadBytes('\n')
-			if len(bytes.TrimSpace(b)) > 0 {
-				var m map[string]any
-				dec := json.NewDecoder(bytes.NewReader(b))
-				dec.UseNumber() // epoch ns exceed a float64's 53 bits
-				if err := dec.Decode(&m); err != nil {
-					if berr := bad(&record.RowError{Line: line, Err: err}); berr != nil {
-						return out, berr
+		return ar.readJSON(br)
+	}
+	return ar.readCSV(br)
+}
+
+// appReader reads one request log's rows.
+type appReader struct {
+	given    AppColumns
+	bad      func(*record.RowError) error
+	out      []Request
+	cols     AppColumns // given, resolved against the first row or header
+	check    bool
+	resolved bool
+}
+
+// take adds the request of one row; a row that cannot be used goes to bad.
+func (ar *appReader) take(line int, get func(string) (string, bool)) error {
+	req, err := requestOf(get, ar.cols, ar.check)
+	if err != nil {
+		var fatal *mappingError
+		if errors.As(err, &fatal) {
+			return fmt.Errorf("line %d: %w", line, err)
+		}
+		return ar.bad(&record.RowError{Line: line, Err: err})
+	}
+	req.Line = line
+	ar.out = append(ar.out, req)
+	return nil
+}
+
+// readJSON reads JSON lines: one object a request.
+func (ar *appReader) readJSON(br *bufio.Reader) ([]Request, error) {
+	for line := 1; ; line++ {
+		b, rerr := br.ReadBytes('\n')
+		if len(bytes.TrimSpace(b)) > 0 {
+			var m map[string]any
+			dec := json.NewDecoder(bytes.NewReader(b))
+			dec.UseNumber() // epoch ns exceed a float64's 53 bits
+			if err := dec.Decode(&m); err != nil {
+				if berr := ar.bad(&record.RowError{Line: line, Err: err}); berr != nil {
+					return ar.out, berr
+				}
+			} else {
+				if !ar.resolved {
+					var err error
+					if ar.cols, ar.check, err = resolveColumns(ar.given, func(k string) bool { _, ok := m[k]; return ok }); err != nil {
+						return nil, fmt.Errorf("line %d: %w", line, err)
 					}
-				} else {
-					if !resolved {
-						if cols, check, err = resolveColumns(given, func(k string) bool { _, ok := m[k]; return ok }); err != nil {
-							return nil, fmt.Errorf("line %d: %w", line, err)
-						}
-						resolved = true
-					}
-					if err := take(line, func(k string) (string, bool) {
-						v, ok := m[k]
-						if !ok || v == nil {
-							return "", false
-						}
-						switch x := v.(type) {
-						case string:
-							return x, true
-						case json.Number:
-							return x.String(), true
-						}
-						return fmt.Sprint(v), true
-					}); err != nil {
-						return out, err
-					}
+					ar.resolved = true
+				}
+				if err := ar.take(line, jsonField(m)); err != nil {
+					return ar.out, err
 				}
 			}
-			if rerr == io.EOF {
-				return out, nil
-			}
-			if rerr != nil {
-				return out, rerr
-			}
+		}
+		if rerr == io.EOF {
+			return ar.out, nil
+		}
+		if rerr != nil {
+			return ar.out, rerr
 		}
 	}
+}
+
+// jsonField reads a field of a JSON object as text (absent or null: false).
+func jsonField(m map[string]any) func(string) (string, bool) {
+	return func(k string) (string, bool) {
+		v, ok := m[k]
+		if !ok || v == nil {
+			return "", false
+		}
+		switch x := v.(type) {
+		case string:
+			return x, true
+		case json.Number:
+			return x.String(), true
+		}
+		return fmt.Sprint(v), true
+	}
+}
+
+// readCSV reads CSV with a header.
+func (ar *appReader) readCSV(br *bufio.Reader) ([]Request, error) {
 	cr := csv.NewReader(br)
 	cr.FieldsPerRecord = -1
 	head, err := cr.Read()
@@ -377,33 +403,33 @@ func ReadAppLog(r io.Reader, given AppColumns, bad func(*record.RowError) error)
 	for i, h := range head {
 		idx[strings.TrimSpace(h)] = i
 	}
-	if cols, check, err = resolveColumns(given, func(k string) bool { _, ok := idx[k]; return ok }); err != nil {
+	if ar.cols, ar.check, err = resolveColumns(ar.given, func(k string) bool { _, ok := idx[k]; return ok }); err != nil {
 		return nil, err
 	}
 	for {
 		row, err := cr.Read()
 		if err == io.EOF {
-			return out, nil
+			return ar.out, nil
 		}
 		if err != nil {
 			var pe *csv.ParseError
 			if errors.As(err, &pe) {
-				if berr := bad(&record.RowError{Line: pe.StartLine, Err: pe.Err}); berr != nil {
-					return out, berr
+				if berr := ar.bad(&record.RowError{Line: pe.StartLine, Err: pe.Err}); berr != nil {
+					return ar.out, berr
 				}
 				continue
 			}
-			return out, err
+			return ar.out, err
 		}
 		line, _ := cr.FieldPos(0)
-		if err := take(line, func(k string) (string, bool) {
+		if err := ar.take(line, func(k string) (string, bool) {
 			i, ok := idx[k]
 			if !ok || i >= len(row) || row[i] == "" {
 				return "", false
 			}
 			return row[i], true
 		}); err != nil {
-			return out, err
+			return ar.out, err
 		}
 	}
 }
