@@ -169,46 +169,7 @@ func (in *HTMLInput) data() htmlData {
 func (in *HTMLInput) requestData(t0Ms float64, width int64) *htmlRequests {
 	reqs := in.Requests
 	out := &htmlRequests{Total: len(reqs), SLOMs: float64(in.SLO) / 1e6}
-	pick := make([]bool, len(reqs))
-	n := 0
-	if len(reqs) <= htmlRequestDots {
-		for i := range pick {
-			pick[i] = true
-		}
-		n = len(reqs)
-	} else {
-		idx := make([]int, len(reqs))
-		for i := range idx {
-			idx[i] = i
-		}
-		take := func(limit int) {
-			for _, i := range idx {
-				if n >= limit {
-					return
-				}
-				if !pick[i] {
-					pick[i] = true
-					n++
-				}
-			}
-		}
-		sort.Slice(idx, func(a, b int) bool { return reqs[idx[a]].End-reqs[idx[a]].Start > reqs[idx[b]].End-reqs[idx[b]].Start })
-		take(htmlRequestDots / 4)
-		sort.Slice(idx, func(a, b int) bool { return reqs[idx[a]].WaitMinNs > reqs[idx[b]].WaitMinNs })
-		take(htmlRequestDots / 2)
-		var rest []int
-		for i := range reqs {
-			if !pick[i] {
-				rest = append(rest, i)
-			}
-		}
-		want := htmlRequestDots - n
-		stride := float64(len(rest)) / float64(want)
-		for k := 0; k < want; k++ {
-			pick[rest[int(float64(k)*stride)]] = true
-			n++
-		}
-	}
+	pick, n := pickRequests(reqs)
 	out.Shown = n
 	thread := map[string]int{}
 	for i := range reqs {
@@ -229,8 +190,58 @@ func (in *HTMLInput) requestData(t0Ms float64, width int64) *htmlRequests {
 		out.Points = append(out.Points, [5]float64{float64(r.End)/1e6 - t0Ms, float64(r.End-r.Start) / 1e6, wait, float64(ti), float64(len(out.IDs))})
 		out.IDs = append(out.IDs, r.ID)
 	}
-	// Longest request per bin, exact over all requests; the bins are the
-	// timeline's, widened if the log spans much more time than the records.
+	out.maxByBin(reqs, t0Ms, width)
+	return out
+}
+
+// pickRequests chooses the requests drawn as dots, and how many.
+func pickRequests(reqs []Request) ([]bool, int) {
+	pick := make([]bool, len(reqs))
+	if len(reqs) <= htmlRequestDots {
+		for i := range pick {
+			pick[i] = true
+		}
+		return pick, len(reqs)
+	}
+	n := 0
+	idx := make([]int, len(reqs))
+	for i := range idx {
+		idx[i] = i
+	}
+	take := func(limit int) {
+		for _, i := range idx {
+			if n >= limit {
+				return
+			}
+			if !pick[i] {
+				pick[i] = true
+				n++
+			}
+		}
+	}
+	sort.Slice(idx, func(a, b int) bool { return reqs[idx[a]].End-reqs[idx[a]].Start > reqs[idx[b]].End-reqs[idx[b]].Start })
+	take(htmlRequestDots / 4)
+	sort.Slice(idx, func(a, b int) bool { return reqs[idx[a]].WaitMinNs > reqs[idx[b]].WaitMinNs })
+	take(htmlRequestDots / 2)
+	var rest []int
+	for i := range reqs {
+		if !pick[i] {
+			rest = append(rest, i)
+		}
+	}
+	want := htmlRequestDots - n
+	stride := float64(len(rest)) / float64(want)
+	for k := 0; k < want; k++ {
+		pick[rest[int(float64(k)*stride)]] = true
+		n++
+	}
+	return pick, n
+}
+
+// maxByBin sets the longest request per bin, exact over all requests; the
+// bins are the timeline's, widened if the log spans much more time than
+// the records.
+func (out *htmlRequests) maxByBin(reqs []Request, t0Ms float64, width int64) {
 	w := width
 	for {
 		bins := map[int64]bool{}
@@ -269,7 +280,6 @@ func (in *HTMLInput) requestData(t0Ms float64, width int64) *htmlRequests {
 	for _, k := range keys {
 		out.MaxByBin = append(out.MaxByBin, [3]float64{float64(k*w)/1e6 - t0Ms, float64(byBin[k].max) / 1e6, float64(byBin[k].count)})
 	}
-	return out
 }
 
 type pageRow struct {
