@@ -243,7 +243,8 @@ func sinkUnderLogrotate(t *testing.T, format string, compress bool, seed uint64,
 	}
 	// This logrotate acts within microseconds, the writer writes every few:
 	// wait for it on that scale.
-	s.quiet, s.maxHold = 5*time.Millisecond, 50*time.Millisecond
+	s.hold = holdTimes{writeQuiet: 5 * time.Millisecond, writeMax: 50 * time.Millisecond,
+		rotateQuiet: 20 * time.Millisecond, rotateMax: 100 * time.Millisecond, final: 50 * time.Millisecond}
 	var writer sync.Mutex // held by the writer for each batch
 	stopped := func(f func()) {
 		if exact {
@@ -577,7 +578,7 @@ func TestSinkRotatedNames(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The test's own copy is done by the time the sink looks: no wait.
-	s.now, s.settle, s.quiet = func() time.Time { return now }, 0, 0
+	s.now, s.settle, s.hold = func() time.Time { return now }, 0, holdTimes{}
 	if err := s.start(); err != nil {
 		t.Fatal(err)
 	}

@@ -86,10 +86,10 @@ type recordSink struct {
 	// so that no row lands between its copy and its cut (lost) and no
 	// rename between them (its cut would hit the new file: rows twice,
 	// others lost). Seen through inotify; nil where that is not available.
-	watch          *watcher
-	external       time.Time     // its last open, read or close
-	holdFrom       time.Time     // since when writes wait (zero: they do not)
-	quiet, maxHold time.Duration // see quietAfter, maxHold
+	watch    *watcher
+	external time.Time // its last open or close
+	holdFrom time.Time // since when writes wait (zero: they do not)
+	hold     holdTimes // see defaultHold
 
 	reopen      atomic.Bool   // set by the signal handler, acted on by the writer
 	retryReopen bool          // a reopen failed: try again at retryAt
@@ -140,7 +140,7 @@ func prepareSink(path, format string, opts rotateOpts) (*recordSink, error) {
 		return nil, err
 	}
 	s := &recordSink{path: path, format: format, opts: opts, now: time.Now, header: header, settle: time.Second,
-		quiet: quietAfter, maxHold: maxHold}
+		hold: defaultHold}
 	if s.w, err = record.NewContinuingWriter(&s.buf, format); err != nil {
 		return nil, err
 	}
@@ -255,26 +255,37 @@ func (s *recordSink) Maintain() error {
 	if wait {
 		return nil
 	}
-	if s.due() && !s.busy() {
+	if s.due() && !s.busy(s.hold.rotateQuiet, s.hold.rotateMax) {
 		return s.cycle(true)
 	}
 	return nil
 }
 
-// Holding writes and rotations for another program at the file: until it
-// has cut the file (a copytruncate is done: the safest moment), or has not
-// touched it for quietAfter (a reader, or a copier slower than that
-// between its copy and its cut); never longer than maxHold (a reader that
-// never stops). A run's last write waits at most finalHold.
-const (
-	quietAfter = 2 * time.Second
-	maxHold    = 10 * time.Second
-	finalHold  = 2 * time.Second
-)
+// holdTimes say how long writes and rotations wait for another program
+// at the file: until it has cut the file (a copytruncate is done: the
+// safest moment), or has not opened or closed it for the quiet time (a
+// reader; or a copier slower than that between its copy and its cut),
+// never longer than the max (a reader that never stops).
+type holdTimes struct {
+	writeQuiet, writeMax   time.Duration
+	rotateQuiet, rotateMax time.Duration
+	final                  time.Duration // the last write of a run
+}
 
-// busy tells whether another program is at the file: it opened, read or
-// closed it, and neither cut it since nor left it alone for quietAfter.
-func (s *recordSink) busy() bool {
+// defaultHold: a write after a copy but before its cut is lost (that
+// copier is slower than writeQuiet); a rename between them puts rows in
+// two files and loses others (slower than rotateQuiet), so rotation waits
+// much longer: a late rotation only makes a file bigger.
+var defaultHold = holdTimes{
+	writeQuiet: 3 * time.Second, writeMax: 10 * time.Second,
+	rotateQuiet: 30 * time.Second, rotateMax: 2 * time.Minute,
+	final: 2 * time.Second,
+}
+
+// busy tells whether another program is at the file: it opened or closed
+// it, and has neither cut it since nor left it alone for quiet; limit after
+// the hold began, busy is false all the same.
+func (s *recordSink) busy(quiet, limit time.Duration) bool {
 	if s.watch == nil {
 		return false
 	}
@@ -288,16 +299,16 @@ func (s *recordSink) busy() bool {
 	if s.holdFrom.IsZero() {
 		return false
 	}
-	done := now.Sub(s.external) >= s.quiet || now.Sub(s.holdFrom) >= s.maxHold
-	if !done {
-		size, err := s.fileSize()
-		done = err != nil || size < s.size // cut: copied and emptied
+	if size, err := s.fileSize(); err != nil || size < s.size {
+		s.external, s.holdFrom = time.Time{}, time.Time{} // cut: copied and emptied
+		return false
 	}
-	if done {
+	longest := max(s.hold.writeQuiet, s.hold.rotateQuiet)
+	if now.Sub(s.external) >= longest {
 		s.external, s.holdFrom = time.Time{}, time.Time{}
 		return false
 	}
-	return true
+	return now.Sub(s.external) < quiet && now.Sub(s.holdFrom) < limit
 }
 
 func (s *recordSink) due() bool {
@@ -339,10 +350,10 @@ func (s *recordSink) flush(force bool) error {
 	}
 	// A header alone is never held: if a cut follows, it is written again.
 	if force {
-		for end := time.Now().Add(finalHold); s.busy() && time.Now().Before(end); {
+		for end := time.Now().Add(s.hold.final); s.busy(s.hold.writeQuiet, s.hold.writeMax) && time.Now().Before(end); {
 			time.Sleep(10 * time.Millisecond)
 		}
-	} else if s.buf.Len() > 0 && s.busy() {
+	} else if s.buf.Len() > 0 && s.busy(s.hold.writeQuiet, s.hold.writeMax) {
 		return nil
 	}
 	if err := s.commit(true); err != nil {
@@ -594,6 +605,19 @@ func (s *recordSink) rotate() {
 		}
 		s.reopenPath()
 		return
+	}
+	if s.watch != nil && s.watch.seen() {
+		// Opened or closed by another program since the last look, maybe
+		// a copier that opened it just before the rename (its cut by path
+		// would hit the next file): put it back, and rotate later.
+		if err := unix.Renameat2(unix.AT_FDCWD, to, unix.AT_FDCWD, s.path, unix.RENAME_NOREPLACE); err == nil {
+			now := time.Now()
+			s.external = now
+			if s.holdFrom.IsZero() {
+				s.holdFrom = now
+			}
+			return
+		}
 	}
 	s.name, s.aside = to, to
 	s.reopenPath()
@@ -980,7 +1004,7 @@ func reopenOnHUP(c <-chan os.Signal) {
 	}
 }
 
-// watcher sees other programs open, read or close the file at a path,
+// watcher sees other programs open or close the file at a path,
 // through an inotify watch on its directory (the file at the path may
 // change; writes are not watched: ours would drown the rest).
 type watcher struct {
@@ -998,7 +1022,10 @@ func newWatcher(path string) (*watcher, error) {
 	if dir == "" {
 		dir = "."
 	}
-	if _, err := unix.InotifyAddWatch(fd, dir, unix.IN_OPEN|unix.IN_ACCESS|unix.IN_CLOSE_WRITE|unix.IN_CLOSE_NOWRITE); err != nil {
+	// Opens and closes only: a copier opens, reads, closes; a reader that
+	// keeps the file open (tail -F, a log shipper) reads after every write
+	// and would hold writes for ever.
+	if _, err := unix.InotifyAddWatch(fd, dir, unix.IN_OPEN|unix.IN_CLOSE_WRITE|unix.IN_CLOSE_NOWRITE); err != nil {
 		unix.Close(fd)
 		return nil, fmt.Errorf("inotify watch on %s: %w", dir, err)
 	}

@@ -1,0 +1,67 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jschedlat/jschedlat/internal/testenv"
+)
+
+// TestAttachLogrotateFree: logrotate's two modes as a shell script would
+// run them, about every half second, with nothing held off: renames with
+// SIGHUP, and copytruncate by path as two processes (cp, then truncate -s
+// 0), racing a small --rotate-size. attach waits while another program
+// is at its file until that one has cut it (or left it alone for 2 s), so
+// no row lands between the copy and the cut and no rename comes between
+// them: every record is in exactly one file, each file complete.
+func TestAttachLogrotateFree(t *testing.T) {
+	testenv.RequireRoot(t)
+	bin := binary(t)
+	jvm := startDemoJVM(t, 900)
+	dir := keepDir(t, "logrotate-free")
+	out := filepath.Join(dir, "records.csv")
+	p := startAttach(t, bin, strconv.Itoa(jvm.Process.Pid), "--min-latency", "0",
+		"-o", out, "--rotate-size", "24KiB", "--rotate-compress", "--rotate-keep", "0")
+	counts := map[string]int{}
+	for n := 1; countRotated(dir) < 6 || counts["create"] < 8 || counts["copytruncate"] < 8; n++ {
+		select {
+		case <-p.done:
+			t.Fatalf("attach ended: %v\n%s", p.err, p.output())
+		case <-time.After(500 * time.Millisecond):
+		}
+		if n%2 == 0 {
+			counts["create"]++
+			if err := exec.Command("mv", out, filepath.Join(dir, "logrotated-"+strconv.Itoa(n)+".csv")).Run(); err != nil {
+				t.Fatalf("mv: %v", err)
+			}
+			_ = p.cmd.Process.Signal(syscall.SIGHUP)
+		} else {
+			if b, err := exec.Command("cp", out, filepath.Join(dir, "copied-"+strconv.Itoa(n)+".csv")).CombinedOutput(); err != nil {
+				if _, serr := os.Stat(out); serr != nil {
+					continue // not there again yet after a rename (logrotate's missingok)
+				}
+				t.Fatalf("cp: %v %s", err, b)
+			}
+			counts["copytruncate"]++
+			if b, err := exec.Command("truncate", "-s", "0", out).CombinedOutput(); err != nil {
+				t.Fatalf("truncate: %v %s", err, b)
+			}
+		}
+		if n > 600 {
+			t.Fatalf("not enough after %d logrotate actions: %v, %d size rotations", n, counts, countRotated(dir))
+		}
+	}
+	held := heldBy(t, p.cmd.Process.Pid)
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	err, stderr := p.wait(t)
+	if err != nil {
+		t.Fatalf("attach: %v\n%s", err, stderr)
+	}
+	checkLiveFiles(t, dir, stderr, &logrotate{counts: counts})
+	held.gone(t)
+}
