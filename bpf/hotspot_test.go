@@ -24,10 +24,15 @@ import (
 func TestHotSpotProbes(t *testing.T) {
 	testenv.RequireRoot(t)
 	truthPath := filepath.Join(t.TempDir(), "truth.txt")
-	// Its two self-renaming threads rename themselves half-way (2.5 s).
-	cmd := startWorkload(t, "--seconds", "5", "--truth", truthPath, "--short-every-ms", "100", "--short-life-ms", "50")
-	time.Sleep(1500 * time.Millisecond) // JVM start-up: SIGQUIT must find its handler
+	// Its two self-renaming threads rename themselves half-way (10 s):
+	// after the tracer attached even on a loaded host.
+	cmd := startWorkload(t, "--seconds", "20", "--truth", truthPath, "--short-every-ms", "100", "--short-life-ms", "50")
 	pid := cmd.Process.Pid
+	// JVM start-up: SIGQUIT must find its handler, the workload run.
+	testenv.WaitFor(t, 120*time.Second, "the JVM to catch SIGQUIT and start its threads", func() bool {
+		b, _ := os.ReadFile(truthPath)
+		return sigQuitCaught(pid) && strings.Contains(string(b), "start ")
+	})
 	lib, err := jvm.LibJVM(pid)
 	if err != nil {
 		t.Fatal(err)
@@ -37,6 +42,7 @@ func TestHotSpotProbes(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := record(t, Config{Pid: uint32(pid), HotSpot: probes})
+	tracedWall := time.Now().UnixNano()
 	if err := r.tr.HotSpotErr(); err != nil || !r.tr.VMOps() || !r.tr.ThreadStarts() || !r.tr.ThreadNames() {
 		t.Fatalf("probes not attached: %v", err)
 	}
@@ -52,7 +58,27 @@ func TestHotSpotProbes(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	time.Sleep(time.Second) // more threads start
+	// Wait for the states the checks below need: both self-renames and
+	// threads started while traced, as the workload's own lines say.
+	testenv.WaitFor(t, 120*time.Second, "both self-renames and 10 thread starts while traced", func() bool {
+		b, _ := os.ReadFile(truthPath)
+		renames, starts := 0, 0
+		for _, line := range strings.Split(string(b), "\n") {
+			f := strings.SplitN(line, " ", 3)
+			if len(f) < 3 {
+				continue
+			}
+			switch at, _ := strconv.ParseInt(f[1], 10, 64); f[0] {
+			case "rename":
+				renames++
+			case "start":
+				if at > tracedWall {
+					starts++
+				}
+			}
+		}
+		return renames == 2 && starts >= 10
+	})
 	stopAt, stopWall := MonotonicNow(), time.Now().UnixNano()
 	events := r.stop(t)
 
@@ -162,4 +188,20 @@ func TestHotSpotProbes(t *testing.T) {
 	if strings.TrimSpace(lib) == "" {
 		t.Error("empty libjvm path")
 	}
+}
+
+// sigQuitCaught says whether process pid catches SIGQUIT (HotSpot installs
+// its handler during start-up; before, SIGQUIT would kill it).
+func sigQuitCaught(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return false
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "SigCgt:"); ok {
+			m, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+			return err == nil && m&(1<<(syscall.SIGQUIT-1)) != 0
+		}
+	}
+	return false
 }
