@@ -16,6 +16,7 @@ import (
 	"github.com/jschedlat/jschedlat/record"
 	"github.com/jschedlat/jschedlat/sched"
 	"github.com/jschedlat/jschedlat/session"
+	"github.com/jschedlat/jschedlat/sink"
 )
 
 // defaultMinLatency keeps the event rate of a busy production host low
@@ -39,7 +40,7 @@ type attachOpts struct {
 	dumpBudget   string
 	ringSize     int
 	probes       bool // HotSpot's USDT/uprobes
-	rotate       rotateOpts
+	rotate       sink.Options
 	onFull       string
 	metricsAddr  string
 	maxSeries    int
@@ -112,10 +113,10 @@ Needs root (or CAP_BPF and CAP_PERFMON, plus the JVM's user for thread dumps).`,
 	f.DurationVar(&o.dumpTimeout, "dump-timeout", 10*time.Second, "give up on one thread dump after this long")
 	f.StringVar(&o.dumpBudget, "dump-budget", session.FormatBudget(session.DefaultBudget), "share of wall time thread dumps may keep the JVM stopped at safepoints (100% = no limit)")
 	f.IntVar(&o.ringSize, "ring-size", 4<<20, "kernel ring buffer size in bytes (power of two)")
-	f.Var(newSizeValue(&o.rotate.size), "rotate-size", "start a new record file once the current one holds SIZE (e.g. 100MB, 1GiB); the full one is renamed FILE-<UTC time it was started, ms>.EXT, e.g. records-20261207T101500.123Z.csv")
-	f.DurationVar(&o.rotate.age, "rotate-age", 0, "start a new record file once the current one is this old (e.g. 1h)")
-	f.IntVar(&o.rotate.keep, "rotate-keep", 10, "rotated record files kept, oldest deleted first (0 = all)")
-	f.BoolVar(&o.rotate.compress, "rotate-compress", false, "gzip rotated record files (report reads them as they are)")
+	f.Var(newSizeValue(&o.rotate.Size), "rotate-size", "start a new record file once the current one holds SIZE (e.g. 100MB, 1GiB); the full one is renamed FILE-<UTC time it was started, ms>.EXT, e.g. records-20261207T101500.123Z.csv")
+	f.DurationVar(&o.rotate.Age, "rotate-age", 0, "start a new record file once the current one is this old (e.g. 1h)")
+	f.IntVar(&o.rotate.Keep, "rotate-keep", 10, "rotated record files kept, oldest deleted first (0 = all)")
+	f.BoolVar(&o.rotate.Compress, "rotate-compress", false, "gzip rotated record files (report reads them as they are)")
 	f.StringVar(&o.onFull, "on-disk-full", "exit", "when the output's disk is full: exit (non-zero, the file ends with its last complete record) or wait (drop records, counted, until there is room again)")
 	f.StringVar(&o.metricsAddr, "metrics-addr", "", "serve Prometheus metrics on ADDR (e.g. :9464) at /metrics")
 	f.IntVar(&o.maxSeries, "metrics-max-series", 200, "most (jvm, pool, kind) series of the latency histogram; waits past it count under pool=\"(other)\"")
@@ -149,7 +150,7 @@ func prepareOut(path string) (*outFile, error) {
 	if path == "" || path == "-" {
 		return &outFile{name: "stdout", f: os.Stdout, started: true}, nil
 	}
-	f, created, err := openAppend(path)
+	f, created, err := sink.OpenAppend(path)
 	if err != nil {
 		return nil, fmt.Errorf("cannot write output: %w", err)
 	}
@@ -249,7 +250,7 @@ func checkAttach(o *attachOpts) (st attachSettings, err error) {
 
 // runOutputs are where a run's records and metrics go.
 type runOutputs struct {
-	sink  *recordSink
+	sink  *sink.File
 	met   *metrics.Metrics // nil without --metrics-addr
 	close []func() error
 }
@@ -273,17 +274,17 @@ func openOutputs(o *attachOpts) (_ *runOutputs, err error) {
 		srv := out.met.Serve(l)
 		out.close = append(out.close, func() error { srv.Close(); return nil })
 	}
-	if out.sink, err = prepareSink(o.output, o.format, o.rotate); err != nil {
+	opts := o.rotate
+	opts.WaitFull = o.onFull == "wait"
+	if out.sink, err = sink.Prepare(o.output, o.format, opts); err != nil {
 		return nil, err
 	}
-	out.sink.waitFull = o.onFull == "wait"
 	out.close = append(out.close, out.sink.Close)
 	// SIGHUP (main handles it from the process's start to its end): open
 	// the record file again by its name (after logrotate renamed it),
 	// between two records.
-	sink := out.sink
-	hupSink.Store(sink)
-	out.close = append(out.close, func() error { hupSink.CompareAndSwap(sink, nil); return nil })
+	stopHUP := out.sink.OnHUP()
+	out.close = append(out.close, func() error { stopHUP(); return nil })
 	return out, nil
 }
 
@@ -366,14 +367,12 @@ func jvmMatcher(pattern string) (func([]string) bool, error) {
 }
 
 // sessionSink is the record file as the session writes it.
-type sessionSink struct{ *recordSink }
-
-func (s sessionSink) Start() error { return s.start() }
+type sessionSink struct{ *sink.File }
 
 // sessionMetrics is the metrics server as the session feeds it.
 type sessionMetrics struct {
 	*metrics.Metrics
-	sink *recordSink
+	sink *sink.File
 }
 
 func (a sessionMetrics) Register(events, lost func() uint64, dumps func() session.DumpStats) {

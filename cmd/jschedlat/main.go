@@ -14,6 +14,7 @@ import (
 
 	"github.com/jschedlat/jschedlat/internal/sighup"
 	"github.com/jschedlat/jschedlat/jvm"
+	"github.com/jschedlat/jschedlat/sink"
 )
 
 func main() {
@@ -21,9 +22,9 @@ func main() {
 	// system may send it at any instant (start-up, shutdown): it is caught
 	// from package initialization on (sighup), and reopens the record file
 	// while there is one, ignored otherwise, until the very end.
-	go reopenOnHUP(sighup.C)
+	go sink.ReopenOnHUP(sighup.C)
 	code := run()
-	removeTemps()
+	sink.RemoveTemps()
 	os.Exit(code)
 }
 
@@ -38,7 +39,7 @@ func run() int {
 		signal.Notify(c, syscall.SIGINT, syscall.SIGTERM)
 		<-c
 		fmt.Fprintln(os.Stderr, "jschedlat: second signal, exiting now")
-		removeTemps()
+		sink.RemoveTemps()
 		jvm.RemoveTriggers()
 		os.Exit(130)
 	}()

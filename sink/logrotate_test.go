@@ -1,4 +1,4 @@
-package main
+package sink
 
 // The record file under an operator's logrotate: renamed away (create
 // mode, then SIGHUP), copied and cut to nothing (copytruncate, with or
@@ -7,13 +7,9 @@ package main
 // rows, no NUL bytes.
 
 import (
-	"bytes"
-	"compress/gzip"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sort"
@@ -24,182 +20,8 @@ import (
 	"time"
 
 	"github.com/jschedlat/jschedlat/record"
+	"github.com/jschedlat/jschedlat/sink/sinktest"
 )
-
-// recordFile is what one file in an output directory holds.
-type recordFile struct {
-	size int   // bytes (decompressed)
-	keys []key // its records, in file order
-}
-
-// key identifies a record: the test sink's records carry their number in
-// KTime; a live run's waits are told apart by thread and kernel time.
-type key struct {
-	tid   uint32
-	ktime uint64
-}
-
-// readRecordDir reads every file in dir (gzip or not) and checks that each
-// is complete: no NUL byte, and a CSV file that holds anything starts with
-// the header and holds only whole rows. Temporary files are errors.
-func readRecordDir(t *testing.T, dir, format string) map[string]recordFile {
-	t.Helper()
-	return readRecordDirTail(t, dir, format, nil)
-}
-
-// readRecordDirTail is readRecordDir where the files cutTail names may end
-// in half a row, not counted: copies that another program made while the
-// sink was writing (the kernel lets a reader see part of a write).
-func readRecordDirTail(t *testing.T, dir, format string, cutTail func(string) bool) map[string]recordFile {
-	t.Helper()
-	header, err := formatHeader(format)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]recordFile{}
-	for _, e := range ents {
-		name := e.Name()
-		if strings.HasSuffix(name, ".tmp") {
-			t.Errorf("temporary file left: %s", name)
-			continue
-		}
-		if strings.HasSuffix(name, ".runs.jsonl") {
-			continue // the run's metadata, not records
-		}
-		raw, err := os.ReadFile(filepath.Join(dir, name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if strings.HasSuffix(name, ".gz") {
-			zr, err := gzip.NewReader(bytes.NewReader(raw))
-			if err != nil {
-				t.Fatalf("%s: %v", name, err)
-			}
-			if raw, err = io.ReadAll(zr); err != nil {
-				t.Fatalf("%s: %v", name, err)
-			}
-		}
-		if i := bytes.IndexByte(raw, 0); i >= 0 {
-			t.Errorf("%s: NUL byte at offset %d of %d", name, i, len(raw))
-		}
-		if len(raw) > 0 && !bytes.HasPrefix(raw, header) {
-			t.Errorf("%s: does not start with the header (%d bytes: %.60q)", name, len(raw), raw)
-		}
-		if len(raw) > 0 && raw[len(raw)-1] != '\n' {
-			if cutTail == nil || !cutTail(name) {
-				t.Errorf("%s: ends in half a row", name)
-			}
-			raw = raw[:bytes.LastIndexByte(raw, '\n')+1]
-		}
-		rf := recordFile{size: len(raw)}
-		if len(raw) > 0 {
-			err = record.ReadRecords(bytes.NewReader(raw), func(r *record.Record) error {
-				rf.keys = append(rf.keys, key{r.Tid, r.KTime})
-				return nil
-			})
-			if err != nil {
-				t.Errorf("%s: %v", name, err)
-			}
-		}
-		out[name] = rf
-	}
-	return out
-}
-
-// checkOnce checks that the files hold want records, none twice, and
-// returns how many there are.
-func checkOnce(t *testing.T, files map[string]recordFile, want uint64) {
-	t.Helper()
-	seen := map[key]string{}
-	var total uint64
-	for name, f := range files {
-		for _, k := range f.keys {
-			if prev, dup := seen[k]; dup {
-				t.Errorf("record %v in %s and in %s", k, prev, name)
-			}
-			seen[k] = name
-		}
-		total += uint64(len(f.keys))
-	}
-	if total != want {
-		t.Errorf("the files hold %d records, %d were written", total, want)
-	}
-}
-
-// logrotate acts on path as logrotate does, in its two modes.
-type logrotate struct {
-	dir, path string
-	n         int
-	rng       *rand.Rand
-	counts    map[string]int
-}
-
-func newLogrotate(path string, seed uint64) *logrotate {
-	return &logrotate{dir: filepath.Dir(path), path: path, rng: rand.New(rand.NewPCG(seed, 1)), counts: map[string]int{}}
-}
-
-// create: rename the file away, create an empty one in its place (mostly),
-// then SIGHUP (hup).
-func (l *logrotate) create(hup func()) {
-	l.n++
-	if err := os.Rename(l.path, filepath.Join(l.dir, fmt.Sprintf("logrotated-%d.csv", l.n))); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		panic(err)
-	}
-	if l.rng.IntN(4) != 0 { // logrotate's create option
-		if f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644); err == nil {
-			f.Close()
-		}
-	}
-	l.counts["create"]++
-	hup()
-}
-
-// copytruncate: copy the file, then cut it to nothing through the
-// descriptor it was copied from (as logrotate does); SIGHUP or not.
-func (l *logrotate) copytruncate(stopped func(func()), hup func()) {
-	l.n++
-	stopped(func() {
-		f, err := os.OpenFile(l.path, os.O_RDWR, 0)
-		if errors.Is(err, fs.ErrNotExist) {
-			return
-		}
-		if err != nil {
-			panic(err)
-		}
-		defer f.Close()
-		dst, err := os.Create(filepath.Join(l.dir, fmt.Sprintf("copied-%d.csv", l.n)))
-		if err != nil {
-			panic(err)
-		}
-		if _, err := io.Copy(dst, f); err != nil {
-			panic(err)
-		}
-		if err := dst.Close(); err != nil {
-			panic(err)
-		}
-		if err := f.Truncate(0); err != nil {
-			panic(err)
-		}
-	})
-	l.counts["copytruncate"]++
-	if l.rng.IntN(2) == 0 {
-		l.counts["copytruncate+hup"]++
-		hup()
-	}
-}
-
-// one does one of the two, at random.
-func (l *logrotate) one(stopped func(func()), hup func()) {
-	if l.rng.IntN(2) == 0 {
-		l.create(hup)
-	} else {
-		l.copytruncate(stopped, hup)
-	}
-}
 
 // TestSinkUnderLogrotate drives the sink as attach does (batches of
 // records, a flush and maintenance after each) with a small --rotate-size,
@@ -237,7 +59,7 @@ func TestSinkUnderLogrotateFree(t *testing.T) {
 func sinkUnderLogrotate(t *testing.T, format string, compress bool, seed uint64, exact bool) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "records."+format)
-	s, err := openSink(path, format, rotateOpts{size: 8 << 10, compress: compress})
+	s, err := Open(path, format, Options{Size: 8 << 10, Compress: compress})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,11 +79,11 @@ func sinkUnderLogrotate(t *testing.T, format string, compress bool, seed uint64,
 	progress := make(chan struct{})
 	done := make(chan struct{})
 	var ops atomic.Int64
-	lr := newLogrotate(path, seed)
+	lr := sinktest.NewLogrotate(path, seed)
 	go func() {
 		defer close(done)
 		for range progress {
-			lr.one(stopped, s.Reopen)
+			lr.One(stopped, s.Reopen)
 			ops.Add(1)
 		}
 	}()
@@ -299,32 +121,32 @@ func sinkUnderLogrotate(t *testing.T, format string, compress bool, seed uint64,
 	if !exact {
 		cutTail = func(name string) bool { return strings.HasPrefix(name, "copied-") }
 	}
-	files := readRecordDirTail(t, dir, format, cutTail)
+	files := sinktest.ReadDirTail(t, dir, format, cutTail)
 	rotatedN, empty := 0, 0
 	for name, f := range files {
 		switch {
 		case strings.HasPrefix(name, "records-"):
 			rotatedN++
-			if len(f.keys) == 0 {
-				t.Errorf("rotated file %s holds no record (%d bytes)", name, f.size)
+			if len(f.Keys) == 0 {
+				t.Errorf("rotated file %s holds no record (%d bytes)", name, f.Size)
 			}
-		case f.size == 0:
+		case f.Size == 0:
 			empty++ // logrotate's own: created, then renamed before any reopen
 		}
 	}
-	t.Logf("%d records; %d logrotate actions (%v); %d files, %d rotated by size, %d left empty by logrotate", i, ops.Load(), lr.counts, len(files), rotatedN, empty)
-	if rotatedN < 5 || lr.counts["create"] < 5 || lr.counts["copytruncate"] < 5 {
-		t.Errorf("too little happened to test: %d size rotations, %v", rotatedN, lr.counts)
+	t.Logf("%d records; %d logrotate actions (%v); %d files, %d rotated by size, %d left empty by logrotate", i, ops.Load(), lr.Counts, len(files), rotatedN, empty)
+	if rotatedN < 5 || lr.Counts["create"] < 5 || lr.Counts["copytruncate"] < 5 {
+		t.Errorf("too little happened to test: %d size rotations, %v", rotatedN, lr.Counts)
 	}
 	if exact {
-		checkOnce(t, files, i)
+		sinktest.CheckOnce(t, files, i)
 		return
 	}
-	seen := map[key]bool{}
+	seen := map[sinktest.Key]bool{}
 	for name, f := range files {
-		for _, k := range f.keys {
+		for _, k := range f.Keys {
 			if seen[k] {
-				t.Errorf("record %d twice (again in %s)", k.ktime, name)
+				t.Errorf("record %d twice (again in %s)", k.KTime, name)
 			}
 			seen[k] = true
 		}
@@ -338,7 +160,7 @@ func sinkUnderLogrotate(t *testing.T, format string, compress bool, seed uint64,
 func TestSinkCutBetweenCheckAndWrite(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "records.csv")
-	s, err := openSink(path, "csv", rotateOpts{})
+	s, err := Open(path, "csv", Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -374,9 +196,9 @@ func TestSinkCutBetweenCheckAndWrite(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	files := readRecordDir(t, dir, "csv")
-	checkOnce(t, files, 150)
-	if n := len(files["records.csv"].keys); n != 50 || cuts < 2 {
+	files := sinktest.ReadDir(t, dir, "csv")
+	sinktest.CheckOnce(t, files, 150)
+	if n := len(files["records.csv"].Keys); n != 50 || cuts < 2 {
 		t.Errorf("records.csv holds %d records after the cut (want 50); %d writes", n, cuts)
 	}
 }
@@ -391,12 +213,12 @@ func TestSinkCopytruncateNoSignal(t *testing.T) {
 		dir := t.TempDir()
 		path := filepath.Join(dir, "records.csv")
 		now := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
-		s, err := prepareSink(path, "csv", rotateOpts{age: time.Minute})
+		s, err := Prepare(path, "csv", Options{Age: time.Minute})
 		if err != nil {
 			t.Fatal(err)
 		}
 		s.now, s.settle = func() time.Time { return now }, 0
-		if err := s.start(); err != nil {
+		if err := s.Start(); err != nil {
 			t.Fatal(err)
 		}
 		var i uint64
@@ -434,21 +256,21 @@ func TestSinkCopytruncateNoSignal(t *testing.T) {
 		if err := s.Close(); err != nil {
 			t.Fatal(err)
 		}
-		files := readRecordDir(t, dir, "csv")
-		checkOnce(t, files, i)
-		var rotatedFiles []string
+		files := sinktest.ReadDir(t, dir, "csv")
+		sinktest.CheckOnce(t, files, i)
+		var RotatedFiles []string
 		for name, f := range files {
 			if strings.HasPrefix(name, "records-") {
-				rotatedFiles = append(rotatedFiles, name)
-				if len(f.keys) != since {
-					t.Errorf("since=%d: rotated %s holds %d records", since, name, len(f.keys))
+				RotatedFiles = append(RotatedFiles, name)
+				if len(f.Keys) != since {
+					t.Errorf("since=%d: rotated %s holds %d records", since, name, len(f.Keys))
 				}
 			}
 		}
-		if want := map[bool]int{true: 0, false: 1}[since == 0]; len(rotatedFiles) != want {
-			t.Errorf("since=%d: rotated files %v, want %d", since, rotatedFiles, want)
+		if want := map[bool]int{true: 0, false: 1}[since == 0]; len(RotatedFiles) != want {
+			t.Errorf("since=%d: rotated files %v, want %d", since, RotatedFiles, want)
 		}
-		if n := len(files["records.csv"].keys); n != 10 {
+		if n := len(files["records.csv"].Keys); n != 10 {
 			t.Errorf("since=%d: records.csv holds %d records, want 10", since, n)
 		}
 	}
@@ -463,7 +285,7 @@ func TestSinkRotateAfterMove(t *testing.T) {
 	for _, replaced := range []bool{false, true} {
 		dir := t.TempDir()
 		path := filepath.Join(dir, "records.csv")
-		s, err := openSink(path, "csv", rotateOpts{size: 8 << 10})
+		s, err := Open(path, "csv", Options{Size: 8 << 10})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -494,9 +316,9 @@ func TestSinkRotateAfterMove(t *testing.T) {
 		if err := s.Close(); err != nil {
 			t.Fatal(err)
 		}
-		files := readRecordDir(t, dir, "csv")
-		checkOnce(t, files, i)
-		if len(files["moved.csv"].keys) == 0 {
+		files := sinktest.ReadDir(t, dir, "csv")
+		sinktest.CheckOnce(t, files, i)
+		if len(files["moved.csv"].Keys) == 0 {
 			t.Errorf("replaced=%t: the moved file has no records: %v", replaced, files)
 		}
 	}
@@ -512,12 +334,12 @@ func TestSinkRotationFailureGoesOn(t *testing.T) {
 	}
 	path := filepath.Join(dir, "records.csv")
 	now := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
-	s, err := prepareSink(path, "csv", rotateOpts{size: 4 << 10})
+	s, err := Prepare(path, "csv", Options{Size: 4 << 10})
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.now = func() time.Time { return now }
-	if err := s.start(); err != nil {
+	if err := s.Start(); err != nil {
 		t.Fatal(err)
 	}
 	var i uint64
@@ -551,18 +373,18 @@ func TestSinkRotationFailureGoesOn(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	a := readRecordDir(t, moved, "csv")
-	b := readRecordDir(t, dir, "csv")
-	all := map[string]recordFile{}
+	a := sinktest.ReadDir(t, moved, "csv")
+	b := sinktest.ReadDir(t, dir, "csv")
+	all := map[string]sinktest.File{}
 	for n, f := range a {
 		all["moved/"+n] = f
 	}
 	for n, f := range b {
 		all["out/"+n] = f
 	}
-	checkOnce(t, all, i)
-	if len(a["records.csv"].keys) < 300 || len(b) == 0 {
-		t.Errorf("records in the moved file: %d; files at the path afterwards: %d", len(a["records.csv"].keys), len(b))
+	sinktest.CheckOnce(t, all, i)
+	if len(a["records.csv"].Keys) < 300 || len(b) == 0 {
+		t.Errorf("records in the moved file: %d; files at the path afterwards: %d", len(a["records.csv"].Keys), len(b))
 	}
 }
 
@@ -573,13 +395,13 @@ func TestSinkRotatedNames(t *testing.T) {
 	path := filepath.Join(dir, "records.csv")
 	t0 := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
 	now := t0
-	s, err := prepareSink(path, "csv", rotateOpts{age: time.Hour})
+	s, err := Prepare(path, "csv", Options{Age: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The test's own copy is done by the time the sink looks: no wait.
 	s.now, s.settle, s.hold = func() time.Time { return now }, 0, holdTimes{}
-	if err := s.start(); err != nil {
+	if err := s.Start(); err != nil {
 		t.Fatal(err)
 	}
 	var i uint64
@@ -641,7 +463,7 @@ func TestSinkRotatedNames(t *testing.T) {
 	if fmt.Sprint(names) != fmt.Sprint(want) {
 		t.Errorf("rotated files %v, want %v (t1 %s and t2 %s went to logrotate)", names, want, t1.Format(rotatedTime), t2.Format(rotatedTime))
 	}
-	checkOnce(t, readRecordDir(t, dir, "csv"), i)
+	sinktest.CheckOnce(t, sinktest.ReadDir(t, dir, "csv"), i)
 }
 
 // An output that was never started (another output of the run could not
@@ -653,7 +475,7 @@ func TestSinkNotStartedLeavesFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, p := range []string{old, filepath.Join(dir, "new.csv")} {
-		s, err := prepareSink(p, "csv", rotateOpts{size: 1 << 20})
+		s, err := Prepare(p, "csv", Options{Size: 1 << 20})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -667,17 +489,9 @@ func TestSinkNotStartedLeavesFile(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "new.csv")); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("a file the run created stays: %v", err)
 	}
-	o, err := prepareOut(filepath.Join(dir, "events.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	o.Close()
-	if _, err := os.Stat(filepath.Join(dir, "events.log")); !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("an events file the run created stays: %v", err)
-	}
 }
 
-// removeTemps (the exit on a second signal) removes a compression's
+// RemoveTemps (the exit on a second signal) removes a compression's
 // temporary file.
 func TestRemoveTemps(t *testing.T) {
 	tmp := filepath.Join(t.TempDir(), "r.csv.gz.tmp")
@@ -685,7 +499,7 @@ func TestRemoveTemps(t *testing.T) {
 		t.Fatal(err)
 	}
 	addTemp(tmp)
-	removeTemps()
+	RemoveTemps()
 	if _, err := os.Stat(tmp); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("%s stays: %v", tmp, err)
 	}
@@ -695,7 +509,7 @@ func TestRemoveTemps(t *testing.T) {
 // about maxBatch bytes, not held whole in memory.
 func TestSinkBoundedBatches(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "records.csv")
-	s, err := openSink(path, "csv", rotateOpts{})
+	s, err := Open(path, "csv", Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -721,5 +535,5 @@ func TestSinkBoundedBatches(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	checkOnce(t, readRecordDir(t, filepath.Dir(path), "csv"), i)
+	sinktest.CheckOnce(t, sinktest.ReadDir(t, filepath.Dir(path), "csv"), i)
 }
