@@ -16,17 +16,17 @@ import (
 // and its own HotSpot uprobes, and nothing is left loaded after Close.
 func TestSetMode(t *testing.T) {
 	testenv.RequireRoot(t)
-	a := startWorkload(t, "--seconds", "120", "--short-every-ms", "50", "--short-life-ms", "20")
-	b := startWorkload(t, "--seconds", "120", "--short-every-ms", "50", "--short-life-ms", "20")
-	other := startWorkload(t, "--seconds", "120", "--short-every-ms", "50", "--short-life-ms", "20")
-	time.Sleep(1500 * time.Millisecond)
+	a := startWorkload(t, "--seconds", "600", "--short-every-ms", "50", "--short-life-ms", "20")
+	b := startWorkload(t, "--seconds", "600", "--short-every-ms", "50", "--short-life-ms", "20")
+	other := startWorkload(t, "--seconds", "600", "--short-every-ms", "50", "--short-life-ms", "20")
 	pa, pb, po := uint32(a.Process.Pid), uint32(b.Process.Pid), uint32(other.Process.Pid)
+	// JVM start-up takes seconds on a busy machine: wait until each
+	// catches SIGQUIT (its libjvm is mapped and its VM is up).
+	testenv.WaitFor(t, 120*time.Second, "the three JVMs to start", func() bool {
+		return sigQuitCaught(int(pa)) && sigQuitCaught(int(pb)) && sigQuitCaught(int(po))
+	})
 	probes := func(pid uint32) *HotSpotProbes {
 		lib, err := jvm.LibJVM(int(pid))
-		for end := time.Now().Add(15 * time.Second); err != nil && time.Now().Before(end); {
-			time.Sleep(100 * time.Millisecond) // a JVM starting on a busy machine
-			lib, err = jvm.LibJVM(int(pid))
-		}
 		if err != nil {
 			t.Fatal(err)
 		}

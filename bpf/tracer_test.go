@@ -195,8 +195,19 @@ func TestSlotCollisions(t *testing.T) {
 func TestGroundTruthJVM(t *testing.T) {
 	testenv.RequireRoot(t)
 	setSysctl(t, "kernel.task_delayacct", "1")
-	cmd := startWorkload(t, "--seconds", "10")
-	time.Sleep(1500 * time.Millisecond) // JVM start-up and thread creation
+	cmd := startWorkload(t, "--seconds", "60")
+	// JVM start-up takes seconds on a busy machine: the window starts once
+	// it caught SIGQUIT and runs its workload's threads (it kills them all
+	// at the end of the test).
+	testenv.WaitFor(t, 120*time.Second, "the JVM to start its workload", func() bool {
+		comms, _ := filepath.Glob("/proc/" + strconv.Itoa(cmd.Process.Pid) + "/task/*/comm")
+		for _, c := range comms {
+			if b, _ := os.ReadFile(c); strings.HasPrefix(string(b), "risk-calculator") {
+				return sigQuitCaught(cmd.Process.Pid) // its workers run
+			}
+		}
+		return false
+	})
 	checkAgainstSchedstat(t, uint32(cmd.Process.Pid), false, 8)
 }
 
