@@ -27,6 +27,7 @@ import (
 	"github.com/jschedlat/jschedlat/record"
 	"github.com/jschedlat/jschedlat/runmeta"
 	"github.com/jschedlat/jschedlat/sched"
+	"github.com/jschedlat/jschedlat/sink"
 )
 
 // Sink is where the records go (the command's record file, with its
@@ -101,7 +102,7 @@ type Session struct {
 	cfg     Config
 	tr      *bpf.Tracer
 	clock   *bpf.WallClock
-	evFile  *outFile             // SaveEvents with one PID or All
+	evFile  *sink.Plain          // SaveEvents with one PID or All
 	store   *correlate.DumpStore // SaveDumps with one PID
 	cancel  context.CancelFunc
 	runErr  error
@@ -136,7 +137,7 @@ func New(cfg Config) (_ *Session, err error) {
 		return nil, err
 	}
 	if s.evFile != nil {
-		if err := s.evFile.start(); err != nil {
+		if err := s.evFile.Start(); err != nil {
 			return nil, fmt.Errorf("--save-events: %w", err)
 		}
 	}
@@ -171,7 +172,7 @@ func (s *Session) prepareSaves() error {
 	}
 	var err error
 	if c.SaveEvents != "" {
-		if s.evFile, err = prepareOut(c.SaveEvents); err != nil {
+		if s.evFile, err = sink.PreparePlain(c.SaveEvents); err != nil {
 			return fmt.Errorf("--save-events: %w", err)
 		}
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/jschedlat/jschedlat/eventlog"
 	"github.com/jschedlat/jschedlat/jvm"
 	"github.com/jschedlat/jschedlat/record"
+	"github.com/jschedlat/jschedlat/sink"
 )
 
 // scanEvery is how often /proc is scanned for new JVMs when following. A
@@ -44,7 +45,7 @@ type target struct {
 	goneAt time.Time
 	events uint64
 
-	evFile *outFile
+	evFile *sink.Plain
 	evlog  *eventlog.Writer
 	store  *correlate.DumpStore
 
@@ -278,7 +279,7 @@ func (s *Session) openSaves(tg *target) {
 	} else {
 		var err error
 		if c.SaveEvents != "" {
-			if tg.evFile, err = createOut(EventsPath(c.SaveEvents, tg.pid)); err != nil {
+			if tg.evFile, err = sink.CreatePlain(EventsPath(c.SaveEvents, tg.pid)); err != nil {
 				slog.Warn("--save-events: this JVM's events are not saved", "pid", tg.pid, "err", err)
 			}
 		}

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/jschedlat/jschedlat/correlate"
+	"github.com/jschedlat/jschedlat/sink"
 )
 
 type replayOpts struct {
@@ -74,7 +75,7 @@ func runReplay(ctx context.Context, o *replayOpts) (err error) {
 		return fmt.Errorf("--events: %w", err)
 	}
 	defer f.Close()
-	var out *outFile
+	var out *sink.Plain
 	defer func() {
 		if out == nil {
 			return
@@ -89,7 +90,7 @@ func runReplay(ctx context.Context, o *replayOpts) (err error) {
 		Format: o.format,
 		Create: func() (io.Writer, error) {
 			var err error
-			out, err = createOut(o.output)
+			out, err = sink.CreatePlain(o.output)
 			if err != nil {
 				return nil, err
 			}

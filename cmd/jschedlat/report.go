@@ -17,6 +17,7 @@ import (
 	"github.com/jschedlat/jschedlat/correlate"
 	"github.com/jschedlat/jschedlat/report"
 	"github.com/jschedlat/jschedlat/runmeta"
+	"github.com/jschedlat/jschedlat/sink"
 )
 
 type reportOpts struct {
@@ -220,11 +221,11 @@ func reportProfile(o *reportOpts, in *report.Input, rules []report.PoolRule) err
 // writeReport writes the requests (--app-out), the HTML page and the
 // report itself.
 func writeReport(o *reportOpts, rp *report.Report, in *report.Input, res report.Result, htmlFile *os.File) error {
-	out, err := createOut(o.output)
+	out, err := sink.CreatePlain(o.output)
 	if err != nil {
 		return err
 	}
-	w := bufio.NewWriterSize(out.f, 64<<10)
+	w := bufio.NewWriterSize(out, 64<<10)
 	s := rp.Summary()
 	if res.Join != nil {
 		s.Requests = report.SummarizeRequests(in.Requests, res.Join, o.slo, o.runqMin, 10)
@@ -258,7 +259,7 @@ func writeReport(o *reportOpts, rp *report.Report, in *report.Input, res report.
 		err = cerr
 	}
 	if err != nil {
-		return fmt.Errorf("writing the report to %s: %w", out.name, err)
+		return fmt.Errorf("writing the report: %w", err)
 	}
 	return nil
 }

@@ -1,12 +1,6 @@
 package main
 
-import (
-	"errors"
-	"io/fs"
-	"os"
-	"path/filepath"
-	"testing"
-)
+import "testing"
 
 func TestSizeValue(t *testing.T) {
 	for in, want := range map[string]int64{"1048576": 1 << 20, "64KB": 64000, "64k": 64 << 10, "100MB": 100e6, "1GiB": 1 << 30, "1.5 MiB": 3 << 19, "0": 0} {
@@ -20,19 +14,5 @@ func TestSizeValue(t *testing.T) {
 		if err := newSizeValue(&v).Set(bad); err == nil {
 			t.Errorf("size %q accepted as %d", bad, v)
 		}
-	}
-}
-
-// An events file the run created is removed again when the run does not
-// start.
-func TestPrepareOutNotStarted(t *testing.T) {
-	dir := t.TempDir()
-	o, err := prepareOut(filepath.Join(dir, "events.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	o.Close()
-	if _, err := os.Stat(filepath.Join(dir, "events.log")); !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("an events file the run created stays: %v", err)
 	}
 }
