@@ -3,6 +3,7 @@ package jvm
 import (
 	"bytes"
 	"os"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -123,4 +124,15 @@ func statStartPpid(st []byte) (start string, ppid int, ok bool) {
 		return "", 0, false
 	}
 	return f[19], ppid, true
+}
+
+// MatchCmdline returns a Scan match function: pattern is a regular
+// expression found anywhere in the command line (arguments joined by
+// spaces), which holds the main class or jar.
+func MatchCmdline(pattern string) (func([]string) bool, error) {
+	re, err := regexp.Compile(pattern)
+	if err != nil {
+		return nil, err
+	}
+	return func(args []string) bool { return re.MatchString(strings.Join(args, " ")) }, nil
 }

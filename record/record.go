@@ -11,7 +11,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -92,6 +94,14 @@ type Writer interface {
 
 // Formats lists the output formats.
 var Formats = []string{"csv", "jsonl"}
+
+// CheckFormat checks an output format (--format).
+func CheckFormat(f string) error {
+	if slices.Contains(Formats, f) {
+		return nil
+	}
+	return fmt.Errorf("unknown --format %q (valid: %s)", f, strings.Join(Formats, ", "))
+}
 
 // NewWriter returns a writer for format "csv" or "jsonl".
 func NewWriter(w io.Writer, format string) (Writer, error) {

@@ -378,3 +378,12 @@ func (c *stopClock) traced(started time.Time) time.Duration {
 	}
 	return time.Since(started)
 }
+
+// CheckBPFAttach checks the kind of BPF programs asked for (--bpf-attach).
+func CheckBPFAttach(k string) error {
+	switch k {
+	case "auto", "tp_btf", "raw_tp":
+		return nil
+	}
+	return fmt.Errorf("--bpf-attach %q: auto, tp_btf or raw_tp", k)
+}

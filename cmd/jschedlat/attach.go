@@ -5,15 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"regexp"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/jschedlat/jschedlat/jvm"
 	"github.com/jschedlat/jschedlat/metrics"
 	"github.com/jschedlat/jschedlat/record"
+	"github.com/jschedlat/jschedlat/runmeta"
 	"github.com/jschedlat/jschedlat/sched"
 	"github.com/jschedlat/jschedlat/session"
 	"github.com/jschedlat/jschedlat/sink"
@@ -125,23 +125,6 @@ Needs root (or CAP_BPF and CAP_PERFMON, plus the JVM's user for thread dumps).`,
 	return c
 }
 
-func validFormat(f string) error {
-	for _, v := range record.Formats {
-		if f == v {
-			return nil
-		}
-	}
-	return fmt.Errorf("unknown --format %q (valid: csv, jsonl)", f)
-}
-
-func validAttachKind(k string) error {
-	switch k {
-	case "auto", "tp_btf", "raw_tp":
-		return nil
-	}
-	return fmt.Errorf("--bpf-attach %q: auto, tp_btf or raw_tp", k)
-}
-
 // attachSettings are the checked values of the options.
 type attachSettings struct {
 	kinds  sched.KindMask
@@ -160,7 +143,7 @@ func checkAttach(o *attachOpts) (st attachSettings, err error) {
 	if o.duration < 0 {
 		return st, errors.New("--duration must not be negative")
 	}
-	if err := validFormat(o.format); err != nil {
+	if err := record.CheckFormat(o.format); err != nil {
 		return st, err
 	}
 	if o.ringSize <= 0 || o.ringSize&(o.ringSize-1) != 0 || o.ringSize < 4096 {
@@ -172,7 +155,7 @@ func checkAttach(o *attachOpts) (st attachSettings, err error) {
 	if o.onFull != "exit" && o.onFull != "wait" {
 		return st, fmt.Errorf("--on-disk-full %q: exit or wait", o.onFull)
 	}
-	if err := validAttachKind(o.bpfAttach); err != nil {
+	if err := session.CheckBPFAttach(o.bpfAttach); err != nil {
 		return st, err
 	}
 	if o.metricsAddr != "" && o.maxSeries < 1 {
@@ -274,29 +257,22 @@ func sessionConfig(o *attachOpts, pid int) (session.Config, error) {
 		MinLatency: o.minLatency, Kinds: st.kinds, KindsText: o.kinds, RingSize: o.ringSize, BPFAttach: o.bpfAttach,
 		Duration: o.duration, DumpInterval: o.dumpInterval, DumpTimeout: o.dumpTimeout, Budget: st.budget, Probes: o.probes,
 		SaveEvents: o.saveEvents, SaveDumps: o.saveDumps,
-		Output: o.output, RunInfo: runInfo(o, pid),
+		Output: o.output,
+		// For the run's sidecar (FILE.runs.jsonl).
+		RunInfo: runmeta.Info{Mode: "all", MinLatency: o.minLatency, Kinds: o.kinds, Format: o.format, Version: versionString()},
 	}
 	switch {
 	case o.jvm != "":
-		if cfg.Match, err = jvmMatcher(o.jvm); err != nil {
-			return cfg, err
+		if cfg.Match, err = jvm.MatchCmdline(o.jvm); err != nil {
+			return cfg, fmt.Errorf("--jvm %q: %w", o.jvm, err)
 		}
-		cfg.What = strconv.Quote(o.jvm)
+		cfg.What, cfg.RunInfo.Mode, cfg.RunInfo.Match = strconv.Quote(o.jvm), "jvm", o.jvm
 	case o.allJVMs:
-		cfg.What = "(any)"
+		cfg.What, cfg.RunInfo.Mode = "(any)", "all-jvms"
+	case pid != 0:
+		cfg.RunInfo.Mode, cfg.RunInfo.Pids = "pid", []uint32{uint32(pid)}
 	}
 	return cfg, nil
-}
-
-// jvmMatcher returns the match function of --jvm PATTERN: a regular
-// expression found anywhere in the command line (arguments joined by
-// spaces), which holds the main class or jar.
-func jvmMatcher(pattern string) (func([]string) bool, error) {
-	re, err := regexp.Compile(pattern)
-	if err != nil {
-		return nil, fmt.Errorf("--jvm %q: %w", pattern, err)
-	}
-	return func(args []string) bool { return re.MatchString(strings.Join(args, " ")) }, nil
 }
 
 // sessionSink is the record file as the session writes it.

@@ -5,6 +5,8 @@ import (
 	"io"
 	"strings"
 	"testing"
+
+	"github.com/jschedlat/jschedlat/session"
 )
 
 // TestBPFAttachFlag checks --bpf-attach's default and values, and that a bad
@@ -19,12 +21,12 @@ func TestBPFAttachFlag(t *testing.T) {
 		t.Errorf("--bpf-attach default %q, want auto", f.DefValue)
 	}
 	for _, k := range []string{"auto", "tp_btf", "raw_tp"} {
-		if err := validAttachKind(k); err != nil {
+		if err := session.CheckBPFAttach(k); err != nil {
 			t.Errorf("%s: %v", k, err)
 		}
 	}
 	for _, k := range []string{"", "raw", "TP_BTF", "fentry"} {
-		if err := validAttachKind(k); err == nil {
+		if err := session.CheckBPFAttach(k); err == nil {
 			t.Errorf("%q accepted", k)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/jschedlat/jschedlat/correlate"
+	"github.com/jschedlat/jschedlat/record"
 	"github.com/jschedlat/jschedlat/sink"
 )
 
@@ -59,7 +60,7 @@ than the events' is not used.`,
 }
 
 func runReplay(ctx context.Context, o *replayOpts) (err error) {
-	if err := validFormat(o.format); err != nil {
+	if err := record.CheckFormat(o.format); err != nil {
 		return err
 	}
 	loc, err := time.LoadLocation(o.tz)

@@ -32,12 +32,7 @@ type reportOpts struct {
 	tz       string
 	appLog   string
 	appOut   string
-	appCols  report.AppColumns
-	appUnit  string
-	appTZ    string
-	appPat   string
-	appRegex string
-	appTime  string
+	app      report.AppLogOptions
 	traced   []string
 	slo      time.Duration
 	runqMin  time.Duration
@@ -84,16 +79,16 @@ it is guessed from the first and last record (with a warning).`,
 	f.StringVar(&o.tz, "tz", "Local", "time zone of the timestamp lines in plain dump files")
 	f.StringVar(&o.appLog, "app-log", "", "application request log to join: CSV with a header, JSON lines, or lines read by --app-pattern/--app-regex; per request a thread name and two of start, end, duration")
 	f.StringVar(&o.appOut, "app-out", "", "write the requests annotated with their run-queue wait to FILE (CSV, a traced column says yes/partly/no; default: APP-LOG's name + .runq.csv in the current directory)")
-	f.StringVar(&o.appCols.Thread, "app-thread", "", "app log: column of the Java thread name (default \"thread\")")
-	f.StringVar(&o.appCols.Start, "app-start", "", "app log: column of the request's start (RFC 3339, access-log time, yyyy-MM-dd HH:mm:ss.SSS with --app-tz, or epoch s/ms/µs/ns); default \"start\" when unambiguous")
-	f.StringVar(&o.appCols.End, "app-end", "", "app log: column of the request's end; default \"end\" when unambiguous")
-	f.StringVar(&o.appCols.Duration, "app-duration", "", "app log: column of the request's duration (a number in --app-duration-unit, or a Go duration); default \"duration_ms\" when unambiguous")
-	f.StringVar(&o.appUnit, "app-duration-unit", "", "app log: unit of plain-number durations: ns, us, ms, s (default ms; required with %D in --app-pattern)")
-	f.StringVar(&o.appCols.ID, "app-id", "", "app log: column of the request id (default \"id\")")
-	f.StringVar(&o.appTZ, "app-tz", "", "app log: zone of times written without one (e.g. UTC, Europe/Berlin, Local): logback's and log4j's yyyy-MM-dd HH:mm:ss.SSS")
-	f.StringVar(&o.appPat, "app-pattern", "", "app log: an access log of this Tomcat AccessLogValve / Jetty CustomRequestLog pattern, e.g. '%h %l %u %t \"%r\" %s %b %D %I' (%I: thread name)")
-	f.StringVar(&o.appTime, "app-time-is", "start", "app log: what a pattern's %t without begin:/end: is: start (Tomcat, Jetty: when the request was received) or end")
-	f.StringVar(&o.appRegex, "app-regex", "", "app log: lines read by this regular expression with named groups thread, and two of start, end, duration; id optional")
+	f.StringVar(&o.app.Cols.Thread, "app-thread", "", "app log: column of the Java thread name (default \"thread\")")
+	f.StringVar(&o.app.Cols.Start, "app-start", "", "app log: column of the request's start (RFC 3339, access-log time, yyyy-MM-dd HH:mm:ss.SSS with --app-tz, or epoch s/ms/µs/ns); default \"start\" when unambiguous")
+	f.StringVar(&o.app.Cols.End, "app-end", "", "app log: column of the request's end; default \"end\" when unambiguous")
+	f.StringVar(&o.app.Cols.Duration, "app-duration", "", "app log: column of the request's duration (a number in --app-duration-unit, or a Go duration); default \"duration_ms\" when unambiguous")
+	f.StringVar(&o.app.Unit, "app-duration-unit", "", "app log: unit of plain-number durations: ns, us, ms, s (default ms; required with %D in --app-pattern)")
+	f.StringVar(&o.app.Cols.ID, "app-id", "", "app log: column of the request id (default \"id\")")
+	f.StringVar(&o.app.TZ, "app-tz", "", "app log: zone of times written without one (e.g. UTC, Europe/Berlin, Local): logback's and log4j's yyyy-MM-dd HH:mm:ss.SSS")
+	f.StringVar(&o.app.Pattern, "app-pattern", "", "app log: an access log of this Tomcat AccessLogValve / Jetty CustomRequestLog pattern, e.g. '%h %l %u %t \"%r\" %s %b %D %I' (%I: thread name)")
+	f.StringVar(&o.app.TimeIs, "app-time-is", "start", "app log: what a pattern's %t without begin:/end: is: start (Tomcat, Jetty: when the request was received) or end")
+	f.StringVar(&o.app.Regex, "app-regex", "", "app log: lines read by this regular expression with named groups thread, and two of start, end, duration; id optional")
 	f.StringArrayVar(&o.traced, "traced", nil, "the span the records cover, FROM,TO in RFC 3339 (repeatable), instead of the run metadata FILE.runs.jsonl that attach writes beside -o FILE")
 	f.StringVar(&o.trace, "trace", "", "also write Chrome trace-event JSON to FILE (Perfetto UI, chrome://tracing): a track per thread with its waits, and the requests of --app-log")
 	f.StringVar(&o.match, "match", "", "only the waits of threads whose Java name (or [kernel name] when it has none) matches REGEXP, e.g. '^http-nio-' (who took the CPU from those threads)")
@@ -117,7 +112,7 @@ func runReport(o *reportOpts, files []string) error {
 		return err
 	}
 	if o.appLog != "" {
-		if in.Requests, err = readAppLog(o); err != nil {
+		if in.Requests, err = report.ReadAppLogFile(o.appLog, o.app, o.strict); err != nil {
 			return err
 		}
 	}
@@ -163,7 +158,7 @@ func checkReport(o *reportOpts) error {
 		return fmt.Errorf("--interval %s: must be positive", o.interval)
 	}
 	if o.appLog == "" {
-		for name, set := range map[string]bool{"--slo": o.slo != 0, "--app-out": o.appOut != "", "--traced": len(o.traced) > 0, "--app-pattern": o.appPat != "", "--app-regex": o.appRegex != ""} {
+		for name, set := range map[string]bool{"--slo": o.slo != 0, "--app-out": o.appOut != "", "--traced": len(o.traced) > 0, "--app-pattern": o.app.Pattern != "", "--app-regex": o.app.Regex != ""} {
 			if set {
 				return fmt.Errorf("%s judges the requests of an application log: give --app-log FILE too", name)
 			}
@@ -293,61 +288,6 @@ func writeProfile(p *report.Profiler, path string) error {
 		return fmt.Errorf("--pprof: %w", err)
 	}
 	return closeWith("--pprof", path, f, p.Write(f))
-}
-
-var durationUnits = map[string]time.Duration{"ns": time.Nanosecond, "us": time.Microsecond, "µs": time.Microsecond, "ms": time.Millisecond, "s": time.Second}
-
-// readAppLog checks the --app-* options and reads --app-log.
-func readAppLog(o *reportOpts) ([]report.Request, error) {
-	lines, err := appLogFormat(o)
-	if err != nil {
-		return nil, err
-	}
-	return report.ReadAppFile(o.appLog, o.appCols, lines, o.strict)
-}
-
-// appLogFormat is the app log's line format (nil: CSV or JSON lines by
-// o.appCols, whose unit and zone it sets).
-func appLogFormat(o *reportOpts) (*report.LineFormat, error) {
-	unit := time.Millisecond
-	if o.appUnit != "" {
-		var ok bool
-		if unit, ok = durationUnits[o.appUnit]; !ok {
-			return nil, fmt.Errorf("--app-duration-unit %q: one of ns, us, ms, s", o.appUnit)
-		}
-	}
-	o.appCols.DurationUnit = unit
-	if o.appTZ != "" {
-		loc, err := time.LoadLocation(o.appTZ)
-		if err != nil {
-			return nil, fmt.Errorf("--app-tz: %w", err)
-		}
-		o.appCols.TZ = loc
-	}
-	var lines *report.LineFormat
-	var err error
-	switch {
-	case o.appPat != "" && o.appRegex != "":
-		return nil, errors.New("--app-pattern and --app-regex exclude each other")
-	case o.appPat != "":
-		if o.appTime != "start" && o.appTime != "end" {
-			return nil, fmt.Errorf("--app-time-is %q: start or end", o.appTime)
-		}
-		var given time.Duration
-		if o.appUnit != "" {
-			given = unit
-		}
-		lines, err = report.CompileAccessPattern(o.appPat, report.TimeIs(o.appTime), given, o.appCols.TZ)
-	case o.appRegex != "":
-		lines, err = report.CompileAppRegex(o.appRegex, unit, o.appCols.TZ)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if lines != nil && (o.appCols.Thread != "" || o.appCols.Start != "" || o.appCols.End != "" || o.appCols.Duration != "" || o.appCols.ID != "") {
-		return nil, errors.New("--app-thread, --app-start, --app-end, --app-duration and --app-id name CSV/JSON columns: with --app-pattern or --app-regex the fields come from the pattern")
-	}
-	return lines, nil
 }
 
 func writeRequests(o *reportOpts, reqs []report.Request) error {
