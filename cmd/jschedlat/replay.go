@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/jschedlat/jschedlat/correlate"
+	"github.com/jschedlat/jschedlat/eventlog"
 	"github.com/jschedlat/jschedlat/record"
 	"github.com/jschedlat/jschedlat/sink"
 )
@@ -71,7 +72,7 @@ func runReplay(ctx context.Context, o *replayOpts) (err error) {
 	if err != nil {
 		return err
 	}
-	f, err := os.Open(o.events)
+	f, err := eventlog.Open(o.events)
 	if err != nil {
 		return fmt.Errorf("--events: %w", err)
 	}

@@ -2,7 +2,9 @@ package main
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -144,5 +146,36 @@ func TestReplayWithoutDumps(t *testing.T) {
 	_, logged := replayOnce(t, 4703, dump4703, []uint32{0x1279}, replayOpts{})
 	if !strings.Contains(logged, "no --dumps given") {
 		t.Errorf("log %q", logged)
+	}
+}
+
+// A compressed events file (an archived run) replays to the live rows, as
+// the plain one does.
+func TestReplayCompressedEvents(t *testing.T) {
+	run := "../../testdata/runs/workload-4s"
+	o := replayOpts{events: run + "/events.jsonl.gz", dumps: []string{run + "/dumps"}, format: "csv", tz: "UTC",
+		output: filepath.Join(t.TempDir(), "replayed.csv")}
+	if err := runReplay(context.Background(), &o); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(o.output)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(run + "/live.csv.gz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("replay of the compressed events: %d bytes, the live run %d", len(got), len(want))
 	}
 }
