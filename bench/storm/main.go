@@ -54,119 +54,156 @@ func main() {
 	}
 	ncpu := runtime.NumCPU()
 
-	counts := make([]counter, *pairs)
-	var stop atomic.Bool
-	perPair := *rate / float64(*pairs) // round trips per second per pair; 0 = unpaced
-	var begin atomic.Int64             // UnixNano when pacing starts
-	var wg sync.WaitGroup
-	ready := make(chan error, 2**pairs)
+	s := &storm{
+		counts:  make([]counter, *pairs),
+		perPair: *rate / float64(*pairs),
+		ready:   make(chan error, 2**pairs),
+	}
 	for i := 0; i < *pairs; i++ {
-		var ab, ba [2]int // a->b and b->a pipes: [0] read end, [1] write end
-		if err := unix.Pipe2(ab[:], unix.O_CLOEXEC); err != nil {
-			fatal("pipe: %v", err)
-		}
-		if err := unix.Pipe2(ba[:], unix.O_CLOEXEC); err != nil {
-			fatal("pipe: %v", err)
-		}
 		cpu := -1
 		if *pin {
 			cpu = i % ncpu
 		}
-		wg.Add(2)
-		go func(c *counter) { // A: sends, waits for the echo, counts
-			defer wg.Done()
-			ready <- lockAndPin(cpu)
-			buf := []byte{1}
-			var n uint64
-			for !stop.Load() {
-				if perPair > 0 {
-					// Owed round trips since the start; sleep to the next
-					// millisecond when ahead.
-					b := begin.Load()
-					if b == 0 { // main has not started the clock yet
-						time.Sleep(time.Millisecond)
-						continue
-					}
-					due := uint64(perPair * float64(time.Now().UnixNano()-b) / 1e9)
-					if n >= due {
-						time.Sleep(time.Millisecond - time.Duration(time.Now().UnixNano()%1e6))
-						continue
-					}
-				}
-				if _, err := unix.Write(ab[1], buf); err != nil {
-					fatal("write: %v", err)
-				}
-				if _, err := unix.Read(ba[0], buf); err != nil {
-					fatal("read: %v", err)
-				}
-				n++
-				if n&255 == 0 {
-					c.n.Store(n)
-				}
-			}
-			c.n.Store(n)
-			unix.Close(ab[1]) // B reads EOF and ends
-			unix.Close(ba[0])
-		}(&counts[i])
-		go func() { // B: echoes
-			defer wg.Done()
-			ready <- lockAndPin(cpu)
-			buf := []byte{0}
-			for {
-				n, err := unix.Read(ab[0], buf)
-				if err != nil {
-					fatal("read: %v", err)
-				}
-				if n == 0 {
-					break
-				}
-				if _, err := unix.Write(ba[1], buf); err != nil {
-					fatal("write: %v", err)
-				}
-			}
-			unix.Close(ab[0])
-			unix.Close(ba[1])
-		}()
+		s.startPair(&s.counts[i], cpu)
 	}
 	for i := 0; i < 2**pairs; i++ {
-		if err := <-ready; err != nil {
+		if err := <-s.ready; err != nil {
 			fatal("%v", err)
 		}
 	}
+	elapsed, total, switches := s.run(*duration, *interval)
+	sec := elapsed.Seconds()
+	fmt.Printf("storm: pairs=%d pin=%t rate=%.0f cpus=%d duration_s=%.3f round_trips=%d round_trips_per_s=%.0f ctxt_per_s=%.0f\n",
+		*pairs, *pin, *rate, ncpu, sec, total, float64(total)/sec, float64(switches)/sec)
+}
 
-	sum := func() uint64 {
-		var s uint64
-		for i := range counts {
-			s += counts[i].n.Load()
-		}
-		return s
+// storm is the state the pairs share with main.
+type storm struct {
+	counts  []counter
+	stop    atomic.Bool
+	perPair float64      // round trips per second per pair; 0 = unpaced
+	begin   atomic.Int64 // UnixNano when pacing starts
+	wg      sync.WaitGroup
+	ready   chan error // one per thread once it is locked (and pinned)
+}
+
+// startPair starts a pair's two threads on a->b and b->a pipes.
+func (s *storm) startPair(c *counter, cpu int) {
+	var ab, ba [2]int // a->b and b->a pipes: [0] read end, [1] write end
+	if err := unix.Pipe2(ab[:], unix.O_CLOEXEC); err != nil {
+		fatal("pipe: %v", err)
 	}
+	if err := unix.Pipe2(ba[:], unix.O_CLOEXEC); err != nil {
+		fatal("pipe: %v", err)
+	}
+	s.wg.Add(2)
+	go s.send(c, cpu, ab, ba)
+	go s.echo(cpu, ab, ba)
+}
+
+// send is thread A: it sends, waits for the echo and counts.
+func (s *storm) send(c *counter, cpu int, ab, ba [2]int) {
+	defer s.wg.Done()
+	s.ready <- lockAndPin(cpu)
+	buf := []byte{1}
+	var n uint64
+	for !s.stop.Load() {
+		if s.perPair > 0 && s.ahead(n) {
+			continue
+		}
+		if _, err := unix.Write(ab[1], buf); err != nil {
+			fatal("write: %v", err)
+		}
+		if _, err := unix.Read(ba[0], buf); err != nil {
+			fatal("read: %v", err)
+		}
+		n++
+		if n&255 == 0 {
+			c.n.Store(n)
+		}
+	}
+	c.n.Store(n)
+	unix.Close(ab[1]) // B reads EOF and ends
+	unix.Close(ba[0])
+}
+
+// ahead reports whether a paced pair that made n round trips is ahead of
+// the round trips owed since the start; it then sleeps to the next
+// millisecond.
+func (s *storm) ahead(n uint64) bool {
+	b := s.begin.Load()
+	if b == 0 { // main has not started the clock yet
+		time.Sleep(time.Millisecond)
+		return true
+	}
+	due := uint64(s.perPair * float64(time.Now().UnixNano()-b) / 1e9)
+	if n >= due {
+		time.Sleep(time.Millisecond - time.Duration(time.Now().UnixNano()%1e6))
+		return true
+	}
+	return false
+}
+
+// echo is thread B: it echoes each byte until A closes its pipe.
+func (s *storm) echo(cpu int, ab, ba [2]int) {
+	defer s.wg.Done()
+	s.ready <- lockAndPin(cpu)
+	buf := []byte{0}
+	for {
+		n, err := unix.Read(ab[0], buf)
+		if err != nil {
+			fatal("read: %v", err)
+		}
+		if n == 0 {
+			break
+		}
+		if _, err := unix.Write(ba[1], buf); err != nil {
+			fatal("write: %v", err)
+		}
+	}
+	unix.Close(ab[0])
+	unix.Close(ba[1])
+}
+
+func (s *storm) sum() uint64 {
+	var t uint64
+	for i := range s.counts {
+		t += s.counts[i].n.Load()
+	}
+	return t
+}
+
+// run starts the clock, lets the pairs run for d (printing progress every
+// interval if > 0), stops them and returns the time taken, the round trips
+// and the system's context switches in it.
+func (s *storm) run(d, interval time.Duration) (time.Duration, uint64, uint64) {
 	start := time.Now()
-	begin.Store(start.UnixNano())
-	n0, c0 := sum(), ctxt()
-	deadline := start.Add(*duration)
-	if *interval > 0 {
-		lastT, lastN, lastC := start, n0, c0
-		for t := time.Now(); t.Before(deadline); t = time.Now() {
-			d := min(*interval, time.Until(deadline))
-			time.Sleep(d)
-			now, n, c := time.Now(), sum(), ctxt()
-			s := now.Sub(lastT).Seconds()
-			fmt.Printf("storm: t=%.1fs round_trips_per_s=%.0f ctxt_per_s=%.0f\n",
-				now.Sub(start).Seconds(), float64(n-lastN)/s, float64(c-lastC)/s)
-			lastT, lastN, lastC = now, n, c
-		}
+	s.begin.Store(start.UnixNano())
+	n0, c0 := s.sum(), ctxt()
+	if interval > 0 {
+		s.progress(start, start.Add(d), interval, n0, c0)
 	} else {
-		time.Sleep(*duration)
+		time.Sleep(d)
 	}
-	stop.Store(true)
+	s.stop.Store(true)
 	elapsed := time.Since(start)
 	c1 := ctxt()
-	wg.Wait()
-	total := sum() - n0
-	s := elapsed.Seconds()
-	fmt.Printf("storm: pairs=%d pin=%t rate=%.0f cpus=%d duration_s=%.3f round_trips=%d round_trips_per_s=%.0f ctxt_per_s=%.0f\n",
-		*pairs, *pin, *rate, ncpu, s, total, float64(total)/s, float64(c1-c0)/s)
+	s.wg.Wait()
+	return elapsed, s.sum() - n0, c1 - c0
+}
+
+// progress prints the rates of each interval until deadline.
+func (s *storm) progress(start, deadline time.Time, interval time.Duration, n0, c0 uint64) {
+	lastT, lastN, lastC := start, n0, c0
+	for t := time.Now(); t.Before(deadline); t = time.Now() {
+		d := min(interval, time.Until(deadline))
+		time.Sleep(d)
+		now, n, c := time.Now(), s.sum(), ctxt()
+		sec := now.Sub(lastT).Seconds()
+		fmt.Printf("storm: t=%.1fs round_trips_per_s=%.0f ctxt_per_s=%.0f\n",
+			now.Sub(start).Seconds(), float64(n-lastN)/sec, float64(c-lastC)/sec)
+		lastT, lastN, lastC = now, n, c
+	}
 }
 
 // lockAndPin dedicates the calling goroutine's OS thread and, for cpu >= 0,
