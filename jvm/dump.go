@@ -238,102 +238,127 @@ func (p *parser) run() {
 		if !ok {
 			break
 		}
-		line := trimEOL(raw.b)
-		if len(line) >= 3 && line[0] == 0xEF && line[1] == 0xBB && line[2] == 0xBF {
-			line = line[3:] // a UTF-8 byte-order mark (also of files joined with cat)
-		}
-		if w, o := p.wrapped, p.openAt; w > 0 || o > 0 {
-			p.wrapped, p.openAt = 0, 0
-			if continuesHeader(line) {
-				if w > 0 {
-					th := &p.dump.Threads[w-1]
-					if th.Tid > 0 {
-						p.damage(p.lr.n, "thread header at line %d is continued on this line (wrapped by a log system?): the TID %d read from it may be cut short and is not used", th.Line, th.Tid)
-					} else {
-						p.damage(p.lr.n, "thread header at line %d is continued on this line (wrapped by a log system?): its TID is not in the part read", th.Line)
-					}
-					th.Tid = 0
-					o = p.headerWidth
-				}
-				p.wrapSign(o, p.lr.n)
-			} else if w > 0 {
-				p.noTid(w - 1)
-			}
-		}
-		if tl := trimBlanks(line); len(tl) == timestampSize && isTimestamp(tl) {
-			// Also inside a dump: a cut-off dump may be followed directly by
-			// the timestamp of the next one.
-			copy(p.ts[:], tl)
-			p.tsLine = p.lr.n
-			continue
-		}
-		if !p.in {
-			if bytes.HasPrefix(line, pfxFullDump) {
-				p.startDump(line, raw)
-			} else if pid, ok := pidLine(line); ok {
-				p.pid, p.pidLine = pid, p.lr.n
-			}
-			continue
-		}
-		if bytes.HasPrefix(line, pfxFullDump) {
-			p.cut(p.lr.n, "cut off by the next dump before its \"JNI global refs\" footer")
-			p.endDump()
-			p.startDump(line, raw)
-			continue
-		}
-		if bytes.HasPrefix(line, pfxJNI) {
-			p.endDump()
-			continue
-		}
-		if p.bad {
-			continue
-		}
-		if raw.long {
-			if len(line) > 0 && line[0] == '"' {
-				p.closeFrames()
-				p.orphan = true
-				p.damage(p.lr.n, "thread header longer than %d bytes: thread not used", maxLine)
-			} else {
-				p.damage(p.lr.n, "line longer than %d bytes: ignored", maxLine)
-			}
-			continue
-		}
-		if p.deadlock {
-			// The section repeats thread names as `"name":` lines; they are
-			// not threads. It ends with "Found N deadlock(s)."
-			if bytes.HasPrefix(line, pfxFound) && (bytes.HasSuffix(line, []byte("deadlock.")) || bytes.HasSuffix(line, []byte("deadlocks."))) {
-				p.deadlock = false
-			}
-			continue
-		}
-		if len(line) == 0 {
-			continue
-		}
-		// A thread name may hold NUL (the attach socket sends it as C0 80,
-		// which decodes to NUL); anywhere else NUL means binary data.
-		if line[0] != '"' && bytes.IndexByte(line, 0) >= 0 {
-			p.cut(p.lr.n, "binary data (NUL byte)")
-			continue
-		}
-		switch line[0] {
-		case '"':
-			p.header(raw)
-		case ' ', '\t':
-			if !p.orphan {
-				p.body(line)
-			}
-		default:
-			switch {
-			case bytes.HasPrefix(line, pfxDeadlock):
-				p.deadlock = true
-			case bytes.Equal(line, lineHeap):
-				// kill -3 prints the heap summary after the footer.
-				p.cut(p.lr.n, "heap summary before the \"JNI global refs\" footer")
-			}
-			// Anything else ("Threads class SMR info:" and its address
-			// list, stray log lines) carries no thread data.
-		}
+		p.line(raw)
 	}
+	p.finish()
+}
+
+// line handles one physical line of the input.
+func (p *parser) line(raw rawLine) {
+	line := trimEOL(raw.b)
+	if len(line) >= 3 && line[0] == 0xEF && line[1] == 0xBB && line[2] == 0xBF {
+		line = line[3:] // a UTF-8 byte-order mark (also of files joined with cat)
+	}
+	if p.wrapped > 0 || p.openAt > 0 {
+		p.continuation(line)
+	}
+	if tl := trimBlanks(line); len(tl) == timestampSize && isTimestamp(tl) {
+		// Also inside a dump: a cut-off dump may be followed directly by
+		// the timestamp of the next one.
+		copy(p.ts[:], tl)
+		p.tsLine = p.lr.n
+		return
+	}
+	if !p.in {
+		if bytes.HasPrefix(line, pfxFullDump) {
+			p.startDump(line, raw)
+		} else if pid, ok := pidLine(line); ok {
+			p.pid, p.pidLine = pid, p.lr.n
+		}
+		return
+	}
+	p.dumpLine(line, raw)
+}
+
+// continuation settles the previous line's open end (a header stopped at an
+// attribute, or a frame cut before its ")") now that the next line shows
+// whether a log system wrapped it.
+func (p *parser) continuation(line []byte) {
+	w, o := p.wrapped, p.openAt
+	p.wrapped, p.openAt = 0, 0
+	if !continuesHeader(line) {
+		if w > 0 {
+			p.noTid(w - 1)
+		}
+		return
+	}
+	if w > 0 {
+		th := &p.dump.Threads[w-1]
+		if th.Tid > 0 {
+			p.damage(p.lr.n, "thread header at line %d is continued on this line (wrapped by a log system?): the TID %d read from it may be cut short and is not used", th.Line, th.Tid)
+		} else {
+			p.damage(p.lr.n, "thread header at line %d is continued on this line (wrapped by a log system?): its TID is not in the part read", th.Line)
+		}
+		th.Tid = 0
+		o = p.headerWidth
+	}
+	p.wrapSign(o, p.lr.n)
+}
+
+// dumpLine handles a line between "Full thread dump" and its footer.
+func (p *parser) dumpLine(line []byte, raw rawLine) {
+	if bytes.HasPrefix(line, pfxFullDump) {
+		p.cut(p.lr.n, "cut off by the next dump before its \"JNI global refs\" footer")
+		p.endDump()
+		p.startDump(line, raw)
+		return
+	}
+	if bytes.HasPrefix(line, pfxJNI) {
+		p.endDump()
+		return
+	}
+	if p.bad {
+		return
+	}
+	if raw.long {
+		if len(line) > 0 && line[0] == '"' {
+			p.closeFrames()
+			p.orphan = true
+			p.damage(p.lr.n, "thread header longer than %d bytes: thread not used", maxLine)
+		} else {
+			p.damage(p.lr.n, "line longer than %d bytes: ignored", maxLine)
+		}
+		return
+	}
+	if p.deadlock {
+		// The section repeats thread names as `"name":` lines; they are
+		// not threads. It ends with "Found N deadlock(s)."
+		if bytes.HasPrefix(line, pfxFound) && (bytes.HasSuffix(line, []byte("deadlock.")) || bytes.HasSuffix(line, []byte("deadlocks."))) {
+			p.deadlock = false
+		}
+		return
+	}
+	if len(line) == 0 {
+		return
+	}
+	// A thread name may hold NUL (the attach socket sends it as C0 80,
+	// which decodes to NUL); anywhere else NUL means binary data.
+	if line[0] != '"' && bytes.IndexByte(line, 0) >= 0 {
+		p.cut(p.lr.n, "binary data (NUL byte)")
+		return
+	}
+	switch line[0] {
+	case '"':
+		p.header(raw)
+	case ' ', '\t':
+		if !p.orphan {
+			p.body(line)
+		}
+	default:
+		switch {
+		case bytes.HasPrefix(line, pfxDeadlock):
+			p.deadlock = true
+		case bytes.Equal(line, lineHeap):
+			// kill -3 prints the heap summary after the footer.
+			p.cut(p.lr.n, "heap summary before the \"JNI global refs\" footer")
+		}
+		// Anything else ("Threads class SMR info:" and its address
+		// list, stray log lines) carries no thread data.
+	}
+}
+
+// finish records a read error and closes a dump the input ended inside.
+func (p *parser) finish() {
 	if p.lr.err != nil && p.lr.err != io.EOF {
 		p.readErr = p.lr.err
 	}
