@@ -753,17 +753,46 @@ func parseHeader(h []byte) (Thread, bool) {
 	if len(tail) < 2 || tail[0] != ' ' || bytes.IndexByte(tail, '\n') >= 0 {
 		return t, false
 	}
-	tail = bytes.TrimRight(tail, " \t\r")
+	f, ok := scanHeaderTail(bytes.TrimRight(tail, " \t\r"))
+	if !ok || (!f.sawTid && !f.sawNid) {
+		return t, false
+	}
+	t.Name = string(h[1:q])
+	t.JavaID = f.javaID
+	t.Daemon = f.daemon
+	switch {
+	case f.bracket > 0:
+		t.Tid = f.bracket
+	case f.nid > 0:
+		t.Tid = f.nid
+	}
+	// Java threads end with their stack range "[0x...]" and, since JDK 8,
+	// carry "#N"; VM-internal threads have neither. A state line or frame
+	// later clears Internal for Java threads whose header was cut short.
+	last := f.lastTok
+	hasSP := len(last) > 3 && last[0] == '[' && last[len(last)-1] == ']' && bytes.HasPrefix(last, []byte("[0x"))
+	t.Internal = t.JavaID < 0 && !hasSP
+	return t, true
+}
 
-	var (
-		first    = true
-		sawTid   bool
-		sawNid   bool
-		bracket  = -1
-		nid      = -1
-		lastTok  []byte
-		keywords = true // false once nid= is passed: the rest is the state text
-	)
+// headerFields is what parseHeader reads after a thread's name.
+type headerFields struct {
+	javaID  int64 // "#N"; -1 if absent
+	daemon  bool
+	sawTid  bool
+	sawNid  bool
+	bracket int // "[tid]" after "#N" (JDK 19+); -1 if absent
+	nid     int // nid=, hex or decimal; -1 if absent
+	lastTok []byte
+	// keywords is false once nid= is passed: the rest is the state text.
+	keywords bool
+}
+
+// scanHeaderTail reads the space-separated tokens after a thread's name;
+// it fails when the first token is not one a header starts with.
+func scanHeaderTail(tail []byte) (headerFields, bool) {
+	f := headerFields{javaID: -1, bracket: -1, nid: -1, keywords: true}
+	first := true
 	for i := 0; i < len(tail); {
 		for i < len(tail) && tail[i] == ' ' {
 			i++
@@ -777,61 +806,50 @@ func parseHeader(h []byte) (Thread, bool) {
 		if len(tok) == 0 {
 			continue
 		}
-		lastTok = tok
+		f.lastTok = tok
 		if first {
 			// The first token decides whether this quote really ended the
 			// name, as opposed to a quote inside a name cut by a newline.
 			first = false
 			if !knownFirstToken(tok) {
-				return t, false
+				return f, false
 			}
 		}
-		if !keywords {
-			continue
-		}
-		switch {
-		case tok[0] == '#' && t.JavaID < 0 && !sawTid:
-			if id, ok := parseInt(tok[1:], 10); ok {
-				t.JavaID = id
-			}
-		case tok[0] == '[' && t.JavaID >= 0 && bracket < 0 && !sawTid && tok[len(tok)-1] == ']':
-			// JDK 19+: "#N [tid]"; the only OS id of a carrier thread.
-			if v, ok := parseInt(tok[1:len(tok)-1], 10); ok {
-				bracket = int(v)
-			}
-		case string(tok) == "daemon":
-			t.Daemon = true
-		case bytes.HasPrefix(tok, []byte("tid=")):
-			sawTid = true
-		case bytes.HasPrefix(tok, []byte("nid=")):
-			sawNid = true
-			keywords = false
-			v := tok[4:]
-			if len(v) > 2 && v[0] == '0' && (v[1] == 'x' || v[1] == 'X') {
-				if n, ok := parseInt(v[2:], 16); ok {
-					nid = int(n)
-				}
-			} else if n, ok := parseInt(v, 10); ok {
-				nid = int(n)
-			}
+		if f.keywords {
+			f.token(tok)
 		}
 	}
-	if !sawTid && !sawNid {
-		return t, false
-	}
-	t.Name = string(h[1:q])
+	return f, true
+}
+
+// token reads one header token before nid=.
+func (f *headerFields) token(tok []byte) {
 	switch {
-	case bracket > 0:
-		t.Tid = bracket
-	case nid > 0:
-		t.Tid = nid
+	case tok[0] == '#' && f.javaID < 0 && !f.sawTid:
+		if id, ok := parseInt(tok[1:], 10); ok {
+			f.javaID = id
+		}
+	case tok[0] == '[' && f.javaID >= 0 && f.bracket < 0 && !f.sawTid && tok[len(tok)-1] == ']':
+		// JDK 19+: "#N [tid]"; the only OS id of a carrier thread.
+		if v, ok := parseInt(tok[1:len(tok)-1], 10); ok {
+			f.bracket = int(v)
+		}
+	case string(tok) == "daemon":
+		f.daemon = true
+	case bytes.HasPrefix(tok, []byte("tid=")):
+		f.sawTid = true
+	case bytes.HasPrefix(tok, []byte("nid=")):
+		f.sawNid = true
+		f.keywords = false
+		v := tok[4:]
+		if len(v) > 2 && v[0] == '0' && (v[1] == 'x' || v[1] == 'X') {
+			if n, ok := parseInt(v[2:], 16); ok {
+				f.nid = int(n)
+			}
+		} else if n, ok := parseInt(v, 10); ok {
+			f.nid = int(n)
+		}
 	}
-	// Java threads end with their stack range "[0x...]" and, since JDK 8,
-	// carry "#N"; VM-internal threads have neither. A state line or frame
-	// later clears Internal for Java threads whose header was cut short.
-	hasSP := len(lastTok) > 3 && lastTok[0] == '[' && lastTok[len(lastTok)-1] == ']' && bytes.HasPrefix(lastTok, []byte("[0x"))
-	t.Internal = t.JavaID < 0 && !hasSP
-	return t, true
 }
 
 func knownFirstToken(tok []byte) bool {
