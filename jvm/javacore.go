@@ -49,49 +49,40 @@ func ParseJavacores(r io.Reader, loc *time.Location) ([]Dump, error) {
 	if loc == nil {
 		loc = time.Local
 	}
-	br := bufio.NewReaderSize(r, 64<<10)
-	var (
-		dumps    []Dump
-		errs     []error
-		cur      *Dump
-		th       *Thread
-		seen     map[string]bool
-		n        int
-		utc      bool // cur's time came from 1TIDATETIMEUTC
-		complete bool // cur reached its END OF DUMP line
-		inThr    bool // in cur's THREADS section
-		open     = -1 // index of the thread being listed; -1: none of cur's
-	)
-	finish := func() {
-		if cur == nil {
-			return
-		}
-		if !complete {
-			msg := "javacore ends before its END OF DUMP line (truncated)"
-			if inThr && open >= 0 {
-				msg += fmt.Sprintf("; the thread being written there (line %d) is not used", cur.Threads[open].Line)
-				cur.Threads = append(cur.Threads[:open], cur.Threads[open+1:]...)
+	p := &j9Parser{loc: loc, open: -1}
+	p.read(bufio.NewReaderSize(r, 64<<10))
+	p.finish()
+	// Threads whose native id is missing cannot be joined to the kernel's.
+	for i := range p.dumps {
+		ths := p.dumps[i].Threads[:0]
+		for _, t := range p.dumps[i].Threads {
+			if t.Tid > 0 {
+				ths = append(ths, t)
 			}
-			cur.Partial = true
-			errs = append(errs, &ParseError{Line: n, Msg: msg})
 		}
-		if ln := dupJ9Tids(cur); len(ln) > 0 {
-			cur.Partial = true
-			errs = append(errs, ln...)
-		}
-		if len(cur.Threads) == 0 {
-			errs = append(errs, &ParseError{Line: cur.Line, Msg: "javacore without threads"})
-		} else {
-			dumps = append(dumps, *cur)
-		}
-		cur, th = nil, nil
+		p.dumps[i].Threads = ths
 	}
-	start := func(line int) {
-		finish()
-		cur = &Dump{Line: line, VM: "OpenJ9"}
-		seen = map[string]bool{}
-		utc, complete, inThr, open = false, false, false, -1
-	}
+	return p.dumps, errors.Join(p.errs...)
+}
+
+// j9Parser is the state of ParseJavacores.
+type j9Parser struct {
+	loc      *time.Location
+	dumps    []Dump
+	errs     []error
+	cur      *Dump
+	th       *Thread
+	seen     map[string]bool
+	n        int
+	utc      bool // cur's time came from 1TIDATETIMEUTC
+	complete bool // cur reached its END OF DUMP line
+	inThr    bool // in cur's THREADS section
+	open     int  // index of the thread being listed; -1: none of cur's
+}
+
+// read hands each complete line to line; a last line without its line end
+// is used only if it is the END OF DUMP line.
+func (p *j9Parser) read(br *bufio.Reader) {
 	var rerr error
 	for {
 		raw, err := br.ReadSlice('\n')
@@ -103,7 +94,7 @@ func ParseJavacores(r io.Reader, loc *time.Location) ([]Dump, error) {
 			for err == bufio.ErrBufferFull {
 				_, err = br.ReadSlice('\n')
 			}
-			n++
+			p.n++
 			if err != nil {
 				break
 			}
@@ -112,130 +103,179 @@ func ParseJavacores(r io.Reader, loc *time.Location) ([]Dump, error) {
 		if len(raw) == 0 && err != nil {
 			break
 		}
-		n++
+		p.n++
 		line := strings.TrimRight(string(raw), "\r\n")
 		if err != nil && !strings.Contains(line, "END OF DUMP") {
 			// The last line has no line end: the file was cut, maybe
 			// in the middle of a name or an ID.
 			break
 		}
-		line = strings.TrimPrefix(line, "\ufeff")
-		tag, rest, _ := strings.Cut(strings.TrimLeft(line, " \t"), " ")
-		rest = strings.TrimLeft(rest, " \t")
-		switch tag {
-		case "0SECTION":
-			if strings.HasPrefix(rest, "TITLE") {
-				start(n)
-			}
-			if cur != nil {
-				inThr = strings.HasPrefix(rest, "THREADS")
-				open = -1
-				if strings.HasPrefix(rest, "Javadump End") {
-					complete = true
-				}
-			}
-		case "NULL", "1TIDMPCOMPLETE":
-			if cur != nil && (tag != "NULL" || strings.Contains(rest, "END OF DUMP")) {
-				complete = true
-			}
-		case "1TIDATETIMEUTC", "1TIDATETIME":
-			if cur == nil {
-				start(n)
-			}
-			if tag == "1TIDATETIME" && utc {
-				break
-			}
-			l := loc
-			if tag == "1TIDATETIMEUTC" {
-				l = time.UTC
-			}
-			// Stamped when the dump begins; the threads are listed
-			// while the file is written, within the second that
-			// callers allow every dump.
-			if t, ok := parseJ9Time(rest, l); ok {
-				cur.Time, utc = t, tag == "1TIDATETIMEUTC"
-			} else {
-				errs = append(errs, &ParseError{Line: n, Msg: fmt.Sprintf("unreadable javacore date %q", rest)})
-			}
-		case "1CIJAVAVERSION":
-			if cur != nil {
-				cur.VM = "OpenJ9 " + rest
-			}
-		case "1CIPROCESSID":
-			// "Process ID: 4242 (0x1092)"
-			if cur != nil {
-				if v, ok := strings.CutPrefix(rest, "Process ID:"); ok {
-					f := strings.Fields(v)
-					if len(f) > 0 {
-						if id, err := strconv.Atoi(f[0]); err == nil && id > 0 {
-							cur.Pid = id
-						}
-					}
-				}
-			}
-		case "3XMTHREADINFO":
-			th, open = nil, -1
-			if cur == nil {
-				start(n)
-			}
-			name, key, state, ok := parseJ9Header(rest)
-			if !ok {
-				// "Anonymous native thread" and the like: no Java thread.
-				continue
-			}
-			if seen[key] {
-				continue
-			}
-			seen[key] = true
-			cur.Threads = append(cur.Threads, Thread{Name: name, JavaID: -1, Carrying: -1, Internal: true,
-				State: j9States[state], StateDetail: state, Line: n})
-			open = len(cur.Threads) - 1
-			th = &cur.Threads[open]
-		case "3XMJAVALTHREAD":
-			if th != nil {
-				if v, ok := j9Field(rest, "getId:"); ok {
-					if id, ok := parseJ9Int(v); ok {
-						th.JavaID, th.Internal = id, false
-					}
-				}
-				if v, ok := j9Field(rest, "isDaemon:"); ok {
-					th.Daemon = v == "true"
-				}
-			}
-		case "3XMTHREADINFO1":
-			if th != nil {
-				if v, ok := j9Field(rest, "native thread ID:"); ok {
-					if id, ok := parseJ9Int(v); ok && id > 0 && id <= math.MaxInt32 {
-						th.Tid = int(id)
-					}
-				}
-			}
-		case "4XESTACKTRACE":
-			if th != nil {
-				if f, ok := strings.CutPrefix(rest, "at "); ok {
-					th.Stack = append(th.Stack, j9Frame(f))
-				}
-			}
-		}
+		p.line(strings.TrimPrefix(line, "\ufeff"))
 		if err != nil {
 			break
 		}
 	}
 	if rerr != nil {
-		errs = append(errs, fmt.Errorf("reading javacore after line %d: %w", n, rerr))
+		p.errs = append(p.errs, fmt.Errorf("reading javacore after line %d: %w", p.n, rerr))
 	}
-	finish()
-	// Threads whose native id is missing cannot be joined to the kernel's.
-	for i := range dumps {
-		ths := dumps[i].Threads[:0]
-		for _, t := range dumps[i].Threads {
-			if t.Tid > 0 {
-				ths = append(ths, t)
+}
+
+// finish ends the current javacore, keeping it if it has threads.
+func (p *j9Parser) finish() {
+	cur := p.cur
+	if cur == nil {
+		return
+	}
+	if !p.complete {
+		msg := "javacore ends before its END OF DUMP line (truncated)"
+		if p.inThr && p.open >= 0 {
+			msg += fmt.Sprintf("; the thread being written there (line %d) is not used", cur.Threads[p.open].Line)
+			cur.Threads = append(cur.Threads[:p.open], cur.Threads[p.open+1:]...)
+		}
+		cur.Partial = true
+		p.errs = append(p.errs, &ParseError{Line: p.n, Msg: msg})
+	}
+	if ln := dupJ9Tids(cur); len(ln) > 0 {
+		cur.Partial = true
+		p.errs = append(p.errs, ln...)
+	}
+	if len(cur.Threads) == 0 {
+		p.errs = append(p.errs, &ParseError{Line: cur.Line, Msg: "javacore without threads"})
+	} else {
+		p.dumps = append(p.dumps, *cur)
+	}
+	p.cur, p.th = nil, nil
+}
+
+// start begins a javacore at line, ending the current one.
+func (p *j9Parser) start(line int) {
+	p.finish()
+	p.cur = &Dump{Line: line, VM: "OpenJ9"}
+	p.seen = map[string]bool{}
+	p.utc, p.complete, p.inThr, p.open = false, false, false, -1
+}
+
+// line handles one line by its tag.
+func (p *j9Parser) line(line string) {
+	tag, rest, _ := strings.Cut(strings.TrimLeft(line, " \t"), " ")
+	rest = strings.TrimLeft(rest, " \t")
+	switch tag {
+	case "0SECTION":
+		p.section(rest)
+	case "NULL", "1TIDMPCOMPLETE":
+		if p.cur != nil && (tag != "NULL" || strings.Contains(rest, "END OF DUMP")) {
+			p.complete = true
+		}
+	case "1TIDATETIMEUTC", "1TIDATETIME":
+		p.dateTime(tag, rest)
+	case "1CIJAVAVERSION":
+		if p.cur != nil {
+			p.cur.VM = "OpenJ9 " + rest
+		}
+	case "1CIPROCESSID":
+		p.processID(rest)
+	case "3XMTHREADINFO":
+		p.threadInfo(rest)
+	case "3XMJAVALTHREAD":
+		p.javaThread(rest)
+	case "3XMTHREADINFO1":
+		if p.th != nil {
+			if v, ok := j9Field(rest, "native thread ID:"); ok {
+				if id, ok := parseJ9Int(v); ok && id > 0 && id <= math.MaxInt32 {
+					p.th.Tid = int(id)
+				}
 			}
 		}
-		dumps[i].Threads = ths
+	case "4XESTACKTRACE":
+		if p.th != nil {
+			if f, ok := strings.CutPrefix(rest, "at "); ok {
+				p.th.Stack = append(p.th.Stack, j9Frame(f))
+			}
+		}
 	}
-	return dumps, errors.Join(errs...)
+}
+
+func (p *j9Parser) section(rest string) {
+	if strings.HasPrefix(rest, "TITLE") {
+		p.start(p.n)
+	}
+	if p.cur != nil {
+		p.inThr = strings.HasPrefix(rest, "THREADS")
+		p.open = -1
+		if strings.HasPrefix(rest, "Javadump End") {
+			p.complete = true
+		}
+	}
+}
+
+func (p *j9Parser) dateTime(tag, rest string) {
+	if p.cur == nil {
+		p.start(p.n)
+	}
+	if tag == "1TIDATETIME" && p.utc {
+		return
+	}
+	l := p.loc
+	if tag == "1TIDATETIMEUTC" {
+		l = time.UTC
+	}
+	// Stamped when the dump begins; the threads are listed
+	// while the file is written, within the second that
+	// callers allow every dump.
+	if t, ok := parseJ9Time(rest, l); ok {
+		p.cur.Time, p.utc = t, tag == "1TIDATETIMEUTC"
+	} else {
+		p.errs = append(p.errs, &ParseError{Line: p.n, Msg: fmt.Sprintf("unreadable javacore date %q", rest)})
+	}
+}
+
+// processID reads "Process ID: 4242 (0x1092)".
+func (p *j9Parser) processID(rest string) {
+	if p.cur == nil {
+		return
+	}
+	if v, ok := strings.CutPrefix(rest, "Process ID:"); ok {
+		f := strings.Fields(v)
+		if len(f) > 0 {
+			if id, err := strconv.Atoi(f[0]); err == nil && id > 0 {
+				p.cur.Pid = id
+			}
+		}
+	}
+}
+
+func (p *j9Parser) threadInfo(rest string) {
+	p.th, p.open = nil, -1
+	if p.cur == nil {
+		p.start(p.n)
+	}
+	name, key, state, ok := parseJ9Header(rest)
+	if !ok {
+		// "Anonymous native thread" and the like: no Java thread.
+		return
+	}
+	if p.seen[key] {
+		return
+	}
+	p.seen[key] = true
+	p.cur.Threads = append(p.cur.Threads, Thread{Name: name, JavaID: -1, Carrying: -1, Internal: true,
+		State: j9States[state], StateDetail: state, Line: p.n})
+	p.open = len(p.cur.Threads) - 1
+	p.th = &p.cur.Threads[p.open]
+}
+
+func (p *j9Parser) javaThread(rest string) {
+	if p.th == nil {
+		return
+	}
+	if v, ok := j9Field(rest, "getId:"); ok {
+		if id, ok := parseJ9Int(v); ok {
+			p.th.JavaID, p.th.Internal = id, false
+		}
+	}
+	if v, ok := j9Field(rest, "isDaemon:"); ok {
+		p.th.Daemon = v == "true"
+	}
 }
 
 // dupJ9Tids takes a native thread ID listed for two different threads off
