@@ -405,7 +405,7 @@ func (s *File) commit(rows bool) error {
 		}
 		n, err := s.f.Write(b)
 		if err != nil {
-			return s.cutBack(pre, wrapWrite(s.name, err))
+			return s.keepWhole(pre, b[:n], header, wrapWrite(s.name, err))
 		}
 		post, err := s.fileSize()
 		if err != nil {
@@ -502,6 +502,51 @@ func (s *File) cutBack(to int64, err error) error {
 	}
 	s.size = min(to, size)
 	return err
+}
+
+// keepWhole handles a write that failed after written bytes of the batch
+// reached the file (a full disk): the whole records among them stay and
+// count as written, the rest of the file is cut back, so that the file
+// ends with its last complete record and holds as many as fitted.
+func (s *File) keepWhole(pre int64, written []byte, header bool, err error) error {
+	hdr := 0
+	if header {
+		hdr = len(s.header)
+	}
+	keep, rows := 0, uint64(0)
+	if len(written) >= hdr {
+		k, n := wholeRecords(written[hdr:], s.format)
+		if hdr == 0 || k > 0 {
+			keep, rows = hdr+k, n
+		}
+	}
+	if cerr := s.cutBack(pre+int64(keep), err); cerr != err {
+		return cerr
+	}
+	if keep > 0 && header {
+		s.noHeader = false
+	}
+	rows = min(rows, s.pending)
+	s.rows += rows
+	s.committed += rows
+	s.pending -= rows
+	return err
+}
+
+// wholeRecords returns the length of the complete records at the start
+// of b and how many they are. A CSV record ends at a newline outside
+// quotes (a name may hold newlines, quoted); a JSON line at any newline.
+func wholeRecords(b []byte, format string) (int, uint64) {
+	end, n, quoted := 0, uint64(0), false
+	for i, c := range b {
+		switch {
+		case c == '"' && format == "csv":
+			quoted = !quoted
+		case c == '\n' && !quoted:
+			end, n = i+1, n+1
+		}
+	}
+	return end, n
 }
 
 // Committed returns how many records are in the files (flushed).

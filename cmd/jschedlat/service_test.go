@@ -453,7 +453,9 @@ func TestAttachDiskFull(t *testing.T) {
 	})
 
 	t.Run("wait", func(t *testing.T) {
-		dir, filler := smallDisk(t, 1<<20, 96<<10)
+		// Room for the rest of the run once the filler is gone: the
+		// records written then must reach past the moment room was made.
+		dir, filler := smallDisk(t, 32<<20, 96<<10)
 		out := filepath.Join(dir, "records.csv")
 		cmd := exec.Command(bin, "attach", pid, "--min-latency", "0", "--duration", "10s", "-o", out, "--on-disk-full", "wait")
 		stderr := &testenv.Output{}
