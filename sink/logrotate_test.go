@@ -135,7 +135,13 @@ func sinkUnderLogrotate(t *testing.T, format string, compress bool, seed uint64,
 		}
 	}
 	t.Logf("%d records; %d logrotate actions (%v); %d files, %d rotated by size, %d left empty by logrotate", i, ops.Load(), lr.Counts, len(files), rotatedN, empty)
-	if rotatedN < 5 || lr.Counts["create"] < 5 || lr.Counts["copytruncate"] < 5 {
+	// Free-running, copytruncates empty the file before it grows to the
+	// rotation size as often as not: fewer size rotations happen.
+	minRotated := 5
+	if !exact {
+		minRotated = 1
+	}
+	if rotatedN < minRotated || lr.Counts["create"] < 5 || lr.Counts["copytruncate"] < 5 {
 		t.Errorf("too little happened to test: %d size rotations, %v", rotatedN, lr.Counts)
 	}
 	if exact {
