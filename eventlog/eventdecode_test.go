@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jschedlat/jschedlat/internal/eventgen"
 	"github.com/jschedlat/jschedlat/sched"
 )
 
@@ -71,47 +72,6 @@ func writeLine(t testing.TB, e *sched.Event) []byte {
 	return line
 }
 
-// Awkward strings for comms and names.
-var oddStrings = []string{
-	"", "main", "C2 CompilerThre", `quote"in`, `back\slash`, "tab\there", "nl\nx", "cr\rx", "\x00\x01\x1f",
-	"\x7f", "slash/ok", "<html>&amp;", "héllo wörld", "日本語スレッド", "emoji 😀 pool", "\u2028\u2029",
-	"\uFFFD", "\xff\xfe", "cut\xe6\x97", "\xed\xa0\x80", " lead", "trail ", "a,b", "\\u0041",
-}
-
-func randString(rng *rand.Rand) string {
-	if rng.Intn(3) == 0 {
-		return oddStrings[rng.Intn(len(oddStrings))]
-	}
-	var b strings.Builder
-	for n := rng.Intn(20); n > 0; n-- {
-		switch rng.Intn(10) {
-		case 0:
-			b.WriteByte(byte(rng.Intn(0x20)))
-		case 1:
-			b.WriteRune(rune(0x80 + rng.Intn(0x10000)))
-		case 2:
-			b.WriteByte(byte(0x80 + rng.Intn(0x80))) // not UTF-8 on its own
-		case 3:
-			b.WriteByte(`"\/`[rng.Intn(3)])
-		default:
-			b.WriteByte(byte(0x20 + rng.Intn(0x5f)))
-		}
-	}
-	return b.String()
-}
-
-func randUint(rng *rand.Rand, max uint64) uint64 {
-	switch rng.Intn(4) {
-	case 0:
-		return 0
-	case 1:
-		return max
-	case 2:
-		return uint64(rng.Intn(100))
-	}
-	return rng.Uint64() % (max/2 + 1)
-}
-
 // Lines as the writer makes them: the hand parser takes every one whose
 // strings are valid UTF-8, with the same result as encoding/json.
 func TestDecodeWrittenLines(t *testing.T) {
@@ -119,12 +79,12 @@ func TestDecodeWrittenLines(t *testing.T) {
 	fast, lines := 0, 0
 	for i := 0; i < 20000; i++ {
 		e := sched.Event{
-			KTime: randUint(rng, math.MaxUint64), Latency: randUint(rng, math.MaxUint64),
-			Kind: sched.Kind(1 + rng.Intn(int(sched.KindThreadName))), CPU: uint32(randUint(rng, math.MaxUint32)),
-			QueuedCPU: uint32(randUint(rng, math.MaxUint32)), Pid: uint32(randUint(rng, math.MaxUint32)),
-			Tid: uint32(randUint(rng, math.MaxUint32)), Comm: randString(rng),
-			PrevPid: uint32(randUint(rng, math.MaxUint32)), PrevTid: uint32(randUint(rng, math.MaxUint32)),
-			PrevComm: randString(rng), OffCPU: randUint(rng, math.MaxUint64),
+			KTime: eventgen.Uint(rng, math.MaxUint64), Latency: eventgen.Uint(rng, math.MaxUint64),
+			Kind: sched.Kind(1 + rng.Intn(int(sched.KindThreadName))), CPU: uint32(eventgen.Uint(rng, math.MaxUint32)),
+			QueuedCPU: uint32(eventgen.Uint(rng, math.MaxUint32)), Pid: uint32(eventgen.Uint(rng, math.MaxUint32)),
+			Tid: uint32(eventgen.Uint(rng, math.MaxUint32)), Comm: eventgen.String(rng),
+			PrevPid: uint32(eventgen.Uint(rng, math.MaxUint32)), PrevTid: uint32(eventgen.Uint(rng, math.MaxUint32)),
+			PrevComm: eventgen.String(rng), OffCPU: eventgen.Uint(rng, math.MaxUint64),
 		}
 		switch rng.Intn(4) {
 		case 0:
@@ -135,7 +95,7 @@ func TestDecodeWrittenLines(t *testing.T) {
 			e.Time = rng.Int63() - rng.Int63()
 		}
 		if e.Kind.HasName() {
-			e.Name = randString(rng)
+			e.Name = eventgen.String(rng)
 			e.NameCut = rng.Intn(2) == 0
 		}
 		line := writeLine(t, &e)
@@ -327,9 +287,9 @@ func FuzzDecodeEventLine(f *testing.F) {
 	rng := rand.New(rand.NewSource(3))
 	for i := 0; i < 50; i++ {
 		e := sched.Event{KTime: rng.Uint64(), Time: rng.Int63() - rng.Int63(), Kind: sched.Kind(1 + i%int(sched.KindThreadName)),
-			Comm: randString(rng), PrevComm: randString(rng), OffCPU: uint64(i % 2)}
+			Comm: eventgen.String(rng), PrevComm: eventgen.String(rng), OffCPU: uint64(i % 2)}
 		if e.Kind.HasName() {
-			e.Name, e.NameCut = randString(rng), i%3 == 0
+			e.Name, e.NameCut = eventgen.String(rng), i%3 == 0
 		}
 		f.Add(writeLine(f, &e))
 	}

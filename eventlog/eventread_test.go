@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jschedlat/jschedlat/internal/eventgen"
 	"github.com/jschedlat/jschedlat/sched"
 )
 
@@ -72,9 +73,9 @@ func randLog(rng *rand.Rand) []byte {
 	for i := rng.Intn(400); i > 0; i-- {
 		e := sched.Event{KTime: rng.Uint64(), Time: rng.Int63(), Kind: sched.Kind(1 + rng.Intn(int(sched.KindThreadName))),
 			Latency: uint64(rng.Intn(1e7)), CPU: uint32(rng.Intn(8)), Pid: 7, Tid: uint32(rng.Intn(100)),
-			Comm: randString(rng), PrevComm: randString(rng), OffCPU: uint64(rng.Intn(2))}
+			Comm: eventgen.String(rng), PrevComm: eventgen.String(rng), OffCPU: uint64(rng.Intn(2))}
 		if e.Kind.HasName() {
-			e.Name = randString(rng)
+			e.Name = eventgen.String(rng)
 			if rng.Intn(20) == 0 {
 				e.Name = strings.Repeat("a very long name ", 50+rng.Intn(200)) // longer than a chunk
 			}

@@ -10,6 +10,8 @@ import (
 	"math/rand"
 	"strings"
 	"testing"
+
+	"github.com/jschedlat/jschedlat/internal/eventgen"
 )
 
 // The writers as they were: encoding/csv and json.Encoder.
@@ -78,14 +80,14 @@ func randField(rng *rand.Rand) string {
 	if rng.Intn(2) == 0 {
 		return oddFields[rng.Intn(len(oddFields))]
 	}
-	return randString(rng)
+	return eventgen.String(rng)
 }
 
 func randRecord(rng *rand.Rand) Record {
 	r := Record{
-		KTime: randUint(rng, math.MaxUint64), CPU: uint32(randUint(rng, math.MaxUint32)),
-		QueuedCPU: uint32(randUint(rng, math.MaxUint32)), Kind: randField(rng), LatencyNs: randUint(rng, math.MaxUint64),
-		Pid: uint32(randUint(rng, math.MaxUint32)), Tid: uint32(randUint(rng, math.MaxUint32)), Comm: randField(rng),
+		KTime: eventgen.Uint(rng, math.MaxUint64), CPU: uint32(eventgen.Uint(rng, math.MaxUint32)),
+		QueuedCPU: uint32(eventgen.Uint(rng, math.MaxUint32)), Kind: randField(rng), LatencyNs: eventgen.Uint(rng, math.MaxUint64),
+		Pid: uint32(eventgen.Uint(rng, math.MaxUint32)), Tid: uint32(eventgen.Uint(rng, math.MaxUint32)), Comm: randField(rng),
 		JavaThread: randField(rng), NameSource: randField(rng), PrevPid: uint32(rng.Uint32()), PrevTid: uint32(rng.Uint32()),
 		PrevComm: randField(rng), PrevJavaThread: randField(rng), VirtualThread: randField(rng),
 		Cgroup: randField(rng), Container: randField(rng),
