@@ -18,10 +18,12 @@ import (
 	"flag"
 	"fmt"
 	"os"
+
+	"github.com/jschedlat/jschedlat/internal/eventgen/jvmrun"
 )
 
 func main() {
-	c := defaultConfig()
+	c := jvmrun.DefaultConfig()
 	flag.IntVar(&c.Waits, "n", c.Waits, "wait events (rows replay writes); births, renames, exits, probes and VM operations come on top")
 	flag.IntVar(&c.Threads, "threads", c.Threads, "threads alive when the trace begins (JVM threads and 10 pools)")
 	flag.IntVar(&c.CPUs, "cpus", c.CPUs, "CPUs")
@@ -47,18 +49,13 @@ func main() {
 	}
 }
 
-func run(c config, events, dumps string) error {
+func run(c jvmrun.Config, events, dumps string) error {
 	f, err := os.Create(events)
 	if err != nil {
 		return err
 	}
 	bw := bufio.NewWriterSize(f, 1<<20)
-	g, err := newGen(c, bw, dumps)
-	if err != nil {
-		f.Close()
-		return err
-	}
-	sum, err := g.run()
+	sum, err := jvmrun.Generate(c, bw, dumps)
 	if err == nil {
 		err = bw.Flush()
 	}

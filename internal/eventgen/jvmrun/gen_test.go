@@ -1,11 +1,10 @@
-package main
+package jvmrun
 
 import (
 	"bytes"
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -18,8 +17,8 @@ import (
 
 // A short, busy run: every kind of thing the generator makes happens
 // several times within a few seconds of trace time.
-func testConfig(waits int) config {
-	c := defaultConfig()
+func testConfig(waits int) Config {
+	c := DefaultConfig()
 	c.Waits = waits
 	c.DumpEvery = 2 * time.Second
 	c.BirthEvery = 100 * time.Millisecond
@@ -31,7 +30,7 @@ func testConfig(waits int) config {
 
 type names struct{ name, prev string }
 
-func generate(t *testing.T, c config) (*bytes.Buffer, string, map[uint64]names, summary) {
+func generate(t *testing.T, c Config) (*bytes.Buffer, string, map[uint64]names, Summary) {
 	t.Helper()
 	var buf bytes.Buffer
 	dir := filepath.Join(t.TempDir(), "dumps")
@@ -165,22 +164,10 @@ func TestArrivalOrder(t *testing.T) {
 	}
 }
 
-func TestRunWritesFiles(t *testing.T) {
-	dir := t.TempDir()
-	c := testConfig(1000)
-	if err := run(c, filepath.Join(dir, "events.jsonl"), filepath.Join(dir, "dumps")); err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range []string{"events.jsonl", "dumps/index.jsonl", "dumps/dump-000001.txt"} {
-		if st, err := os.Stat(filepath.Join(dir, f)); err != nil || st.Size() == 0 {
-			t.Errorf("%s: %v", f, err)
-		}
-	}
-	// A second run into the same directory would mix two captures.
-	if err := run(c, filepath.Join(dir, "events2.jsonl"), filepath.Join(dir, "dumps")); err == nil {
-		t.Error("a directory holding a capture was reused")
-	}
-	if _, err := newGen(config{Waits: 1, Threads: 20, CPUs: 2, Rate: 1}, &bytes.Buffer{}, filepath.Join(dir, "small")); err == nil {
+// TestTooFewThreads: the JVM's own threads and one per pool are needed.
+func TestTooFewThreads(t *testing.T) {
+	dumps := filepath.Join(t.TempDir(), "dumps")
+	if _, err := Generate(Config{Waits: 1, Threads: 20, CPUs: 2, Rate: 1}, &bytes.Buffer{}, dumps); err == nil {
 		t.Error("20 threads accepted: fewer than the JVM's own plus one per pool")
 	}
 }
@@ -191,7 +178,7 @@ func BenchmarkReplay(b *testing.B) {
 	const n = 200_000
 	var buf bytes.Buffer
 	dir := filepath.Join(b.TempDir(), "dumps")
-	g, err := newGen(func() config { c := defaultConfig(); c.Waits = n; return c }(), &buf, dir)
+	g, err := newGen(func() Config { c := DefaultConfig(); c.Waits = n; return c }(), &buf, dir)
 	if err != nil {
 		b.Fatal(err)
 	}

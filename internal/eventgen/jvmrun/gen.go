@@ -1,4 +1,10 @@
-package main
+// Package jvmrun makes a synthetic saved run of one JVM, as attach
+// --save-events and --save-dumps write it: the event log of ~200 threads in
+// pools waiting in the run queue (with births, exits, self-renames, HotSpot
+// probes and VM operations) and the periodic thread dumps that name them.
+// The genevents command writes one for measuring replay; benchmarks of the
+// live path read one back.
+package jvmrun
 
 import (
 	"container/heap"
@@ -19,8 +25,8 @@ import (
 	"github.com/jschedlat/jschedlat/sched"
 )
 
-// config shapes the synthetic run; defaultConfig is what the bench uses.
-type config struct {
+// Config shapes the synthetic run; DefaultConfig is what the bench uses.
+type Config struct {
 	Waits      int           // wait events: the rows replay writes
 	Threads    int           // threads alive when the trace begins
 	CPUs       int           // CPUs the events are spread over
@@ -35,8 +41,8 @@ type config struct {
 	Start      time.Time     // wall clock of the first event
 }
 
-func defaultConfig() config {
-	return config{
+func DefaultConfig() Config {
+	return Config{
 		Waits: 1_000_000, Threads: 200, CPUs: 8, Rate: 10_000, Seed: 1, Pid: 4242,
 		DumpEvery: 30 * time.Second, BirthEvery: 2 * time.Second, LifeMean: 20 * time.Second,
 		RenameSelf: 10 * time.Second, GCEvery: 3 * time.Second,
@@ -44,14 +50,14 @@ func defaultConfig() config {
 	}
 }
 
-// summary counts what was written.
-type summary struct {
+// Summary counts what was written.
+type Summary struct {
 	Events, Waits, Births, Exits, Renames, ThreadStarts, ThreadNames, VMOps, Dumps int
 	MaxLive                                                                        int
 	Seconds                                                                        float64
 }
 
-func (s summary) String() string {
+func (s Summary) String() string {
 	return fmt.Sprintf("events=%d waits=%d births=%d exits=%d renames=%d thread_starts=%d thread_names=%d vmops=%d dumps=%d max_live_threads=%d trace_seconds=%.1f",
 		s.Events, s.Waits, s.Births, s.Exits, s.Renames, s.ThreadStarts, s.ThreadNames, s.VMOps, s.Dumps, s.MaxLive, s.Seconds)
 }
@@ -112,13 +118,13 @@ const (
 // made, with the Java names of its thread and of the JVM thread it
 // follows on the CPU ("" for another process).
 type gen struct {
-	cfg    config
+	cfg    Config
 	rng    *rand.Rand
 	ev     *eventlog.Writer
 	dir    string
 	index  *os.File
 	truth  func(e *sched.Event, name, prevName string)
-	sum    summary
+	sum    Summary
 	now    int64 // wall ns of the last event made (strictly increasing)
 	t0     int64
 	boot   int64 // wall ns at CLOCK_MONOTONIC 0
@@ -136,7 +142,17 @@ type gen struct {
 	err    error
 }
 
-func newGen(cfg config, events io.Writer, dumpDir string) (*gen, error) {
+// Generate writes a run shaped by cfg: the event log to events, the dumps
+// and their index into dumpDir, which must not hold a capture yet.
+func Generate(cfg Config, events io.Writer, dumpDir string) (Summary, error) {
+	g, err := newGen(cfg, events, dumpDir)
+	if err != nil {
+		return Summary{}, err
+	}
+	return g.run()
+}
+
+func newGen(cfg Config, events io.Writer, dumpDir string) (*gen, error) {
 	if cfg.Waits < 0 || cfg.CPUs < 1 || cfg.Rate <= 0 {
 		return nil, fmt.Errorf("need waits >= 0, cpus >= 1, rate > 0")
 	}
@@ -412,7 +428,7 @@ func (g *gen) kind(th *thread) sched.Kind {
 
 // run makes cfg.Waits waits, with dumps, births, exits, self-renames and
 // GC pauses scheduled between them.
-func (g *gen) run() (summary, error) {
+func (g *gen) run() (Summary, error) {
 	t := g.t0
 	g.at(t+20*nsPerMs, g.firstDump)
 	g.at(t+g.exp(g.cfg.BirthEvery), g.birth)
