@@ -13,6 +13,7 @@ package hsmem
 import (
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 )
 
@@ -24,6 +25,11 @@ type VM struct {
 	pid   int
 	mem   *mem
 	lay   layout
+	// inPIDNS: the JVM's TIDs are not the host's.
+	inPIDNS bool
+	// threadKlasses are klasses confirmed to be java.lang.Thread or a
+	// subclass.
+	threadKlasses map[uint64]bool
 	Major int   // Java feature release (8, 11, 17, 21, 25...)
 	Flags Flags // the JVM flags that change object layout
 }
@@ -47,6 +53,7 @@ type layout struct {
 	linkedHead  uint64 // address of Threads::_thread_list
 	jtNext      uint64
 
+	jtStart, jtEnd  uint64 // the span of JavaThread read
 	jtOSThread      uint64
 	jtThreadObj     uint64
 	jtVThread       uint64 // 0: no virtual threads (before 21)
@@ -65,6 +72,9 @@ type layout struct {
 	compactKlassBit uint64 // markWord::klass_shift with compact headers
 	flags           Flags
 
+	klassSuper    uint64
+	threadEnd     uint64 // bytes of a Thread object read
+	stringEnd     uint64 // bytes of a String read
 	arrayLength   uint64
 	arrayBase     uint64 // payload of byte[] / char[]
 	threadKlass   uint64
@@ -112,7 +122,14 @@ func open(pid int, m *mem, lib libjvm) (*VM, error) {
 		return nil, fmt.Errorf("process %d: %w", pid, err)
 	}
 	r := resolver{t: t, m: m, img: img}
-	vm := &VM{pid: pid, mem: m}
+	vm := &VM{pid: pid, mem: m, threadKlasses: map[uint64]bool{}}
+	if st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid)); err == nil {
+		for _, ln := range strings.Split(string(st), "\n") {
+			if rest, ok := strings.CutPrefix(ln, "NSpid:"); ok {
+				vm.inPIDNS = len(strings.Fields(rest)) > 1
+			}
+		}
+	}
 	if err := r.resolve(vm); err != nil {
 		return nil, fmt.Errorf("process %d: %w", pid, err)
 	}
@@ -309,6 +326,14 @@ func (r *resolver) resolve(vm *VM) error {
 		l.stringCoder = uint64(c.offset)
 		l.stringHasCode = true
 	}
+	l.klassSuper = r.off("Klass", "_super")
+	l.jtStart = min(l.jtOSThread, l.jtThreadObj, l.jtTerminated)
+	l.jtEnd = max(l.jtOSThread+8, l.jtThreadObj+8, l.jtTerminated+4)
+	if l.jtVThread != 0 {
+		l.jtStart, l.jtEnd = min(l.jtStart, l.jtVThread), max(l.jtEnd, l.jtVThread+8)
+	}
+	l.threadEnd = max(l.headerSize(), l.threadName+l.refSize, l.threadTID+8, l.threadEETop+8)
+	l.stringEnd = max(l.headerSize(), l.stringValue+l.refSize, l.stringCoder+1)
 	if r.err == nil && !l.stringHasCode && value.sig != "[C" {
 		r.fail("java.lang.String has neither a coder nor a char[] value (%s)", value.sig)
 	}
