@@ -17,8 +17,8 @@ type entry struct {
 	eetop                     uint64
 	name, vname               nameRead
 
-	exiting bool
-	err     string
+	gone bool // exited, or not a thread any more
+	err  string
 }
 
 // nameRead is a Thread.name being read: the String (or JDK 8 char[]),
@@ -104,7 +104,7 @@ func (l *layout) headerSize() uint64 {
 func (vm *VM) readEntries(es []*entry) {
 	l := &vm.lay
 	var b batch
-	ok := func(e *entry) bool { return e.err == "" && !e.exiting }
+	ok := func(e *entry) bool { return e.err == "" && !e.gone }
 
 	// JavaThread fields.
 	for _, e := range es {
@@ -115,16 +115,18 @@ func (vm *VM) readEntries(es []*entry) {
 				e.vhandle = u64(p, l.jtVThread-l.jtStart)
 			}
 			e.terminated = u32(p, l.jtTerminated-l.jtStart)
-		}, func() { e.fail("JavaThread not readable") })
+		}, func() { e.gone = true }) // a live JavaThread's memory stays mapped
 	}
 	b.run(vm.mem)
 	for _, e := range es {
 		switch {
-		case e.err != "":
-		case e.terminated == l.threadExiting:
-			e.exiting = true
+		case e.err != "" || e.gone:
+		case e.terminated >= l.threadExiting && e.terminated <= l.threadExiting+3:
+			// _thread_exiting and the states after it
+			// (TerminatedTypes): on its way out, not live.
+			e.gone = true
 		case e.terminated != l.notTerminated:
-			e.fail("JavaThread terminated (%#x)", e.terminated)
+			e.fail("JavaThread state %#x", e.terminated)
 		case e.osthread == 0 || e.handle == 0:
 			e.fail("JavaThread not started")
 		}

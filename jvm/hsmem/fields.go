@@ -23,7 +23,7 @@ const accStatic = 0x0008
 func readUnsigned5(b []byte, pos int) (uint32, int, error) {
 	const (
 		lgH = 6
-		x   = 1                // excluded byte value (0)
+		x   = 1                    // excluded byte value (0)
 		l   = 256 - (1 << lgH) - x // 191 "low" bytes end a number
 	)
 	var sum uint32

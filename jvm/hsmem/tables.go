@@ -61,9 +61,9 @@ func findLibJVM(pid int) (libjvm, error) {
 // symbols resolves the named dynamic symbols of libjvm to addresses in
 // the target, and keeps the file for reading constant strings.
 type elfImage struct {
-	f    *elf.File
-	file *os.File
-	bias uint64
+	f     *elf.File
+	file  *os.File
+	bias  uint64
 	segs  []*elf.Prog
 	cache map[*elf.Prog][]byte // read-only segments, read once
 }

@@ -1,6 +1,7 @@
 package hsmem
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -37,7 +38,7 @@ type Unvalidated struct {
 type Scan struct {
 	Threads     []Thread
 	Unvalidated []Unvalidated
-	Exiting     int // threads past JavaThread::exit: not live any more
+	Gone        int // entries of threads past JavaThread::exit, or freed
 	Retries     int // entries read again because a check failed
 	Syscalls    int // memory-read syscalls (the /proc reads not counted)
 }
@@ -62,6 +63,11 @@ func (vm *VM) Threads() (s Scan, err error) {
 		return s, err
 	}
 	procComm := readComm(fmt.Sprintf("/proc/%d/comm", vm.pid))
+	refreshed := false
+	// A thread whose kernel name matched for this name needs no second
+	// look: the comm check is only for names not seen before.
+	commOK := map[commKey]bool{}
+	defer func() { vm.commOK = commOK }()
 	pending := make([]*entry, len(list))
 	for i, jt := range list {
 		pending[i] = &entry{jt: jt}
@@ -70,19 +76,35 @@ func (vm *VM) Threads() (s Scan, err error) {
 		vm.readEntries(pending)
 		var again []*entry
 		for _, e := range pending {
-			if e.exiting {
-				s.Exiting++
+			if e.gone {
+				s.Gone++
 				continue
 			}
 			if e.err == "" {
 				host, ok := tasks[int(e.nstid)]
-				if !ok {
+				if !ok && !refreshed {
+					// Started after the task list was read.
+					refreshed = true
+					if tasks, err = vm.tasks(); err != nil {
+						return s, err
+					}
+					host, ok = tasks[int(e.nstid)]
+				}
+				key := commKey{e.jt, e.nstid, e.name.text}
+				switch {
+				case !ok:
 					e.err = fmt.Sprintf("TID %d is not a task of process %d", e.nstid, vm.pid)
-				} else if c := readComm(fmt.Sprintf("/proc/%d/task/%d/comm", vm.pid, host)); !commMatches(e.name.units, c) && c != procComm {
-					// The name is being changed (Java field first, kernel
-					// name after) or the thread has not named itself yet.
-					e.err = fmt.Sprintf("kernel name %q does not match", c)
-				} else {
+				case !vm.commOK[key]:
+					c := readComm(fmt.Sprintf("/proc/%d/task/%d/comm", vm.pid, host))
+					if !commMatches(e.name.units, c) && c != procComm {
+						// The name is being changed (Java field first,
+						// kernel name after) or the thread has not named
+						// itself yet.
+						e.err = fmt.Sprintf("kernel name %q does not match", c)
+					}
+				}
+				if e.err == "" {
+					commOK[key] = true
 					t := Thread{TID: host, NSTID: int(e.nstid), JavaID: e.javaID, Name: e.name.text, JavaThread: e.jt}
 					if e.voop != 0 {
 						t.Mounted = &VirtualThread{JavaID: e.vjavaID, Name: e.vname.text}
@@ -135,6 +157,13 @@ func (vm *VM) threadList() ([]uint64, error) {
 		a := make([]byte, 8*n)
 		if err := vm.mem.read(arr, a); err != nil {
 			last = err
+			continue
+		}
+		// A list replaced while we read it may have been freed and its
+		// array reused: only a list still current afterwards is kept.
+		b2, h2 := make([]byte, 8), make([]byte, len(h))
+		if vm.mem.read(l.smrList, b2) != nil || u64(b2, 0) != list || vm.mem.read(list, h2) != nil || string(h2) != string(h) {
+			last = errors.New("the list changed while it was read")
 			continue
 		}
 		out := make([]uint64, n)
@@ -215,4 +244,12 @@ func lastNSpid(status string) (int, bool) {
 func readComm(path string) string {
 	b, _ := os.ReadFile(path)
 	return strings.TrimSuffix(string(b), "\n")
+}
+
+// commKey is a thread whose kernel name was found consistent with its
+// Java name.
+type commKey struct {
+	jt    uint64
+	nstid int32
+	name  string
 }

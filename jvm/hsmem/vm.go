@@ -22,16 +22,17 @@ var ErrUnsupported = errors.New("unsupported JVM configuration")
 
 // VM is an opened HotSpot JVM.
 type VM struct {
-	pid   int
-	mem   *mem
-	lay   layout
+	pid int
+	mem *mem
+	lay layout
 	// inPIDNS: the JVM's TIDs are not the host's.
 	inPIDNS bool
 	// threadKlasses are klasses confirmed to be java.lang.Thread or a
 	// subclass.
 	threadKlasses map[uint64]bool
-	Major int   // Java feature release (8, 11, 17, 21, 25...)
-	Flags Flags // the JVM flags that change object layout
+	commOK        map[commKey]bool // as of the last scan
+	Major         int              // Java feature release (8, 11, 17, 21, 25...)
+	Flags         Flags            // the JVM flags that change object layout
 }
 
 // Flags are the JVM flags the decoding depends on.
