@@ -245,9 +245,16 @@ func (s *File) Reopen() { s.reopen.Store(true) }
 // error is returned: a rotation or reopen that fails is logged, records
 // go on into the file that is open, and it is tried again later.
 func (s *File) Maintain() error {
-	wait := s.now().Before(s.retryAt)
+	// Write calls this for every record: the clock is read only when a
+	// failed try waits or the age matters.
+	wait := false
+	if !s.retryAt.IsZero() {
+		if wait = s.now().Before(s.retryAt); !wait {
+			s.retryAt = time.Time{}
+		}
+	}
 	// A new SIGHUP is acted on at once, even while a failed try waits.
-	if s.reopen.Swap(false) || (!wait && (s.retryReopen || s.aside != "")) {
+	if (s.reopen.Load() && s.reopen.Swap(false)) || (!wait && (s.retryReopen || s.aside != "")) {
 		s.retryReopen = false
 		return s.cycle(false)
 	}
