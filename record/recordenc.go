@@ -46,6 +46,9 @@ func (c *timeText) append(b []byte, ns int64) []byte {
 // are: a thread name from a dump or the kernel may hold any bytes, and a
 // CSV reader may refuse a file that is not UTF-8.
 func appendCSVField(b []byte, s string) []byte {
+	if csvPlainASCII(s) {
+		return append(b, s...)
+	}
 	if !utf8.ValidString(s) {
 		s = validUTF8(s)
 	}
@@ -76,6 +79,30 @@ func validUTF8(s string) string {
 		i += size
 	}
 	return string(b)
+}
+
+// csvPlainASCII tells in one pass that s is written as it is: ASCII (so
+// valid UTF-8) that csvNeedsQuotes would not quote. Nearly every field is
+// (numbers' neighbours: kinds, comms, Java names, cgroups).
+func csvPlainASCII(s string) bool {
+	if s == "" {
+		return true
+	}
+	if c := s[0]; c == ' ' || c >= '\t' && c <= '\r' || s == `\.` {
+		return false
+	}
+	i := 0
+	for ; len(s)-i >= 8; i += 8 {
+		if w := leString(s[i:]); w&highBits != 0 || csvStops(w) != 0 {
+			return false
+		}
+	}
+	for ; i < len(s); i++ {
+		if c := s[i]; c >= utf8.RuneSelf || csvSpecial[c] {
+			return false
+		}
+	}
+	return true
 }
 
 var csvSpecial = [256]bool{'\n': true, '\r': true, '"': true, ',': true}

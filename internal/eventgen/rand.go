@@ -15,6 +15,7 @@ var OddStrings = []string{
 	"", "main", "C2 CompilerThre", `quote"in`, `back\slash`, "tab\there", "nl\nx", "cr\rx", "\x00\x01\x1f",
 	"\x7f", "slash/ok", "<html>&amp;", "héllo wörld", "日本語スレッド", "emoji 😀 pool", "\u2028\u2029",
 	"\uFFFD", "\xff\xfe", "cut\xe6\x97", "\xed\xa0\x80", " lead", "trail ", "a,b", "\\u0041",
+	`\.`, "\vlead", "eight+8,", "seventeen bytes\"x",
 }
 
 // String returns one of OddStrings a third of the time, else up to 19
