@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/hex"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -22,8 +23,9 @@ import (
 var classes string
 
 func TestMain(m *testing.M) {
+	flag.Parse()
 	code := func() int {
-		if javac, err := exec.LookPath("javac"); err == nil {
+		if javac, err := exec.LookPath("javac"); err == nil && !testing.Short() {
 			dir, err := os.MkdirTemp("", "hsmem-probe")
 			if err != nil {
 				fmt.Fprintln(os.Stderr, err)
