@@ -165,8 +165,6 @@ type jsonWriter struct {
 }
 
 func (j *jsonWriter) Write(r *Record) error {
-	j.buf = j.times.append(j.buf[:0], r.Time)
-	r.TimeText = string(j.buf)
 	// One write per record, as json.Encoder makes.
 	j.buf = j.appendRecord(j.buf[:0], r)
 	_, err := j.bw.Write(j.buf)

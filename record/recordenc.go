@@ -199,11 +199,12 @@ func (c *csvWriter) appendRow(b []byte, r *Record) []byte {
 }
 
 // appendJSONRecord appends r as json.Encoder.Encode writes it (HTML
-// escaping on), newline included.
+// escaping on), newline included, with the time text of r.Time
+// (FormatTime's: nothing in it is escaped).
 func (j *jsonWriter) appendRecord(b []byte, r *Record) []byte {
-	b = append(b, `{"time":`...)
-	b = appendJSONText(b, r.TimeText)
-	b = append(b, `,"ktime_ns":`...)
+	b = append(b, `{"time":"`...)
+	b = j.times.append(b, r.Time)
+	b = append(b, `","ktime_ns":`...)
 	b = strconv.AppendUint(b, r.KTime, 10)
 	b = append(b, `,"cpu":`...)
 	b = strconv.AppendUint(b, uint64(r.CPU), 10)
