@@ -16,6 +16,29 @@ type Joiner struct {
 	// Cgroup, if set, gives a process's cgroup and container ID (live
 	// runs; replay has none).
 	Cgroup func(pid uint32) (cgroup, container string)
+
+	// Rows written together (Live.Emit, Flush) take the JVM's cgroup
+	// from one call of Cgroup, which reads the clock and takes a lock.
+	batch           bool
+	cgKnown         bool
+	cg, cgContainer string
+}
+
+// beginBatch starts rows written together: the JVM's cgroup is looked up
+// again, once.
+func (j *Joiner) beginBatch() { j.batch, j.cgKnown = true, false }
+
+func (j *Joiner) endBatch() { j.batch = false }
+
+func (j *Joiner) cgroup(pid uint32) (string, string) {
+	if !j.batch || pid != j.Pid || j.Pid == 0 {
+		return j.Cgroup(pid)
+	}
+	if !j.cgKnown {
+		j.cg, j.cgContainer = j.Cgroup(pid)
+		j.cgKnown = true
+	}
+	return j.cg, j.cgContainer
 }
 
 // Annotate fills r from e.
@@ -26,7 +49,7 @@ func (j *Joiner) Annotate(e *sched.Event, r *record.Record) {
 		PrevPid: e.PrevPid, PrevTid: e.PrevTid, PrevComm: e.PrevComm,
 	}
 	if j.Cgroup != nil {
-		r.Cgroup, r.Container = j.Cgroup(e.Pid)
+		r.Cgroup, r.Container = j.cgroup(e.Pid)
 	}
 	if j.Namer == nil || j.Pid == 0 {
 		return
@@ -267,10 +290,12 @@ func (l *Live) Emit(now int64) error {
 	if l.NeedDump != nil && len(l.deferred) > 0 {
 		l.recheck(now)
 	}
+	l.j.beginBatch()
 	for l.head < len(l.pending) && l.pending[l.head].Time+l.hold <= now {
 		l.write(&l.pending[l.head])
 		l.head++
 	}
+	l.j.endBatch()
 	l.compact()
 	if l.j.Namer != nil && l.hold > 0 && now-l.pruned >= int64(pruneEvery) {
 		// A thread that ended is not asked about again; its TID will
@@ -301,9 +326,11 @@ func (l *Live) compact() {
 func (l *Live) Flush() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.j.beginBatch()
 	for ; l.head < len(l.pending); l.head++ {
 		l.write(&l.pending[l.head])
 	}
+	l.j.endBatch()
 	l.pending, l.head = l.pending[:0], 0
 	if l.err == nil {
 		l.err = l.out.Flush()

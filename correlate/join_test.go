@@ -73,3 +73,46 @@ func TestLiveWithoutNamingWritesAtOnce(t *testing.T) {
 		t.Errorf("written %d, pending %d", l.Written(), l.Pending())
 	}
 }
+
+// TestLiveCgroupOncePerEmit: the rows one Emit writes take the JVM's cgroup
+// from one lookup, the next Emit looks it up again (it may have moved),
+// and another process's rows are looked up each.
+func TestLiveCgroupOncePerEmit(t *testing.T) {
+	out := &memWriter{}
+	calls := map[uint32]int{}
+	cg := "/app.slice/a"
+	j := &Joiner{Pid: 100, Namer: NewNamer(0), Cgroup: func(pid uint32) (string, string) {
+		calls[pid]++
+		if pid != 100 {
+			return "/other", ""
+		}
+		return cg, "c1"
+	}}
+	l := NewLive(j, out)
+	base := 100 * sec
+	for i := range 3 {
+		l.Add(&sched.Event{Time: base + int64(i), Kind: sched.KindWakeup, Pid: 100, Tid: 101, Comm: "w"})
+	}
+	if err := l.Emit(base + 10*sec); err != nil {
+		t.Fatal(err)
+	}
+	cg = "/app.slice/b"
+	l.Add(&sched.Event{Time: base + 11*sec, Kind: sched.KindWakeup, Pid: 100, Tid: 101, Comm: "w"})
+	if err := l.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if calls[100] != 2 {
+		t.Errorf("the JVM's cgroup looked up %d times for 4 rows in 2 batches, want 2", calls[100])
+	}
+	if len(out.recs) != 4 || out.recs[0].Cgroup != "/app.slice/a" || out.recs[2].Container != "c1" || out.recs[3].Cgroup != "/app.slice/b" {
+		t.Errorf("rows %+v", out.recs)
+	}
+	// Annotate alone (no batch) looks up every time.
+	var r record.Record
+	j.Annotate(&sched.Event{Pid: 100}, &r)
+	j.Annotate(&sched.Event{Pid: 7}, &r)
+	j.Annotate(&sched.Event{Pid: 7}, &r)
+	if calls[100] != 3 || calls[7] != 2 || r.Cgroup != "/other" {
+		t.Errorf("lookups %v, cgroup %q", calls, r.Cgroup)
+	}
+}
