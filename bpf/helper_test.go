@@ -29,6 +29,9 @@ func TestMain(m *testing.M) {
 		os.Exit(m.Run())
 	case "contention":
 		contention()
+	case "contention-1cpu":
+		pinAll(0)
+		contention()
 	case "threads":
 		shortThreads()
 	case "pingpong":
@@ -78,6 +81,23 @@ func exitOnEOF() {
 		io.Copy(io.Discard, os.Stdin)
 		os.Exit(0)
 	}()
+}
+
+// pinAll binds every thread of this process to cpu; threads created later
+// inherit it from their creator.
+func pinAll(cpu int) {
+	var set unix.CPUSet
+	set.Set(cpu)
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		panic(err)
+	}
+	for _, t := range tasks {
+		tid, _ := strconv.Atoi(t.Name())
+		if err := unix.SchedSetaffinity(tid, &set); err != nil {
+			panic(err)
+		}
+	}
 }
 
 // contention runs six threads on a 2-CPU machine so that they queue for

@@ -66,7 +66,10 @@ struct start {
 	u8 pad0;
 	u64 off;     // rq clock of off_tid's last switch-out
 	u32 off_tid; // whose switch-out off is; 0 = none
-	u8 pad[36];
+	u32 rd_tid;  // whose run_delay rd is; 0 = none
+	u64 rd;	     // rd_tid's run_delay once its last switch-in was added
+	u64 rd_at;   // that switch-in's rq clock (what last_arrival became)
+	u8 pad[16];
 } __attribute__((aligned(64)));
 
 struct event {
@@ -492,6 +495,10 @@ static __always_inline void enqueue(u32 tid, u8 kind, u32 cpu, u64 clock, bool k
 					return;
 				count(&missed);
 				add(&missed_ns, stale_before - s->clock);
+				// Counted: the switch-in after this one must not
+				// count it again (kernel_wait).
+				if (s->rd_tid == tid)
+					s->rd_tid = 0;
 			}
 		} else {
 			count(&collisions);
@@ -574,22 +581,51 @@ static __always_inline int handle_wakeup(bool btf, struct task_struct *p, u8 kin
 	return 0;
 }
 
-// recover reports the wait whose start s still holds although t, being
-// switched out, is running: the kernel never delivered the sched_switch
-// that ended it. (Some kernels skip it: on a 6.18 Firecracker guest about
-// 4% of switches on one CPU, mostly from idle, reach neither BPF nor
-// ftrace.) t has run on this CPU since then, so the wait ended here, at the
-// scheduler's own last_arrival stamp; the task it replaced is unknown
-// (prev fields zero, prev_comm empty). Rare: sent on its own.
-static __always_inline void recover(bool btf, struct task_struct *t, u32 tgid, u32 tid,
-				    struct start *s, u64 clock)
+// kernel_wait returns t's wait as schedstat counts it, t being switched in
+// at clock after waiting since queued (its last_queued). The kernel adds to
+// run_delay at every dequeue of a queued task (a move to another CPU's run
+// queue), restarting last_queued on the new CPU, and at the switch-in, just
+// after this tracepoint. So the wait is what run_delay grew since the
+// previous switch-in (rd, kept in t's slot) plus clock - queued. Our own
+// start would not do: the time between the dequeue and the enqueue is not
+// a wait for the kernel, and the two CPUs' run queue clocks differ (by
+// ~10 us per move on a VM). Without a valid rd (a slot shared with
+// another thread, or a switch-in we did not see) it returns fallback.
+static __always_inline u64 kernel_wait(bool btf, struct task_struct *t, struct start *sl,
+				       u32 tid, u64 queued, u64 arrived, u64 clock, u64 fallback)
 {
-	u64 arrived = RD(btf, t, sched_info.last_arrival);
-	u8 kind = s->kind;
-	if (arrived < s->clock || kind == KIND_SILENT || !wanted(kind))
-		return;
-	u64 latency = arrived - s->clock;
-	if (latency < min_ns)
+	if (!sl)
+		return fallback;
+	u64 rd = RD(btf, t, sched_info.run_delay);
+	u64 part = clock > queued ? clock - queued : 0;
+	u64 wait = fallback;
+	if (sl->rd_tid == tid && rd >= sl->rd) {
+		if (sl->rd_at == arrived) {
+			wait = rd - sl->rd + part;
+		} else if (arrived > sl->rd_at) {
+			// A switch-in at arrived and the switch-out after it
+			// never reached us, nor (or we would have counted it)
+			// the wakeup after that: that wait is missing.
+			count(&missed);
+			add(&missed_ns, rd - sl->rd);
+		}
+	}
+	sl->rd = rd + part;
+	sl->rd_at = clock;
+	sl->rd_tid = tid;
+	return wait;
+}
+
+// recover reports a wait of t, being switched out, that ended at its last
+// switch-in (arrived, the scheduler's own stamp), a switch-in the kernel
+// never delivered to us. (Some kernels skip it: on a 6.18 Firecracker guest
+// about 4% of switches on one CPU, mostly from idle, reach neither BPF nor
+// ftrace.) t has run on this CPU since then; the task it replaced is
+// unknown (prev fields zero, prev_comm empty). Rare: sent on its own.
+static __always_inline void recover(bool btf, struct task_struct *t, u32 tgid, u32 tid,
+				    u8 kind, u32 queued_cpu, u64 latency, u64 arrived, u64 clock)
+{
+	if (kind == KIND_SILENT || !wanted(kind) || latency < min_ns)
 		return;
 	struct event e;
 	__builtin_memset(&e, 0, sizeof(e));
@@ -601,13 +637,45 @@ static __always_inline void recover(bool btf, struct task_struct *t, u32 tgid, u
 	e.pid = tgid;
 	e.tid = tid;
 	e.cpu = bpf_get_smp_processor_id();
-	e.queued_cpu = s->queued_cpu;
+	e.queued_cpu = queued_cpu;
 	e.kind = kind;
 	read_comm(btf, e.comm, t);
 	if (bpf_ringbuf_output(&events, &e, sizeof(e), submit_flags()))
 		count(&lost);
 	else
 		count(&recovered);
+}
+
+// switched_out checks t's slot s as t leaves the CPU. A start of t's own
+// there means its last switch-in never reached us: with the kernel's stamp
+// no start is stored for a running task (handle_wakeup) and a switch-in
+// empties the slot. So does a last_arrival other than the one the slot
+// saw (then the wakeup was lost too). The wait that switch-in ended is
+// what run_delay grew since the switch-in before it when the slot knows
+// that, else last_arrival minus our start.
+static __always_inline void switched_out(bool btf, struct task_struct *t, u32 tgid, u32 tid,
+					 struct start *s, struct rq_once *now)
+{
+	bool mine = s->clock && s->tid == tid;
+	if (!mine && s->rd_tid != tid)
+		return;
+	u64 queued, arrived;
+	kernel_stamps(btf, t, &queued, &arrived);
+	u8 kind = mine ? s->kind : KIND_WAKEUP;
+	u32 queued_cpu = mine ? s->queued_cpu : bpf_get_smp_processor_id();
+	if (s->rd_tid == tid && s->rd_at != arrived) {
+		u64 rd = RD(btf, t, sched_info.run_delay);
+		if (rd >= s->rd && arrived > s->rd_at)
+			recover(btf, t, tgid, tid, kind, queued_cpu, rd - s->rd, arrived,
+				rq_clock_once(btf, now, t));
+		s->rd = rd;
+		s->rd_at = arrived;
+	} else if (mine && arrived >= s->clock) {
+		recover(btf, t, tgid, tid, kind, queued_cpu, arrived - s->clock, arrived,
+			rq_clock_once(btf, now, t));
+	}
+	if (mine)
+		s->clock = 0;
 }
 
 static __always_inline int handle_switch(bool btf, bool preempt,
@@ -622,17 +690,9 @@ static __always_inline int handle_switch(bool btf, bool preempt,
 	if (traced(prev_tgid)) {
 		tid = prev_tid;
 		if (HAVE_KERNEL_STAMP) {
-			// With the kernel's stamp no start is stored for a
-			// running task (handle_wakeup) and its switch-in empties
-			// the slot: a start of prev's own means that switch-in
-			// never reached us.
 			struct start *s = slot(tid);
 			if (s) {
-				if (s->clock && s->tid == tid) {
-					recover(btf, prev, prev_tgid, tid, s,
-						rq_clock_once(btf, &now, prev));
-					s->clock = 0;
-				}
+				switched_out(btf, prev, prev_tgid, tid, s, &now);
 				// When it left the CPU: tells user space whether it
 				// ran during an interval (virtual_thread).
 				s->off = rq_clock_once(btf, &now, prev);
@@ -713,11 +773,18 @@ next:
 		queued_cpu = bpf_get_smp_processor_id();
 		kind = KIND_WAKEUP;
 	}
-	if (kind == KIND_SILENT || !wanted(kind))
-		return 0;
 	u64 clock = rq_clock_once(btf, &now, next);
 	// Run queue clocks of different CPUs may disagree by a little.
 	u64 latency = clock > since ? clock - since : 0;
+	struct start *sl = 0;
+	if (HAVE_KERNEL_STAMP) {
+		// Here queued != 0 (see above). Kept up to date for every wait,
+		// wanted or not.
+		sl = slot(tid);
+		latency = kernel_wait(btf, next, sl, tid, queued, arrived, clock, latency);
+	}
+	if (kind == KIND_SILENT || !wanted(kind))
+		return 0;
 	if (latency < min_ns)
 		return 0;
 
@@ -725,7 +792,6 @@ next:
 	// older than its last switch-in (a switch-out we missed).
 	u64 off_cpu = 0;
 	if (HAVE_KERNEL_STAMP) {
-		struct start *sl = slot(tid);
 		if (sl && sl->off_tid == tid) {
 			u64 off = sl->off;
 			if (off && off >= arrived && clock > off)

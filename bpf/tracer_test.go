@@ -149,10 +149,14 @@ func TestGroundTruth(t *testing.T) {
 // startContention starts the CPU-contention helper, as root, with delay
 // accounting on (run_delay needs it on some kernels).
 func startContention(t *testing.T) *helper {
+	return startContentionMode(t, "contention")
+}
+
+func startContentionMode(t *testing.T, mode string) *helper {
 	t.Helper()
 	testenv.RequireRoot(t)
 	setSysctl(t, "kernel.task_delayacct", "1")
-	h := startHelper(t, "contention")
+	h := startHelper(t, mode)
 	if l := h.line(t); l != "ready" {
 		t.Fatalf("helper said %q", l)
 	}
@@ -175,9 +179,12 @@ func TestStagedEventsDelivered(t *testing.T) {
 
 // TestSlotCollisions gives every thread the same wait-start slot: waits
 // displaced from it are measured from the scheduler's own stamp, so the
-// per-thread sums must still match.
+// per-thread sums must still match. The workload is bound to one CPU: a
+// displaced wait that moved between run queues is measured from its last
+// enqueue (the part before the move needs the slot, see kernel_wait), which
+// is not what this test is about; TestGroundTruth covers moves.
 func TestSlotCollisions(t *testing.T) {
-	h := startContention(t)
+	h := startContentionMode(t, "contention-1cpu")
 	cfg := Config{Pid: h.pid(), Slots: 1}
 	r := record(t, cfg)
 	time.Sleep(500 * time.Millisecond)
@@ -246,15 +253,22 @@ func checkAgainstSchedstatCfg(t *testing.T, cfg Config, minThreads int) (map[sch
 	type sum struct {
 		latency, n uint64
 		kinds      map[sched.Kind]int
-		edge       uint64 // latency of waits ended around a snapshot's read
+		edge       uint64 // latency of waits in progress at a snapshot's read
+		max        uint64 // the longest wait in the window
 	}
 	// The tracepoint stamps a switch-in just before the kernel adds the
 	// wait to run_delay (sched_info_arrive, a few instructions later); a
 	// VM's vCPU can be descheduled between the two, so a wait stamped
 	// shortly before a snapshot may only be in the next one. Such waits
 	// may fall on either side.
+	// A wait in progress during a snapshot's read may also be split by
+	// it: the kernel adds a queued thread's wait so far to run_delay when
+	// it moves to another CPU's run queue, and our event carries the
+	// whole wait.
 	const arriveLag = uint64(2 * time.Millisecond)
-	near := func(ts uint64, s schedstat) bool { return ts+arriveLag >= s.from && ts <= s.to }
+	near := func(ts, latency uint64, s schedstat) bool {
+		return ts+arriveLag >= s.from && ts-latency <= s.to
+	}
 	sums := make(map[uint32]*sum)
 	kinds := make(map[sched.Kind]int)
 	for _, e := range events {
@@ -271,13 +285,14 @@ func checkAgainstSchedstatCfg(t *testing.T, cfg Config, minThreads int) (map[sch
 			s = &sum{kinds: make(map[sched.Kind]int)}
 			sums[e.Tid] = s
 		}
-		if near(e.Time, a) || near(e.Time, b) {
+		if near(e.Time, e.Latency, a) || near(e.Time, e.Latency, b) {
 			s.edge += e.Latency
 		}
 		if e.Time <= a.at || e.Time > b.at {
 			continue
 		}
 		s.latency += e.Latency
+		s.max = max(s.max, e.Latency)
 		s.n++
 		s.kinds[e.Kind]++
 		kinds[e.Kind]++
@@ -310,19 +325,21 @@ func checkAgainstSchedstatCfg(t *testing.T, cfg Config, minThreads int) (map[sch
 			continue
 		}
 		checked++
-		// Exact but for waits cut by the window's edges (one switch-in
-		// at each) and the few µs a migration moves between run
-		// queues' clocks. Forced slot collisions measure displaced
-		// waits from the kernel's stamp, which restarts when a queued
-		// thread migrates: looser there.
+		// Exact (the tracer takes each wait from the kernel's own
+		// run_delay, see kernel_wait); the tolerance only covers a
+		// snapshot read racing a switch-in.
 		tol := 0.005
-		if cfg.Slots != 0 {
-			tol = 0.02
-		}
 		// A wait ended during a snapshot's read may fall on either side.
 		// The waits the tracer counted as missing (their switch-in and
 		// the switch-out after it were not reported) may be this thread's.
-		if math.Abs(diff) > tol*float64(want)+float64(got.edge)+float64(missedNs) {
+		allow := tol*float64(want) + float64(got.edge) + float64(missedNs)
+		if cfg.Slots != 0 && wantN > got.n {
+			// A shared slot keeps no history of a thread: a wait whose
+			// switch-in the kernel did not report is lost without a
+			// trace. Each is at most as long as the longest we saw.
+			allow += float64(wantN-got.n) * float64(got.max)
+		}
+		if math.Abs(diff) > allow {
 			t.Errorf("tid %d: Σ latency %d ns, kernel run_delay grew %d ns: off by %.2f%% (> %.1f%%)",
 				tid, got.latency, want, 100*diff/float64(want), 100*tol)
 		}
