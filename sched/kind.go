@@ -6,8 +6,10 @@ package sched
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"strings"
+	"sync/atomic"
 )
 
 // Kind says why a thread was waiting in the run queue (or, for KindExit,
@@ -140,10 +142,32 @@ func ParseKinds(s string) (KindMask, error) {
 	return m, nil
 }
 
-// CommString returns a task name up to the first NUL.
+// CommString returns a task name up to the first NUL. The tracer calls it
+// twice per event, and a host has few task names: the string made for a
+// name is kept and handed out again, so that an event makes no garbage.
 func CommString(c [16]byte) string {
-	if i := bytes.IndexByte(c[:], 0); i >= 0 {
-		return string(c[:i])
+	lo, hi := binary.LittleEndian.Uint64(c[:8]), binary.LittleEndian.Uint64(c[8:])
+	slot := &comms[((lo^hi*0x9E3779B97F4A7C15)*0xBF58476D1CE4E5B9)>>(64-commSlotsLog2)]
+	if e := slot.Load(); e != nil && e.c == c {
+		return e.s
 	}
-	return string(c[:])
+	s := string(c[:])
+	if i := bytes.IndexByte(c[:], 0); i >= 0 {
+		s = string(c[:i])
+	}
+	slot.Store(&commEntry{c: c, s: s})
+	return s
+}
+
+// comms is a direct-mapped cache of task names, safe for concurrent use:
+// an entry is never changed once stored. Its size covers the threads of a
+// few JVMs with few collisions; tracing every task of a busy host, a
+// name that collides is made again, as it was before the cache.
+const commSlotsLog2 = 12
+
+var comms [1 << commSlotsLog2]atomic.Pointer[commEntry]
+
+type commEntry struct {
+	c [16]byte
+	s string
 }

@@ -1,6 +1,8 @@
 package sched
 
 import (
+	"bytes"
+	"math/rand"
 	"strings"
 	"testing"
 )
@@ -83,6 +85,47 @@ func TestCommString(t *testing.T) {
 	}
 	if got := CommString(c); got != strings.Repeat("x", 16) {
 		t.Errorf("unterminated: got %q", got)
+	}
+}
+
+// TestCommStringCache: names are kept and handed out again (no allocation),
+// and one name never stands for another, whatever shares its slot: names
+// differing in one byte, after the NUL, or not at all but for padding.
+func TestCommStringCache(t *testing.T) {
+	rng := rand.New(rand.NewSource(1))
+	var names [][16]byte
+	for range 20000 { // far more names than slots
+		var c [16]byte
+		n := rng.Intn(17)
+		for i := range n {
+			c[i] = byte(1 + rng.Intn(255))
+		}
+		if n < 15 && rng.Intn(4) == 0 {
+			c[n+1] = byte(rng.Intn(256)) // junk after the NUL
+		}
+		names = append(names, c)
+		if rng.Intn(2) == 0 {
+			d := c
+			d[rng.Intn(16)] ^= 1 << rng.Intn(8)
+			names = append(names, d)
+		}
+	}
+	for round := range 3 {
+		for _, c := range names {
+			want := string(c[:])
+			if i := bytes.IndexByte(c[:], 0); i >= 0 {
+				want = string(c[:i])
+			}
+			if got := CommString(c); got != want {
+				t.Fatalf("round %d: CommString(%q) = %q, want %q", round, c, got, want)
+			}
+		}
+	}
+	var c [16]byte
+	copy(c[:], "http-nio-8080-e")
+	CommString(c)
+	if n := testing.AllocsPerRun(100, func() { CommString(c) }); n != 0 {
+		t.Errorf("%v allocations per call for a name seen before", n)
 	}
 }
 
