@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -31,7 +32,10 @@ import (
 //	go test -run '^$' -bench PipelinePerEvent -benchmem ./session/
 //
 // One op is one event, from the decoded bpf.Event to its row in the record
-// file; ns/op is ns/event. The decoding of the ring-buffer record into the
+// file; ns/op is ns/event, wall time. user-ns/event and sys-ns/event are
+// the process's CPU time per event, in user space and in the kernel (the
+// file's writes): on a host with other work they are the cost, where the
+// wall time also counts waiting for a CPU. The decoding of the ring-buffer record into the
 // bpf.Event (bpf's decodeEvent, not exported) is BenchmarkDecode in package
 // bpf. The stages:
 //   - convert: bpf.Event.Convert (wall clock, comms as strings);
@@ -47,22 +51,24 @@ func BenchmarkPipelinePerEvent(b *testing.B) {
 	b.Run("convert", func(b *testing.B) {
 		clock := r.clock()
 		b.ReportAllocs()
+		start := readCPU(b)
 		var ev sched.Event
 		for i := range b.N {
 			ev = r.events[i%len(r.events)].Convert(clock)
 		}
 		benchSinkEvent = ev
-		reportPerEvent(b)
+		reportPerEvent(b, start)
 	})
 	b.Run("join", func(b *testing.B) {
 		p := newBenchPipeline(r, benchSink{Writer: discardRecords{}})
 		b.ReportAllocs()
 		b.ResetTimer()
+		start := readCPU(b)
 		p.feed(b.N)
 		if err := p.finish(); err != nil {
 			b.Fatal(err)
 		}
-		reportPerEvent(b)
+		reportPerEvent(b, start)
 	})
 	for _, format := range record.Formats {
 		b.Run("encode/"+format, func(b *testing.B) {
@@ -71,6 +77,7 @@ func BenchmarkPipelinePerEvent(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.ReportAllocs()
+			start := readCPU(b)
 			for i := range b.N {
 				if err := w.Write(&r.recs[i%len(r.recs)]); err != nil {
 					b.Fatal(err)
@@ -79,7 +86,7 @@ func BenchmarkPipelinePerEvent(b *testing.B) {
 			if err := w.Flush(); err != nil {
 				b.Fatal(err)
 			}
-			reportPerEvent(b)
+			reportPerEvent(b, start)
 		})
 	}
 	for _, format := range record.Formats {
@@ -88,6 +95,7 @@ func BenchmarkPipelinePerEvent(b *testing.B) {
 			perDrain := int(benchRate * drainEvery / int64(time.Second))
 			b.ReportAllocs()
 			b.ResetTimer()
+			start := readCPU(b)
 			for i := range b.N {
 				if err := f.Write(&r.recs[i%len(r.recs)]); err != nil {
 					b.Fatal(err)
@@ -104,7 +112,7 @@ func BenchmarkPipelinePerEvent(b *testing.B) {
 			if err := f.Close(); err != nil {
 				b.Fatal(err)
 			}
-			reportPerEvent(b)
+			reportPerEvent(b, start)
 		})
 	}
 	for _, format := range record.Formats {
@@ -113,6 +121,7 @@ func BenchmarkPipelinePerEvent(b *testing.B) {
 			p := newBenchPipeline(r, f)
 			b.ReportAllocs()
 			b.ResetTimer()
+			start := readCPU(b)
 			p.feed(b.N)
 			if err := p.finish(); err != nil {
 				b.Fatal(err)
@@ -120,15 +129,35 @@ func BenchmarkPipelinePerEvent(b *testing.B) {
 			if err := f.Close(); err != nil {
 				b.Fatal(err)
 			}
-			reportPerEvent(b)
+			reportPerEvent(b, start)
 		})
 	}
 }
 
 var benchSinkEvent sched.Event
 
-func reportPerEvent(b *testing.B) {
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/event")
+// cpuTime is the process's CPU time so far, in user space and in the
+// kernel (the writes of the record file): unlike ns/op it does not count
+// the time the benchmark waited for a CPU on a busy host, and it counts the
+// garbage collector's work on other threads.
+type cpuTime struct{ user, sys int64 }
+
+func readCPU(b *testing.B) cpuTime {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return cpuTime{ru.Utime.Nano(), ru.Stime.Nano()}
+}
+
+// reportPerEvent adds ns/event (wall, as ns/op), user-ns/event and
+// sys-ns/event (CPU time since start).
+func reportPerEvent(b *testing.B, start cpuTime) {
+	end := readCPU(b)
+	n := float64(b.N)
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/n, "ns/event")
+	b.ReportMetric(float64(end.user-start.user)/n, "user-ns/event")
+	b.ReportMetric(float64(end.sys-start.sys)/n, "sys-ns/event")
 }
 
 func openBenchFile(b *testing.B, format string) *sink.File {
