@@ -91,18 +91,24 @@ func csvPlainASCII(s string) bool {
 	if c := s[0]; c == ' ' || c >= '\t' && c <= '\r' || s == `\.` {
 		return false
 	}
-	i := 0
-	for ; len(s)-i >= 8; i += 8 {
+	if len(s) < 8 {
+		for i := 0; i < len(s); i++ {
+			if c := s[i]; c >= utf8.RuneSelf || csvSpecial[c] {
+				return false
+			}
+		}
+		return true
+	}
+	// Words of 8, the last one overlapping the one before.
+	for i := 0; ; i += 8 {
+		i = min(i, len(s)-8)
 		if w := leString(s[i:]); w&highBits != 0 || csvStops(w) != 0 {
 			return false
 		}
-	}
-	for ; i < len(s); i++ {
-		if c := s[i]; c >= utf8.RuneSelf || csvSpecial[c] {
-			return false
+		if i == len(s)-8 {
+			return true
 		}
 	}
-	return true
 }
 
 var csvSpecial = [256]bool{'\n': true, '\r': true, '"': true, ',': true}
