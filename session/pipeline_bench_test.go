@@ -134,7 +134,10 @@ func BenchmarkPipelinePerEvent(b *testing.B) {
 	}
 }
 
-var benchSinkEvent sched.Event
+var (
+	benchSinkEvent sched.Event
+	benchReason    string
+)
 
 // cpuTime is the process's CPU time so far, in user space and in the
 // kernel (the writes of the record file): unlike ns/op it does not count
@@ -298,12 +301,11 @@ func newBenchPipeline(r *benchRun, sk Sink) *benchPipeline {
 	// As start does for the one PID.
 	s.single = s.newTarget(r.pid, "bench", &bpf.HotSpotStatus{ThreadStarts: true})
 	s.targets[uint32(r.pid)] = s.single
-	// An unknown thread asks for a dump as newTarget's NeedDump does
-	// for a JVM (the refresher is not run: the run's dumps come in
-	// feed).
-	ref := newRefresher(r.pid, nil, s.single.live, nil, s.cfg.DumpInterval, s.cfg.Budget)
+	// An unknown thread asks for a dump, with the reason newTarget's
+	// NeedDump gives (no refresher runs: the run's dumps come in feed).
 	s.single.live.NeedDump = func(tid uint32, comm string, t int64) bool {
-		return ref.request("thread "+strconv.Itoa(int(tid))+" ("+comm+") unknown", t)
+		benchReason = "thread " + strconv.Itoa(int(tid)) + " (" + comm + ") unknown"
+		return true
 	}
 	p := &benchPipeline{s: s, tg: s.single, clock: r.clock(), r: r,
 		events: append([]bpf.Event(nil), r.events...), dumps: append([]correlate.TimedDump(nil), r.dumps...)}
