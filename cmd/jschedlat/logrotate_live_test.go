@@ -56,12 +56,12 @@ func TestAttachLogrotateFree(t *testing.T) {
 			t.Fatalf("not enough after %d logrotate actions: %v, %d size rotations", n, counts, countRotated(dir))
 		}
 	}
-	held := heldBy(t, p.cmd.Process.Pid)
+	held := testenv.WatchBPF(p.cmd.Process.Pid)
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	err, stderr := p.wait(t)
 	if err != nil {
 		t.Fatalf("attach: %v\n%s", err, stderr)
 	}
 	checkLiveFiles(t, dir, stderr, &logrotate{counts: counts})
-	held.gone(t)
+	held.Gone(t)
 }

@@ -18,8 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cilium/ebpf"
-
 	"github.com/jschedlat/jschedlat/internal/testenv"
 	"github.com/jschedlat/jschedlat/record"
 )
@@ -205,75 +203,6 @@ func (p *attachProc) whileStopped(t *testing.T, f func()) {
 	f()
 }
 
-// bpfHeld is what BPF programs and maps process pid holds (from its
-// fdinfo): after it exited, exactly those must be gone, whatever other
-// jschedlat runs on the host (another package's tests) hold.
-type bpfHeld struct {
-	progs []ebpf.ProgramID
-	maps  []ebpf.MapID
-}
-
-func heldBy(t *testing.T, pid int) bpfHeld {
-	t.Helper()
-	var h bpfHeld
-	infos, _ := filepath.Glob(fmt.Sprintf("/proc/%d/fdinfo/*", pid))
-	for _, p := range infos {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			continue
-		}
-		for _, l := range strings.Split(string(b), "\n") {
-			k, v, ok := strings.Cut(l, ":")
-			if !ok {
-				continue
-			}
-			id, err := strconv.ParseUint(strings.TrimSpace(v), 10, 32)
-			if err != nil {
-				continue
-			}
-			switch k {
-			case "prog_id":
-				h.progs = append(h.progs, ebpf.ProgramID(id))
-			case "map_id":
-				h.maps = append(h.maps, ebpf.MapID(id))
-			}
-		}
-	}
-	if len(h.progs) == 0 || len(h.maps) == 0 {
-		t.Fatalf("process %d holds no BPF program or map (%d, %d)", pid, len(h.progs), len(h.maps))
-	}
-	return h
-}
-
-// gone checks that the programs and maps are unloaded (the kernel frees
-// them after an RCU grace period once the last descriptor is closed).
-func (h bpfHeld) gone(t *testing.T) {
-	t.Helper()
-	var left []string
-	for deadline := time.Now().Add(3 * time.Second); ; {
-		left = left[:0]
-		for _, id := range h.progs {
-			if p, err := ebpf.NewProgramFromID(id); err == nil {
-				p.Close()
-				left = append(left, fmt.Sprintf("program %d", id))
-			}
-		}
-		for _, id := range h.maps {
-			if m, err := ebpf.NewMapFromID(id); err == nil {
-				m.Close()
-				left = append(left, fmt.Sprintf("map %d", id))
-			}
-		}
-		if len(left) == 0 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	if len(left) > 0 {
-		t.Errorf("still loaded 3 s after attach exited: %v", left)
-	}
-}
-
 // countRotated counts the size-rotated files in dir.
 func countRotated(dir string) int {
 	m, _ := filepath.Glob(filepath.Join(dir, "records-*.csv*"))
@@ -308,14 +237,14 @@ func TestAttachRotateAndReopen(t *testing.T) {
 			t.Fatalf("no size rotation after %d renames", lr.counts["create"])
 		}
 	}
-	held := heldBy(t, p.cmd.Process.Pid)
+	held := testenv.WatchBPF(p.cmd.Process.Pid)
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	err, stderr := p.wait(t)
 	if err != nil {
 		t.Fatalf("attach: %v\n%s", err, stderr)
 	}
 	checkLiveFiles(t, dir, stderr, lr)
-	held.gone(t)
+	held.Gone(t)
 }
 
 // checkLiveFiles checks a live run's output directory against its summary:
@@ -374,14 +303,14 @@ func TestAttachLogrotate(t *testing.T) {
 					t.Fatalf("not enough after %d logrotate actions: %v, %d size rotations", lr.n, lr.counts, countRotated(dir))
 				}
 			}
-			held := heldBy(t, p.cmd.Process.Pid)
+			held := testenv.WatchBPF(p.cmd.Process.Pid)
 			_ = p.cmd.Process.Signal(syscall.SIGTERM)
 			err, stderr := p.wait(t)
 			if err != nil {
 				t.Fatalf("attach: %v\n%s", err, stderr)
 			}
 			checkLiveFiles(t, dir, stderr, lr)
-			held.gone(t)
+			held.Gone(t)
 		})
 	}
 }
@@ -766,7 +695,7 @@ func TestSIGHUPAnyTime(t *testing.T) {
 	tick := time.NewTicker(time.Millisecond)
 	defer tick.Stop()
 	termed := false
-	var held bpfHeld
+	var held *testenv.BPFHeld
 	for open := true; open; {
 		select {
 		case l, ok := <-lines:
@@ -781,7 +710,7 @@ func TestSIGHUPAnyTime(t *testing.T) {
 			}
 			if !termed && countRotated(dir) >= 2 {
 				termed = true
-				held = heldBy(t, cmd.Process.Pid)
+				held = testenv.WatchBPF(cmd.Process.Pid)
 				_ = cmd.Process.Signal(syscall.SIGTERM)
 			}
 		}
@@ -792,7 +721,7 @@ func TestSIGHUPAnyTime(t *testing.T) {
 		t.Fatalf("attach under SIGHUPs: %v\n%s", werr, stderr.String())
 	}
 	checkOnce(t, readRecordDir(t, dir, "csv"), uint64(recordsWritten(t, stderr.String())))
-	held.gone(t)
+	held.Gone(t)
 
 	// report reads the files while SIGHUPs come: from when it has one open
 	// until it exits.

@@ -141,6 +141,11 @@ func watch(pids func() []int) *BPFHeld {
 		stop:  make(chan struct{}),
 		done:  make(chan struct{}),
 	}
+	// The first scan before returning: what the process holds now is
+	// recorded even if it exits right after (a caller about to stop it).
+	for _, pid := range pids() {
+		h.scan(pid)
+	}
 	go func() {
 		defer close(h.done)
 		tick := time.NewTicker(20 * time.Millisecond)
