@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -12,32 +13,52 @@ import (
 
 	"github.com/jschedlat/jschedlat/correlate"
 	"github.com/jschedlat/jschedlat/jvm"
+	"github.com/jschedlat/jschedlat/jvm/hsmem"
 )
 
-// Thread dumps are rate-limited: each one stops the JVM at two or three
-// safepoints (measured 10-45 ms in all on a saturated 2-CPU JDK 17, 0.5-6 ms
-// on a JVM with CPU to spare), and through jcmd costs a JVM start-up of CPU.
-// After a dump:
-//   - the next waits until the JVM's stop time stays within the budget, a
-//     share of wall time (--dump-budget): a dump that stopped it for s
-//     is followed by a pause of s/budget (the dump's wall time stands in
-//     for s when the JVM publishes no counters);
-//   - and at least gapFactor times the rest of the dump's wall time (our
-//     side: a jcmd client's start-up, the socket, a JVM slow to answer),
-//     and never less than minDumpGap. The stop time is not counted twice:
-//     a dump of 60 ms, 55 of them stopped, would otherwise hold the next
-//     one back 300 ms, longer than the short-lived threads it is for.
+// A JVM's thread names are read from its memory (hsmem): no safepoint, a
+// few ms of our CPU. Thread dumps are the fallback (--dumps): each one
+// stops the JVM at two or three safepoints (measured 10-45 ms in all on a
+// saturated 2-CPU JDK 17, 0.5-6 ms on a JVM with CPU to spare; 139-416 ms
+// for the first on a host at load 20), and through jcmd costs a JVM
+// start-up of CPU. So:
+//   - a dump is taken only when the JVM's stop time with it, estimated
+//     beforehand (dumpEstimate), stays within the budget (--dump-budget), a
+//     share of the run's wall time, counted over at least budgetHorizon so
+//     that a first dump is possible; the dump's wall time stands in for its
+//     stop time when the JVM publishes no counters;
+//   - reads, memory or dump, are at least gapFactor times the last one's
+//     wall time (our side: a scan, a jcmd client's start-up, a JVM slow to
+//     answer) and never less than minDumpGap apart. The stop time is not
+//     counted twice: a dump of 60 ms, 55 of them stopped, would otherwise
+//     hold the next one back 300 ms, longer than the short-lived threads
+//     it is for.
 const (
 	minDumpGap    = 100 * time.Millisecond
 	shutdownGrace = 2 * time.Second
 	gapFactor     = 5
 	DefaultBudget = 0.001
+	budgetHorizon = 10 * time.Second
+	// firstDumpGuess is a dump's stop time before any was measured and
+	// when the JVM's own safepoint counters cannot be read.
+	firstDumpGuess = 50 * time.Millisecond
 )
 
-// refresher takes thread dumps when the join needs them (an unknown or
-// renamed thread) and periodically, at most one at a time.
+// memorySource reads names without stopping the JVM (hsmem.Source).
+type memorySource interface {
+	jvm.Source
+	// Unvalidated lists the threads the latest Capture could not confirm.
+	Unvalidated() []hsmem.Unvalidated
+	Close() error
+}
+
+// refresher reads the JVM's thread identity when the join needs it (an
+// unknown or renamed thread) and periodically, one read at a time: from
+// its memory, and with a thread dump where that fails.
 type refresher struct {
-	src      jvm.Source
+	mem      memorySource // nil: not readable (not HotSpot, no permission, off)
+	src      jvm.Source   // thread dumps; nil: none (--dumps never, or cannot)
+	pid      int
 	live     *correlate.Live
 	store    *correlate.DumpStore
 	interval time.Duration
@@ -61,10 +82,21 @@ type refresher struct {
 	skipped     int           // dumps not taken at exit because of it
 	deferred    time.Duration // how long requests waited for it
 	lastErr     error
+	lastCost    time.Duration // the last dump's stop time (its estimate for the next)
+	charged     time.Duration // stop time charged to the budget (wall time where not measured)
+	scans       int           // memory reads
+	scanWall    time.Duration
+	unconfirmed map[int]bool // host TIDs the previous memory read could not confirm
+	dumpedFor   map[int]bool // TIDs a dump was already taken for
+	memErr      error        // why memory stopped being read
 }
 
-func newRefresher(pid int, src jvm.Source, live *correlate.Live, store *correlate.DumpStore, interval time.Duration, budget float64) *refresher {
-	r := &refresher{src: src, live: live, store: store, interval: interval, budget: budget, wake: make(chan struct{}, 1), began: time.Now(), dumpCtx: context.Background()}
+// newRefresher reads pid's identity from mem, with thread dumps from src
+// as the fallback; either may be nil, not both.
+func newRefresher(pid int, mem memorySource, src jvm.Source, live *correlate.Live, store *correlate.DumpStore, interval time.Duration, budget float64) *refresher {
+	r := &refresher{mem: mem, src: src, pid: pid, live: live, store: store, interval: interval, budget: budget,
+		wake: make(chan struct{}, 1), began: time.Now(), dumpCtx: context.Background(),
+		unconfirmed: map[int]bool{}, dumpedFor: map[int]bool{}}
 	r.otherNS = jvm.InOwnPIDNamespace(pid)
 	return r
 }
@@ -115,6 +147,11 @@ func (r *refresher) run(ctx context.Context) {
 	stopGrace := context.AfterFunc(ctx, func() { time.AfterFunc(shutdownGrace, cancelDump) })
 	defer stopGrace()
 	r.dumpCtx = dumpCtx
+	defer func() {
+		if r.mem != nil {
+			r.mem.Close()
+		}
+	}()
 	r.request("start", 0)
 	var last time.Time
 	gap, byBudget := minDumpGap, false
@@ -155,7 +192,7 @@ func (r *refresher) run(ctx context.Context) {
 		if reason == "" {
 			continue
 		}
-		ours, cost, failed := r.capture(reason)
+		ours, failed, hold := r.read(reason)
 		last = time.Now()
 		byBudget = false
 		if failed > 0 {
@@ -166,10 +203,10 @@ func (r *refresher) run(ctx context.Context) {
 			continue
 		}
 		gap = max(minDumpGap, gapFactor*ours)
-		if r.budget < 1 {
-			if b := time.Duration(float64(cost) / r.budget); b > gap {
-				gap, byBudget = b, true
-			}
+		if hold > 0 {
+			// A dump is still wanted, once the budget allows it.
+			gap, byBudget = max(gap, hold), true
+			r.request(reason, 0)
 		}
 	}
 }
@@ -185,94 +222,228 @@ func (r *refresher) waited(byBudget bool, d time.Duration) {
 	r.mu.Unlock()
 }
 
-// final takes the dump still wanted when the run ends (threads seen in the
-// last moments would stay unnamed otherwise), unless the budget forbids a
-// dump until after (last, gap).
+// final makes the read still wanted when the run ends (threads seen in the
+// last moments would stay unnamed otherwise); a dump only if the budget
+// allows it.
 func (r *refresher) final(last time.Time, gap time.Duration, byBudget bool) {
 	r.mu.Lock()
 	reason := r.reason
 	r.reason = ""
-	if reason != "" && byBudget && time.Since(last) < gap {
-		r.skipped++
-		reason = ""
-	}
 	failing := r.failedInRow > 0
 	r.mu.Unlock()
-	// Not when dumps fail: the JVM is not answering, and waiting for it
+	// Not when reads fail: the JVM is not answering, and waiting for it
 	// would only delay the exit.
 	if reason != "" && reason != "periodic" && !failing {
-		r.capture(reason + ", at exit")
+		if _, _, hold := r.read(reason + ", at exit"); hold > 0 {
+			r.mu.Lock()
+			r.skipped++
+			r.mu.Unlock()
+		}
 	}
 }
 
-// capture takes one dump and returns what it cost: cost, the time the JVM
-// was stopped; ours, the rest of the request's wall time (client, socket, a
-// JVM slow to start its listener). Where the JVM publishes no counters,
-// both are the wall time. When the dump failed, failed is how many dumps
-// in a row have failed.
-func (r *refresher) capture(reason string) (ours, cost time.Duration, failed int) {
-	// Not bound to the run's context: a dump cut short at shutdown would
-	// lose the names it was taken for. The source's timeout bounds it,
-	// and shutdownGrace after the run ends.
-	began := time.Now()
+// read reads the JVM's identity and hands it to the join: from memory,
+// then with a dump if memory cannot be read or left threads unconfirmed
+// twice in a row (a thread named by another, a JNI thread whose kernel
+// name is not its Java name). It returns our side's wall time; failed, how
+// many reads in a row failed; hold > 0 when a wanted dump was not taken
+// because of the budget: it may be taken after hold.
+func (r *refresher) read(reason string) (ours time.Duration, failed int, hold time.Duration) {
 	r.mu.Lock()
-	r.inflight = began.UnixNano()
+	r.inflight = time.Now().UnixNano()
 	r.mu.Unlock()
-	c, err := r.src.Capture(r.dumpCtx)
-	if err != nil {
+	defer func() {
 		r.mu.Lock()
-		defer r.mu.Unlock()
 		r.inflight = 0
-		r.failed++
-		if r.lastErr == nil || r.lastErr.Error() != err.Error() {
-			slog.Warn("thread dump failed", "reason", reason, "err", err)
+		r.mu.Unlock()
+	}()
+	if r.mem != nil {
+		c, err := r.mem.Capture(r.dumpCtx)
+		switch {
+		case err == nil:
+			r.deliver(c, reason)
+			ours = c.End.Sub(c.Start)
+			missed := r.missed()
+			if r.src == nil || len(missed) == 0 {
+				r.mu.Lock()
+				r.failedInRow = 0
+				r.scans++
+				r.scanWall += ours
+				r.mu.Unlock()
+				return ours, 0, 0
+			}
+			reason = fmt.Sprintf("%s; %d threads not confirmed in memory", reason, len(missed))
+			if hold = r.budgetWait(); hold > 0 {
+				return ours, 0, hold
+			}
+			for _, tid := range missed {
+				r.dumpedFor[tid] = true
+			}
+		case errors.Is(err, hsmem.ErrNotReady):
+			// A JVM still starting: read again soon (a dump would not
+			// be answered either).
+			return 0, r.failedRead(reason, err), 0
+		default:
+			slog.Warn("cannot read thread names from the JVM's memory", "pid", r.pid, "err", err,
+				"then", map[bool]string{true: "thread dumps (--dumps auto), within --dump-budget", false: "threads keep their kernel names (--dumps never)"}[r.src != nil])
+			r.mem.Close()
+			r.mu.Lock()
+			r.mem, r.memErr = nil, err
+			r.mu.Unlock()
+			if r.src == nil {
+				return 0, r.failedRead(reason, err), 0
+			}
 		}
-		r.lastErr = err
-		r.failedInRow++
-		// Nothing tells whether the JVM stopped: not charged to the budget.
-		return 0, 0, r.failedInRow
+	}
+	if r.mem == nil {
+		if hold = r.budgetWait(); hold > 0 {
+			return 0, 0, hold
+		}
+	}
+	o, f := r.dump(reason)
+	return ours + o, f, 0
+}
+
+// missed returns the TIDs the latest memory read could not confirm, as
+// the one before it could not, and no dump was taken for yet: a thread
+// that just started or renamed itself is confirmed by the next read.
+func (r *refresher) missed() []int {
+	now := map[int]bool{}
+	var out []int
+	for _, u := range r.mem.Unvalidated() {
+		if u.TID == 0 {
+			continue
+		}
+		now[u.TID] = true
+		if r.unconfirmed[u.TID] && !r.dumpedFor[u.TID] {
+			out = append(out, u.TID)
+		}
+	}
+	r.unconfirmed = now
+	return out
+}
+
+// budgetWait returns 0 when a dump fits in the budget now, else how long
+// until it would: the JVM's stop time with the dump's estimated
+// (dumpEstimate) must stay within the budget's share of the run so far,
+// counted over budgetHorizon at least.
+func (r *refresher) budgetWait() time.Duration {
+	if r.budget >= 1 {
+		return 0
 	}
 	r.mu.Lock()
-	r.failedInRow = 0
+	need := r.charged + r.dumpEstimate()
 	r.mu.Unlock()
-	d := c.End.Sub(c.Start)
+	run := time.Since(r.began)
+	if time.Duration(r.budget*float64(max(run, budgetHorizon))) >= need {
+		return 0
+	}
+	return max(time.Duration(float64(need)/r.budget)-run, minDumpGap)
+}
+
+// dumpEstimate is what the next dump will stop the JVM for: what the last
+// one did; before any, three of the JVM's average safepoints (a dump takes
+// two or three), at least 1 ms; firstDumpGuess when it does not say.
+// r.mu held.
+func (r *refresher) dumpEstimate() time.Duration {
+	if r.lastCost > 0 {
+		return r.lastCost
+	}
+	if m, err := jvm.OpenSafepointMeter(r.pid); err == nil {
+		sp, err := m.Read()
+		m.Close()
+		if err == nil && sp.Count > 0 {
+			return max(3*sp.Stopped/time.Duration(sp.Count), time.Millisecond)
+		}
+	}
+	return firstDumpGuess
+}
+
+// failedRead counts a read that failed and returns how many in a row did.
+func (r *refresher) failedRead(reason string, err error) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.failed++
+	if r.lastErr == nil || r.lastErr.Error() != err.Error() {
+		slog.Warn("reading the JVM's threads failed", "pid", r.pid, "reason", reason, "err", err)
+	}
+	r.lastErr = err
+	r.failedInRow++
+	return r.failedInRow
+}
+
+// deliver hands a read to the join (and the dump store).
+func (r *refresher) deliver(c *jvm.Capture, reason string) {
 	td := &correlate.TimedDump{Start: c.Start.UnixNano(), End: c.End.UnixNano(), Dump: c.Dump, Pid: c.Pid}
 	if r.otherNS {
 		td.HostTids = hostTids(c.Pid)
 	}
-	// Outside r.mu: Live calls request with its own lock held. The dump
+	// Outside r.mu: Live calls request with its own lock held. The read
 	// counts as in flight until the join has it, so that no event asks
 	// for another one meanwhile.
 	r.live.AddDump(td)
-	var saveErr error
 	if r.store != nil {
-		_, saveErr = r.store.Save(c, reason, td.HostTids)
+		if _, err := r.store.Save(c, reason, td.HostTids); err != nil {
+			r.mu.Lock()
+			r.failed++
+			r.mu.Unlock()
+			slog.Warn("saving thread identity failed", "err", err)
+		}
 	}
+}
+
+// dump takes one thread dump and returns our side of its wall time: all
+// of it but the JVM's stop time (where the JVM publishes no counters, the
+// whole). When it failed, failed is how many reads in a row have failed.
+func (r *refresher) dump(reason string) (ours time.Duration, failed int) {
+	// Not bound to the run's context: a dump cut short at shutdown would
+	// lose the names it was taken for. The source's timeout bounds it,
+	// and shutdownGrace after the run ends.
+	c, err := r.src.Capture(r.dumpCtx)
+	if err != nil {
+		// Nothing tells whether the JVM stopped: not charged to the budget.
+		return 0, r.failedRead(reason, err)
+	}
+	r.deliver(c, reason)
+	d := c.End.Sub(c.Start)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.inflight = 0
+	r.failedInRow = 0
 	r.taken++
 	r.total += d
 	if d > r.max {
 		r.max = d
 	}
-	if saveErr != nil {
-		r.failed++
-		slog.Warn("saving thread dump failed", "err", saveErr)
-	}
 	if c.StopKnown {
 		r.stopped += c.Stopped
 		r.points += c.Safepoints
 		r.stopKnown++
-		return max(d-c.Stopped, 0), c.Stopped, 0
+		r.lastCost = c.Stopped
+		r.charged += c.Stopped
+		return max(d-c.Stopped, 0), 0
 	}
-	return d, d, 0
+	r.lastCost = d
+	r.charged += d
+	return d, 0
 }
 
 func (r *refresher) summary(w io.Writer) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	run := time.Since(r.began)
+	if r.scans > 0 || r.memErr != nil {
+		fmt.Fprintf(w, "jschedlat: %d reads of the thread names from the JVM's memory, %s in total, no safepoint", r.scans, r.scanWall.Round(100*time.Microsecond))
+		if r.memErr != nil {
+			fmt.Fprintf(w, "; then not readable: %v", r.memErr)
+		}
+		fmt.Fprintln(w)
+	}
+	if r.src == nil {
+		if r.failed > 0 {
+			fmt.Fprintf(w, "jschedlat: %d reads failed (last: %v)\n", r.failed, r.lastErr)
+		}
+		return
+	}
 	fmt.Fprintf(w, "jschedlat: %d thread dumps via %s, %s wall in total (max %s)", r.taken, r.src.Name(),
 		r.total.Round(time.Millisecond), r.max.Round(time.Millisecond))
 	if r.stopKnown > 0 {

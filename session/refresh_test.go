@@ -10,6 +10,7 @@ import (
 
 	"github.com/jschedlat/jschedlat/correlate"
 	"github.com/jschedlat/jschedlat/jvm"
+	"github.com/jschedlat/jschedlat/jvm/hsmem"
 	"github.com/jschedlat/jschedlat/record"
 )
 
@@ -41,13 +42,20 @@ func (s *stopSource) times() []time.Time {
 // runRefresher asks for a dump every 10 ms for d and returns the refresher
 // once it has stopped.
 func runRefresher(t *testing.T, src jvm.Source, budget float64, d time.Duration) *refresher {
+	return runRefresherMem(t, nil, src, budget, d)
+}
+
+// runRefresherMem does the same with names read from mem first.
+func runRefresherMem(t *testing.T, mem memorySource, src jvm.Source, budget float64, d time.Duration) *refresher {
 	t.Helper()
 	w, err := record.NewWriter(io.Discard, "csv")
 	if err != nil {
 		t.Fatal(err)
 	}
 	live := correlate.NewLive(&correlate.Joiner{Pid: 1, Namer: correlate.NewNamer(0)}, w)
-	r := newRefresher(1, src, live, nil, 0, budget)
+	// pid 1 publishes no safepoint counters: a first dump is estimated
+	// at firstDumpGuess.
+	r := newRefresher(1, mem, src, live, nil, 0, budget)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { r.run(ctx); close(done) }()
@@ -61,31 +69,121 @@ func runRefresher(t *testing.T, src jvm.Source, budget float64, d time.Duration)
 	return r
 }
 
-// A dump that stopped the JVM for 20 ms under a 1% budget is followed by a
-// 2 s pause, however many dumps are asked for: in 3 s, two dumps.
+// The budget is checked before each dump: with 20 ms dumps under a 1%
+// budget (100 ms over the first budgetHorizon), five dumps are taken and
+// then none, however many are asked for, until the run is long enough.
 func TestRefresherKeepsToBudget(t *testing.T) {
 	src := &stopSource{stop: 20 * time.Millisecond}
 	r := runRefresher(t, src, 0.01, 3*time.Second)
-	at := src.times()
-	if len(at) != 2 {
-		t.Fatalf("%d dumps in 3 s, want 2 (at 0 and after 2 s)", len(at))
+	if n := len(src.times()); n != 5 {
+		t.Fatalf("%d dumps in 3 s, want 5 (100 ms of stop allowed in the first 10 s)", n)
 	}
-	if gap := at[1].Sub(at[0]); gap < 2*time.Second {
-		t.Errorf("second dump %s after the first, want >= 2s", gap)
+	if r.stopped != 100*time.Millisecond || r.points != 15 {
+		t.Errorf("accounted %s in %d safepoints, want 100ms in 15", r.stopped, r.points)
 	}
-	if r.stopped != 40*time.Millisecond || r.points != 6 {
-		t.Errorf("accounted %s in %d safepoints, want 40ms in 6", r.stopped, r.points)
-	}
-	// The request pending at the end is inside the budget's pause: skipped.
+	// Every later request waited for the budget, and so does the one
+	// pending at the end: skipped.
 	if r.skipped != 1 || r.deferred < time.Second {
 		t.Errorf("skipped %d, held back %s", r.skipped, r.deferred)
 	}
 	var sb strings.Builder
 	r.summary(&sb)
-	for _, want := range []string{"2 thread dumps", "40ms in 6 safepoints", "budget 1%", "skipped the one wanted at exit"} {
+	for _, want := range []string{"5 thread dumps", "100ms in 15 safepoints", "budget 1%", "skipped the one wanted at exit"} {
 		if !strings.Contains(sb.String(), want) {
 			t.Errorf("summary lacks %q:\n%s", want, sb.String())
 		}
+	}
+}
+
+// A first dump whose estimate does not fit the budget is not taken.
+func TestRefresherFirstDumpWithinBudget(t *testing.T) {
+	src := &stopSource{stop: time.Millisecond}
+	// firstDumpGuess (50 ms) against 0.1% of 10 s (10 ms).
+	r := runRefresher(t, src, 0.001, 500*time.Millisecond)
+	if n := len(src.times()); n != 0 {
+		t.Errorf("%d dumps, want none: the first one's estimate exceeds the budget", n)
+	}
+	if r.deferred == 0 {
+		t.Error("no request was held back by the budget")
+	}
+}
+
+// fakeMemory names threads without a dump; unconfirmed lists what it
+// cannot confirm.
+type fakeMemory struct {
+	mu          sync.Mutex
+	reads       int
+	unconfirmed []int
+	err         error
+	closed      bool
+}
+
+func (m *fakeMemory) Name() string { return "memory" }
+
+func (m *fakeMemory) Capture(context.Context) (*jvm.Capture, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.err != nil {
+		return nil, m.err
+	}
+	m.reads++
+	now := time.Now()
+	return &jvm.Capture{Pid: 1, Start: now, End: now, Source: "memory", StopKnown: true}, nil
+}
+
+func (m *fakeMemory) Unvalidated() []hsmem.Unvalidated {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var u []hsmem.Unvalidated
+	for _, tid := range m.unconfirmed {
+		u = append(u, hsmem.Unvalidated{TID: tid})
+	}
+	return u
+}
+
+func (m *fakeMemory) Close() error { m.closed = true; return nil }
+
+// Names come from memory: no dump while it confirms every thread.
+func TestRefresherMemoryFirst(t *testing.T) {
+	mem := &fakeMemory{}
+	src := &stopSource{stop: time.Millisecond}
+	r := runRefresherMem(t, mem, src, 1, 500*time.Millisecond)
+	if mem.reads < 3 || len(src.times()) != 0 {
+		t.Errorf("%d memory reads and %d dumps, want several and none", mem.reads, len(src.times()))
+	}
+	if !mem.closed {
+		t.Error("memory source left open")
+	}
+	var sb strings.Builder
+	r.summary(&sb)
+	if !strings.Contains(sb.String(), "reads of the thread names from the JVM's memory") || !strings.Contains(sb.String(), "0 thread dumps") {
+		t.Errorf("summary:\n%s", sb.String())
+	}
+}
+
+// A thread memory cannot confirm twice in a row gets one dump (auto);
+// with dumps off (never) it gets none.
+func TestRefresherDumpsForUnconfirmed(t *testing.T) {
+	mem := &fakeMemory{unconfirmed: []int{42}}
+	src := &stopSource{stop: time.Millisecond}
+	runRefresherMem(t, mem, src, 1, 500*time.Millisecond)
+	if n := len(src.times()); n != 1 {
+		t.Errorf("%d dumps for one unconfirmed thread, want 1", n)
+	}
+	never := &fakeMemory{unconfirmed: []int{42}}
+	runRefresherMem(t, never, nil, 1, 300*time.Millisecond)
+	if never.reads < 2 {
+		t.Errorf("%d memory reads with dumps off", never.reads)
+	}
+}
+
+// A JVM whose memory cannot be read is named by dumps (auto).
+func TestRefresherMemoryUnreadable(t *testing.T) {
+	mem := &fakeMemory{err: hsmem.ErrUnsupported}
+	src := &stopSource{stop: time.Millisecond}
+	r := runRefresherMem(t, mem, src, 1, 300*time.Millisecond)
+	if len(src.times()) == 0 || !mem.closed || r.memErr == nil {
+		t.Errorf("%d dumps, closed %v, memErr %v: want dumps after the memory read failed", len(src.times()), mem.closed, r.memErr)
 	}
 }
 

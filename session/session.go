@@ -70,6 +70,7 @@ type Config struct {
 	DumpInterval time.Duration
 	DumpTimeout  time.Duration
 	Budget       float64 // share of wall time dumps may stop a JVM
+	Dumps        string  // when thread dumps are taken: DumpsAuto, DumpsNever, DumpsOnly
 	Probes       bool    // HotSpot's probes
 
 	// SaveEvents and SaveDumps keep what the join used, for replay: with
@@ -85,6 +86,29 @@ type Config struct {
 }
 
 func (c *Config) follow() bool { return c.Pid == 0 && !c.All }
+
+// Where thread names come from (Config.Dumps). A JVM's memory is read
+// without stopping it; a thread dump stops it at safepoints.
+const (
+	// DumpsAuto reads memory and takes a dump, within the budget, only
+	// where memory cannot be read or leaves threads unconfirmed.
+	DumpsAuto = "auto"
+	// DumpsNever reads memory alone: what it cannot name keeps the
+	// kernel's name.
+	DumpsNever = "never"
+	// DumpsOnly takes thread dumps alone (no memory reads), as tools
+	// without the memory reader do.
+	DumpsOnly = "only"
+)
+
+// ParseDumps checks a --dumps value.
+func ParseDumps(s string) (string, error) {
+	switch s {
+	case DumpsAuto, DumpsNever, DumpsOnly:
+		return s, nil
+	}
+	return "", fmt.Errorf("--dumps %q: want auto (memory, dumps where it fails), never (memory only) or only (dumps only)", s)
+}
 
 // DrainInterval is how often the reader empties the ring when the kernel
 // does not wake it first.

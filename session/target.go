@@ -18,6 +18,7 @@ import (
 	"github.com/jschedlat/jschedlat/correlate"
 	"github.com/jschedlat/jschedlat/eventlog"
 	"github.com/jschedlat/jschedlat/jvm"
+	"github.com/jschedlat/jschedlat/jvm/hsmem"
 	"github.com/jschedlat/jschedlat/record"
 	"github.com/jschedlat/jschedlat/sink"
 )
@@ -197,8 +198,9 @@ func (s *Session) newTarget(pid int, label string, hs *bpf.HotSpotStatus) *targe
 	tg.live.Probed = hs != nil && hs.ThreadStarts
 	s.openSaves(tg)
 	if pid != 0 {
-		if src := s.dumpSource(pid, label); src != nil {
-			tg.ref = newRefresher(pid, src, tg.live, tg.store, s.cfg.DumpInterval, s.cfg.Budget)
+		mem, src := s.identitySources(pid, label)
+		if mem != nil || src != nil {
+			tg.ref = newRefresher(pid, mem, src, tg.live, tg.store, s.cfg.DumpInterval, s.cfg.Budget)
 			ref := tg.ref
 			tg.live.NeedDump = func(tid uint32, comm string, t int64) bool {
 				return ref.request("thread "+strconv.Itoa(int(tid))+" ("+comm+") unknown", t)
@@ -238,13 +240,29 @@ func (s *Session) hotspotFor(pid int, label string) *bpf.HotSpotProbes {
 	return hs
 }
 
+// identitySources returns where pid's thread names come from: its memory
+// (nil when --dumps only) and thread dumps (nil when --dumps never or they
+// cannot be taken, with a warning). Memory is opened by the first read,
+// not here: nothing on the way to tracing waits for the JVM.
+func (s *Session) identitySources(pid int, label string) (memorySource, jvm.Source) {
+	if isJVM, err := jvm.IsJVM(pid); err == nil && !isJVM {
+		slog.Warn("process is not a JVM: tracing it, names fall back to the kernel's comm", "pid", pid)
+		return nil, nil
+	}
+	var mem memorySource
+	if s.cfg.Dumps != DumpsOnly {
+		mem = &hsmem.Source{Pid: pid}
+	}
+	var src jvm.Source
+	if s.cfg.Dumps != DumpsNever {
+		src = s.dumpSource(pid, label)
+	}
+	return mem, src
+}
+
 // dumpSource returns how to take pid's thread dumps, nil (with a warning)
 // when they cannot be taken.
 func (s *Session) dumpSource(pid int, label string) jvm.Source {
-	if isJVM, err := jvm.IsJVM(pid); err == nil && !isJVM {
-		slog.Warn("process is not a JVM: tracing it, names fall back to the kernel's comm", "pid", pid)
-		return nil
-	}
 	if m := MissingForDumps(pid); m != "" {
 		slog.Warn(PrivilegeWarning("thread dumps", m), "pid", pid, "jvm", label)
 		return nil

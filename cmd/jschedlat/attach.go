@@ -38,6 +38,7 @@ type attachOpts struct {
 	dumpInterval time.Duration
 	dumpTimeout  time.Duration
 	dumpBudget   string
+	dumps        string
 	ringSize     int
 	probes       bool // HotSpot's USDT/uprobes
 	rotate       sink.Options
@@ -107,11 +108,12 @@ Needs root (or CAP_BPF and CAP_PERFMON, plus the JVM's user for thread dumps).`,
 	f.DurationVar(&o.duration, "duration", 0, "stop after this long (0 = until SIGINT/SIGTERM)")
 	f.StringVarP(&o.output, "output", "o", "-", "write records to FILE (- = stdout)")
 	f.StringVar(&o.format, "format", "csv", "record format: csv, jsonl")
-	f.StringVar(&o.saveDumps, "save-dumps", "", "save every thread dump taken, with its exact time, into DIR (for replay)")
+	f.StringVar(&o.saveDumps, "save-dumps", "", "save every read of the thread names (memory or thread dump), with its exact time, into DIR (for replay)")
 	f.StringVar(&o.saveEvents, "save-events", "", "save the raw kernel events into FILE (for replay)")
-	f.DurationVar(&o.dumpInterval, "dump-interval", 30*time.Second, "take a thread dump at least this often (dumps are also taken when an unknown or renamed thread appears)")
+	f.DurationVar(&o.dumpInterval, "dump-interval", 30*time.Second, "read the thread names at least this often (they are also read when an unknown or renamed thread appears)")
 	f.DurationVar(&o.dumpTimeout, "dump-timeout", 10*time.Second, "give up on one thread dump after this long")
-	f.StringVar(&o.dumpBudget, "dump-budget", session.FormatBudget(session.DefaultBudget), "share of wall time thread dumps may keep the JVM stopped at safepoints (100% = no limit)")
+	f.StringVar(&o.dumps, "dumps", session.DumpsAuto, "thread names come from the JVM's memory (no safepoint); thread dumps: auto (only where memory fails, within --dump-budget), never, or only (dumps alone)")
+	f.StringVar(&o.dumpBudget, "dump-budget", session.FormatBudget(session.DefaultBudget), "share of wall time thread dumps may keep the JVM stopped at safepoints, checked before each dump (100% = no limit)")
 	f.IntVar(&o.ringSize, "ring-size", 4<<20, "kernel ring buffer size in bytes (power of two)")
 	f.Var(newSizeValue(&o.rotate.Size), "rotate-size", "start a new record file once the current one holds SIZE (e.g. 100MB, 1GiB); the full one is renamed FILE-<UTC time it was started, ms>.EXT, e.g. records-20261207T101500.123Z.csv")
 	f.DurationVar(&o.rotate.Age, "rotate-age", 0, "start a new record file once the current one is this old (e.g. 1h)")
@@ -150,6 +152,9 @@ func checkAttach(o *attachOpts) (st attachSettings, err error) {
 		return st, fmt.Errorf("--ring-size %d: must be a power of two of at least 4096", o.ringSize)
 	}
 	if st.budget, err = session.ParseBudget(o.dumpBudget); err != nil {
+		return st, err
+	}
+	if _, err = session.ParseDumps(o.dumps); err != nil {
 		return st, err
 	}
 	if o.onFull != "exit" && o.onFull != "wait" {
@@ -255,7 +260,7 @@ func sessionConfig(o *attachOpts, pid int) (session.Config, error) {
 	cfg := session.Config{
 		Pid: pid, All: o.all,
 		MinLatency: o.minLatency, Kinds: st.kinds, KindsText: o.kinds, RingSize: o.ringSize, BPFAttach: o.bpfAttach,
-		Duration: o.duration, DumpInterval: o.dumpInterval, DumpTimeout: o.dumpTimeout, Budget: st.budget, Probes: o.probes,
+		Duration: o.duration, DumpInterval: o.dumpInterval, DumpTimeout: o.dumpTimeout, Budget: st.budget, Dumps: o.dumps, Probes: o.probes,
 		SaveEvents: o.saveEvents, SaveDumps: o.saveDumps,
 		Output: o.output,
 		// For the run's sidecar (FILE.runs.jsonl).
