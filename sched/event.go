@@ -17,6 +17,10 @@ type Event struct {
 	// OffCPU is how long the thread had been off the CPU at this
 	// switch-in (ns; 0 = unknown).
 	OffCPU uint64
+	// VThread is the Java id of the virtual thread the thread (a carrier)
+	// had mounted when it left the CPU, read by the kernel side; 0 = none
+	// or unknown.
+	VThread uint64
 	// Name is a starting thread's Java name (KindThreadStart,
 	// KindThreadName); NameCut tells that it was too long to be read
 	// whole (unusable).
