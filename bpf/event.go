@@ -23,7 +23,12 @@ type Event struct {
 	// switch-in: since its previous switch-out (sleep and wait), on the
 	// run-queue clock; 0 when unknown.
 	OffCPU uint64
-	Name   string // KindThreadStart and KindThreadName only
+	// VThread is the Java id of the virtual thread the thread had mounted
+	// at its previous switch-out, read from the JVM's memory when the
+	// thread is a registered carrier (Tracer.SetCarriers); 0 = none or
+	// unknown.
+	VThread uint64
+	Name    string // KindThreadStart and KindThreadName only
 }
 
 // Convert returns the event with its time on the wall clock and its names
@@ -36,6 +41,7 @@ func (e *Event) Convert(clock *WallClock) sched.Event {
 		PrevPid: e.PrevPid, PrevTid: e.PrevTid,
 		PrevComm: strings.ToValidUTF8(sched.CommString(e.PrevComm), "\uFFFD"),
 		OffCPU:   e.OffCPU,
+		VThread:  e.VThread,
 		Name:     e.javaName(),
 		NameCut:  e.Kind.HasName() && uint64(len(e.Name)) != e.Latency,
 	}
@@ -65,7 +71,8 @@ const (
 	offComm      = 48
 	offPrevComm  = 64
 	offOffCPU    = 80
-	eventSize    = 88
+	offVThread   = 88
+	eventSize    = 96
 	nameSize     = 256 // NAME_MAX_BYTES
 )
 
@@ -88,6 +95,7 @@ func decodeEvent(b []byte, e *Event) error {
 	copy(e.Comm[:], b[offComm:offComm+16])
 	copy(e.PrevComm[:], b[offPrevComm:offPrevComm+16])
 	e.OffCPU = le.Uint64(b[offOffCPU:])
+	e.VThread = le.Uint64(b[offVThread:])
 	e.Name = ""
 	if e.Kind.HasName() {
 		if len(b) < eventSize+nameSize {

@@ -30,6 +30,7 @@ func TestEventLayout(t *testing.T) {
 		{"comm", unsafe.Offsetof(e.Comm), offComm},
 		{"prev_comm", unsafe.Offsetof(e.PrevComm), offPrevComm},
 		{"off_cpu", unsafe.Offsetof(e.OffCpu), offOffCPU},
+		{"vthread", unsafe.Offsetof(e.Vthread), offVThread},
 		{"sizeof", unsafe.Sizeof(e), eventSize},
 	} {
 		if c.got != c.want {
@@ -53,6 +54,7 @@ func sampleRecord() []byte {
 	copy(b[offComm:], "GC Thread#0")
 	copy(b[offPrevComm:], "swapper/1")
 	le.PutUint64(b[offOffCPU:], 9999)
+	le.PutUint64(b[offVThread:], 77)
 	return b
 }
 
@@ -62,7 +64,7 @@ func TestDecodeEvent(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Event{Time: 123456789012, Latency: 4242, Pid: 100, Tid: 101, PrevPid: 200, PrevTid: 201,
-		CPU: 1, QueuedCPU: 0, Kind: sched.KindPreempt, OffCPU: 9999}
+		CPU: 1, QueuedCPU: 0, Kind: sched.KindPreempt, OffCPU: 9999, VThread: 77}
 	copy(want.Comm[:], "GC Thread#0")
 	copy(want.PrevComm[:], "swapper/1")
 	if e != want {
@@ -97,7 +99,7 @@ func TestConvert(t *testing.T) {
 	got := e.Convert(clock)
 	want := sched.Event{KTime: 123456789012, Time: clock.WallNs(123456789012), Latency: 4242,
 		Kind: sched.KindPreempt, CPU: 1, Pid: 100, Tid: 101, PrevPid: 200, PrevTid: 201,
-		Comm: "ab\uFFFDhread#0", PrevComm: "swapper/1", OffCPU: 9999}
+		Comm: "ab\uFFFDhread#0", PrevComm: "swapper/1", OffCPU: 9999, VThread: 77}
 	if got != want {
 		t.Errorf("converted %+v\nwant      %+v", got, want)
 	}

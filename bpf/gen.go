@@ -4,4 +4,4 @@ package bpf
 //
 //	go generate ./bpf
 //
-//go:generate go tool bpf2go -target bpfel -type event -type batch -type name_event -no-global-types runqlat runqlat.bpf.c -- -I. -O2 -g -Wall -Werror
+//go:generate go tool bpf2go -target bpfel -type event -type batch -type name_event -type carrier -no-global-types runqlat runqlat.bpf.c -- -I. -O2 -g -Wall -Werror

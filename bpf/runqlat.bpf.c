@@ -54,6 +54,9 @@ const volatile s64 vmop_begin_disp = 0, vmop_end_disp = 0;
 // hotspot:thread__start: its name (a char *) and the name's length.
 const volatile u32 ts_name_reg = 0, ts_name_mem = 0, ts_len_reg = 0, ts_len_mem = 0, ts_len_size = 4;
 const volatile s64 ts_name_disp = 0, ts_len_disp = 0;
+// 1: read, at each switch-out of a thread registered in carriers, the
+// virtual thread it has mounted (0 prunes all of it).
+const volatile u32 vthreads = 0;
 
 // One cache line per slot: threads of one process have neighbouring TIDs
 // and run on different CPUs, and slots sharing a line made every access
@@ -69,7 +72,11 @@ struct start {
 	u32 rd_tid;  // whose run_delay rd is; 0 = none
 	u64 rd;	     // rd_tid's run_delay once its last switch-in was added
 	u64 rd_at;   // that switch-in's rq clock (what last_arrival became)
-	u8 pad[16];
+	// off_tid << 32 | the Java id of the virtual thread it had mounted at
+	// that switch-out (0: none or unknown). One 8-byte store: two threads
+	// sharing the slot cannot leave one's id under the other's TID.
+	u64 vt;
+	u8 pad[8];
 } __attribute__((aligned(64)));
 
 struct event {
@@ -86,6 +93,7 @@ struct event {
 	char comm[TASK_COMM_LEN];
 	char prev_comm[TASK_COMM_LEN];
 	u64 off_cpu; // ns since the thread's previous switch-out; 0 = unknown
+	u64 vthread; // Java id of the virtual thread it had mounted then; 0 = none/unknown
 };
 
 // A thread-start record: the event, then the thread's Java name as HotSpot
@@ -196,6 +204,33 @@ struct {
 	__type(key, u32);
 	__type(value, u64);
 } collisions SEC(".maps");
+
+// A JVM thread that may carry virtual threads, in the slot of its TID
+// modulo the array's size (slot_mask, as starts): where its JavaThread is
+// and how to read, from its own memory, the virtual thread it has mounted
+// (hsmem.BPFLayout; JDK 21+, the fields are OopHandles). Only user space
+// writes an entry, except that a thread's exit empties its own. User space
+// changes an entry's owner through an empty entry, so a reader that sees
+// the same tid before and after reading the rest read one owner's entry.
+struct carrier {
+	u32 tid;  // whose entry; 0 = none
+	u32 tgid; // its process
+	u64 jt;	  // its JavaThread
+	s64 java_id; // its own java.lang.Thread.tid
+	u16 vthread_off;   // JavaThread::_vthread
+	u16 threadobj_off; // JavaThread::_threadObj
+	u16 tid_off;	   // java.lang.Thread.tid
+	u16 pad;
+} __attribute__((aligned(32)));
+
+const struct carrier *unused_carrier __attribute__((unused));
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 32768); // resized by the loader (1 when unused)
+	__type(key, u32);
+	__type(value, struct carrier);
+} carriers SEC(".maps");
 
 // The traced processes when targ_set: bit (tgid % 64) of word tgid / 64,
 // for every tgid below pid_max (resized by the loader: 512 KiB for the
@@ -478,6 +513,79 @@ static __always_inline struct start *slot(u32 tid)
 	return bpf_map_lookup_elem(&starts, &idx);
 }
 
+#define ONCE(x) (*(volatile typeof(x) *)&(x))
+
+// user_u64 reads 8 bytes of the current task's memory; 0 when that faults.
+static __always_inline u64 user_u64(u64 addr)
+{
+	u64 v = 0;
+	if (bpf_probe_read_user(&v, sizeof(v), (void *)addr))
+		return 0;
+	return v;
+}
+
+// mounted returns the Java id of the virtual thread that thread tid of
+// tgid, the current task (at its switch-out), has mounted: 0 when none,
+// when it is not a registered carrier, or when anything read does not
+// check out. It reads the JavaThread's _vthread and _threadObj oops
+// (through their OopHandle slots); they differ while a virtual thread is
+// mounted. Checks, so that an id is never another thread's: the entry is
+// the same before and after; _threadObj is still a Thread with the
+// carrier's own id (not a JavaThread being torn down, its handles freed
+// and reused); the _vthread slot still holds the oop the id was read from
+// (a GC may move it meanwhile). Ids that do not fit in 32 bits give 0.
+static __always_inline u32 mounted(u32 tgid, u32 tid)
+{
+	u32 idx = tid & slot_mask;
+	struct carrier *c = bpf_map_lookup_elem(&carriers, &idx);
+	if (!c || ONCE(c->tid) != tid)
+		return 0;
+	asm volatile("" ::: "memory");
+	u64 jt = c->jt;
+	s64 own = c->java_id;
+	u32 voff = c->vthread_off, toff = c->threadobj_off, idoff = c->tid_off;
+	if (c->tgid != tgid || !jt)
+		return 0;
+	u64 hv, ht;
+	if (voff == toff + 8) {
+		// Neighbours in every JDK so far: one read.
+		u64 h[2] = {};
+		if (bpf_probe_read_user(h, sizeof(h), (void *)(jt + toff)))
+			return 0;
+		ht = h[0];
+		hv = h[1];
+	} else {
+		hv = user_u64(jt + voff);
+		ht = user_u64(jt + toff);
+	}
+	if (!hv || !ht)
+		return 0;
+	u64 ov = user_u64(hv), ot = user_u64(ht);
+	if (!ov || !ot || ov == ot)
+		return 0;
+	s64 id;
+	if (bpf_probe_read_user(&id, sizeof(id), (void *)(ov + idoff)))
+		return 0;
+	if ((s64)user_u64(ot + idoff) != own || user_u64(hv) != ov)
+		return 0;
+	if (id <= 0 || id > 0xffffffffLL || id == own)
+		return 0;
+	asm volatile("" ::: "memory");
+	if (ONCE(c->tid) != tid)
+		return 0;
+	return id;
+}
+
+// carrier_exit empties the carriers entry of an exiting thread: its TID
+// may be reused by a thread whose JavaThread is elsewhere.
+static __always_inline void carrier_exit(u32 tid)
+{
+	u32 idx = tid & slot_mask;
+	struct carrier *c = bpf_map_lookup_elem(&carriers, &idx);
+	if (c && c->tid == tid)
+		c->tid = 0;
+}
+
 // enqueue records the start of a wait; with keep, an existing start wins
 // (the first enqueue of an already queued task, as in sched_info_enqueue)
 // unless it is older than stale_before: then its wait ended at a switch-in
@@ -697,6 +805,8 @@ static __always_inline int handle_switch(bool btf, bool preempt,
 				// ran during an interval (virtual_thread).
 				s->off = rq_clock_once(btf, &now, prev);
 				s->off_tid = tid;
+				if (vthreads)
+					s->vt = (u64)tid << 32 | mounted(prev_tgid, tid);
 			}
 		}
 		// sched_info_depart re-enqueues only task_is_running(prev).
@@ -790,12 +900,21 @@ next:
 
 	// Off the CPU since its last switch-out, if we saw it and it is not
 	// older than its last switch-in (a switch-out we missed).
-	u64 off_cpu = 0;
+	// The virtual thread it had mounted then, under the same condition:
+	// an id from an earlier switch-out would be stale.
+	u64 off_cpu = 0, vt = 0;
 	if (HAVE_KERNEL_STAMP) {
 		if (sl && sl->off_tid == tid) {
 			u64 off = sl->off;
-			if (off && off >= arrived && clock > off)
-				off_cpu = clock - off;
+			if (off && off >= arrived) {
+				if (clock > off)
+					off_cpu = clock - off;
+				if (vthreads) {
+					u64 v = sl->vt;
+					if (v >> 32 == tid)
+						vt = (u32)v;
+				}
+			}
 			sl->off_tid = 0;
 		}
 	}
@@ -817,6 +936,7 @@ next:
 	e->kind = kind;
 	__builtin_memset(e->pad, 0, sizeof(e->pad));
 	e->off_cpu = off_cpu;
+	e->vthread = vt;
 	read_comm(btf, e->comm, next);
 	read_comm(btf, e->prev_comm, prev);
 	if (!n)
@@ -890,6 +1010,8 @@ static __always_inline int handle_exit(bool btf, struct task_struct *p)
 	// Normally gone already; drop what a lost event may have left behind
 	// before the TID is reused.
 	forget(tid);
+	if (vthreads)
+		carrier_exit(tid);
 
 	// User space must know a TID ended: TIDs are reused.
 	if (targ_tgid || targ_set)

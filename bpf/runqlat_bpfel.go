@@ -21,6 +21,18 @@ type runqlatBatch struct {
 	Ev    [16]runqlatEvent
 }
 
+type runqlatCarrier struct {
+	_            structs.HostLayout
+	Tid          uint32
+	Tgid         uint32
+	Jt           uint64
+	JavaId       int64
+	VthreadOff   uint16
+	ThreadobjOff uint16
+	TidOff       uint16
+	Pad          uint16
+}
+
 type runqlatEvent struct {
 	_         structs.HostLayout
 	Ts        uint64
@@ -36,6 +48,7 @@ type runqlatEvent struct {
 	Comm      [16]int8
 	PrevComm  [16]int8
 	OffCpu    uint64
+	Vthread   uint64
 }
 
 type runqlatNameEvent struct {
@@ -48,6 +61,7 @@ type runqlatNameEvent struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	runqlatMapCarriers         = "carriers"
 	runqlatMapCollisions       = "collisions"
 	runqlatMapEvents           = "events"
 	runqlatMapLost             = "lost"
@@ -89,6 +103,7 @@ const (
 	runqlatVarTsNameMem        = "ts_name_mem"
 	runqlatVarTsNameReg        = "ts_name_reg"
 	runqlatVarUnusedBatch      = "unused_batch"
+	runqlatVarUnusedCarrier    = "unused_carrier"
 	runqlatVarUnusedEvent      = "unused_event"
 	runqlatVarUnusedNameEvent  = "unused_name_event"
 	runqlatVarVmopBeginDisp    = "vmop_begin_disp"
@@ -97,6 +112,7 @@ const (
 	runqlatVarVmopEndDisp      = "vmop_end_disp"
 	runqlatVarVmopEndMem       = "vmop_end_mem"
 	runqlatVarVmopEndReg       = "vmop_end_reg"
+	runqlatVarVthreads         = "vthreads"
 	runqlatVarWakeupBytes      = "wakeup_bytes"
 )
 
@@ -162,6 +178,7 @@ type runqlatProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type runqlatMapSpecs struct {
+	Carriers   *ebpf.MapSpec `ebpf:"carriers"`
 	Collisions *ebpf.MapSpec `ebpf:"collisions"`
 	Events     *ebpf.MapSpec `ebpf:"events"`
 	Lost       *ebpf.MapSpec `ebpf:"lost"`
@@ -195,6 +212,7 @@ type runqlatVariableSpecs struct {
 	TsNameMem       *ebpf.VariableSpec `ebpf:"ts_name_mem"`
 	TsNameReg       *ebpf.VariableSpec `ebpf:"ts_name_reg"`
 	UnusedBatch     *ebpf.VariableSpec `ebpf:"unused_batch"`
+	UnusedCarrier   *ebpf.VariableSpec `ebpf:"unused_carrier"`
 	UnusedEvent     *ebpf.VariableSpec `ebpf:"unused_event"`
 	UnusedNameEvent *ebpf.VariableSpec `ebpf:"unused_name_event"`
 	VmopBeginDisp   *ebpf.VariableSpec `ebpf:"vmop_begin_disp"`
@@ -203,6 +221,7 @@ type runqlatVariableSpecs struct {
 	VmopEndDisp     *ebpf.VariableSpec `ebpf:"vmop_end_disp"`
 	VmopEndMem      *ebpf.VariableSpec `ebpf:"vmop_end_mem"`
 	VmopEndReg      *ebpf.VariableSpec `ebpf:"vmop_end_reg"`
+	Vthreads        *ebpf.VariableSpec `ebpf:"vthreads"`
 	WakeupBytes     *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
@@ -226,6 +245,7 @@ func (o *runqlatObjects) Close() error {
 //
 // It can be passed to loadRunqlatObjects or ebpf.CollectionSpec.LoadAndAssign.
 type runqlatMaps struct {
+	Carriers   *ebpf.Map `ebpf:"carriers"`
 	Collisions *ebpf.Map `ebpf:"collisions"`
 	Events     *ebpf.Map `ebpf:"events"`
 	Lost       *ebpf.Map `ebpf:"lost"`
@@ -241,6 +261,7 @@ type runqlatMaps struct {
 
 func (m *runqlatMaps) Close() error {
 	return _RunqlatClose(
+		m.Carriers,
 		m.Collisions,
 		m.Events,
 		m.Lost,
@@ -275,6 +296,7 @@ type runqlatVariables struct {
 	TsNameMem       *ebpf.Variable `ebpf:"ts_name_mem"`
 	TsNameReg       *ebpf.Variable `ebpf:"ts_name_reg"`
 	UnusedBatch     *ebpf.Variable `ebpf:"unused_batch"`
+	UnusedCarrier   *ebpf.Variable `ebpf:"unused_carrier"`
 	UnusedEvent     *ebpf.Variable `ebpf:"unused_event"`
 	UnusedNameEvent *ebpf.Variable `ebpf:"unused_name_event"`
 	VmopBeginDisp   *ebpf.Variable `ebpf:"vmop_begin_disp"`
@@ -283,6 +305,7 @@ type runqlatVariables struct {
 	VmopEndDisp     *ebpf.Variable `ebpf:"vmop_end_disp"`
 	VmopEndMem      *ebpf.Variable `ebpf:"vmop_end_mem"`
 	VmopEndReg      *ebpf.Variable `ebpf:"vmop_end_reg"`
+	Vthreads        *ebpf.Variable `ebpf:"vthreads"`
 	WakeupBytes     *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 

@@ -131,7 +131,7 @@ func (t *Tracer) RemoveTarget(pid uint32) error {
 	err := t.setBit(runqlatMapTargets, pid, false)
 	// Out of probed too: the PID may come back as a process without
 	// the probes.
-	return errors.Join(err, t.setBit(runqlatMapProbed, pid, false), tg.close())
+	return errors.Join(err, t.setBit(runqlatMapProbed, pid, false), tg.close(), t.RemoveVThreads(pid))
 }
 
 func (tg *target) close() error {

@@ -61,6 +61,10 @@ type Config struct {
 	// HotSpot, if set, attaches uprobes to the target JVM's USDT probes
 	// (Pid must be set): sched.KindVMOpBegin/End and sched.KindThreadStart events.
 	HotSpot *HotSpotProbes
+	// VirtualThreads makes waits of registered carrier threads carry the
+	// virtual thread mounted at their switch-out (Event.VThread; see
+	// SetVThreadLayout and SetCarriers). Off, that code is not loaded.
+	VirtualThreads bool
 }
 
 // ProgStat is the kernel's accounting of one program (needs sysctl
@@ -95,6 +99,8 @@ type Tracer struct {
 	pidMax  uint32
 	spec    *ebpf.CollectionSpec // configured: per-target uprobes load from it
 	targets targetSet
+
+	carriers carrierSet
 }
 
 // hook pairs a tracepoint with its two entry points in runqlat.bpf.c.
@@ -183,6 +189,8 @@ func New(cfg Config) (*Tracer, error) {
 		t.drain = cfg.DrainInterval
 		t.set, t.self, t.pidMax, t.spec = cfg.Set, cfg.SelfPid, pidMax(), spec
 		t.targets.m = map[uint32]*target{}
+		t.carriers = carrierSet{on: cfg.VirtualThreads, mask: cfg.Slots - 1,
+			layouts: map[uint32]runqlatCarrier{}, byTID: map[uint32]carrierEntry{}, bySlot: map[uint32]uint32{}}
 		return t
 	}
 	var btfErr error
@@ -240,6 +248,7 @@ func configure(spec *ebpf.CollectionSpec, cfg Config) error {
 		// In jiffies of at most 10 ms (HZ >= 100): with a higher HZ
 		// events are held shorter.
 		{runqlatVarMaxHoldJiffies, uint64(max(1, cfg.MaxHold/(10*time.Millisecond)))},
+		{runqlatVarVthreads, b2u(cfg.VirtualThreads)},
 	}
 	for _, v := range vars {
 		vs, ok := spec.Variables[v.name]
@@ -255,6 +264,11 @@ func configure(spec *ebpf.CollectionSpec, cfg Config) error {
 	}
 	spec.Maps[runqlatMapEvents].MaxEntries = uint32(cfg.RingSize)
 	spec.Maps[runqlatMapStarts].MaxEntries = cfg.Slots
+	// Indexed like starts; unused (and never looked up) when off.
+	spec.Maps[runqlatMapCarriers].MaxEntries = 1
+	if cfg.VirtualThreads {
+		spec.Maps[runqlatMapCarriers].MaxEntries = cfg.Slots
+	}
 	if cfg.Set {
 		spec.Maps[runqlatMapTargets].MaxEntries = (pidMax() + 63) / 64
 		spec.Maps[runqlatMapProbed].MaxEntries = (pidMax() + 63) / 64
