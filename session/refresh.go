@@ -444,6 +444,10 @@ func (r *refresher) summary(w io.Writer) {
 		}
 		return
 	}
+	if r.taken == 0 && r.failed == 0 && r.deferred == 0 && r.skipped == 0 {
+		fmt.Fprintf(w, "jschedlat: no thread dump taken (safepoints caused: 0)\n")
+		return
+	}
 	fmt.Fprintf(w, "jschedlat: %d thread dumps via %s, %s wall in total (max %s)", r.taken, r.src.Name(),
 		r.total.Round(time.Millisecond), r.max.Round(time.Millisecond))
 	if r.stopKnown > 0 {
