@@ -19,6 +19,7 @@ import (
 	"runtime"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/jschedlat/jschedlat/bpf"
@@ -309,7 +310,8 @@ func (s *Session) Run(ctx context.Context) (st Stats, err error) {
 
 func (s *Session) logStart() {
 	c := &s.cfg
-	args := []any{"attachment", s.tr.Attachment(), "min_latency", c.MinLatency, "kinds", c.KindsText, "clock_err_ns", s.clock.Last().Err}
+	args := []any{"attachment", s.tr.Attachment(), "min_latency", c.MinLatency, "kinds", c.KindsText, "clock_err_ns", s.clock.Last().Err,
+		"startup_cpu", cpuSoFar().Round(time.Millisecond)}
 	if c.follow() {
 		slog.Info("following JVMs", append([]any{"matching", c.What}, args...)...)
 	} else {
@@ -410,4 +412,14 @@ func CheckBPFAttach(k string) error {
 		return nil
 	}
 	return fmt.Errorf("--bpf-attach %q: auto, tp_btf or raw_tp", k)
+}
+
+// cpuSoFar is the CPU time this process has used (user and system): at
+// the start of tracing, what start-up cost a host that may be loaded.
+func cpuSoFar() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
