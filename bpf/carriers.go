@@ -122,11 +122,11 @@ func (t *Tracer) SetCarriers(pid uint32, threads []Carrier) (CarrierStatus, erro
 		}
 	}
 	for _, c := range threads {
-		ok, err := t.register(pid, c)
+		_, collided, err := t.register(pid, c)
 		if err != nil {
 			errs = append(errs, err)
 		}
-		if !ok && err == nil {
+		if collided {
 			st.Collisions++
 		}
 	}
@@ -139,7 +139,7 @@ func (t *Tracer) SetCarriers(pid uint32, threads []Carrier) (CarrierStatus, erro
 }
 
 // AddCarrier registers one thread of pid (a thread seen starting); false
-// when its slot holds another registered thread.
+// when its slot holds another registered thread or it has exited.
 func (t *Tracer) AddCarrier(pid uint32, c Carrier) (bool, error) {
 	cs := &t.carriers
 	if !cs.on {
@@ -150,7 +150,8 @@ func (t *Tracer) AddCarrier(pid uint32, c Carrier) (bool, error) {
 	if _, ok := cs.layouts[pid]; !ok {
 		return false, fmt.Errorf("no virtual-thread layout for pid %d (SetVThreadLayout)", pid)
 	}
-	return t.register(pid, c)
+	ok, _, err := t.register(pid, c)
+	return ok, err
 }
 
 // RemoveCarrier unregisters thread tid (it exited). The kernel side also
@@ -191,30 +192,30 @@ func (t *Tracer) Carriers() int {
 }
 
 // register writes c's entry unless its slot holds another registered
-// thread. Called with the lock held.
-func (t *Tracer) register(pid uint32, c Carrier) (bool, error) {
+// thread (collided) or the thread has exited. Called with the lock held.
+func (t *Tracer) register(pid uint32, c Carrier) (ok, collided bool, err error) {
 	cs := &t.carriers
 	if c.TID == 0 || c.JavaThread == 0 {
-		return false, fmt.Errorf("carrier %+v: no TID or JavaThread", c)
+		return false, false, fmt.Errorf("carrier %+v: no TID or JavaThread", c)
 	}
 	e := carrierEntry{pid: pid, c: c}
 	if old, ok := cs.byTID[c.TID]; ok && old == e {
-		return true, nil
+		return true, false, nil
 	}
 	slot := c.TID & cs.mask
 	if owner, ok := cs.bySlot[slot]; ok && owner != c.TID {
-		return false, nil
+		return false, true, nil
 	}
 	// A changed entry goes through an empty one (see struct carrier).
 	if _, ok := cs.byTID[c.TID]; ok {
 		if err := t.writeCarrier(c.TID, nil); err != nil {
-			return false, err
+			return false, false, err
 		}
 	}
 	if err := t.writeCarrier(c.TID, t.carrierValue(e)); err != nil {
 		delete(cs.byTID, c.TID)
 		delete(cs.bySlot, slot)
-		return false, err
+		return false, false, err
 	}
 	cs.byTID[c.TID] = e
 	cs.bySlot[slot] = c.TID
@@ -222,9 +223,9 @@ func (t *Tracer) register(pid uint32, c Carrier) (bool, error) {
 	// exited before the entry was written would leave it behind for the
 	// next owner of its TID.
 	if _, err := os.Stat(fmt.Sprintf("/proc/%d/task/%d", pid, c.TID)); err != nil {
-		return false, t.unregister(c.TID)
+		return false, false, t.unregister(c.TID)
 	}
-	return true, nil
+	return true, false, nil
 }
 
 // unregister empties tid's entry. Called with the lock held.
