@@ -60,9 +60,12 @@ func binary(t *testing.T) string {
 type jdk struct {
 	name, java, javac string
 	jreOnly           bool // java is a JRE without jcmd/jstack, and PATH holds none
-	// defaultBudget runs with the default --dump-budget: new threads
-	// must then be named by the thread-start probe, not by dumps.
+	// defaultBudget runs with the defaults: names from the JVM's memory
+	// and new threads named by the thread-start probe, with no dump.
 	defaultBudget bool
+	// memoryOnly names threads by memory reads alone (--dumps never, no
+	// probes) in a JVM that refuses attach.
+	memoryOnly bool
 }
 
 // jdks lists the JDKs to test: the one on PATH (OpenJDK 17 here) and
@@ -239,6 +242,13 @@ func TestAttachRealJVM(t *testing.T) {
 			jd.name, jd.defaultBudget = j.name+"-default-budget", true
 			testAttach(t, bin, jd)
 		})
+		// Memory reads alone name every thread, new ones too, of a JVM
+		// that refuses attach (no dump possible).
+		t.Run(j.name+"-memory", func(t *testing.T) {
+			jd := j
+			jd.name, jd.memoryOnly = j.name+"-memory", true
+			testAttach(t, bin, jd)
+		})
 		// Production hosts often run a JRE: no jcmd or jstack anywhere.
 		t.Run(j.name+"-jre", func(t *testing.T) {
 			jre := jdk{name: j.name + "-jre", java: buildJRE(t, j), javac: j.javac, jreOnly: true}
@@ -275,8 +285,12 @@ func testAttach(t *testing.T, bin string, j jdk) {
 	truthPath := filepath.Join(dir, "truth.txt")
 	setSysctl(t, "/proc/sys/kernel/task_delayacct", "1")
 
-	jvmCmd := exec.Command(j.java, "-Xmx256m", "-cp", classes, "Workload", "--seconds", "16", "--truth", truthPath,
-		"--short-every-ms", "600", "--short-life-ms", "300")
+	jvmArgs := []string{"-Xmx256m"}
+	if j.memoryOnly {
+		jvmArgs = append(jvmArgs, "-XX:+DisableAttachMechanism")
+	}
+	jvmCmd := exec.Command(j.java, append(jvmArgs, "-cp", classes, "Workload", "--seconds", "16", "--truth", truthPath,
+		"--short-every-ms", "600", "--short-life-ms", "300")...)
 	jvmCmd.Stdout, jvmCmd.Stderr = os.Stderr, os.Stderr
 	if err := jvmCmd.Start(); err != nil {
 		t.Fatal(err)
@@ -294,9 +308,13 @@ func testAttach(t *testing.T, bin string, j jdk) {
 	// default budget would leave most short-lived threads unnamed.
 	args := []string{"attach", strconv.Itoa(pid), "--min-latency", "0", "--kind", "all",
 		"-o", out, "--save-events", events, "--save-dumps", dumps}
-	if !j.defaultBudget {
-		// Names from dumps alone, as on a JVM without HotSpot's probes.
-		args = append(args, "--dump-budget", "100%", "--hotspot-probes=false")
+	switch {
+	case j.memoryOnly:
+		args = append(args, "--dumps", "never", "--hotspot-probes=false")
+	case !j.defaultBudget:
+		// Names from dumps alone, as on a JVM without HotSpot's probes
+		// and whose memory is not read.
+		args = append(args, "--dumps", "only", "--dump-budget", "100%", "--hotspot-probes=false")
 	}
 	tr := exec.Command(bin, args...)
 	tr.Stderr = stderr
@@ -330,7 +348,14 @@ func testAttach(t *testing.T, bin string, j jdk) {
 			t.Errorf("self-renames were not read in full as they were set")
 		}
 	}
-	if !strings.Contains(stderr.String(), "thread dumps via attach") {
+	switch {
+	case j.defaultBudget || j.memoryOnly:
+		// Production defaults: the JVM is never stopped by the tool.
+		if !strings.Contains(stderr.String(), "reads of the thread names from the JVM's memory") ||
+			strings.Contains(stderr.String(), "thread dumps via") {
+			t.Errorf("names were not read from memory alone")
+		}
+	case !strings.Contains(stderr.String(), "thread dumps via attach"):
 		t.Errorf("dumps were not taken by direct attach")
 	}
 	testenv.ChildrenGone(t)
