@@ -60,6 +60,33 @@ type Namer struct {
 	selfNamed int                      // renames named that way
 	dumps     int
 	lastEnd   int64
+	// Known's answers (asked twice per event, the same few hundred
+	// threads over and over) by TID, direct-mapped: an entry holds while
+	// nothing new is learned about its TID (observe, addMark) and Prune
+	// has not run (gen), for times at or after the TID's last mark.
+	known []knownEntry
+	gen   uint32
+}
+
+// knownSlots is the size of Known's cache: a JVM's TIDs are mostly
+// consecutive, so a few hundred threads rarely share a slot.
+const knownSlots = 1024
+
+type knownEntry struct {
+	tid   uint32
+	gen   uint32 // Namer.gen when cached; 0 = empty or forgotten
+	since int64  // the answer holds at t >= since: the TID's last mark
+	comm  string
+	known bool
+}
+
+// forget drops Known's answer for tid: something new is known about it.
+func (n *Namer) forget(tid uint32) {
+	if n.known != nil {
+		if e := &n.known[tid%knownSlots]; e.tid == tid {
+			e.gen = 0
+		}
+	}
 }
 
 type vtName struct {
@@ -144,6 +171,7 @@ func NewNamer(horizon time.Duration) *Namer {
 		mounts:  map[uint32][]mount{},
 		vtNames: map[int64]vtName{},
 		pending: map[uint32]pendingName{},
+		gen:     1,
 	}
 }
 
@@ -191,6 +219,7 @@ func (n *Namer) AddDump(start, end int64, d *jvm.Dump, m TidMap) {
 }
 
 func (n *Namer) observe(tid uint32, o observation) {
+	n.forget(tid)
 	list := n.obs[tid]
 	i := sort.Search(len(list), func(i int) bool { return list[i].start > o.start })
 	list = append(list, observation{})
@@ -328,6 +357,7 @@ const (
 )
 
 func (n *Namer) addMark(tid uint32, m mark) {
+	n.forget(tid)
 	list := n.marks[tid]
 	i := sort.Search(len(list), func(i int) bool { return list[i].t > m.t })
 	list = append(list, mark{})
@@ -540,8 +570,38 @@ func (n *Namer) Name(tid uint32, t int64, comm string) (string, string) {
 // Known tells whether the newest dump knowledge about tid explains comm:
 // the live pipeline asks for a fresh dump when it does not.
 func (n *Namer) Known(tid uint32, comm string, t int64) bool {
+	var e *knownEntry
+	if n.gen != 0 { // a Namer made by NewNamer
+		if n.known == nil {
+			n.known = make([]knownEntry, knownSlots)
+		}
+		e = &n.known[tid%knownSlots]
+		if e.tid == tid && e.gen == n.gen && t >= e.since && e.comm == comm {
+			return e.known
+		}
+	}
+	known, since := n.known1(tid, comm, t)
+	if e != nil && t >= since {
+		*e = knownEntry{tid: tid, gen: n.gen, since: since, comm: comm, known: known}
+	}
+	return known
+}
+
+// known1 is Known, and since, the time of tid's last mark: at every t at or
+// after it the answer is the same (epoch then sees every mark at or before
+// t, and none after).
+func (n *Namer) known1(tid uint32, comm string, t int64) (known bool, since int64) {
+	since = -1 << 63
+	m := n.marks[tid]
+	if len(m) > 0 {
+		since = m[len(m)-1].t
+	}
+	return n.known2(tid, m, comm, t), since
+}
+
+func (n *Namer) known2(tid uint32, m []mark, comm string, t int64) bool {
 	o, ok := n.latest[tid]
-	if m := n.marks[tid]; len(m) > 0 && m[len(m)-1].kind == markExit && m[len(m)-1].t <= t {
+	if len(m) > 0 && m[len(m)-1].kind == markExit && m[len(m)-1].t <= t {
 		return true // the thread has ended: no dump can name it any more
 	}
 	if !ok {
@@ -614,6 +674,12 @@ const maxOldComms = 16
 //     mount refers to, and full names a rename did not follow within the
 //     horizon, are dropped.
 func (n *Namer) Prune(t int64) {
+	if n.gen != 0 { // every answer Known cached may change
+		if n.gen++; n.gen == 0 {
+			n.gen = 1
+			clear(n.known)
+		}
+	}
 	old := t - int64(n.Horizon)
 	for tid := range n.marks {
 		n.pruneTid(tid, old)

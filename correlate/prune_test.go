@@ -162,6 +162,7 @@ func TestPruneKeepsAnswers(t *testing.T) {
 
 func comparePruned(t *testing.T, seed int64) {
 	rng := rand.New(rand.NewSource(seed))
+	rq := rand.New(rand.NewSource(-seed)) // the Known cache's checks: rng's sequence stays
 	const (
 		tids = 6
 		step = 100 * int64(time.Millisecond)
@@ -309,6 +310,20 @@ func comparePruned(t *testing.T, seed int64) {
 			// horizon: a TID that ended long ago is forgotten.)
 			if ka, kb := a.Known(tid, th.comm, now), b.Known(tid, th.comm, now); ka != kb {
 				t.Fatalf("seed %d: Known(%d, %q, %d): pruned %v, whole %v", seed, tid, th.comm, now, ka, kb)
+			}
+			// Known's cached answers are what it computes afresh, also a
+			// little back in time (events come out of order by up to
+			// DeliverySlack) and for the comm of another time.
+			for _, n := range []*Namer{a, b} {
+				at := now - rq.Int63n(int64(DeliverySlack))
+				comm := commAt(th, now-rq.Int63n(3*sec))
+				for _, c := range []string{th.comm, comm} {
+					for _, q := range []int64{now, at} {
+						if got, want := n.Known(tid, c, q), n.known2(tid, n.marks[tid], c, q); got != want {
+							t.Fatalf("seed %d: Known(%d, %q, %d) = %v, computed afresh %v", seed, tid, c, q, got, want)
+						}
+					}
+				}
 			}
 		}
 	}
