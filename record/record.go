@@ -141,6 +141,7 @@ type csvWriter struct {
 	bw    *bufio.Writer
 	buf   []byte
 	times timeText
+	nums  numText
 }
 
 func newCSVWriter(w io.Writer) *csvWriter {
@@ -162,6 +163,7 @@ type jsonWriter struct {
 	bw    *bufio.Writer
 	buf   []byte
 	times timeText
+	nums  numText
 }
 
 func (j *jsonWriter) Write(r *Record) error {

@@ -2,7 +2,6 @@ package record
 
 import (
 	"bufio"
-	"strconv"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -31,14 +30,82 @@ func (c *timeText) append(b []byte, ns int64) []byte {
 	}
 	b = append(b, c.prefix...)
 	b = append(b, '.')
-	// Nine digits, as TimeLayout's fixed fraction.
-	var d [9]byte
-	for i := 8; i >= 0; i-- {
-		d[i] = byte('0' + frac%10)
-		frac /= 10
-	}
-	b = append(b, d[:]...)
+	b = append9(b, uint32(frac)) // TimeLayout's fixed fraction
 	return append(b, 'Z')
+}
+
+// digitPairs is "00" to "99": numbers are formatted two digits a step.
+const digitPairs = "00010203040506070809101112131415161718192021222324252627282930313233343536373839" +
+	"40414243444546474849505152535455565758596061626364656667686970717273747576777879" +
+	"8081828384858687888990919293949596979899"
+
+// appendUint is strconv.AppendUint(b, v, 10), which costs more per number:
+// a row has eight.
+func appendUint(b []byte, v uint64) []byte {
+	if v < 10 {
+		return append(b, byte('0'+v))
+	}
+	var d [20]byte
+	i := len(d)
+	for v >= 100 {
+		q := v / 100
+		r := (v - q*100) * 2
+		i -= 2
+		d[i], d[i+1] = digitPairs[r], digitPairs[r+1]
+		v = q
+	}
+	if v >= 10 {
+		i -= 2
+		d[i], d[i+1] = digitPairs[2*v], digitPairs[2*v+1]
+	} else {
+		i--
+		d[i] = byte('0' + v)
+	}
+	return append(b, d[i:]...)
+}
+
+// append9 appends v (below 1e9) as nine digits, leading zeros included.
+func append9(b []byte, v uint32) []byte {
+	var d [9]byte
+	for i := 7; i > 0; i -= 2 {
+		q := v / 100
+		r := (v - q*100) * 2
+		d[i], d[i+1] = digitPairs[r], digitPairs[r+1]
+		v = q
+	}
+	d[0] = byte('0' + v)
+	return append(b, d[:]...)
+}
+
+// numText formats the numbers of rows that repeat their leading digits or
+// their whole value: the PID (one JVM) and the kernel time (its seconds
+// change once a second).
+type numText struct {
+	pid, prevPid         uint32
+	pidText, prevPidText []byte // empty until first use
+	ksec                 uint64
+	ksecText             []byte // the digits of ksec; empty until first use
+}
+
+// appendPid appends v, from *text when it is *last.
+func appendPid(b []byte, v uint32, last *uint32, text *[]byte) []byte {
+	if v != *last || len(*text) == 0 {
+		*last, *text = v, appendUint((*text)[:0], uint64(v))
+	}
+	return append(b, *text...)
+}
+
+// appendKTime appends v as appendUint does: its seconds, then nine digits.
+func (n *numText) appendKTime(b []byte, v uint64) []byte {
+	if v < 1e9 {
+		return appendUint(b, v)
+	}
+	sec := v / 1e9
+	if sec != n.ksec || len(n.ksecText) == 0 {
+		n.ksec, n.ksecText = sec, appendUint(n.ksecText[:0], sec)
+	}
+	b = append(b, n.ksecText...)
+	return append9(b, uint32(v-sec*1e9))
 }
 
 // appendCSVField appends s as encoding/csv.Writer writes a field (comma
@@ -113,6 +180,37 @@ func csvPlainASCII(s string) bool {
 
 var csvSpecial = [256]bool{'\n': true, '\r': true, '"': true, ',': true}
 
+// jsonPlainASCII tells in one pass that appendJSONText writes s as it is
+// between its quotes: ASCII from 0x20 but '"', '\\' and HTML's '<', '>',
+// '&' (nearly every field).
+func jsonPlainASCII(s string) bool {
+	if len(s) < 8 {
+		for i := 0; i < len(s); i++ {
+			if !jsonPlain[s[i]] {
+				return false
+			}
+		}
+		return true
+	}
+	// Words of 8, the last one overlapping the one before.
+	for i := 0; ; i += 8 {
+		i = min(i, len(s)-8)
+		if w := leString(s[i:]); w&highBits != 0 || jsonStops(w) != 0 {
+			return false
+		}
+		if i == len(s)-8 {
+			return true
+		}
+	}
+}
+
+var jsonPlain = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return t
+}()
+
 // csvNeedsQuotes is encoding/csv.Writer's fieldNeedsQuotes for a comma.
 func csvNeedsQuotes(s string) bool {
 	if s == "" {
@@ -166,19 +264,23 @@ func putChunked(bw *bufio.Writer, p []byte) error {
 }
 
 func (c *csvWriter) appendRow(b []byte, r *Record) []byte {
-	b = c.times.append(b, r.Time) // digits, '-', ':', '.': never quoted
+	return appendCSVRow(b, r, &c.times, &c.nums)
+}
+
+func appendCSVRow(b []byte, r *Record, times *timeText, nums *numText) []byte {
+	b = times.append(b, r.Time) // digits, '-', ':', '.': never quoted
 	b = append(b, ',')
-	b = strconv.AppendUint(b, uint64(r.CPU), 10)
+	b = appendUint(b, uint64(r.CPU))
 	b = append(b, ',')
-	b = strconv.AppendUint(b, uint64(r.QueuedCPU), 10)
+	b = appendUint(b, uint64(r.QueuedCPU))
 	b = append(b, ',')
 	b = appendCSVField(b, r.Kind)
 	b = append(b, ',')
-	b = strconv.AppendUint(b, r.LatencyNs, 10)
+	b = appendUint(b, r.LatencyNs)
 	b = append(b, ',')
-	b = strconv.AppendUint(b, uint64(r.Pid), 10)
+	b = appendPid(b, r.Pid, &nums.pid, &nums.pidText)
 	b = append(b, ',')
-	b = strconv.AppendUint(b, uint64(r.Tid), 10)
+	b = appendUint(b, uint64(r.Tid))
 	b = append(b, ',')
 	b = appendCSVField(b, r.Comm)
 	b = append(b, ',')
@@ -186,15 +288,15 @@ func (c *csvWriter) appendRow(b []byte, r *Record) []byte {
 	b = append(b, ',')
 	b = appendCSVField(b, r.NameSource)
 	b = append(b, ',')
-	b = strconv.AppendUint(b, uint64(r.PrevPid), 10)
+	b = appendPid(b, r.PrevPid, &nums.prevPid, &nums.prevPidText)
 	b = append(b, ',')
-	b = strconv.AppendUint(b, uint64(r.PrevTid), 10)
+	b = appendUint(b, uint64(r.PrevTid))
 	b = append(b, ',')
 	b = appendCSVField(b, r.PrevComm)
 	b = append(b, ',')
 	b = appendCSVField(b, r.PrevJavaThread)
 	b = append(b, ',')
-	b = strconv.AppendUint(b, r.KTime, 10)
+	b = nums.appendKTime(b, r.KTime)
 	b = append(b, ',')
 	b = appendCSVField(b, r.VirtualThread)
 	b = append(b, ',')
@@ -204,26 +306,30 @@ func (c *csvWriter) appendRow(b []byte, r *Record) []byte {
 	return append(b, '\n')
 }
 
-// appendJSONRecord appends r as json.Encoder.Encode writes it (HTML
+// appendRecord appends r as json.Encoder.Encode writes it (HTML
 // escaping on), newline included, with the time text of r.Time
 // (FormatTime's: nothing in it is escaped).
 func (j *jsonWriter) appendRecord(b []byte, r *Record) []byte {
+	return appendJSONRecord(b, r, &j.times, &j.nums)
+}
+
+func appendJSONRecord(b []byte, r *Record, times *timeText, nums *numText) []byte {
 	b = append(b, `{"time":"`...)
-	b = j.times.append(b, r.Time)
+	b = times.append(b, r.Time)
 	b = append(b, `","ktime_ns":`...)
-	b = strconv.AppendUint(b, r.KTime, 10)
+	b = nums.appendKTime(b, r.KTime)
 	b = append(b, `,"cpu":`...)
-	b = strconv.AppendUint(b, uint64(r.CPU), 10)
+	b = appendUint(b, uint64(r.CPU))
 	b = append(b, `,"queued_cpu":`...)
-	b = strconv.AppendUint(b, uint64(r.QueuedCPU), 10)
+	b = appendUint(b, uint64(r.QueuedCPU))
 	b = append(b, `,"kind":`...)
 	b = appendJSONText(b, r.Kind)
 	b = append(b, `,"latency_ns":`...)
-	b = strconv.AppendUint(b, r.LatencyNs, 10)
+	b = appendUint(b, r.LatencyNs)
 	b = append(b, `,"pid":`...)
-	b = strconv.AppendUint(b, uint64(r.Pid), 10)
+	b = appendPid(b, r.Pid, &nums.pid, &nums.pidText)
 	b = append(b, `,"tid":`...)
-	b = strconv.AppendUint(b, uint64(r.Tid), 10)
+	b = appendUint(b, uint64(r.Tid))
 	b = append(b, `,"comm":`...)
 	b = appendJSONText(b, r.Comm)
 	b = append(b, `,"java_thread":`...)
@@ -231,9 +337,9 @@ func (j *jsonWriter) appendRecord(b []byte, r *Record) []byte {
 	b = append(b, `,"name_source":`...)
 	b = appendJSONText(b, r.NameSource)
 	b = append(b, `,"prev_pid":`...)
-	b = strconv.AppendUint(b, uint64(r.PrevPid), 10)
+	b = appendPid(b, r.PrevPid, &nums.prevPid, &nums.prevPidText)
 	b = append(b, `,"prev_tid":`...)
-	b = strconv.AppendUint(b, uint64(r.PrevTid), 10)
+	b = appendUint(b, uint64(r.PrevTid))
 	b = append(b, `,"prev_comm":`...)
 	b = appendJSONText(b, r.PrevComm)
 	b = append(b, `,"prev_java_thread":`...)
@@ -252,6 +358,10 @@ func (j *jsonWriter) appendRecord(b []byte, r *Record) []byte {
 func appendJSONText(b []byte, s string) []byte {
 	const hex = "0123456789abcdef"
 	b = append(b, '"')
+	if jsonPlainASCII(s) {
+		b = append(b, s...)
+		return append(b, '"')
+	}
 	start := 0
 	for i := 0; i < len(s); {
 		if c := s[i]; c < utf8.RuneSelf {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -167,6 +168,75 @@ func TestWritersMatchStandard(t *testing.T) {
 		compareWriters(t, recs, format, false)
 		compareWriters(t, recs[:100], format, true)
 		compareWriters(t, nil, format, false)
+	}
+}
+
+// Rows of one JVM: the PIDs repeat and the kernel times share their
+// seconds (the writers keep the digits of both), with the odd ones between.
+func TestWritersRepeatedNumbers(t *testing.T) {
+	rng := rand.New(rand.NewSource(6))
+	pids := []uint32{4242, 4242, 4242, 0, 1, 99999, math.MaxUint32}
+	k := uint64(999_999_000)
+	var recs []Record
+	for range 5000 {
+		r := randRecord(rng)
+		r.Pid, r.PrevPid = pids[rng.Intn(len(pids))], pids[rng.Intn(len(pids))]
+		switch rng.Intn(50) {
+		case 0:
+			k = uint64(rng.Int63n(2e9)) // back, and below 1e9
+		case 1:
+			k = math.MaxUint64 - uint64(rng.Int63n(3e9))
+		default:
+			k += uint64(rng.Int63n(2e8))
+		}
+		r.KTime = k
+		recs = append(recs, r)
+	}
+	for _, format := range []string{"csv", "jsonl"} {
+		compareWriters(t, recs, format, false)
+	}
+}
+
+func TestAppendUint(t *testing.T) {
+	check := func(v uint64) {
+		if got, want := string(appendUint([]byte("x"), v)), "x"+strconv.FormatUint(v, 10); got != want {
+			t.Fatalf("appendUint(%d) = %s, want %s", v, got, want)
+		}
+		if v < 1e9 {
+			if got, want := string(append9(nil, uint32(v))), fmt.Sprintf("%09d", v); got != want {
+				t.Fatalf("append9(%d) = %s, want %s", v, got, want)
+			}
+		}
+	}
+	for p := uint64(1); p < math.MaxUint64/10; p *= 10 {
+		for _, v := range []uint64{p - 1, p, p + 1, 2*p - 1, 9 * p, 10*p - 1} {
+			check(v)
+		}
+	}
+	check(math.MaxUint64)
+	rng := rand.New(rand.NewSource(7))
+	for range 100000 {
+		check(rng.Uint64() >> rng.Intn(64))
+	}
+}
+
+// jsonPlainASCII is true exactly when every byte is ASCII from 0x20 that
+// JSON with HTML escaping writes as it is, whatever the byte's place in
+// the words it reads.
+func TestJSONPlainASCII(t *testing.T) {
+	for n := 0; n <= 17; n++ {
+		for pos := 0; pos < max(n, 1); pos++ {
+			for c := 0; c < 256; c++ {
+				b := []byte(strings.Repeat("a", n))
+				if n > 0 {
+					b[pos] = byte(c)
+				}
+				want := n == 0 || c >= 0x20 && c < 0x80 && !strings.ContainsRune(`"\<>&`, rune(c))
+				if got := jsonPlainASCII(string(b)); got != want {
+					t.Fatalf("jsonPlainASCII(%q) = %v, want %v", b, got, want)
+				}
+			}
+		}
 	}
 }
 

@@ -29,3 +29,13 @@ func csvStops(w uint64) uint64 {
 	return (zeroBytes(y^0x0a0a0a0a0a0a0a0a) | zeroBytes(y^0x0d0d0d0d0d0d0d0d) |
 		zeroBytes(y^0x2222222222222222) | zeroBytes(y^0x2c2c2c2c2c2c2c2c)) & ^w & highBits
 }
+
+// jsonStops has the high bit set in each byte of w (high bits clear) that
+// appendJSONText does not copy as it is: a control character, '"', '\\',
+// '<', '>' or '&'.
+func jsonStops(w uint64) uint64 {
+	const ones = 0x0101010101010101
+	below := (w - 0x20*ones) & ^w & highBits // bytes below 0x20
+	return below | zeroBytes(w^0x2222222222222222) | zeroBytes(w^0x5c5c5c5c5c5c5c5c) |
+		zeroBytes(w^0x3c3c3c3c3c3c3c3c) | zeroBytes(w^0x3e3e3e3e3e3e3e3e) | zeroBytes(w^0x2626262626262626)
+}
