@@ -121,10 +121,13 @@ func NewWriter(w io.Writer, format string) (Writer, error) {
 		}
 		return c, nil
 	case "jsonl", "json":
-		return &jsonWriter{bw: bufio.NewWriterSize(w, 64<<10)}, nil
+		return &jsonWriter{bw: bufio.NewWriterSize(w, jsonBufSize)}, nil
 	}
 	return nil, fmt.Errorf("unknown format %q (valid: csv, jsonl)", format)
 }
+
+// jsonBufSize is the buffer of the JSON lines writer.
+const jsonBufSize = 64 << 10
 
 // NewContinuingWriter returns a writer that continues a file that already
 // holds records of format: no CSV header.
@@ -174,6 +177,66 @@ func (j *jsonWriter) Write(r *Record) error {
 }
 
 func (j *jsonWriter) Flush() error { return j.bw.Flush() }
+
+// Encoder appends rows to a buffer of the caller's (a file written in
+// batches, which would only copy what a Writer buffered), the same bytes a
+// Writer writes (no CSV header). It also tells how far a Writer, given the
+// same rows, would have passed them on to its file (its buffer filled):
+// rotation by size has seen a file's rows in those steps.
+type Encoder struct {
+	json  bool
+	times timeText
+	nums  numText
+	held  int // bytes a Writer would hold in its buffer now
+}
+
+// NewEncoder returns an encoder for format "csv" or "jsonl".
+func NewEncoder(format string) (*Encoder, error) {
+	switch format {
+	case "csv", "":
+		return &Encoder{}, nil
+	case "jsonl", "json":
+		return &Encoder{json: true}, nil
+	}
+	return nil, fmt.Errorf("unknown format %q (valid: csv, jsonl)", format)
+}
+
+// Append appends the row of r to b. passed is how many bytes a Writer
+// would have passed on to its file while writing this row.
+func (e *Encoder) Append(b []byte, r *Record) (_ []byte, passed int) {
+	n := len(b)
+	if e.json {
+		b = appendJSONRecord(b, r, &e.times, &e.nums)
+	} else {
+		b = appendCSVRow(b, r, &e.times, &e.nums)
+	}
+	return b, e.pass(len(b) - n)
+}
+
+// Flush notes that a Writer would have passed on all it held (Writer.Flush).
+func (e *Encoder) Flush() { e.held = 0 }
+
+// pass is what the Writer's buffer passes on of a row of n bytes: the
+// buffer filled and written whole (putChunked for CSV, bufio.Writer.Write
+// for JSON lines, which writes a row straight through when its buffer is
+// empty and the row larger than the buffer).
+func (e *Encoder) pass(n int) int {
+	size := csvBufSize
+	if e.json {
+		size = jsonBufSize
+	}
+	passed := 0
+	for n > size-e.held {
+		if e.json && e.held == 0 {
+			return passed + n
+		}
+		passed += size
+		n -= size - e.held
+		e.held = 0
+	}
+	e.held += n
+	return passed
+}
 
 // ReadRecords reads records written by a Writer (CSV with header, or JSON
 // lines), calling fn for each. The first malformed row is an error.

@@ -171,6 +171,73 @@ func TestWritersMatchStandard(t *testing.T) {
 	}
 }
 
+// An Encoder appends what a continuing Writer writes, and says after each
+// row how much of it that Writer has passed on to its file, also with rows
+// larger than the Writer's buffer and a Flush now and then.
+func TestEncoderMatchesWriter(t *testing.T) {
+	rng := rand.New(rand.NewSource(8))
+	var random []Record
+	for i := range 3000 {
+		r := randRecord(rng)
+		if i%500 == 7 {
+			r.JavaThread = strings.Repeat("x", 140<<10+rng.Intn(10))
+		}
+		random = append(random, r)
+	}
+	for _, format := range Formats {
+		// Rows that fill the Writer's buffer exactly, or go one byte over.
+		size := csvBufSize
+		if format == "jsonl" {
+			size = jsonBufSize
+		}
+		rowOf := func(n int) Record {
+			r := Record{Time: 1795608000000000000, Kind: "wakeup", Comm: "c"}
+			e, _ := NewEncoder(format)
+			b, _ := e.Append(nil, &r)
+			r.JavaThread = strings.Repeat("y", n-len(b))
+			return r
+		}
+		recs := []Record{rowOf(size / 2), rowOf(size / 2), rowOf(size / 2), rowOf(size), rowOf(size / 4), rowOf(size/4*3 + 1),
+			rowOf(size), rowOf(size), rowOf(2 * size), rowOf(400)}
+		recs = append(recs, random...)
+		var log writeLog
+		w, err := NewContinuingWriter(&log, format)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, err := NewEncoder(format)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b []byte
+		passed := 0
+		for i := range recs {
+			if err := w.Write(&recs[i]); err != nil {
+				t.Fatal(err)
+			}
+			var n int
+			b, n = e.Append(b, &recs[i])
+			passed += n
+			if passed != log.buf.Len() {
+				t.Fatalf("%s: record %d: passed %d bytes, the writer %d", format, i, passed, log.buf.Len())
+			}
+			if rng.Intn(200) == 0 {
+				if err := w.Flush(); err != nil {
+					t.Fatal(err)
+				}
+				e.Flush()
+				passed = len(b)
+			}
+		}
+		if err := w.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(b, log.buf.Bytes()) {
+			t.Fatalf("%s: the encoder's %d bytes differ from the writer's %d", format, len(b), log.buf.Len())
+		}
+	}
+}
+
 // Rows of one JVM: the PIDs repeat and the kernel times share their
 // seconds (the writers keep the digits of both), with the odd ones between.
 func TestWritersRepeatedNumbers(t *testing.T) {
