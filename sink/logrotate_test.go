@@ -520,18 +520,18 @@ func TestSinkBoundedBatches(t *testing.T) {
 		t.Fatal(err)
 	}
 	var i uint64
-	for ; s.buf.Len() < maxBatch/2 || i < 1000; i++ {
+	for ; len(s.buf) < maxBatch/2 || i < 1000; i++ {
 		if err := s.Write(sinkRecord(i)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	perRecord := s.buf.Len() / int(i)
+	perRecord := len(s.buf) / int(i)
 	for n := i + 2*uint64(maxBatch/perRecord); i < n; i++ {
 		if err := s.Write(sinkRecord(i)); err != nil {
 			t.Fatal(err)
 		}
-		if s.buf.Len() > maxBatch+perRecord {
-			t.Fatalf("%d bytes held after %d records", s.buf.Len(), i)
+		if len(s.buf) > maxBatch+perRecord {
+			t.Fatalf("%d bytes held after %d records", len(s.buf), i)
 		}
 	}
 	fi, err := os.Stat(path)

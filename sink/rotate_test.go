@@ -1,6 +1,7 @@
 package sink
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
@@ -233,5 +234,88 @@ func TestSinkErrorsAndSizes(t *testing.T) {
 	}
 	if _, err := Open(filepath.Join(t.TempDir(), "no", "dir", "r.csv"), "csv", Options{}); err == nil {
 		t.Error("a file in a missing directory opened")
+	}
+}
+
+// countWriter counts what reaches it.
+type countWriter struct{ n int }
+
+func (c *countWriter) Write(p []byte) (int, error) { c.n += len(p); return len(p), nil }
+
+// Rotation by size sees the rows in the steps a record.Writer (whose buffer
+// the sink had before it encoded rows into its own) passed them on: the
+// files start at the same records as then, flushes and bursts included.
+func TestSinkRotatesWhereAWriterDid(t *testing.T) {
+	for _, format := range record.Formats {
+		size := int64(10 << 10)
+		if format == "jsonl" {
+			size = 200 << 10
+		}
+		header, err := formatHeader(format)
+		if err != nil {
+			t.Fatal(err)
+		}
+		const n = 6000
+		// The sink as it was: a Writer into a buffer, the buffer's length
+		// checked before each record, written at each flush.
+		var cw countWriter
+		w, err := record.NewContinuingWriter(&cw, format)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fileSize, held := int64(len(header)), 0
+		var want []uint64
+		flush := func() {
+			if err := w.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			fileSize += int64(cw.n)
+			cw.n = 0
+		}
+		for i := uint64(0); i < n; i++ {
+			if held > 0 && fileSize+int64(cw.n) >= size {
+				flush()
+				want = append(want, i)
+				fileSize, held = int64(len(header)), 0
+			}
+			if err := w.Write(sinkRecord(i)); err != nil {
+				t.Fatal(err)
+			}
+			held++
+			if cw.n >= maxBatch || i%700 == 699 {
+				flush()
+			}
+		}
+
+		dir := t.TempDir()
+		s, err := Open(filepath.Join(dir, "records."+format), format, Options{Size: size})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := uint64(0); i < n; i++ {
+			if err := s.Write(sinkRecord(i)); err != nil {
+				t.Fatal(err)
+			}
+			if i%700 == 699 {
+				if err := s.Flush(); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		files := readAllRecords(t, dir)
+		checkExactlyOnce(t, files, 0, n)
+		var got []uint64
+		for _, ids := range files {
+			if len(ids) > 0 && ids[0] > 0 {
+				got = append(got, ids[0])
+			}
+		}
+		sort.Slice(got, func(i, j int) bool { return got[i] < got[j] })
+		if len(want) < 3 || fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%s: files begin at records %v, want %v", format, got, want)
+		}
 	}
 }

@@ -60,14 +60,15 @@ type File struct {
 	created bool     // this run created it (removed if the run fails to start)
 	aside   string   // f's rotated name while no new file could be opened yet
 
-	header   []byte        // what begins a file: the CSV header (nothing for JSON lines)
-	buf      bytes.Buffer  // rows since the last flush
-	w        record.Writer // encodes rows into buf
-	batch    []byte        // header and rows of one write
-	size     int64         // f's size after our last write, as the kernel said
-	rows     uint64        // records in f
-	noHeader bool          // f is empty: its header goes before the next rows
-	opened   time.Time     // when f was started: opened new, or found cut to 0
+	header   []byte          // what begins a file: the CSV header (nothing for JSON lines)
+	buf      []byte          // rows since the last flush, encoded straight into it
+	enc      *record.Encoder // encodes rows into buf
+	seen     int             // of buf, what size-based rotation looks at (see due)
+	batch    []byte          // header and rows of one write
+	size     int64           // f's size after our last write, as the kernel said
+	rows     uint64          // records in f
+	noHeader bool            // f is empty: its header goes before the next rows
+	opened   time.Time       // when f was started: opened new, or found cut to 0
 
 	// Write errors: a batch that was only partly written is cut off again,
 	// so the file never ends in half a row. waitFull: on a full disk, drop
@@ -140,7 +141,7 @@ func Prepare(path, format string, opts Options) (*File, error) {
 	}
 	s := &File{path: path, format: format, opts: opts, waitFull: opts.WaitFull, now: time.Now, header: header, settle: time.Second,
 		hold: defaultHold}
-	if s.w, err = record.NewContinuingWriter(&s.buf, format); err != nil {
+	if s.enc, err = record.NewEncoder(format); err != nil {
 		return nil, err
 	}
 	if path == "" || path == "-" {
@@ -321,7 +322,10 @@ func (s *File) due() bool {
 	if s.rows+s.pending == 0 {
 		return false // never rotate to leave an empty file behind
 	}
-	return (s.opts.Size > 0 && s.size+int64(s.buf.Len()) >= s.opts.Size) || (s.opts.Age > 0 && s.now().Sub(s.opened) >= s.opts.Age)
+	// The rows a record.Writer would have passed on by now (its buffer
+	// filled), as when the file was written through one: the same
+	// rotations.
+	return (s.opts.Size > 0 && s.size+int64(s.seen) >= s.opts.Size) || (s.opts.Age > 0 && s.now().Sub(s.opened) >= s.opts.Age)
 }
 
 // Write writes one record, after a rotation or reopen that is due.
@@ -330,10 +334,10 @@ func (s *File) Write(r *record.Record) error {
 		return err
 	}
 	s.pending++
-	if err := s.w.Write(r); err != nil {
-		return s.failed(err)
-	}
-	if s.buf.Len() >= maxBatch {
+	var passed int
+	s.buf, passed = s.enc.Append(s.buf, r)
+	s.seen += passed
+	if s.seen >= maxBatch {
 		return s.Flush() // a burst is written in bounded batches
 	}
 	return nil
@@ -351,15 +355,14 @@ func (s *File) Flush() error { return s.flush(false) }
 func (s *File) FlushAll() error { return s.flush(true) }
 
 func (s *File) flush(force bool) error {
-	if err := s.w.Flush(); err != nil {
-		return s.failed(err)
-	}
+	s.enc.Flush()
+	s.seen = len(s.buf)
 	// A header alone is never held: if a cut follows, it is written again.
 	if force {
 		for end := time.Now().Add(s.hold.final); s.busy(s.hold.writeQuiet, s.hold.writeMax) && time.Now().Before(end); {
 			time.Sleep(10 * time.Millisecond)
 		}
-	} else if s.buf.Len() > 0 && s.busy(s.hold.writeQuiet, s.hold.writeMax) {
+	} else if len(s.buf) > 0 && s.busy(s.hold.writeQuiet, s.hold.writeMax) {
 		return nil
 	}
 	if err := s.commit(true); err != nil {
@@ -383,7 +386,7 @@ func (s *File) commit(rows bool) error {
 	if !s.regular {
 		b := s.withHeader(rows)
 		if rows {
-			s.buf.Reset()
+			s.dropRows()
 		}
 		if len(b) == 0 {
 			return nil
@@ -437,18 +440,21 @@ func (s *File) commit(rows bool) error {
 			s.noHeader = false
 		}
 		if rows {
-			s.buf.Reset()
+			s.dropRows()
 		}
 		return nil
 	}
 }
+
+// dropRows empties the row buffer (written or lost).
+func (s *File) dropRows() { s.buf, s.seen = s.buf[:0], 0 }
 
 // withHeader is the batch to write: the buffered rows (with rows), after
 // the header when the file has none.
 func (s *File) withHeader(rows bool) []byte {
 	var b []byte
 	if rows {
-		b = s.buf.Bytes()
+		b = s.buf
 	}
 	if !s.noHeader {
 		return b
@@ -569,10 +575,8 @@ func (s *File) Dropped() uint64 { return s.dropped.Load() }
 func (s *File) failed(err error) error {
 	lost := s.pending
 	s.pending = 0
-	s.buf.Reset()
-	if w, werr := record.NewContinuingWriter(&s.buf, s.format); werr == nil {
-		s.w = w // nothing half-encoded stays behind
-	}
+	s.dropRows()
+	s.enc.Flush()
 	if s.waitFull && (errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)) {
 		s.dropped.Add(lost)
 		if s.full.IsZero() {
