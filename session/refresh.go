@@ -285,7 +285,7 @@ func (r *refresher) read(reason string) (ours time.Duration, failed int, hold ti
 			return 0, r.failedRead(reason, err), 0
 		default:
 			slog.Warn("cannot read thread names from the JVM's memory", "pid", r.pid, "err", err,
-				"then", map[bool]string{true: "thread dumps (--dumps auto), within --dump-budget", false: "threads keep their kernel names (--dumps never)"}[r.src != nil])
+				"then", map[bool]string{true: "thread dumps, within --dump-budget", false: "threads keep their kernel names"}[r.src != nil])
 			r.mem.Close()
 			r.mu.Lock()
 			r.mem, r.memErr = nil, err
@@ -296,6 +296,10 @@ func (r *refresher) read(reason string) (ours time.Duration, failed int, hold ti
 		}
 	}
 	if r.mem == nil {
+		if r.src == nil {
+			// Neither can name anything: kernel names it is.
+			return 0, 0, 0
+		}
 		if hold = r.budgetWait(); hold > 0 {
 			return 0, 0, hold
 		}

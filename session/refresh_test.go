@@ -241,3 +241,13 @@ func TestParseBudget(t *testing.T) {
 		t.Errorf("default budget prints as %q", got)
 	}
 }
+
+// A JVM whose memory cannot be read, with dumps off, keeps its kernel
+// names: reads stop, nothing fails.
+func TestRefresherNothingToRead(t *testing.T) {
+	mem := &fakeMemory{err: hsmem.ErrUnsupported}
+	r := runRefresherMem(t, mem, nil, 1, 300*time.Millisecond)
+	if !mem.closed || r.memErr == nil || r.taken != 0 {
+		t.Errorf("closed %v, memErr %v, %d dumps", mem.closed, r.memErr, r.taken)
+	}
+}

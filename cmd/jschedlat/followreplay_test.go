@@ -42,8 +42,8 @@ func TestFollowReplayEqualsLive(t *testing.T) {
 	if !regexp.MustCompile(`(?m)^jschedlat: traced=[0-9.]+s: 1 JVMs matching .*, \d+ events, \d+ records written \(\d+ of them without a Java name\), \d+ thread births/renames/exits, \d+ lost`).MatchString(log) {
 		t.Errorf("no totals line in the summary")
 	}
-	if !strings.Contains(log, fmt.Sprintf("JVM %d (Workload)", pid)) || !strings.Contains(log, "thread dumps via") {
-		t.Errorf("no line of JVM %d with its dumps in the summary", pid)
+	if !strings.Contains(log, fmt.Sprintf("JVM %d (Workload)", pid)) || !strings.Contains(log, "reads of the thread names from the JVM's memory") {
+		t.Errorf("no line of JVM %d with its memory reads in the summary", pid)
 	}
 	if _, err := os.Stat(session.EventsPath(events, other.cmd.Process.Pid)); err == nil {
 		t.Errorf("events of the JVM that does not match were saved")
