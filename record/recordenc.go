@@ -40,13 +40,19 @@ const digitPairs = "000102030405060708091011121314151617181920212223242526272829
 	"8081828384858687888990919293949596979899"
 
 // appendUint is strconv.AppendUint(b, v, 10), which costs more per number:
-// a row has eight.
+// a row has eight. The digits go straight into b's spare room.
 func appendUint(b []byte, v uint64) []byte {
 	if v < 10 {
 		return append(b, byte('0'+v))
 	}
-	var d [20]byte
-	i := len(d)
+	n := 2
+	for n < len(pow10) && v >= pow10[n] {
+		n++
+	}
+	l := len(b)
+	b = grow(b, n)
+	d := b[l : l+n]
+	i := n
 	for v >= 100 {
 		q := v / 100
 		r := (v - q*100) * 2
@@ -55,18 +61,30 @@ func appendUint(b []byte, v uint64) []byte {
 		v = q
 	}
 	if v >= 10 {
-		i -= 2
-		d[i], d[i+1] = digitPairs[2*v], digitPairs[2*v+1]
+		d[0], d[1] = digitPairs[2*v], digitPairs[2*v+1]
 	} else {
-		i--
-		d[i] = byte('0' + v)
+		d[0] = byte('0' + v)
 	}
-	return append(b, d[i:]...)
+	return b
+}
+
+// pow10[n] is the smallest number of n+1 digits.
+var pow10 = [...]uint64{1, 10, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14,
+	1e15, 1e16, 1e17, 1e18, 1e19}
+
+// grow returns b lengthened by n bytes (their content undefined).
+func grow(b []byte, n int) []byte {
+	if cap(b)-len(b) < n {
+		b = append(b[:cap(b)], make([]byte, n-(cap(b)-len(b)))...)[:len(b)]
+	}
+	return b[:len(b)+n]
 }
 
 // append9 appends v (below 1e9) as nine digits, leading zeros included.
 func append9(b []byte, v uint32) []byte {
-	var d [9]byte
+	l := len(b)
+	b = grow(b, 9)
+	d := b[l : l+9]
 	for i := 7; i > 0; i -= 2 {
 		q := v / 100
 		r := (v - q*100) * 2
@@ -74,7 +92,7 @@ func append9(b []byte, v uint32) []byte {
 		v = q
 	}
 	d[0] = byte('0' + v)
-	return append(b, d[:]...)
+	return b
 }
 
 // numText formats the numbers of rows that repeat their leading digits or
@@ -158,6 +176,11 @@ func csvPlainASCII(s string) bool {
 	if c := s[0]; c == ' ' || c >= '\t' && c <= '\r' || s == `\.` {
 		return false
 	}
+	if len(s) >= 4 && len(s) < 8 {
+		// Kinds, name sources: one word of two overlapping halves.
+		w := shortWord(s)
+		return w&highBits == 0 && csvStops(w) == 0
+	}
 	if len(s) < 8 {
 		for i := 0; i < len(s); i++ {
 			if c := s[i]; c >= utf8.RuneSelf || csvSpecial[c] {
@@ -184,6 +207,10 @@ var csvSpecial = [256]bool{'\n': true, '\r': true, '"': true, ',': true}
 // between its quotes: ASCII from 0x20 but '"', '\\' and HTML's '<', '>',
 // '&' (nearly every field).
 func jsonPlainASCII(s string) bool {
+	if len(s) >= 4 && len(s) < 8 {
+		w := shortWord(s)
+		return w&highBits == 0 && jsonStops(w) == 0
+	}
 	if len(s) < 8 {
 		for i := 0; i < len(s); i++ {
 			if !jsonPlain[s[i]] {

@@ -307,6 +307,25 @@ func TestJSONPlainASCII(t *testing.T) {
 	}
 }
 
+// csvPlainASCII is true exactly when a field is ASCII that encoding/csv
+// writes without quotes, whatever the byte's place in the words it reads.
+func TestCSVPlainASCII(t *testing.T) {
+	for n := 0; n <= 17; n++ {
+		for pos := 0; pos < max(n, 1); pos++ {
+			for c := 0; c < 256; c++ {
+				b := []byte(strings.Repeat("a", n))
+				if n > 0 {
+					b[pos] = byte(c)
+				}
+				want := n == 0 || c < 0x80 && !csvNeedsQuotes(string(b))
+				if got := csvPlainASCII(string(b)); got != want {
+					t.Fatalf("csvPlainASCII(%q) = %v, want %v", b, got, want)
+				}
+			}
+		}
+	}
+}
+
 func TestTimeTextMatchesFormatTime(t *testing.T) {
 	rng := rand.New(rand.NewSource(5))
 	var c timeText

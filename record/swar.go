@@ -16,6 +16,15 @@ func leString(s string) uint64 {
 		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
 }
 
+// shortWord is a word of a string of 4 to 7 bytes: its first four bytes
+// and its last four (overlapping), so every byte is in it.
+func shortWord(s string) uint64 {
+	_ = s[3]
+	t := s[len(s)-4:]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(t[0])<<32 | uint64(t[1])<<40 | uint64(t[2])<<48 | uint64(t[3])<<56
+}
+
 // zeroBytes has the high bit set in each byte of y (high bits clear) that
 // is zero.
 func zeroBytes(y uint64) uint64 {
