@@ -141,10 +141,9 @@ func NewContinuingWriter(w io.Writer, format string) (Writer, error) {
 // csvWriter writes what encoding/csv.Writer wrote, formatted by hand
 // (recordenc.go).
 type csvWriter struct {
-	bw    *bufio.Writer
-	buf   []byte
-	times timeText
-	nums  numText
+	bw  *bufio.Writer
+	buf []byte
+	rowState
 }
 
 func newCSVWriter(w io.Writer) *csvWriter {
@@ -163,10 +162,9 @@ func (c *csvWriter) Write(r *Record) error {
 func (c *csvWriter) Flush() error { return c.bw.Flush() }
 
 type jsonWriter struct {
-	bw    *bufio.Writer
-	buf   []byte
-	times timeText
-	nums  numText
+	bw  *bufio.Writer
+	buf []byte
+	rowState
 }
 
 func (j *jsonWriter) Write(r *Record) error {
@@ -184,10 +182,9 @@ func (j *jsonWriter) Flush() error { return j.bw.Flush() }
 // same rows, would have passed them on to its file (its buffer filled):
 // rotation by size has seen a file's rows in those steps.
 type Encoder struct {
-	json  bool
-	times timeText
-	nums  numText
-	held  int // bytes a Writer would hold in its buffer now
+	json bool
+	rowState
+	held int // bytes a Writer would hold in its buffer now
 }
 
 // NewEncoder returns an encoder for format "csv" or "jsonl".
@@ -206,9 +203,9 @@ func NewEncoder(format string) (*Encoder, error) {
 func (e *Encoder) Append(b []byte, r *Record) (_ []byte, passed int) {
 	n := len(b)
 	if e.json {
-		b = appendJSONRecord(b, r, &e.times, &e.nums)
+		b = appendJSONRecord(b, r, &e.rowState)
 	} else {
-		b = appendCSVRow(b, r, &e.times, &e.nums)
+		b = appendCSVRow(b, r, &e.rowState)
 	}
 	return b, e.pass(len(b) - n)
 }

@@ -5,6 +5,7 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // The record writers format rows by hand into one reused buffer: replay
@@ -93,6 +94,61 @@ func append9(b []byte, v uint32) []byte {
 	}
 	d[0] = byte('0' + v)
 	return b
+}
+
+// rowState is what a writer keeps from row to row to format the next one
+// faster.
+type rowState struct {
+	times timeText
+	nums  numText
+	plain plainCache
+}
+
+// plainCache remembers strings of 8 bytes or more found plain (written as
+// they are) by their identity, the address and length of their bytes: a
+// row's names, comms and cgroup are the same few hundred strings over and
+// over (the Namer's names, sched.CommString's comms). Holding a string
+// keeps its bytes from being reused for another one. A writer has one
+// cache: CSV and JSON lines differ in what is plain.
+type plainCache [plainSlots]string
+
+const plainSlots = 512
+
+func (c *plainCache) slot(s string) *string {
+	p := uintptr(unsafe.Pointer(unsafe.StringData(s)))
+	return &c[(p>>4^p>>13)%plainSlots]
+}
+
+func (c *plainCache) known(e *string, s string) bool {
+	return len(*e) == len(s) && unsafe.StringData(*e) == unsafe.StringData(s)
+}
+
+// appendCSV is appendCSVField.
+func (c *plainCache) appendCSV(b []byte, s string) []byte {
+	if len(s) < 8 {
+		return appendCSVField(b, s)
+	}
+	if e := c.slot(s); c.known(e, s) {
+		return append(b, s...)
+	} else if csvPlainASCII(s) {
+		*e = s
+		return append(b, s...)
+	}
+	return appendCSVField(b, s)
+}
+
+// appendJSON is appendJSONText.
+func (c *plainCache) appendJSON(b []byte, s string) []byte {
+	if len(s) < 8 {
+		return appendJSONText(b, s)
+	}
+	if e := c.slot(s); c.known(e, s) || jsonPlainASCII(s) {
+		*e = s
+		b = append(b, '"')
+		b = append(b, s...)
+		return append(b, '"')
+	}
+	return appendJSONText(b, s)
 }
 
 // numText formats the numbers of rows that repeat their leading digits or
@@ -291,17 +347,18 @@ func putChunked(bw *bufio.Writer, p []byte) error {
 }
 
 func (c *csvWriter) appendRow(b []byte, r *Record) []byte {
-	return appendCSVRow(b, r, &c.times, &c.nums)
+	return appendCSVRow(b, r, &c.rowState)
 }
 
-func appendCSVRow(b []byte, r *Record, times *timeText, nums *numText) []byte {
+func appendCSVRow(b []byte, r *Record, st *rowState) []byte {
+	times, nums, c := &st.times, &st.nums, &st.plain
 	b = times.append(b, r.Time) // digits, '-', ':', '.': never quoted
 	b = append(b, ',')
 	b = appendUint(b, uint64(r.CPU))
 	b = append(b, ',')
 	b = appendUint(b, uint64(r.QueuedCPU))
 	b = append(b, ',')
-	b = appendCSVField(b, r.Kind)
+	b = c.appendCSV(b, r.Kind)
 	b = append(b, ',')
 	b = appendUint(b, r.LatencyNs)
 	b = append(b, ',')
@@ -309,27 +366,27 @@ func appendCSVRow(b []byte, r *Record, times *timeText, nums *numText) []byte {
 	b = append(b, ',')
 	b = appendUint(b, uint64(r.Tid))
 	b = append(b, ',')
-	b = appendCSVField(b, r.Comm)
+	b = c.appendCSV(b, r.Comm)
 	b = append(b, ',')
-	b = appendCSVField(b, r.JavaThread)
+	b = c.appendCSV(b, r.JavaThread)
 	b = append(b, ',')
-	b = appendCSVField(b, r.NameSource)
+	b = c.appendCSV(b, r.NameSource)
 	b = append(b, ',')
 	b = appendPid(b, r.PrevPid, &nums.prevPid, &nums.prevPidText)
 	b = append(b, ',')
 	b = appendUint(b, uint64(r.PrevTid))
 	b = append(b, ',')
-	b = appendCSVField(b, r.PrevComm)
+	b = c.appendCSV(b, r.PrevComm)
 	b = append(b, ',')
-	b = appendCSVField(b, r.PrevJavaThread)
+	b = c.appendCSV(b, r.PrevJavaThread)
 	b = append(b, ',')
 	b = nums.appendKTime(b, r.KTime)
 	b = append(b, ',')
-	b = appendCSVField(b, r.VirtualThread)
+	b = c.appendCSV(b, r.VirtualThread)
 	b = append(b, ',')
-	b = appendCSVField(b, r.Cgroup)
+	b = c.appendCSV(b, r.Cgroup)
 	b = append(b, ',')
-	b = appendCSVField(b, r.Container)
+	b = c.appendCSV(b, r.Container)
 	return append(b, '\n')
 }
 
@@ -337,10 +394,11 @@ func appendCSVRow(b []byte, r *Record, times *timeText, nums *numText) []byte {
 // escaping on), newline included, with the time text of r.Time
 // (FormatTime's: nothing in it is escaped).
 func (j *jsonWriter) appendRecord(b []byte, r *Record) []byte {
-	return appendJSONRecord(b, r, &j.times, &j.nums)
+	return appendJSONRecord(b, r, &j.rowState)
 }
 
-func appendJSONRecord(b []byte, r *Record, times *timeText, nums *numText) []byte {
+func appendJSONRecord(b []byte, r *Record, st *rowState) []byte {
+	times, nums, c := &st.times, &st.nums, &st.plain
 	b = append(b, `{"time":"`...)
 	b = times.append(b, r.Time)
 	b = append(b, `","ktime_ns":`...)
@@ -350,7 +408,7 @@ func appendJSONRecord(b []byte, r *Record, times *timeText, nums *numText) []byt
 	b = append(b, `,"queued_cpu":`...)
 	b = appendUint(b, uint64(r.QueuedCPU))
 	b = append(b, `,"kind":`...)
-	b = appendJSONText(b, r.Kind)
+	b = c.appendJSON(b, r.Kind)
 	b = append(b, `,"latency_ns":`...)
 	b = appendUint(b, r.LatencyNs)
 	b = append(b, `,"pid":`...)
@@ -358,25 +416,25 @@ func appendJSONRecord(b []byte, r *Record, times *timeText, nums *numText) []byt
 	b = append(b, `,"tid":`...)
 	b = appendUint(b, uint64(r.Tid))
 	b = append(b, `,"comm":`...)
-	b = appendJSONText(b, r.Comm)
+	b = c.appendJSON(b, r.Comm)
 	b = append(b, `,"java_thread":`...)
-	b = appendJSONText(b, r.JavaThread)
+	b = c.appendJSON(b, r.JavaThread)
 	b = append(b, `,"name_source":`...)
-	b = appendJSONText(b, r.NameSource)
+	b = c.appendJSON(b, r.NameSource)
 	b = append(b, `,"prev_pid":`...)
 	b = appendPid(b, r.PrevPid, &nums.prevPid, &nums.prevPidText)
 	b = append(b, `,"prev_tid":`...)
 	b = appendUint(b, uint64(r.PrevTid))
 	b = append(b, `,"prev_comm":`...)
-	b = appendJSONText(b, r.PrevComm)
+	b = c.appendJSON(b, r.PrevComm)
 	b = append(b, `,"prev_java_thread":`...)
-	b = appendJSONText(b, r.PrevJavaThread)
+	b = c.appendJSON(b, r.PrevJavaThread)
 	b = append(b, `,"virtual_thread":`...)
-	b = appendJSONText(b, r.VirtualThread)
+	b = c.appendJSON(b, r.VirtualThread)
 	b = append(b, `,"cgroup":`...)
-	b = appendJSONText(b, r.Cgroup)
+	b = c.appendJSON(b, r.Cgroup)
 	b = append(b, `,"container":`...)
-	b = appendJSONText(b, r.Container)
+	b = c.appendJSON(b, r.Container)
 	return append(b, "}\n"...)
 }
 

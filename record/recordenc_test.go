@@ -238,16 +238,27 @@ func TestEncoderMatchesWriter(t *testing.T) {
 	}
 }
 
-// Rows of one JVM: the PIDs repeat and the kernel times share their
-// seconds (the writers keep the digits of both), with the odd ones between.
-func TestWritersRepeatedNumbers(t *testing.T) {
+// Rows of one JVM: the PIDs repeat, the kernel times share their seconds,
+// the same strings come back (the writers keep the digits of the numbers and
+// which strings need no quoting or escaping), with odd ones between:
+// strings that share their bytes' address but not their length, and some
+// that need quotes or escapes.
+func TestWritersRepeated(t *testing.T) {
 	rng := rand.New(rand.NewSource(6))
 	pids := []uint32{4242, 4242, 4242, 0, 1, 99999, math.MaxUint32}
+	base := "pool-1-thread-12,x\"q<b>&\xff\u2028"
+	strs := []string{base, base[:8], base[:13], base[:14], base[:16], base[:18], base[:20], base[1:], base[9:],
+		"http-nio-8080-exec-1", "needs,quotes-here", "tab\tinside-name", "naïve-thread-1", "/process_api/d5521333c83f2b3a"}
 	k := uint64(999_999_000)
 	var recs []Record
 	for range 5000 {
 		r := randRecord(rng)
 		r.Pid, r.PrevPid = pids[rng.Intn(len(pids))], pids[rng.Intn(len(pids))]
+		for _, f := range []*string{&r.Comm, &r.JavaThread, &r.PrevJavaThread, &r.Cgroup} {
+			if rng.Intn(4) > 0 {
+				*f = strs[rng.Intn(len(strs))]
+			}
+		}
 		switch rng.Intn(50) {
 		case 0:
 			k = uint64(rng.Int63n(2e9)) // back, and below 1e9
