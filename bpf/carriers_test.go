@@ -22,6 +22,12 @@ import (
 // registered one (a JavaThread freed and reused): none. Unregistered: none.
 func TestMountedFromFakeJVM(t *testing.T) {
 	testenv.RequireRoot(t)
+	for _, raw := range []bool{false, true} {
+		t.Run(map[bool]string{false: "tp_btf", true: "raw_tp"}[raw], func(t *testing.T) { mountedFromFakeJVM(t, raw) })
+	}
+}
+
+func mountedFromFakeJVM(t *testing.T, raw bool) {
 	const carrierID, vtID = 41, 4242
 	// Offsets as on JDK 25: _threadObj, then _vthread; Thread.tid at 24.
 	jt := make([]uint64, 64)
@@ -34,7 +40,7 @@ func TestMountedFromFakeJVM(t *testing.T) {
 	lay := hsmem.BPFLayout{ThreadObj: 40 * 8, VThread: 41 * 8, HandleIndirect: true, ThreadTID: 24}
 
 	// Our own process is the target: the tracer must not exclude itself.
-	tr, err := New(Config{Pid: uint32(os.Getpid()), SelfPid: 1, VirtualThreads: true})
+	tr, err := New(Config{Pid: uint32(os.Getpid()), SelfPid: 1, VirtualThreads: true, ForceRawTP: raw})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -265,7 +265,7 @@ func (h *helper) line(t *testing.T) string {
 }
 
 // setSysctl sets a /proc/sys value and restores the old one at cleanup.
-func setSysctl(t *testing.T, name, value string) {
+func setSysctl(t testing.TB, name, value string) {
 	t.Helper()
 	path := "/proc/sys/" + strings.ReplaceAll(name, ".", "/")
 	old, err := os.ReadFile(path)

@@ -29,7 +29,7 @@ type vcarrier struct {
 	truth string
 }
 
-func startVCarrier(t *testing.T, java string, jvmArgs []string, args ...string) *vcarrier {
+func startVCarrier(t testing.TB, java string, jvmArgs []string, args ...string) *vcarrier {
 	t.Helper()
 	javac := filepath.Join(filepath.Dir(java), "javac")
 	dir := t.TempDir()
@@ -63,7 +63,7 @@ func startVCarrier(t *testing.T, java string, jvmArgs []string, args ...string) 
 }
 
 // expect reads the workload's output up to the line want.
-func (v *vcarrier) expect(t *testing.T, want string) {
+func (v *vcarrier) expect(t testing.TB, want string) {
 	t.Helper()
 	for v.out.Scan() {
 		if strings.TrimSpace(v.out.Text()) == want {
@@ -135,7 +135,7 @@ type vtRecording struct {
 	scansDone  chan struct{}
 }
 
-func recordVThreads(t *testing.T, pid uint32, vm *hsmem.VM) *vtRecording {
+func recordVThreads(t testing.TB, pid uint32, vm *hsmem.VM, only func(hsmem.Thread) bool) *vtRecording {
 	t.Helper()
 	tr, err := New(Config{Pid: pid, VirtualThreads: true})
 	if err != nil {
@@ -158,6 +158,9 @@ func recordVThreads(t *testing.T, pid uint32, vm *hsmem.VM) *vtRecording {
 		}
 		cs := make([]Carrier, 0, len(s.Threads))
 		for _, th := range s.Threads {
+			if only != nil && !only(th) {
+				continue
+			}
 			cs = append(cs, Carrier{TID: uint32(th.TID), JavaThread: th.JavaThread, JavaID: th.JavaID})
 		}
 		st, err := tr.SetCarriers(pid, cs)
@@ -220,7 +223,7 @@ func (r *vtRecording) carriers(prefix string) int {
 	return n
 }
 
-func (r *vtRecording) stop(t *testing.T) []Event {
+func (r *vtRecording) stop(t testing.TB) []Event {
 	t.Helper()
 	close(r.stopScans)
 	<-r.scansDone
@@ -256,7 +259,7 @@ func TestVirtualThreadOfWaits(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer vm.Close()
-	r := recordVThreads(t, pid, vm)
+	r := recordVThreads(t, pid, vm, nil)
 	testenv.WaitFor(t, 60*time.Second, "the carriers to be registered", func() bool {
 		return r.carriers("ForkJoinPool-") >= parallelism
 	})
@@ -388,4 +391,110 @@ func TestVirtualThreadsJDK17(t *testing.T) {
 		t.Fatal("no waits traced")
 	}
 	t.Logf("JDK %d: %d waits, none carrying a virtual thread", vm.Major, waits)
+}
+
+// BenchmarkVThreadSwitchCost measures what reading the mounted virtual
+// thread adds to the sched_switch program (the kernel's run_time_ns and
+// run_cnt of the program, as bpftool prog show reports them), on the
+// workload of TestVirtualThreadOfWaits, by variant: off (the code is not
+// loaded), on with no thread registered, on with the carriers
+// (ForkJoinPool workers) registered, on with every JavaThread registered.
+// The variants alternate, in reverse order every other repetition.
+// Run it alone: go test -run '^$' -bench VThreadSwitchCost -benchtime 1x ./bpf/
+// VT_BENCH_REPS sets the repetitions; VT_BENCH_PID measures a VCarrier
+// JVM already running (to interleave with another build's measurements),
+// VT_BENCH_VARIANTS a space-separated subset of the variants.
+func BenchmarkVThreadSwitchCost(b *testing.B) {
+	testenv.RequireRoot(b)
+	if _, err := os.Stat(temurin25); err != nil {
+		b.Skipf("SKIPPED: no JDK 21+ at %s", temurin25)
+	}
+	reps, window := 3, 4*time.Second
+	if n, err := strconv.Atoi(os.Getenv("VT_BENCH_REPS")); err == nil && n > 0 {
+		reps = n
+	}
+	setSysctl(b, "kernel.bpf_stats_enabled", "1")
+	var pid uint32
+	if p, err := strconv.Atoi(os.Getenv("VT_BENCH_PID")); err == nil {
+		pid = uint32(p)
+	} else {
+		v := startVCarrier(b, temurin25, []string{"-Xmx128m", "-Djdk.virtualThreadScheduler.parallelism=4"},
+			"--busy", "3", "--vts", "8")
+		pid = uint32(v.cmd.Process.Pid)
+	}
+	var vm *hsmem.VM
+	testenv.WaitFor(b, 120*time.Second, "the JVM to initialise", func() bool {
+		var err error
+		vm, err = hsmem.Open(int(pid))
+		return err == nil
+	})
+	defer vm.Close()
+	carriersOnly := func(th hsmem.Thread) bool { return strings.HasPrefix(th.Name, "ForkJoinPool-") }
+	variants := []string{"off", "on-none", "on-carriers", "on-all"}
+	if f := strings.Fields(os.Getenv("VT_BENCH_VARIANTS")); len(f) > 0 {
+		variants = f
+	}
+	measure := func(variant string) (nsPerCall float64, calls uint64, registered int) {
+		var tr *Tracer
+		var stop func()
+		switch variant {
+		case "off":
+			var err error
+			if tr, err = New(Config{Pid: pid}); err != nil {
+				b.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- tr.Run(ctx, RunOptions{}) }()
+			stop = func() { cancel(); <-done; tr.Close() }
+		default:
+			only := carriersOnly
+			switch variant {
+			case "on-none":
+				only = func(hsmem.Thread) bool { return false }
+			case "on-all":
+				only = nil
+			}
+			r := recordVThreads(b, pid, vm, only)
+			tr = r.tr
+			registered = tr.Carriers()
+			stop = func() { r.stop(b); tr.Close() }
+		}
+		defer stop()
+		time.Sleep(time.Second) // settle: loading and registering done
+		s0, err := tr.ProgStats()
+		if err != nil {
+			b.Fatal(err)
+		}
+		time.Sleep(window)
+		s1, err := tr.ProgStats()
+		if err != nil {
+			b.Fatal(err)
+		}
+		a, z := s0[runqlatProgRunqBtfSwitch], s1[runqlatProgRunqBtfSwitch]
+		if z.RunCount <= a.RunCount {
+			b.Fatalf("%s: sched_switch did not run", variant)
+		}
+		calls = z.RunCount - a.RunCount
+		return float64(z.RunTimeNs-a.RunTimeNs) / float64(calls), calls, registered
+	}
+	res := map[string][]float64{}
+	for rep := 0; rep < reps; rep++ {
+		order := append([]string{}, variants...)
+		if rep%2 == 1 {
+			for i, j := 0, len(order)-1; i < j; i, j = i+1, j-1 {
+				order[i], order[j] = order[j], order[i]
+			}
+		}
+		for _, vr := range order {
+			ns, calls, reg := measure(vr)
+			b.Logf("rep %d %-12s sched_switch %7.1f ns/call, %6.0f calls/s, %d threads registered", rep, vr, ns, float64(calls)/window.Seconds(), reg)
+			res[vr] = append(res[vr], ns)
+		}
+	}
+	for _, vr := range variants {
+		l := res[vr]
+		sort.Float64s(l)
+		b.ReportMetric(l[len(l)/2], vr+"-ns/switch")
+	}
 }
