@@ -269,7 +269,7 @@ func TestVirtualThreadOfWaits(t *testing.T) {
 	spans, platform := v.truthOf(t)
 
 	const margin = 50_000 // ns: the run-queue clock against CLOCK_MONOTONIC
-	var right, wrong, none, unregistered, platformWaits, carrierWaits, outside int
+	var right, wrong, none, unregistered, platformWaits, carrierWaits, outside, outChecked int
 	vts := map[uint64]bool{}
 	for _, l := range spans {
 		for _, s := range l {
@@ -303,7 +303,11 @@ func TestVirtualThreadOfWaits(t *testing.T) {
 		// is the answer.
 		if e.OffCPU != 0 {
 			out := end - int64(e.OffCPU)
-			if s, ok := within(list, out, out, margin); ok && e.VThread != 0 && e.VThread != s.vt {
+			s, ok := within(list, out, out, margin)
+			if ok && e.VThread != 0 {
+				outChecked++
+			}
+			if ok && e.VThread != 0 && e.VThread != s.vt {
 				wrong++
 				t.Errorf("carrier %d: wait at %d carries #%d; #%d was mounted when it left the CPU", e.Tid, end, e.VThread, s.vt)
 			}
@@ -333,8 +337,8 @@ func TestVirtualThreadOfWaits(t *testing.T) {
 		}
 	}
 	c, _ := r.tr.Counters()
-	t.Logf("carrier waits inside a span: %d named right, %d wrong, %d none (%d before the carrier was registered, %d outside every span; %d carrier waits in all); %d platform waits; %d carriers registered, %d slot collisions; counters %+v",
-		right, wrong, none, unregistered, outside, carrierWaits, platformWaits, r.tr.Carriers(), r.collisions, c)
+	t.Logf("carrier waits inside a span: %d named right, %d wrong, %d none (%d before the carrier was registered, %d outside every span; %d carrier waits in all; %d named ones checked at their switch-out); %d platform waits; %d JavaThreads registered, %d slot collisions; counters %+v",
+		right, wrong, none, unregistered, outside, carrierWaits, outChecked, platformWaits, r.tr.Carriers(), r.collisions, c)
 	checked := right + none + wrong
 	if checked < 200 {
 		t.Fatalf("only %d carrier waits inside spans: the workload did not contend", checked)
