@@ -282,7 +282,7 @@ func (r *refresher) read(reason string) (ours time.Duration, failed int, hold ti
 		case errors.Is(err, hsmem.ErrNotReady):
 			// A JVM still starting: read again soon (a dump would not
 			// be answered either).
-			return 0, r.failedRead(reason, err), 0
+			return 0, r.failedRead("reading the JVM's memory", reason, err), 0
 		default:
 			slog.Warn("cannot read thread names from the JVM's memory", "pid", r.pid, "err", err,
 				"then", map[bool]string{true: "thread dumps, within --dump-budget", false: "threads keep their kernel names"}[r.src != nil])
@@ -291,7 +291,7 @@ func (r *refresher) read(reason string) (ours time.Duration, failed int, hold ti
 			r.mem, r.memErr = nil, err
 			r.mu.Unlock()
 			if r.src == nil {
-				return 0, r.failedRead(reason, err), 0
+				return 0, r.failedRead("reading the JVM's memory", reason, err), 0
 			}
 		}
 	}
@@ -363,13 +363,14 @@ func (r *refresher) dumpEstimate() time.Duration {
 	return firstDumpGuess
 }
 
-// failedRead counts a read that failed and returns how many in a row did.
-func (r *refresher) failedRead(reason string, err error) int {
+// failedRead counts a read (what) that failed and returns how many in a
+// row did.
+func (r *refresher) failedRead(what, reason string, err error) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.failed++
 	if r.lastErr == nil || r.lastErr.Error() != err.Error() {
-		slog.Warn("reading the JVM's threads failed", "pid", r.pid, "reason", reason, "err", err)
+		slog.Warn(what+" failed", "pid", r.pid, "reason", reason, "err", err)
 	}
 	r.lastErr = err
 	r.failedInRow++
@@ -406,7 +407,7 @@ func (r *refresher) dump(reason string) (ours time.Duration, failed int) {
 	c, err := r.src.Capture(r.dumpCtx)
 	if err != nil {
 		// Nothing tells whether the JVM stopped: not charged to the budget.
-		return 0, r.failedRead(reason, err)
+		return 0, r.failedRead("thread dump", reason, err)
 	}
 	r.deliver(c, reason)
 	d := c.End.Sub(c.Start)

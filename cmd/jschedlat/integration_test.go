@@ -492,7 +492,16 @@ func testAttach(t *testing.T, bin string, j jdk) {
 
 	// (b) Per-thread sums equal the kernel's run_delay over the same window.
 	sums := map[uint32]int64{}
-	edge := map[uint32]int64{} // waits ended while a snapshot was read: either side
+	// Waits in progress while a snapshot was read may fall on either
+	// side: the kernel adds a queued thread's wait so far to run_delay
+	// when it moves to another CPU's run queue, and at the switch-in just
+	// after the record's stamp (2 ms: a VM's vCPU can be descheduled in
+	// between); a record carries the whole wait.
+	edge := map[uint32]int64{}
+	const arriveLag = int64(2 * time.Millisecond)
+	during := func(r *record.Record, s schedSnap) bool {
+		return r.Time+arriveLag >= s.from && r.Time-int64(r.LatencyNs) <= s.to
+	}
 	for i := range recs {
 		r := &recs[i]
 		a, ok1 := s1[r.Tid]
@@ -504,7 +513,7 @@ func testAttach(t *testing.T, bin string, j jdk) {
 		if r.Time > a.to && r.Time <= b.from {
 			sums[r.Tid] += int64(r.LatencyNs)
 		}
-		if (r.Time >= a.from && r.Time <= a.to) || (r.Time >= b.from && r.Time <= b.to) {
+		if during(r, a) || during(r, b) {
 			edge[r.Tid] += int64(r.LatencyNs)
 		}
 	}
@@ -531,8 +540,8 @@ func testAttach(t *testing.T, bin string, j jdk) {
 		checked++
 		diff := float64(sums[tid]-kernel) / float64(kernel)
 		t.Logf("tid %d: traced %.1f ms, kernel run_delay %.1f ms (%+.2f%%)", tid, float64(sums[tid])/1e6, float64(kernel)/1e6, diff*100)
-		// Exact but for waits cut by the window's edges and the few µs a
-		// migration moves between run queues' clocks.
+		// Exact (each wait is the kernel's own run_delay growth) but for
+		// waits cut by the window's edges.
 		allowed := 0.005*float64(kernel) + float64(edge[tid]+missingNs)
 		if d := float64(sums[tid] - kernel); d > allowed || -d > allowed {
 			t.Errorf("tid %d: traced run-queue total %d ns differs from the kernel's %d ns by %.2f%% (> 0.5%%)", tid, sums[tid], kernel, diff*100)
@@ -592,20 +601,31 @@ func TestAttachJVMExits(t *testing.T) {
 	bin := binary(t)
 	j := jdks(t)[0]
 	classes := compileWorkload(t, j)
-	jvmCmd := exec.Command(j.java, "-cp", classes, "Workload", "--seconds", "4")
+	jvmCmd := exec.Command(j.java, "-cp", classes, "Workload", "--seconds", "120")
 	if err := jvmCmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan struct{})
 	go func() { _ = jvmCmd.Wait(); close(done) }()
 	defer func() { _ = jvmCmd.Process.Kill(); <-done }()
-	time.Sleep(time.Second)
+	testenv.WaitFor(t, 120*time.Second, "the workload JVM to run its workers", func() bool { return jvmReady(jvmCmd.Process.Pid) })
 	out := filepath.Join(t.TempDir(), "out.csv")
 	cmd := exec.Command(bin, "attach", strconv.Itoa(jvmCmd.Process.Pid), "--min-latency", "0", "-o", out)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	stderr := &testenv.Output{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// The JVM ends once it is traced and records are being written (start-up
+	// takes seconds on a loaded host).
+	stderr.WaitFor(t, 120*time.Second, "msg=tracing")
+	testenv.WaitFor(t, 60*time.Second, "records in the output", func() bool {
+		fi, err := os.Stat(out)
+		return err == nil && fi.Size() > 10_000
+	})
+	_ = jvmCmd.Process.Signal(syscall.SIGTERM)
 	start := time.Now()
-	if err := cmd.Run(); err != nil {
+	if err := cmd.Wait(); err != nil {
 		t.Fatalf("attach: %v\n%s", err, stderr.String())
 	}
 	if d := time.Since(start); d > 20*time.Second {
@@ -778,10 +798,11 @@ func testPIDNamespace(t *testing.T, bin, unshare string, j jdk) {
 var safepointLog = regexp.MustCompile(`Safepoint "(PrintThreads|PrintJNI|FindDeadlocks)".* Total: (\d+) ns`)
 
 // TestDumpBudgetRealJVM: under full CPU contention, with a thread born
-// every 600 ms, a dump stops the JVM for tens of ms. With --dump-budget 1%,
+// every 600 ms, a dump stops the JVM for tens of ms. With --dump-budget 5%,
 // the time the JVM itself logged at the safepoints of our dumps
-// (-Xlog:safepoint) stays within 1% of the run, plus one dump (the budget
-// spaces dumps after they happen); the summary reports that time.
+// (-Xlog:safepoint) stays within 5% of the run (of 10 s at least), plus one
+// dump (each is estimated before it is taken); the summary reports that
+// time.
 func TestDumpBudgetRealJVM(t *testing.T) {
 	testenv.RequireRoot(t)
 	bin := binary(t)
@@ -797,7 +818,7 @@ func TestDumpBudgetRealJVM(t *testing.T) {
 	defer func() { _ = jvmCmd.Process.Kill(); _ = jvmCmd.Wait() }()
 	time.Sleep(1500 * time.Millisecond)
 	cmd := exec.Command(bin, "attach", strconv.Itoa(jvmCmd.Process.Pid), "--duration", "8s", "-o", filepath.Join(dir, "out.csv"),
-		"--dumps", "only", "--dump-budget", "1%")
+		"--dumps", "only", "--dump-budget", "5%")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	start := time.Now()
@@ -830,8 +851,8 @@ func TestDumpBudgetRealJVM(t *testing.T) {
 	// The budget is checked before each dump, counted over 10 s at
 	// least, with the last dump's stop time as the next one's estimate:
 	// a dump longer than its estimate may go over, by less than itself.
-	if limit := max(run, 10*time.Second)/100 + largest; total > limit {
-		t.Errorf("dumps stopped the JVM for %s, over 1%% of %s plus the largest dump (%s)", total, run, limit)
+	if limit := max(run, 10*time.Second)/20 + largest; total > limit {
+		t.Errorf("dumps stopped the JVM for %s, over 5%% of %s plus the largest dump (%s)", total, run, limit)
 	}
 	m := regexp.MustCompile(`stopped the JVM for ([0-9.]+[µm]?s) in (\d+) safepoints`).FindStringSubmatch(stderr.String())
 	if m == nil {

@@ -61,7 +61,7 @@ func TestAttachMetrics(t *testing.T) {
 	// (seconds on a loaded host), then stop it: metrics scraped before
 	// they exist prove nothing.
 	err, stderr := runAttachFor(t, bin, []string{strconv.Itoa(jvm.Process.Pid), "--min-latency", "0",
-		"-o", filepath.Join(t.TempDir(), "r.csv"), "--metrics-addr", addr, "--dumps", "only"}, func(cmd *exec.Cmd) {
+		"-o", filepath.Join(t.TempDir(), "r.csv"), "--metrics-addr", addr, "--dumps", "only", "--dump-budget", "100%"}, func(cmd *exec.Cmd) {
 		ready := func(f map[string]*dto.MetricFamily) bool {
 			dumps := f["jschedlat_thread_dumps_total"].GetMetric()
 			return len(f["jschedlat_records_total"].GetMetric()) > 0 && f["jschedlat_records_total"].GetMetric()[0].GetCounter().GetValue() > 0 &&
