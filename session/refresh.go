@@ -89,6 +89,9 @@ type refresher struct {
 	unconfirmed map[int]bool // host TIDs the previous memory read could not confirm
 	dumpedFor   map[int]bool // TIDs a dump was already taken for
 	memErr      error        // why memory stopped being read
+	// onMemory, if set, is called after each memory read that worked
+	// (outside r.mu), e.g. to tell the tracer where carriers are.
+	onMemory func(memorySource)
 }
 
 // newRefresher reads pid's identity from mem, with thread dumps from src
@@ -262,6 +265,9 @@ func (r *refresher) read(reason string) (ours time.Duration, failed int, hold ti
 		switch {
 		case err == nil:
 			r.deliver(c, reason)
+			if r.onMemory != nil {
+				r.onMemory(r.mem)
+			}
 			ours = c.End.Sub(c.Start)
 			missed := r.missed()
 			if r.src == nil || len(missed) == 0 {

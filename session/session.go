@@ -167,7 +167,8 @@ func New(cfg Config) (_ *Session, err error) {
 		}
 	}
 	bc := bpf.Config{Set: !cfg.All, MinLatency: cfg.MinLatency, Kinds: cfg.Kinds, RingSize: cfg.RingSize,
-		DrainInterval: cfg.DrainInterval(), ForceRawTP: cfg.BPFAttach == "raw_tp", NoFallback: cfg.BPFAttach == "tp_btf"}
+		DrainInterval: cfg.DrainInterval(), ForceRawTP: cfg.BPFAttach == "raw_tp", NoFallback: cfg.BPFAttach == "tp_btf",
+		VirtualThreads: !cfg.All}
 	if s.tr, err = bpf.New(bc); err != nil {
 		if bc.NoFallback {
 			// The loader's error may carry a multi-line verifier log.

@@ -44,6 +44,7 @@ type target struct {
 	stop   context.CancelFunc
 	done   chan struct{}
 	goneAt time.Time
+	exit   *jvm.ExitWatch // nil for All
 	events uint64
 
 	evFile *sink.Plain
@@ -180,6 +181,9 @@ func (s *Session) start(j jvm.Found) (*target, error) {
 // for All (no identity: names are the kernel's).
 func (s *Session) newTarget(pid int, label string, hs *bpf.HotSpotStatus) *target {
 	tg := &target{pid: pid, label: label, began: time.Now(), done: make(chan struct{})}
+	if pid != 0 {
+		tg.exit = jvm.WatchExit(pid)
+	}
 	tg.joiner = &correlate.Joiner{Pid: uint32(pid), Cgroup: s.cgroups.Lookup}
 	var w record.Writer = s.cfg.Sink
 	if s.cfg.follow() {
@@ -201,6 +205,7 @@ func (s *Session) newTarget(pid int, label string, hs *bpf.HotSpotStatus) *targe
 		mem, src := s.identitySources(pid, label)
 		if mem != nil || src != nil {
 			tg.ref = newRefresher(pid, mem, src, tg.live, tg.store, s.cfg.DumpInterval, s.cfg.Budget)
+			tg.ref.onMemory = s.carriersOf(pid)
 			ref := tg.ref
 			tg.live.NeedDump = func(tid uint32, comm string, t int64) bool {
 				return ref.request("thread "+strconv.Itoa(int(tid))+" ("+comm+") unknown", t)
@@ -238,6 +243,48 @@ func (s *Session) hotspotFor(pid int, label string) *bpf.HotSpotProbes {
 		return nil
 	}
 	return hs
+}
+
+// carriersOf returns what registers pid's virtual-thread carriers with the
+// tracer after each memory read, so that their waits carry the virtual
+// thread they had mounted (read by the kernel side at switch-out). The
+// default scheduler's carriers are its ForkJoinPool workers; a thread seen
+// carrying one (another scheduler) counts too.
+func (s *Session) carriersOf(pid int) func(memorySource) {
+	layoutSet := false
+	return func(m memorySource) {
+		src, ok := m.(*hsmem.Source)
+		if !ok {
+			return
+		}
+		l, threads, ok := src.Carriers()
+		if !ok {
+			return
+		}
+		if !layoutSet {
+			if err := s.tr.SetVThreadLayout(uint32(pid), l); err != nil {
+				slog.Warn("virtual threads of carriers not read", "pid", pid, "err", err)
+				return
+			}
+			layoutSet = true
+		}
+		var cs []bpf.Carrier
+		for _, t := range threads {
+			if t.Mounted != nil || isCarrierName(t.Name) {
+				cs = append(cs, bpf.Carrier{TID: uint32(t.TID), JavaThread: t.JavaThread, JavaID: t.JavaID})
+			}
+		}
+		if _, err := s.tr.SetCarriers(uint32(pid), cs); err != nil {
+			slog.Debug("registering carriers", "pid", pid, "err", err)
+		}
+	}
+}
+
+// isCarrierName tells the default virtual-thread scheduler's workers
+// ("ForkJoinPool-1-worker-3").
+func isCarrierName(name string) bool {
+	rest, ok := strings.CutPrefix(name, "ForkJoinPool-")
+	return ok && strings.Contains(rest, "-worker-")
 }
 
 // identitySources returns where pid's thread names come from: its memory
@@ -373,7 +420,7 @@ func (s *Session) emit(now time.Time) error {
 		switch {
 		case tg.pid == 0:
 		case tg.goneAt.IsZero():
-			if !jvm.Alive(tg.pid) {
+			if tg.exit.Exited() {
 				tg.goneAt = now
 				if !s.cfg.follow() {
 					s.exited = true
@@ -407,6 +454,9 @@ func (s *Session) finish(tg *target, remove bool) {
 	}
 	tg.stop()
 	<-tg.done
+	if tg.exit != nil {
+		tg.exit.Close()
+	}
 	if err := tg.live.Flush(); err != nil && s.lastErr == nil {
 		s.lastErr = err
 	}

@@ -71,6 +71,23 @@ func (s *Source) Unvalidated() []Unvalidated {
 	return append([]Unvalidated(nil), s.last.Unvalidated...)
 }
 
+// Carriers returns how a BPF program reads the virtual thread a carrier
+// has mounted in this JVM, and the threads of the latest read; ok is
+// false before a read worked and when the JVM has no virtual threads
+// (before JDK 21).
+func (s *Source) Carriers() (l BPFLayout, threads []Thread, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.vm == nil {
+		return l, nil, false
+	}
+	l = s.vm.BPF()
+	if l.VThread == 0 || !l.HandleIndirect {
+		return l, nil, false
+	}
+	return l, append([]Thread(nil), s.last.Threads...), true
+}
+
 // Capture scans the thread list. The context is not consulted: a scan is
 // a bounded number of reads that cannot hang on the JVM.
 func (s *Source) Capture(context.Context) (*jvm.Capture, error) {
