@@ -58,11 +58,17 @@ func (j *Joiner) Annotate(e *sched.Event, r *record.Record) {
 		r.JavaThread, r.NameSource = j.Namer.Name(e.Tid, e.Time, e.Comm)
 		// Off the CPU since its last switch-out when known, else at
 		// least for the wait.
-		off := e.Latency
-		if e.OffCPU > off {
-			off = e.OffCPU
+		if e.VThread != 0 {
+			// Read by the kernel side from the carrier's memory as it
+			// left the CPU: exact.
+			r.VirtualThread = VirtualName(int64(e.VThread), j.Namer.VirtualThreadName(int64(e.VThread)))
+		} else {
+			off := e.Latency
+			if e.OffCPU > off {
+				off = e.OffCPU
+			}
+			r.VirtualThread = j.Namer.Virtual(e.Tid, e.Time-int64(off), e.Time)
 		}
-		r.VirtualThread = j.Namer.Virtual(e.Tid, e.Time-int64(off), e.Time)
 	}
 	// The task that held the CPU is named too when it is a thread of the
 	// same JVM (a GC or compiler thread taking the CPU is an answer).

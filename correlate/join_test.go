@@ -116,3 +116,22 @@ func TestLiveCgroupOncePerEmit(t *testing.T) {
 		t.Errorf("lookups %v, cgroup %q", calls, r.Cgroup)
 	}
 }
+
+// A wait whose event carries the virtual thread the kernel side read at
+// the carrier's switch-out names it, whatever dumps show; without it the
+// dumps decide (none here: empty).
+func TestAnnotateKernelVirtualThread(t *testing.T) {
+	j := &Joiner{Pid: 100, Namer: NewNamer(0)}
+	var r record.Record
+	e := &sched.Event{Time: 5 * sec, Kind: sched.KindPreempt, Pid: 100, Tid: 101, Comm: "ForkJoinPool-1-", Latency: 1000, VThread: 4242}
+	j.Annotate(e, &r)
+	if r.VirtualThread != "VirtualThread[#4242]" {
+		t.Errorf("virtual_thread %q, want VirtualThread[#4242]", r.VirtualThread)
+	}
+	e.VThread = 0
+	r = record.Record{}
+	j.Annotate(e, &r)
+	if r.VirtualThread != "" {
+		t.Errorf("virtual_thread %q without the kernel's id or a dump, want empty", r.VirtualThread)
+	}
+}

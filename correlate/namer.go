@@ -293,6 +293,10 @@ func (n *Namer) addMount(tid uint32, w [2]int64, vt int64, text bool) {
 	n.mounts[tid] = list
 }
 
+// VirtualThreadName is the name of the virtual thread with Java id id as a
+// dump showed it, "" when none did (most virtual threads have none).
+func (n *Namer) VirtualThreadName(id int64) string { return n.vtNames[id].name }
+
 // Virtual returns the virtual thread carrier tid had mounted while it was
 // off the CPU over [from, to] (wall ns; to is the switch-in that ends a
 // wait), in Java's notation, or "" when no dump proves it. A thread off

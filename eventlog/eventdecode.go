@@ -51,7 +51,7 @@ func decodeEventJSON(line []byte) (sched.Event, error) {
 		KTime: l.KTime, Time: l.Time, Latency: l.Latency, Kind: k, CPU: l.CPU,
 		QueuedCPU: l.QueuedCPU, Pid: l.Pid, Tid: l.Tid, Comm: l.Comm,
 		PrevPid: l.PrevPid, PrevTid: l.PrevTid, PrevComm: l.PrevComm, OffCPU: l.OffCPU,
-		Name: l.Name, NameCut: l.NameCut,
+		VThread: l.VThread, Name: l.Name, NameCut: l.NameCut,
 	}, nil
 }
 
@@ -70,6 +70,7 @@ var (
 	keyPrevTid     = mkKey(`,"prev_tid":`)
 	keyPrevComm    = mkKey(`,"prev_comm":`)
 	keyOffCPU      = mkKey(`,"off_cpu":`)
+	keyVThread     = mkKey(`,"vthread":`)
 	keyName        = mkKey(`,"name":`)
 	keyNameCut     = mkKey(`,"name_cut":`)
 	keyNameCutTrue = mkKey(`,"name_cut":true`)
@@ -346,9 +347,12 @@ func (d *eventDecoder) fast(line []byte, e *sched.Event, skip func(sched.Kind) b
 	if s := p.str(&keyPrevComm); build && p.ok {
 		ev.PrevComm = d.strs.get(s)
 	}
-	ev.OffCPU, ev.Name, ev.NameCut = 0, "", false
+	ev.OffCPU, ev.VThread, ev.Name, ev.NameCut = 0, 0, "", false
 	if keyOffCPU.at(line, p.i) {
 		ev.OffCPU = p.uint(&keyOffCPU, math.MaxUint64)
+	}
+	if keyVThread.at(line, p.i) {
+		ev.VThread = p.uint(&keyVThread, math.MaxUint64)
 	}
 	if keyName.at(line, p.i) {
 		if s := p.str(&keyName); build && p.ok {

@@ -85,6 +85,7 @@ func TestDecodeWrittenLines(t *testing.T) {
 			Tid: uint32(eventgen.Uint(rng, math.MaxUint32)), Comm: eventgen.String(rng),
 			PrevPid: uint32(eventgen.Uint(rng, math.MaxUint32)), PrevTid: uint32(eventgen.Uint(rng, math.MaxUint32)),
 			PrevComm: eventgen.String(rng), OffCPU: eventgen.Uint(rng, math.MaxUint64),
+			VThread: eventgen.Uint(rng, math.MaxUint64),
 		}
 		switch rng.Intn(4) {
 		case 0:

@@ -101,6 +101,10 @@ func (w *Writer) Write(e *sched.Event) error {
 		b = append(b, `,"off_cpu":`...)
 		b = strconv.AppendUint(b, e.OffCPU, 10)
 	}
+	if e.VThread != 0 {
+		b = append(b, `,"vthread":`...)
+		b = strconv.AppendUint(b, e.VThread, 10)
+	}
 	if e.Kind.HasName() {
 		b = append(b, `,"name":`...)
 		b = appendJSONString(b, e.Name)
@@ -131,6 +135,7 @@ type eventLine struct {
 	PrevTid   uint32 `json:"prev_tid"`
 	PrevComm  string `json:"prev_comm"`
 	OffCPU    uint64 `json:"off_cpu"`
+	VThread   uint64 `json:"vthread"`
 	Name      string `json:"name"`
 	NameCut   bool   `json:"name_cut"`
 }
