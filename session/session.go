@@ -25,6 +25,7 @@ import (
 	"github.com/jschedlat/jschedlat/bpf"
 	"github.com/jschedlat/jschedlat/correlate"
 	"github.com/jschedlat/jschedlat/jvm"
+	"github.com/jschedlat/jschedlat/jvm/hsmem"
 	"github.com/jschedlat/jschedlat/record"
 	"github.com/jschedlat/jschedlat/runmeta"
 	"github.com/jschedlat/jschedlat/sched"
@@ -133,7 +134,8 @@ type Session struct {
 	runErr  error
 	events  atomic.Uint64 // waits read (the metrics server reads it too)
 	started time.Time
-	exited  bool // the one PID exited
+	opened  map[int]*hsmem.Source // JVMs' memory opened before their target
+	exited  bool          // the one PID exited
 
 	targetSet
 }
@@ -152,6 +154,15 @@ func New(cfg Config) (_ *Session, err error) {
 	if cfg.Pid != 0 {
 		if _, err := jvm.IsJVM(cfg.Pid); err != nil {
 			return nil, err
+		}
+		if cfg.Dumps != DumpsOnly {
+			// Reading HotSpot's tables takes a while on a loaded host:
+			// done while the BPF programs load, the first read of the
+			// threads (and of the carriers whose waits carry virtual
+			// threads) comes as tracing starts, not after.
+			src := &hsmem.Source{Pid: cfg.Pid}
+			s.opened = map[int]*hsmem.Source{cfg.Pid: src}
+			go src.Open()
 		}
 	}
 	if err := s.prepareSaves(); err != nil {
@@ -212,6 +223,9 @@ func (s *Session) prepareSaves() error {
 
 // closeFiles closes what New opened when the session does not run.
 func (s *Session) closeFiles() {
+	for _, src := range s.opened {
+		src.Close()
+	}
 	if s.evFile != nil {
 		s.evFile.Close()
 	}

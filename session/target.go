@@ -161,6 +161,7 @@ func (s *Session) start(j jvm.Found) (*target, error) {
 	pid := j.Pid
 	label := Label(jvm.MainClass(j.Args), pid)
 	hs := s.hotspotFor(pid, label)
+	s.primeCarriers(pid)
 	st, err := s.tr.AddTarget(uint32(pid), hs)
 	if err != nil {
 		return nil, fmt.Errorf("cannot trace process %d (%s): %w", pid, label, err)
@@ -280,6 +281,35 @@ func (s *Session) carriersOf(pid int) func(memorySource) {
 	}
 }
 
+// memorySource returns pid's memory reader, the one opened early if any.
+func (s *Session) memorySource(pid int) *hsmem.Source {
+	if src := s.opened[pid]; src != nil {
+		return src
+	}
+	if s.opened == nil {
+		s.opened = map[int]*hsmem.Source{}
+	}
+	src := &hsmem.Source{Pid: pid}
+	s.opened[pid] = src
+	return src
+}
+
+// primeCarriers registers the carriers of a JDK 21+ JVM before its waits
+// are traced, so that the first waits carry their virtual threads too:
+// one memory read (milliseconds, no safepoint) on the way to tracing.
+func (s *Session) primeCarriers(pid int) {
+	if s.cfg.Dumps == DumpsOnly || s.cfg.All {
+		return
+	}
+	src := s.memorySource(pid)
+	if !src.HasVirtualThreads() {
+		return
+	}
+	if _, err := src.Capture(context.Background()); err == nil {
+		s.carriersOf(pid)(src)
+	}
+}
+
 // isCarrierName tells the default virtual-thread scheduler's workers
 // ("ForkJoinPool-1-worker-3").
 func isCarrierName(name string) bool {
@@ -298,7 +328,8 @@ func (s *Session) identitySources(pid int, label string) (memorySource, jvm.Sour
 	}
 	var mem memorySource
 	if s.cfg.Dumps != DumpsOnly {
-		mem = &hsmem.Source{Pid: pid}
+		mem = s.memorySource(pid)
+		delete(s.opened, pid)
 	}
 	var src jvm.Source
 	if s.cfg.Dumps != DumpsNever {

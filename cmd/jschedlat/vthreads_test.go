@@ -27,7 +27,8 @@ type truthLine struct {
 // switching carriers under CPU contention, and checks every virtual_thread
 // written against what the virtual threads said about themselves: the last
 // line a carrier's virtual thread wrote before a wait began, unless that
-// line announced a possible unmount.
+// line announced a possible unmount. None may be wrong, and 99% of the
+// waits whose virtual thread is known must carry it.
 func TestVirtualThreadsRealJVM(t *testing.T) {
 	testenv.RequireRoot(t)
 	bin := binary(t)
@@ -59,10 +60,10 @@ func TestVirtualThreadsRealJVM(t *testing.T) {
 	out := filepath.Join(dir, "out.csv")
 	events := filepath.Join(dir, "events.jsonl")
 	dumps := filepath.Join(dir, "dumps")
-	// Frequent dumps: each one can prove the virtual thread of every
-	// carrier that stopped at its safepoint.
+	// The defaults: carriers found by memory reads, the mounted virtual
+	// thread read by the kernel side at each switch-out; no dump.
 	tr := exec.Command(bin, "attach", strconv.Itoa(pid), "--min-latency", "0", "--duration", "8s",
-		"--dump-budget", "100%", "--dump-interval", "100ms", "-o", out, "--save-events", events, "--save-dumps", dumps)
+		"-o", out, "--save-events", events, "--save-dumps", dumps)
 	var stderr bytes.Buffer
 	tr.Stderr = &stderr
 	if err := tr.Run(); err != nil {
@@ -138,8 +139,8 @@ func TestVirtualThreadsRealJVM(t *testing.T) {
 	}
 	t.Logf("%d carrier waits (%d with a virtual thread known mounted); %d named: %d right, %d not checkable, %d wrong",
 		carrierWaits, provable, named, right, unknown, named-right-unknown)
-	if right < 10 {
-		t.Errorf("only %d waits got a checked virtual thread: want at least 10", right)
+	if right < 100 || float64(right) < 0.99*float64(provable) {
+		t.Errorf("%d of %d carrier waits with a known virtual thread named right: want >= 99%% (and 100)", right, provable)
 	}
 
 	// Replay decides the same from the saved events and dumps.

@@ -71,6 +71,18 @@ func (s *Source) Unvalidated() []Unvalidated {
 	return append([]Unvalidated(nil), s.last.Unvalidated...)
 }
 
+// HasVirtualThreads tells whether the JVM (opened now if need be) has
+// virtual threads whose carriers a BPF program can read (JDK 21+).
+func (s *Source) HasVirtualThreads() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.open() != nil {
+		return false
+	}
+	l := s.vm.BPF()
+	return l.VThread != 0 && l.HandleIndirect
+}
+
 // Carriers returns how a BPF program reads the virtual thread a carrier
 // has mounted in this JVM, and the threads of the latest read; ok is
 // false before a read worked and when the JVM has no virtual threads
