@@ -135,7 +135,7 @@ type Session struct {
 	events  atomic.Uint64 // waits read (the metrics server reads it too)
 	started time.Time
 	opened  map[int]*hsmem.Source // JVMs' memory opened before their target
-	exited  bool          // the one PID exited
+	exited  bool                  // the one PID exited
 
 	targetSet
 }
