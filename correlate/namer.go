@@ -36,6 +36,7 @@ type observation struct {
 	javaID     int64
 	comm       string // the kernel name HotSpot would have given this name
 	hotspot    bool   // from HotSpot's probes, not a dump
+	memory     bool   // from a read of the JVM's memory, not a thread dump
 }
 
 // Namer answers "what was the Java name of TID x at time t" from thread
@@ -202,6 +203,7 @@ func (n *Namer) AddDump(start, end int64, d *jvm.Dump, m TidMap) {
 	if end > n.lastEnd {
 		n.lastEnd = end
 	}
+	memory := d.VM == jvm.MemoryVM
 	for i := range d.Threads {
 		th := &d.Threads[i]
 		if th.Virtual && th.JavaID > 0 {
@@ -214,7 +216,7 @@ func (n *Namer) AddDump(start, end int64, d *jvm.Dump, m TidMap) {
 		if th.Carrying > 0 {
 			n.addMount(tid, mountWindow(d, i, start, end), th.Carrying, !d.JSON)
 		}
-		n.observe(tid, observation{start: start, end: end, name: th.Name, javaID: th.JavaID, comm: KernelComm(th.Name)})
+		n.observe(tid, observation{start: start, end: end, name: th.Name, javaID: th.JavaID, comm: KernelComm(th.Name), memory: memory})
 	}
 }
 
@@ -339,8 +341,11 @@ func VirtualName(id int64, name string) string {
 }
 
 func (o *observation) source() string {
-	if o.hotspot {
+	switch {
+	case o.hotspot:
 		return record.SourceHotSpot
+	case o.memory:
+		return record.SourceMemory
 	}
 	return record.SourceDump
 }

@@ -248,3 +248,19 @@ func TestNamerNaming(t *testing.T) {
 		t.Error("unknown thread: want false")
 	}
 }
+
+// A name read from the JVM's memory says so; a dump's says dump.
+func TestNameSourceMemory(t *testing.T) {
+	n := NewNamer(0)
+	mem := dump(th(300, 5, "order-matcher-3"))
+	mem.VM = jvm.MemoryVM
+	n.AddDump(10*sec, 10*sec+1, mem, nil)
+	if name, src := n.Name(300, 11*sec, "order-matcher-3"); name != "order-matcher-3" || src != record.SourceMemory {
+		t.Errorf("from memory: %q %q", name, src)
+	}
+	d := dump(th(301, 6, "order-matcher-4"))
+	n.AddDump(12*sec, 12*sec+1, d, nil)
+	if name, src := n.Name(301, 13*sec, "order-matcher-4"); name != "order-matcher-4" || src != record.SourceDump {
+		t.Errorf("from a dump: %q %q", name, src)
+	}
+}

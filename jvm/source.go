@@ -17,6 +17,11 @@ import (
 )
 
 // Capture is one live dump request against a JVM.
+// MemoryVM is the VM text of a dump that was read from the JVM's memory
+// (package hsmem) rather than printed by the JVM: no thread dump was
+// taken, the JVM was not stopped.
+const MemoryVM = "read from HotSpot memory by jschedlat (no safepoint)"
+
 type Capture struct {
 	Pid        int
 	Start, End time.Time // wall clock around the request: before sending, after the output was read

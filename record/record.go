@@ -22,6 +22,9 @@ const (
 	// SourceDump: the name comes from a thread dump that saw this thread
 	// (same TID, same life) and agrees with its kernel name at the event.
 	SourceDump = "dump"
+	// SourceMemory: the same, from a read of the JVM's own memory (no
+	// thread dump, no safepoint).
+	SourceMemory = "memory"
 	// SourceDumpRenamed: a dump saw this thread, but under a name the
 	// kernel name at the event does not show: the thread was renamed by
 	// another thread (HotSpot only updates comm when a thread renames

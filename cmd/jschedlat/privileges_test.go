@@ -202,13 +202,18 @@ func (w *tracingWatch) String() string {
 
 // namedByDumps counts the records whose Java name came from a thread dump.
 func namedByDumps(t *testing.T, r privRun) (records, named int) {
+	return namedBy(t, r, "dump")
+}
+
+// namedBy counts the records whose Java name came from source.
+func namedBy(t *testing.T, r privRun, source string) (records, named int) {
 	t.Helper()
 	rows, err := readCSVFile(r.out)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, r.stderr)
 	}
 	for _, row := range rows {
-		if row["java_thread"] != "" && row["name_source"] == "dump" {
+		if row["java_thread"] != "" && row["name_source"] == source {
 			named++
 		}
 	}
@@ -227,18 +232,18 @@ func TestPrivilegesLeast(t *testing.T) {
 	tracing := []string{"bpf", "perfmon"}
 
 	t.Run("tracing, same user", func(t *testing.T) {
-		// CAP_BPF and CAP_PERFMON: records, named by dumps (the JVM's own
-		// user needs nothing for those).
+		// CAP_BPF and CAP_PERFMON: records, named from the JVM's memory
+		// (its own user needs nothing for that).
 		r := attachAs(t, setpriv, bin, outDir, privJVMUID, pid, tracing)
 		if r.code != 0 {
 			t.Fatalf("attach as uid %d with CAP_BPF and CAP_PERFMON: exit %d\n%s", privJVMUID, r.code, r.stderr)
 		}
-		records, named := namedByDumps(t, r)
+		records, named := namedBy(t, r, "memory")
 		if n := recordsWritten(t, r.stderr); n == 0 || n != records {
 			t.Fatalf("summary says %d records written, the file holds %d\n%s", n, records, r.stderr)
 		}
 		if named == 0 {
-			t.Errorf("none of %d records named by a thread dump\n%s", records, r.stderr)
+			t.Errorf("none of %d records named from the JVM's memory\n%s", records, r.stderr)
 		}
 		// Without CAP_SYS_ADMIN the HotSpot probes cannot be attached.
 		if !strings.Contains(r.stderr, "thread_starts=false") {
@@ -247,7 +252,7 @@ func TestPrivilegesLeast(t *testing.T) {
 		if !strings.Contains(r.stderr, privilegeWarning("HotSpot probes", "CAP_SYS_ADMIN")) {
 			t.Errorf("no warning naming CAP_SYS_ADMIN for the probes\n%s", r.stderr)
 		}
-		t.Logf("%d records, %d named by dumps", records, named)
+		t.Logf("%d records, %d named from memory", records, named)
 	})
 
 	for _, missing := range tracing {

@@ -129,9 +129,9 @@ func (s *Source) Capture(context.Context) (*jvm.Capture, error) {
 	}, nil
 }
 
-// memoryVM is the dump's VM text: it tells a reader of a saved file that
-// no thread dump was taken.
-const memoryVM = "read from HotSpot memory by jschedlat (no safepoint)"
+// memoryVM is the dump's VM text: it tells a reader of a saved file (and
+// the join: name_source=memory) that no thread dump was taken.
+const memoryVM = jvm.MemoryVM
 
 // Render writes d as `jcmd PID Thread.print` would, with the fields a
 // memory scan knows: the timestamp line, the header line, per thread its
