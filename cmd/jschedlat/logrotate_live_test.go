@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -44,6 +45,11 @@ func TestAttachLogrotateFree(t *testing.T) {
 			if b, err := exec.Command("cp", out, filepath.Join(dir, "copied-"+strconv.Itoa(n)+".csv")).CombinedOutput(); err != nil {
 				if _, serr := os.Stat(out); serr != nil {
 					continue // not there again yet after a rename (logrotate's missingok)
+				}
+				if strings.Contains(string(b), "replaced while being copied") {
+					// The tool's own size rotation renamed it mid-copy:
+					// logrotate fails that run too and copies next time.
+					continue
 				}
 				t.Fatalf("cp: %v %s", err, b)
 			}
