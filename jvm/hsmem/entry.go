@@ -98,15 +98,38 @@ func (l *layout) headerSize() uint64 {
 	return l.klassOff + 8
 }
 
+// ok says whether e is still being read: no failed check, not gone.
+func (e *entry) ok() bool { return e.err == "" && !e.gone }
+
+// names are the names e reads: its own, and the mounted virtual thread's.
+func (e *entry) names() []*nameRead {
+	if e.voop != 0 {
+		return []*nameRead{&e.name, &e.vname}
+	}
+	return []*nameRead{&e.name}
+}
+
 // readEntries reads every entry through the chain JavaThread → OSThread,
 // thread object → name → characters, then reads every link again: an
-// entry whose links all held still is a consistent snapshot.
+// entry whose links all held still is a consistent snapshot. Each stage
+// is one batch.
 func (vm *VM) readEntries(es []*entry) {
+	vm.readJavaThreads(es)
+	vm.readOSThreads(es)
+	vm.readThreadObjects(es)
+	vm.readNameStrings(es)
+	vm.readNameArrays(es)
+	vm.readNameChars(es)
+	// Everything again: the JVM moves objects (GC), renames threads and
+	// frees exiting ones while we read.
+	vm.recheckEntries(es)
+}
+
+// readJavaThreads reads the JavaThread fields of every entry and checks
+// its state.
+func (vm *VM) readJavaThreads(es []*entry) {
 	l := &vm.lay
 	var b batch
-	ok := func(e *entry) bool { return e.err == "" && !e.gone }
-
-	// JavaThread fields.
 	for _, e := range es {
 		b.add(e.jt+l.jtStart, l.jtEnd-l.jtStart, func(p []byte) {
 			e.osthread = u64(p, l.jtOSThread-l.jtStart)
@@ -131,10 +154,14 @@ func (vm *VM) readEntries(es []*entry) {
 			e.fail("JavaThread not started")
 		}
 	}
+}
 
-	// OSThread, the handles' slots.
+// readOSThreads reads the OSThread's TID and the handles' slots.
+func (vm *VM) readOSThreads(es []*entry) {
+	l := &vm.lay
+	var b batch
 	for _, e := range es {
-		if !ok(e) {
+		if !e.ok() {
 			continue
 		}
 		b.add(e.osthread+l.osThreadID, 4, func(p []byte) { e.nstid = int32(u32(p, 0)) },
@@ -149,10 +176,15 @@ func (vm *VM) readEntries(es []*entry) {
 		}
 	}
 	b.run(vm.mem)
+}
 
-	// The thread objects.
+// readThreadObjects reads the thread objects (carrier and mounted virtual
+// thread) and checks they are Threads of this JavaThread.
+func (vm *VM) readThreadObjects(es []*entry) {
+	l := &vm.lay
+	var b batch
 	for _, e := range es {
-		if !ok(e) {
+		if !e.ok() {
 			continue
 		}
 		if e.nstid <= 0 {
@@ -190,19 +222,18 @@ func (vm *VM) readEntries(es []*entry) {
 		}
 	}
 	b.run(vm.mem)
+}
 
-	// The names.
-	names := func(e *entry) []*nameRead {
-		if e.voop != 0 {
-			return []*nameRead{&e.name, &e.vname}
-		}
-		return []*nameRead{&e.name}
-	}
+// readNameStrings reads the names' Strings for their value arrays and
+// coders (JDK 8 names are char[] themselves).
+func (vm *VM) readNameStrings(es []*entry) {
+	l := &vm.lay
+	var b batch
 	for _, e := range es {
-		if !ok(e) {
+		if !e.ok() {
 			continue
 		}
-		for _, n := range names(e) {
+		for _, n := range e.names() {
 			if n.ref == 0 {
 				e.fail("null name")
 				continue
@@ -228,11 +259,17 @@ func (vm *VM) readEntries(es []*entry) {
 		}
 	}
 	b.run(vm.mem)
+}
+
+// readNameArrays reads the lengths of the names' arrays.
+func (vm *VM) readNameArrays(es []*entry) {
+	l := &vm.lay
+	var b batch
 	for _, e := range es {
-		if !ok(e) {
+		if !e.ok() {
 			continue
 		}
-		for _, n := range names(e) {
+		for _, n := range e.names() {
 			b.add(n.array, l.arrayLength+4, func(p []byte) {
 				n.length = uint64(u32(p, l.arrayLength))
 				if n.length > maxNameUnits*2 {
@@ -242,11 +279,17 @@ func (vm *VM) readEntries(es []*entry) {
 		}
 	}
 	b.run(vm.mem)
+}
+
+// readNameChars reads and decodes the names' characters.
+func (vm *VM) readNameChars(es []*entry) {
+	l := &vm.lay
+	var b batch
 	for _, e := range es {
-		if !ok(e) {
+		if !e.ok() {
 			continue
 		}
-		for _, n := range names(e) {
+		for _, n := range e.names() {
 			size := n.length
 			if l.threadNameArr || !l.stringHasCode {
 				size *= 2 // char[]
@@ -270,69 +313,87 @@ func (vm *VM) readEntries(es []*entry) {
 		}
 	}
 	b.run(vm.mem)
+}
 
-	// Everything again: the JVM moves objects (GC), renames threads and
-	// frees exiting ones while we read.
+// recheckEntries reads every link of every entry again, in one batch,
+// and fails the entries where one changed.
+func (vm *VM) recheckEntries(es []*entry) {
+	var b batch
 	for _, e := range es {
-		if !ok(e) {
+		if !e.ok() {
 			continue
 		}
-		b.add(e.jt+l.jtStart, l.jtEnd-l.jtStart, func(p []byte) {
-			v := uint64(0)
-			if l.jtVThread != 0 {
-				v = u64(p, l.jtVThread-l.jtStart)
-			}
-			if u64(p, l.jtOSThread-l.jtStart) != e.osthread || u64(p, l.jtThreadObj-l.jtStart) != e.handle || v != e.vhandle || u32(p, l.jtTerminated-l.jtStart) != e.terminated {
-				e.fail("JavaThread changed")
-			}
-		}, func() { e.fail("JavaThread gone") })
-		b.add(e.osthread+l.osThreadID, 4, func(p []byte) {
-			if int32(u32(p, 0)) != e.nstid {
-				e.fail("TID changed")
-			}
-		}, func() { e.fail("OSThread gone") })
-		if l.handleIndirect {
-			b.add(e.handle, 8, func(p []byte) {
-				if u64(p, 0) != e.oop {
-					e.fail("thread object moved")
-				}
-			}, func() { e.fail("thread handle gone") })
-			if e.vhandle != 0 {
-				b.add(e.vhandle, 8, func(p []byte) {
-					v := u64(p, 0)
-					if v == e.oop {
-						v = 0
-					}
-					if v != e.voop {
-						e.fail("mounted virtual thread changed")
-					}
-				}, func() { e.fail("virtual thread handle gone") })
-			}
-		}
-		b.add(e.oop, l.threadEnd, func(p []byte) {
-			if u64(p, l.threadEETop) != e.eetop || l.ref(p, l.threadName) != e.name.ref {
-				e.fail("thread object changed")
-			}
-		}, func() { e.fail("thread object gone") })
-		if e.voop != 0 {
-			b.add(e.voop, l.threadEnd, func(p []byte) {
-				if l.ref(p, l.threadName) != e.vname.ref {
-					e.fail("virtual thread object changed")
-				}
-			}, func() { e.fail("virtual thread object gone") })
-		}
-		for _, n := range names(e) {
-			if l.threadNameArr {
-				continue
-			}
-			b.add(n.ref, l.stringEnd, func(p []byte) {
-				if l.klassOf(p) != l.stringKlass || l.ref(p, l.stringValue) != n.array || l.stringHasCode && p[l.stringCoder] != n.coder {
-					e.fail("name changed")
-				}
-			}, func() { e.fail("name gone") })
-		}
+		vm.recheckThread(&b, e)
+		vm.recheckObjects(&b, e)
 	}
 	b.run(vm.mem)
+}
+
+// recheckThread queues the re-reads of e's JavaThread, OSThread and
+// handles.
+func (vm *VM) recheckThread(b *batch, e *entry) {
+	l := &vm.lay
+	b.add(e.jt+l.jtStart, l.jtEnd-l.jtStart, func(p []byte) {
+		v := uint64(0)
+		if l.jtVThread != 0 {
+			v = u64(p, l.jtVThread-l.jtStart)
+		}
+		if u64(p, l.jtOSThread-l.jtStart) != e.osthread || u64(p, l.jtThreadObj-l.jtStart) != e.handle || v != e.vhandle || u32(p, l.jtTerminated-l.jtStart) != e.terminated {
+			e.fail("JavaThread changed")
+		}
+	}, func() { e.fail("JavaThread gone") })
+	b.add(e.osthread+l.osThreadID, 4, func(p []byte) {
+		if int32(u32(p, 0)) != e.nstid {
+			e.fail("TID changed")
+		}
+	}, func() { e.fail("OSThread gone") })
+	if !l.handleIndirect {
+		return
+	}
+	b.add(e.handle, 8, func(p []byte) {
+		if u64(p, 0) != e.oop {
+			e.fail("thread object moved")
+		}
+	}, func() { e.fail("thread handle gone") })
+	if e.vhandle != 0 {
+		b.add(e.vhandle, 8, func(p []byte) {
+			v := u64(p, 0)
+			if v == e.oop {
+				v = 0
+			}
+			if v != e.voop {
+				e.fail("mounted virtual thread changed")
+			}
+		}, func() { e.fail("virtual thread handle gone") })
+	}
+}
+
+// recheckObjects queues the re-reads of e's thread objects and name
+// Strings.
+func (vm *VM) recheckObjects(b *batch, e *entry) {
+	l := &vm.lay
+	b.add(e.oop, l.threadEnd, func(p []byte) {
+		if u64(p, l.threadEETop) != e.eetop || l.ref(p, l.threadName) != e.name.ref {
+			e.fail("thread object changed")
+		}
+	}, func() { e.fail("thread object gone") })
+	if e.voop != 0 {
+		b.add(e.voop, l.threadEnd, func(p []byte) {
+			if l.ref(p, l.threadName) != e.vname.ref {
+				e.fail("virtual thread object changed")
+			}
+		}, func() { e.fail("virtual thread object gone") })
+	}
+	for _, n := range e.names() {
+		if l.threadNameArr {
+			continue
+		}
+		b.add(n.ref, l.stringEnd, func(p []byte) {
+			if l.klassOf(p) != l.stringKlass || l.ref(p, l.stringValue) != n.array || l.stringHasCode && p[l.stringCoder] != n.coder {
+				e.fail("name changed")
+			}
+		}, func() { e.fail("name gone") })
+	}
 }
 
 // isThreadKlass says whether klass is java.lang.Thread or a subclass,

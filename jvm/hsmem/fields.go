@@ -152,77 +152,101 @@ func (r *resolver) javaFields(klass uint64) (map[string]javaField, error) {
 		if r.err != nil {
 			return nil, r.err
 		}
-		var fields []rawField
-		var err error
-		if f, ok := r.lookup("InstanceKlass", "_fieldinfo_stream"); ok {
-			arr := r.word(klass + f.offset)
-			data := r.off("Array<u1>", "_data")
-			n := uint64(uint32(r.word(arr + arrLen)))
-			if r.err != nil {
-				return nil, r.err
-			}
-			if n > 1<<20 {
-				return nil, fmt.Errorf("field stream of %d bytes", n)
-			}
-			b := make([]byte, n)
-			if err := r.m.read(arr+data, b); err != nil {
-				return nil, err
-			}
-			fields, err = parseFieldStream(b)
-		} else {
-			arr := r.word(klass + r.off("InstanceKlass", "_fields"))
-			data := r.off("Array<u2>", "_data")
-			cnt := uint64(uint16(r.word(klass + r.off("InstanceKlass", "_java_fields_count"))))
-			n := uint64(uint32(r.word(arr + arrLen)))
-			tagSize, ok1 := r.t.ints["FIELDINFO_TAG_SIZE"]
-			tagOffset, ok2 := r.t.ints["FIELDINFO_TAG_OFFSET"]
-			if !ok1 {
-				r.fail("no FIELDINFO_TAG_SIZE constant")
-			}
-			if !ok2 {
-				tagSize, tagOffset = 0, 0
-			}
-			if r.err != nil {
-				return nil, r.err
-			}
-			if n > 1<<20 || cnt*fiSlots > n {
-				return nil, fmt.Errorf("implausible field array (%d u2 for %d fields)", n, cnt)
-			}
-			b := make([]byte, cnt*fiSlots*2)
-			if err := r.m.read(arr+data, b); err != nil {
-				return nil, err
-			}
-			u2s := make([]uint16, cnt*fiSlots)
-			for i := range u2s {
-				u2s[i] = u16(b, uint64(2*i))
-			}
-			fields, err = parseOldFields(u2s, int(cnt), uint32(tagSize), uint32(tagOffset))
-		}
+		fields, err := r.rawFields(klass, arrLen)
 		if err != nil {
 			return nil, err
 		}
-		for _, f := range fields {
-			if f.access&accStatic != 0 {
-				continue
-			}
-			if uint64(f.name) >= cpLen || uint64(f.sig) >= cpLen {
-				return nil, fmt.Errorf("field name index %d outside the constant pool (%d)", f.name, cpLen)
-			}
-			name, err := r.symbolAt(cp + cpSize + 8*uint64(f.name))
-			if err != nil {
-				return nil, err
-			}
-			sig, err := r.symbolAt(cp + cpSize + 8*uint64(f.sig))
-			if err != nil {
-				return nil, err
-			}
-			if _, ok := out[name]; !ok {
-				out[name] = javaField{offset: f.offset, sig: sig}
-			}
+		if err := r.nameFields(out, fields, cp, cpSize, cpLen); err != nil {
+			return nil, err
 		}
 		klass = r.word(klass + superOff)
 	}
 	return out, r.err
+}
+
+// rawFields reads the fields klass itself declares: the UNSIGNED5 stream
+// from JDK 21, the array of u2 before.
+func (r *resolver) rawFields(klass, arrLen uint64) ([]rawField, error) {
+	if f, ok := r.lookup("InstanceKlass", "_fieldinfo_stream"); ok {
+		return r.streamFields(klass, f.offset, arrLen)
+	}
+	return r.oldFields(klass, arrLen)
+}
+
+// streamFields reads and decodes the JDK 21+ _fieldinfo_stream of klass,
+// at off in it.
+func (r *resolver) streamFields(klass, off, arrLen uint64) ([]rawField, error) {
+	arr := r.word(klass + off)
+	data := r.off("Array<u1>", "_data")
+	n := uint64(uint32(r.word(arr + arrLen)))
+	if r.err != nil {
+		return nil, r.err
+	}
+	if n > 1<<20 {
+		return nil, fmt.Errorf("field stream of %d bytes", n)
+	}
+	b := make([]byte, n)
+	if err := r.m.read(arr+data, b); err != nil {
+		return nil, err
+	}
+	return parseFieldStream(b)
+}
+
+// oldFields reads and decodes the JDK 8-20 _fields array of klass.
+func (r *resolver) oldFields(klass, arrLen uint64) ([]rawField, error) {
+	arr := r.word(klass + r.off("InstanceKlass", "_fields"))
+	data := r.off("Array<u2>", "_data")
+	cnt := uint64(uint16(r.word(klass + r.off("InstanceKlass", "_java_fields_count"))))
+	n := uint64(uint32(r.word(arr + arrLen)))
+	tagSize, ok1 := r.t.ints["FIELDINFO_TAG_SIZE"]
+	tagOffset, ok2 := r.t.ints["FIELDINFO_TAG_OFFSET"]
+	if !ok1 {
+		r.fail("no FIELDINFO_TAG_SIZE constant")
+	}
+	if !ok2 {
+		tagSize, tagOffset = 0, 0
+	}
+	if r.err != nil {
+		return nil, r.err
+	}
+	if n > 1<<20 || cnt*fiSlots > n {
+		return nil, fmt.Errorf("implausible field array (%d u2 for %d fields)", n, cnt)
+	}
+	b := make([]byte, cnt*fiSlots*2)
+	if err := r.m.read(arr+data, b); err != nil {
+		return nil, err
+	}
+	u2s := make([]uint16, cnt*fiSlots)
+	for i := range u2s {
+		u2s[i] = u16(b, uint64(2*i))
+	}
+	return parseOldFields(u2s, int(cnt), uint32(tagSize), uint32(tagOffset))
+}
+
+// nameFields adds the instance fields to out under the names the
+// constant pool cp (cpLen slots after a header of cpSize bytes) gives
+// them, unless a subclass's field already has the name.
+func (r *resolver) nameFields(out map[string]javaField, fields []rawField, cp, cpSize, cpLen uint64) error {
+	for _, f := range fields {
+		if f.access&accStatic != 0 {
+			continue
+		}
+		if uint64(f.name) >= cpLen || uint64(f.sig) >= cpLen {
+			return fmt.Errorf("field name index %d outside the constant pool (%d)", f.name, cpLen)
+		}
+		name, err := r.symbolAt(cp + cpSize + 8*uint64(f.name))
+		if err != nil {
+			return err
+		}
+		sig, err := r.symbolAt(cp + cpSize + 8*uint64(f.sig))
+		if err != nil {
+			return err
+		}
+		if _, ok := out[name]; !ok {
+			out[name] = javaField{offset: f.offset, sig: sig}
+		}
+	}
+	return nil
 }
 
 // symbolAt reads the Symbol a constant pool slot points to.

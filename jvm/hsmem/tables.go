@@ -186,7 +186,30 @@ var tableSymbols = []string{
 	"gHotSpotVMLongConstantEntryNameOffset", "gHotSpotVMLongConstantEntryValueOffset",
 }
 
+// readTables reads HotSpot's serviceability tables from the target.
 func readTables(m *mem, img *elfImage) (*tables, error) {
+	vals, err := readTableSymbols(m, img)
+	if err != nil {
+		return nil, err
+	}
+	t := &tables{fields: map[string]map[string]vmField{}, types: map[string]vmType{},
+		ints: map[string]int64{}, longs: map[string]int64{}}
+	tr := &tableReader{m: m, img: img, vals: vals, t: t}
+	if err := tr.readStructs(); err != nil {
+		return nil, err
+	}
+	if err := tr.readTypes(); err != nil {
+		return nil, err
+	}
+	if err := tr.readConstants(); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// readTableSymbols reads the values of the tables' symbols: the tables'
+// addresses, their strides and their entries' field offsets.
+func readTableSymbols(m *mem, img *elfImage) (map[string]uint64, error) {
 	syms, err := img.symbols(tableSymbols...)
 	if err != nil {
 		return nil, err
@@ -210,30 +233,44 @@ func readTables(m *mem, img *elfImage) (*tables, error) {
 			return nil, ErrNotReady
 		}
 	}
-	t := &tables{fields: map[string]map[string]vmField{}, types: map[string]vmType{},
-		ints: map[string]int64{}, longs: map[string]int64{}}
-	str := func(e []byte, off uint64) (string, bool, error) {
-		p := u64(e, off)
-		if p == 0 {
-			return "", false, nil
-		}
-		if s, ok := img.cString(p); ok {
-			return s, true, nil
-		}
-		s, err := readCString(m, p)
-		return s, true, err
-	}
+	return vals, nil
+}
 
-	err = walkTable(m, vals["gHotSpotVMStructs"], vals["gHotSpotVMStructEntryArrayStride"], func(e []byte) (bool, error) {
-		typ, ok, err := str(e, vals["gHotSpotVMStructEntryTypeNameOffset"])
+// tableReader fills tables from the target's tables, located by vals.
+type tableReader struct {
+	m    *mem
+	img  *elfImage
+	vals map[string]uint64
+	t    *tables
+}
+
+// str reads the string an entry's field at off points to; false when the
+// pointer is NULL.
+func (tr *tableReader) str(e []byte, off uint64) (string, bool, error) {
+	p := u64(e, off)
+	if p == 0 {
+		return "", false, nil
+	}
+	if s, ok := tr.img.cString(p); ok {
+		return s, true, nil
+	}
+	s, err := readCString(tr.m, p)
+	return s, true, err
+}
+
+// readStructs reads gHotSpotVMStructs into t.fields.
+func (tr *tableReader) readStructs() error {
+	vals, t := tr.vals, tr.t
+	err := walkTable(tr.m, vals["gHotSpotVMStructs"], vals["gHotSpotVMStructEntryArrayStride"], func(e []byte) (bool, error) {
+		typ, ok, err := tr.str(e, vals["gHotSpotVMStructEntryTypeNameOffset"])
 		if !ok || err != nil {
 			return false, err
 		}
-		name, _, err := str(e, vals["gHotSpotVMStructEntryFieldNameOffset"])
+		name, _, err := tr.str(e, vals["gHotSpotVMStructEntryFieldNameOffset"])
 		if err != nil {
 			return false, err
 		}
-		ts, _, err := str(e, vals["gHotSpotVMStructEntryTypeStringOffset"])
+		ts, _, err := tr.str(e, vals["gHotSpotVMStructEntryTypeStringOffset"])
 		if err != nil {
 			return false, err
 		}
@@ -250,14 +287,20 @@ func readTables(m *mem, img *elfImage) (*tables, error) {
 		return true, nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("reading gHotSpotVMStructs: %w", err)
+		return fmt.Errorf("reading gHotSpotVMStructs: %w", err)
 	}
-	err = walkTable(m, vals["gHotSpotVMTypes"], vals["gHotSpotVMTypeEntryArrayStride"], func(e []byte) (bool, error) {
-		name, ok, err := str(e, vals["gHotSpotVMTypeEntryTypeNameOffset"])
+	return nil
+}
+
+// readTypes reads gHotSpotVMTypes into t.types.
+func (tr *tableReader) readTypes() error {
+	vals, t := tr.vals, tr.t
+	err := walkTable(tr.m, vals["gHotSpotVMTypes"], vals["gHotSpotVMTypeEntryArrayStride"], func(e []byte) (bool, error) {
+		name, ok, err := tr.str(e, vals["gHotSpotVMTypeEntryTypeNameOffset"])
 		if !ok || err != nil {
 			return false, err
 		}
-		super, _, err := str(e, vals["gHotSpotVMTypeEntrySuperclassNameOffset"])
+		super, _, err := tr.str(e, vals["gHotSpotVMTypeEntrySuperclassNameOffset"])
 		if err != nil {
 			return false, err
 		}
@@ -265,8 +308,15 @@ func readTables(m *mem, img *elfImage) (*tables, error) {
 		return true, nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("reading gHotSpotVMTypes: %w", err)
+		return fmt.Errorf("reading gHotSpotVMTypes: %w", err)
 	}
+	return nil
+}
+
+// readConstants reads the int and long constant tables into t.ints and
+// t.longs.
+func (tr *tableReader) readConstants() error {
+	vals, t := tr.vals, tr.t
 	for _, c := range []struct {
 		table, stride, name, value string
 		into                       map[string]int64
@@ -275,8 +325,8 @@ func readTables(m *mem, img *elfImage) (*tables, error) {
 		{"gHotSpotVMIntConstants", "gHotSpotVMIntConstantEntryArrayStride", "gHotSpotVMIntConstantEntryNameOffset", "gHotSpotVMIntConstantEntryValueOffset", t.ints, false},
 		{"gHotSpotVMLongConstants", "gHotSpotVMLongConstantEntryArrayStride", "gHotSpotVMLongConstantEntryNameOffset", "gHotSpotVMLongConstantEntryValueOffset", t.longs, true},
 	} {
-		err = walkTable(m, vals[c.table], vals[c.stride], func(e []byte) (bool, error) {
-			name, ok, err := str(e, vals[c.name])
+		err := walkTable(tr.m, vals[c.table], vals[c.stride], func(e []byte) (bool, error) {
+			name, ok, err := tr.str(e, vals[c.name])
 			if !ok || err != nil {
 				return false, err
 			}
@@ -288,10 +338,10 @@ func readTables(m *mem, img *elfImage) (*tables, error) {
 			return true, nil
 		})
 		if err != nil {
-			return nil, fmt.Errorf("reading %s: %w", c.table, err)
+			return fmt.Errorf("reading %s: %w", c.table, err)
 		}
 	}
-	return t, nil
+	return nil
 }
 
 // walkTable calls fn on each entry of a table at addr until fn says stop

@@ -195,10 +195,30 @@ func (r *resolver) word(addr uint64) uint64 {
 	return u64(b, 0)
 }
 
+// resolve fills vm's version, flags and layout from the tables.
 func (r *resolver) resolve(vm *VM) error {
 	l := &vm.lay
-	t := r.t
+	r.readVersion(vm)
 
+	r.readFlags(vm)
+	l.flags = vm.Flags
+	if vm.Flags.UseZGC {
+		return fmt.Errorf("%w: ZGC (coloured pointers are not decoded)", ErrUnsupported)
+	}
+
+	r.resolveThreadList(l)
+	r.resolveJavaThread(l)
+	r.resolveCompressedOops(vm)
+	r.resolveKlassPointers(vm)
+	r.resolveArrays(vm)
+	if r.err != nil {
+		return r.err
+	}
+	return r.resolveClasses(l)
+}
+
+// readVersion reads the Java feature release.
+func (r *resolver) readVersion(vm *VM) {
 	// Version: JDK_Version::_current through 21, then the VM's own.
 	if a, ok := r.static("JDK_Version::_current"); ok {
 		vm.Major = int(r.word(a+r.off("JDK_Version", "_major")) & 0xff)
@@ -208,13 +228,11 @@ func (r *resolver) resolve(vm *VM) error {
 	if vm.Major < 8 {
 		r.fail("cannot tell the JDK version (%d)", vm.Major)
 	}
+}
 
-	r.readFlags(vm)
-	l.flags = vm.Flags
-	if vm.Flags.UseZGC {
-		return fmt.Errorf("%w: ZGC (coloured pointers are not decoded)", ErrUnsupported)
-	}
-
+// resolveThreadList locates the list of JavaThreads: the SMR list (17+)
+// or the linked list (8/11).
+func (r *resolver) resolveThreadList(l *layout) {
 	if a, ok := r.static("ThreadsSMRSupport::_java_thread_list"); ok {
 		l.smrList = a
 		l.listLength = r.off("ThreadsList", "_length")
@@ -225,6 +243,11 @@ func (r *resolver) resolve(vm *VM) error {
 	} else {
 		r.fail("no thread list in the VM's tables")
 	}
+}
+
+// resolveJavaThread resolves the JavaThread and OSThread fields read.
+func (r *resolver) resolveJavaThread(l *layout) {
+	t := r.t
 	l.jtOSThread = r.off("JavaThread", "_osthread")
 	th, _ := r.lookup("JavaThread", "_threadObj")
 	l.jtThreadObj = r.off("JavaThread", "_threadObj")
@@ -245,7 +268,11 @@ func (r *resolver) resolve(vm *VM) error {
 	if tid.typeString == "pthread_t" || tid.typeString == "uintptr_t" {
 		l.osThreadIDSize = 8
 	}
+}
 
+// resolveCompressedOops resolves how references are stored.
+func (r *resolver) resolveCompressedOops(vm *VM) {
+	l := &vm.lay
 	// Compressed references.
 	l.refSize = 8
 	if vm.Flags.UseCompressedOops {
@@ -258,6 +285,12 @@ func (r *resolver) resolve(vm *VM) error {
 		l.oopBase = r.word(base)
 		l.oopShift = uint64(uint32(r.word(shift)))
 	}
+}
+
+// resolveKlassPointers resolves where an object's header holds its klass
+// and how it is encoded.
+func (r *resolver) resolveKlassPointers(vm *VM) {
+	l := &vm.lay
 	l.klassOff = r.off("oopDesc", "_metadata._klass", "_klass")
 	if vm.Flags.UseCompressedClassPointers || vm.Flags.UseCompactObjectHeaders {
 		base, ok1 := r.static("CompressedKlassPointers::_base", "CompressedKlassPointers::_narrow_klass._base", "Universe::_narrow_klass._base")
@@ -269,13 +302,18 @@ func (r *resolver) resolve(vm *VM) error {
 		l.klassShift = uint64(uint32(r.word(shift)))
 	}
 	if vm.Flags.UseCompactObjectHeaders {
-		ks, ok := t.longs["markWord::klass_shift"]
+		ks, ok := r.t.longs["markWord::klass_shift"]
 		if !ok {
 			r.fail("compact object headers but no markWord::klass_shift")
 		}
 		l.compactKlassBit = uint64(ks)
 	}
+}
 
+// resolveArrays resolves where an array's length and payload lie.
+func (r *resolver) resolveArrays(vm *VM) {
+	l := &vm.lay
+	t := r.t
 	// Arrays: the length follows the header; the payload follows the
 	// length, aligned to 8 bytes through JDK 21 (JDK-8139457 removed it).
 	markOff := r.off("oopDesc", "_mark")
@@ -291,10 +329,11 @@ func (r *resolver) resolve(vm *VM) error {
 	if vm.Major <= 21 {
 		l.arrayBase = (l.arrayBase + 7) &^ 7
 	}
-	if r.err != nil {
-		return r.err
-	}
+}
 
+// resolveClasses resolves java.lang.Thread and java.lang.String and the
+// fields read from them, then the spans of memory read.
+func (r *resolver) resolveClasses(l *layout) error {
 	// The two classes and their fields.
 	l.threadKlass = r.wellKnown("Thread")
 	l.stringKlass = r.wellKnown("String")
@@ -309,25 +348,37 @@ func (r *resolver) resolve(vm *VM) error {
 	if err != nil {
 		return fmt.Errorf("reading the fields of java.lang.String: %w", err)
 	}
-	need := func(fs map[string]javaField, cls, name string) javaField {
-		f, ok := fs[name]
-		if !ok {
-			r.fail("java.lang.%s has no field %s", cls, name)
-		}
-		return f
-	}
-	name := need(tf, "Thread", "name")
+	name := r.need(tf, "Thread", "name")
 	l.threadName = uint64(name.offset)
 	l.threadNameArr = name.sig == "[C"
-	l.threadTID = uint64(need(tf, "Thread", "tid").offset)
-	l.threadEETop = uint64(need(tf, "Thread", "eetop").offset)
-	value := need(sf, "String", "value")
+	l.threadTID = uint64(r.need(tf, "Thread", "tid").offset)
+	l.threadEETop = uint64(r.need(tf, "Thread", "eetop").offset)
+	value := r.need(sf, "String", "value")
 	l.stringValue = uint64(value.offset)
 	if c, ok := sf["coder"]; ok {
 		l.stringCoder = uint64(c.offset)
 		l.stringHasCode = true
 	}
 	l.klassSuper = r.off("Klass", "_super")
+	l.setSpans()
+	if r.err == nil && !l.stringHasCode && value.sig != "[C" {
+		r.fail("java.lang.String has neither a coder nor a char[] value (%s)", value.sig)
+	}
+	return r.err
+}
+
+// need is the field name of java.lang.<cls>, failing when it has none.
+func (r *resolver) need(fs map[string]javaField, cls, name string) javaField {
+	f, ok := fs[name]
+	if !ok {
+		r.fail("java.lang.%s has no field %s", cls, name)
+	}
+	return f
+}
+
+// setSpans sets how much of a JavaThread, Thread and String is read: just
+// enough to cover every field read.
+func (l *layout) setSpans() {
 	l.jtStart = min(l.jtOSThread, l.jtThreadObj, l.jtTerminated)
 	l.jtEnd = max(l.jtOSThread+8, l.jtThreadObj+8, l.jtTerminated+4)
 	if l.jtVThread != 0 {
@@ -335,10 +386,6 @@ func (r *resolver) resolve(vm *VM) error {
 	}
 	l.threadEnd = max(l.headerSize(), l.threadName+l.refSize, l.threadTID+8, l.threadEETop+8)
 	l.stringEnd = max(l.headerSize(), l.stringValue+l.refSize, l.stringCoder+1)
-	if r.err == nil && !l.stringHasCode && value.sig != "[C" {
-		r.fail("java.lang.String has neither a coder nor a char[] value (%s)", value.sig)
-	}
-	return r.err
 }
 
 // wellKnown is the klass of java.lang.<cls> from the VM's table of
