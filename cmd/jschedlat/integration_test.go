@@ -9,8 +9,10 @@ import (
 	"bufio"
 	"bytes"
 	"compress/gzip"
+	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,6 +25,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jschedlat/jschedlat/correlate"
 	"github.com/jschedlat/jschedlat/internal/testenv"
 	"github.com/jschedlat/jschedlat/record"
 )
@@ -454,7 +457,11 @@ func testAttach(t *testing.T, bin string, j jdk) {
 				continue
 			}
 			names, tt := nameAt(truth, r.Tid, r.Time)
-			if tt == nil || !tt.short || !inDump[r.Tid] {
+			// A dump names the waits of the join's horizon before it:
+			// on a loaded host the first dump that lists a thread may
+			// come later than that after its first waits.
+			end, listed := inDump[r.Tid]
+			if tt == nil || !tt.short || !listed || end > r.Time+int64(correlate.DefaultHorizon) {
 				continue
 			}
 			known[r.Tid] = true
@@ -557,14 +564,27 @@ func testAttach(t *testing.T, bin string, j jdk) {
 
 // dumpedTIDs lists the native thread IDs (nid=) that the thread
 // dumps saved under dir name: the threads whose names a dump could give.
-func dumpedTIDs(t *testing.T, dir string) map[uint32]bool {
+func dumpedTIDs(t *testing.T, dir string) map[uint32]int64 {
 	t.Helper()
 	// HotSpot before 19 prints nid=0x1f2e, later releases nid=7982.
 	nid := regexp.MustCompile(`nid=(0x[0-9a-f]+|[0-9]+)\b`)
-	tids := map[uint32]bool{}
+	// When each saved dump was complete (the store's index).
+	ends := map[string]int64{}
+	if b, err := os.ReadFile(filepath.Join(dir, "index.jsonl")); err == nil {
+		for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			var e struct {
+				File  string `json:"file"`
+				EndNs int64  `json:"end_ns"`
+			}
+			if json.Unmarshal([]byte(l), &e) == nil {
+				ends[e.File] = e.EndNs
+			}
+		}
+	}
+	tids := map[uint32]int64{} // TID -> end of the first dump that lists it
 	files := 0
 	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
+		if err != nil || d.IsDir() || strings.HasSuffix(path, ".jsonl") {
 			return err
 		}
 		b, err := os.ReadFile(path)
@@ -581,9 +601,15 @@ func dumpedTIDs(t *testing.T, dir string) map[uint32]bool {
 			}
 		}
 		files++
+		end, ok := ends[filepath.Base(path)]
+		if !ok {
+			end = math.MaxInt64
+		}
 		for _, m := range nid.FindAllSubmatch(b, -1) {
 			if v, err := strconv.ParseUint(string(m[1]), 0, 32); err == nil {
-				tids[uint32(v)] = true
+				if old, seen := tids[uint32(v)]; !seen || end < old {
+					tids[uint32(v)] = end
+				}
 			}
 		}
 		return nil
@@ -846,7 +872,14 @@ func TestDumpBudgetRealJVM(t *testing.T) {
 	}
 	t.Logf("JVM log: %d dump safepoints, %s stopped (largest dump %s) in %s\n%s", n, total, largest, run, stderr.String())
 	if n == 0 {
-		t.Fatal("the JVM logged no dump safepoints")
+		// On a loaded host the JVM's own safepoints are slow, and the
+		// estimate of a first dump (three of them) may not fit the
+		// budget: then no dump at all, and the summary must say why.
+		if !strings.Contains(stderr.String(), "the dump budget held requested dumps back") {
+			t.Fatalf("the JVM logged no dump safepoints, and the summary does not say the budget held dumps back:\n%s", stderr.String())
+		}
+		t.Log("no dump fitted the budget on this host: nothing more to compare")
+		return
 	}
 	// The budget is checked before each dump, counted over 10 s at
 	// least, with the last dump's stop time as the next one's estimate:

@@ -38,6 +38,10 @@ func TestAttachLogrotateFree(t *testing.T) {
 		if n%2 == 0 {
 			counts["create"]++
 			if err := exec.Command("mv", out, filepath.Join(dir, "logrotated-"+strconv.Itoa(n)+".csv")).Run(); err != nil {
+				if _, serr := os.Stat(out); serr != nil {
+					counts["create"]--
+					continue // the tool's own rotation has it renamed, not yet created again (missingok)
+				}
 				t.Fatalf("mv: %v", err)
 			}
 			_ = p.cmd.Process.Signal(syscall.SIGHUP)
