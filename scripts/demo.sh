@@ -20,9 +20,9 @@ trap 'kill $jvm 2>/dev/null || true' EXIT
 sleep 1.5
 echo "== tracing JVM $jvm for 10 s (all waits >= 100us)"
 # The demo JVM saturates both CPUs, starts a thread every 700 ms and has
-# threads that rename themselves: HotSpot's own probes name them as they
-# start and as they rename, so the default --dump-budget (0.1% of wall
-# time, one dump in this run) is enough.
+# threads that rename themselves: names come from the JVM's memory and
+# from HotSpot's own probes as threads start and rename, with no thread
+# dump (the summary says so).
 ./bin/jschedlat attach "$jvm" --duration 10s --min-latency 100us \
 	-o "$out/records.csv" --save-events "$out/events.jsonl" --save-dumps "$out/dumps"
 wait $jvm || true
