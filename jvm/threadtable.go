@@ -11,23 +11,13 @@ import (
 	"time"
 )
 
-// WriteThreadTable takes one thread dump of the JVM pid and writes, per
+// WriteThreadTable reads the threads of the JVM pid once from src (its memory, or a thread
+// dump) and writes, per
 // thread, the host TID (what records carry), the TID the JVM itself prints
 // (they differ in a container), the Java id and state, the kernel name and
 // the exact Java name. It returns a line saying where the dump came from
 // and what it cost the JVM.
-func WriteThreadTable(ctx context.Context, w io.Writer, pid int, timeout time.Duration) (string, error) {
-	ok, err := IsJVM(pid)
-	if err != nil {
-		return "", err
-	}
-	if !ok {
-		return "", fmt.Errorf("process %d is not a JVM", pid)
-	}
-	src, err := NewSource(pid, timeout)
-	if err != nil {
-		return "", err
-	}
+func WriteThreadTable(ctx context.Context, w io.Writer, pid int, src Source) (string, error) {
 	c, err := src.Capture(ctx)
 	if err != nil {
 		return "", err
