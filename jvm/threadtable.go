@@ -18,6 +18,11 @@ import (
 // the exact Java name. It returns a line saying where the dump came from
 // and what it cost the JVM.
 func WriteThreadTable(ctx context.Context, w io.Writer, pid int, src Source) (string, error) {
+	if ok, err := IsJVM(pid); err != nil {
+		return "", err
+	} else if !ok {
+		return "", fmt.Errorf("process %d is not a JVM", pid)
+	}
 	c, err := src.Capture(ctx)
 	if err != nil {
 		return "", err

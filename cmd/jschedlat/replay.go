@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -68,7 +67,7 @@ func runReplay(ctx context.Context, o *replayOpts) (err error) {
 	if err != nil {
 		return fmt.Errorf("--tz: %w", err)
 	}
-	at, err := parseDumpTimes(o.dumpTime, loc)
+	at, err := correlate.ParseDumpTimes(o.dumpTime, loc)
 	if err != nil {
 		return err
 	}
@@ -104,28 +103,4 @@ func runReplay(ctx context.Context, o *replayOpts) (err error) {
 	}
 	fmt.Fprintf(os.Stderr, "jschedlat: %d records written from %d dumps\n", st.Records, st.Dumps)
 	return nil
-}
-
-// parseDumpTimes reads --dump-time FILE=TIME values.
-func parseDumpTimes(vals []string, loc *time.Location) (map[string]time.Time, error) {
-	if len(vals) == 0 {
-		return nil, nil
-	}
-	at := map[string]time.Time{}
-	for _, v := range vals {
-		i := strings.LastIndexByte(v, '=')
-		if i <= 0 || i == len(v)-1 {
-			return nil, fmt.Errorf("--dump-time %q: want FILE=TIME", v)
-		}
-		file, ts := v[:i], v[i+1:]
-		t, err := time.Parse(time.RFC3339Nano, ts)
-		if err != nil {
-			var err2 error
-			if t, err2 = time.ParseInLocation(time.DateTime, ts, loc); err2 != nil {
-				return nil, fmt.Errorf("--dump-time %q: time is neither RFC 3339 nor \"2006-01-02 15:04:05\": %w", v, err)
-			}
-		}
-		at[file] = t
-	}
-	return at, nil
 }

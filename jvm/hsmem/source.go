@@ -2,6 +2,7 @@ package hsmem
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -81,6 +82,20 @@ func (s *Source) HasVirtualThreads() bool {
 	}
 	l := s.vm.BPF()
 	return l.VThread != 0 && l.HandleIndirect
+}
+
+// OrDump returns a Source reading pid's memory, or, when that cannot be
+// read, dump() (thread dumps) with why it fell back.
+func OrDump(pid int, dump func() (jvm.Source, error)) (src jvm.Source, why error, err error) {
+	mem := &Source{Pid: pid}
+	if why = mem.Open(); why == nil {
+		return mem, nil, nil
+	}
+	if errors.Is(why, ErrNotHotSpot) {
+		return nil, nil, fmt.Errorf("process %d is not a JVM", pid)
+	}
+	src, err = dump()
+	return src, why, err
 }
 
 // Carriers returns how a BPF program reads the virtual thread a carrier
