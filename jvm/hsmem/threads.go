@@ -3,6 +3,7 @@ package hsmem
 import (
 	"errors"
 	"fmt"
+	"github.com/jschedlat/jschedlat/jvm"
 	"os"
 	"strconv"
 	"strings"
@@ -197,48 +198,28 @@ func (vm *VM) linkedList() ([]uint64, error) {
 
 // tasks maps the JVM's TIDs (its PID namespace's) to the host's.
 func (vm *VM) tasks() (map[int]int, error) {
-	dir := fmt.Sprintf("/proc/%d/task", vm.pid)
-	ents, err := os.ReadDir(dir)
+	if vm.inPIDNS {
+		m, err := jvm.HostTids(vm.pid)
+		if err != nil {
+			return nil, err
+		}
+		out := make(map[int]int, len(m))
+		for ns, host := range m {
+			out[ns] = int(host)
+		}
+		return out, nil
+	}
+	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", vm.pid))
 	if err != nil {
 		return nil, fmt.Errorf("listing the threads of process %d: %w", vm.pid, err)
 	}
 	out := make(map[int]int, len(ents))
 	for _, d := range ents {
-		host, err := strconv.Atoi(d.Name())
-		if err != nil {
-			continue
+		if tid, err := strconv.Atoi(d.Name()); err == nil {
+			out[tid] = tid
 		}
-		ns := host
-		if vm.inPIDNS {
-			b, err := os.ReadFile(dir + "/" + d.Name() + "/status")
-			if err != nil {
-				continue // exited
-			}
-			v, ok := lastNSpid(string(b))
-			if !ok {
-				continue
-			}
-			ns = v
-		}
-		out[ns] = host
 	}
 	return out, nil
-}
-
-// lastNSpid is the last field of the NSpid line of a status file: the ID
-// in the innermost PID namespace.
-func lastNSpid(status string) (int, bool) {
-	for _, l := range strings.Split(status, "\n") {
-		if rest, ok := strings.CutPrefix(l, "NSpid:"); ok {
-			f := strings.Fields(rest)
-			if len(f) == 0 {
-				return 0, false
-			}
-			v, err := strconv.Atoi(f[len(f)-1])
-			return v, err == nil
-		}
-	}
-	return 0, false
 }
 
 func readComm(path string) string {

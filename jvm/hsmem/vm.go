@@ -13,7 +13,7 @@ package hsmem
 import (
 	"errors"
 	"fmt"
-	"os"
+	"github.com/jschedlat/jschedlat/jvm"
 	"strings"
 )
 
@@ -117,20 +117,10 @@ func open(pid int, m *mem, lib libjvm) (*VM, error) {
 	defer img.close()
 	t, err := readTables(m, img)
 	if err != nil {
-		if errors.Is(err, ErrNotReady) {
-			return nil, fmt.Errorf("process %d: %w", pid, err)
-		}
 		return nil, fmt.Errorf("process %d: %w", pid, err)
 	}
 	r := resolver{t: t, m: m, img: img}
-	vm := &VM{pid: pid, mem: m, threadKlasses: map[uint64]bool{}}
-	if st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid)); err == nil {
-		for _, ln := range strings.Split(string(st), "\n") {
-			if rest, ok := strings.CutPrefix(ln, "NSpid:"); ok {
-				vm.inPIDNS = len(strings.Fields(rest)) > 1
-			}
-		}
-	}
+	vm := &VM{pid: pid, mem: m, threadKlasses: map[uint64]bool{}, inPIDNS: jvm.InOwnPIDNamespace(pid)}
 	if err := r.resolve(vm); err != nil {
 		return nil, fmt.Errorf("process %d: %w", pid, err)
 	}
