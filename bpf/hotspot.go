@@ -133,25 +133,21 @@ func b2u(b bool) uint32 {
 const setNameSymbol = "_ZN2os22set_native_thread_nameEPKc"
 
 // symbolOffset returns the file offset of a function in an ELF file's
-// symbol table.
+// symbol table (see funcSymbols).
 func symbolOffset(path, name string) (uint64, error) {
 	f, err := elf.Open(path)
 	if err != nil {
 		return 0, err
 	}
 	defer f.Close()
-	syms, err := f.Symbols()
+	offs, found, err := funcSymbols(f, name)
 	if err != nil {
 		return 0, fmt.Errorf("no symbol table (stripped): %w", err)
 	}
-	for _, s := range syms {
-		if s.Name == name && elf.ST_TYPE(s.Info) == elf.STT_FUNC && s.Value != 0 {
-			if off, ok := fileOffset(f, s.Value); ok {
-				return off, nil
-			}
-		}
+	if !found[0] {
+		return 0, fmt.Errorf("%s not in the symbol table", name)
 	}
-	return 0, fmt.Errorf("%s not in the symbol table", name)
+	return offs[0], nil
 }
 
 // configureHotSpot tells the uprobe programs where their arguments are.
