@@ -137,18 +137,20 @@ func (vm *VM) readJavaThreads(es []*entry) {
 			if l.jtVThread != 0 {
 				e.vhandle = u64(p, l.jtVThread-l.jtStart)
 			}
-			e.terminated = u32(p, l.jtTerminated-l.jtStart)
+			if l.hasTerminated {
+				e.terminated = u32(p, l.jtTerminated-l.jtStart)
+			}
 		}, func() { e.gone = true }) // a live JavaThread's memory stays mapped
 	}
 	b.run(vm.mem)
 	for _, e := range es {
 		switch {
 		case e.err != "" || e.gone:
-		case e.terminated >= l.threadExiting && e.terminated <= l.threadExiting+3:
+		case l.hasTerminated && e.terminated >= l.threadExiting && e.terminated <= l.threadExiting+3:
 			// _thread_exiting and the states after it
 			// (TerminatedTypes): on its way out, not live.
 			e.gone = true
-		case e.terminated != l.notTerminated:
+		case l.hasTerminated && e.terminated != l.notTerminated:
 			e.fail("JavaThread state %#x", e.terminated)
 		case e.osthread == 0 || e.handle == 0:
 			e.fail("JavaThread not started")
@@ -206,7 +208,9 @@ func (vm *VM) readThreadObjects(es []*entry) {
 			e.eetop = u64(p, l.threadEETop)
 			e.javaID = int64(u64(p, l.threadTID))
 			e.name.ref = l.ref(p, l.threadName)
-			if e.eetop != e.jt {
+			// A thread that has exited clears its eetop before its
+			// JavaThread leaves the list: gone if the rest holds still.
+			if e.eetop != e.jt && e.eetop != 0 {
 				e.fail("Thread.eetop %#x is not the JavaThread %#x", e.eetop, e.jt)
 			}
 		}, func() { e.fail("thread object not readable") })
@@ -338,7 +342,11 @@ func (vm *VM) recheckThread(b *batch, e *entry) {
 		if l.jtVThread != 0 {
 			v = u64(p, l.jtVThread-l.jtStart)
 		}
-		if u64(p, l.jtOSThread-l.jtStart) != e.osthread || u64(p, l.jtThreadObj-l.jtStart) != e.handle || v != e.vhandle || u32(p, l.jtTerminated-l.jtStart) != e.terminated {
+		t := uint32(0)
+		if l.hasTerminated {
+			t = u32(p, l.jtTerminated-l.jtStart)
+		}
+		if u64(p, l.jtOSThread-l.jtStart) != e.osthread || u64(p, l.jtThreadObj-l.jtStart) != e.handle || v != e.vhandle || t != e.terminated {
 			e.fail("JavaThread changed")
 		}
 	}, func() { e.fail("JavaThread gone") })

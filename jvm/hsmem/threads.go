@@ -77,7 +77,8 @@ func (vm *VM) Threads() (s Scan, err error) {
 		vm.readEntries(pending)
 		var again []*entry
 		for _, e := range pending {
-			if e.gone {
+			// Thread.eetop cleared, all else held still: exited.
+			if e.gone || e.err == "" && e.eetop == 0 {
 				s.Gone++
 				continue
 			}

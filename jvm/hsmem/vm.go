@@ -59,6 +59,7 @@ type layout struct {
 	jtThreadObj     uint64
 	jtVThread       uint64 // 0: no virtual threads (before 21)
 	jtTerminated    uint64
+	hasTerminated   bool // JDK 8 exports no JavaThread::_terminated
 	notTerminated   uint32
 	threadExiting   uint32
 	handleIndirect  bool // _threadObj is an OopHandle (17+), not an oop
@@ -245,13 +246,17 @@ func (r *resolver) resolveJavaThread(l *layout) {
 	if f, ok := r.lookup("JavaThread", "_vthread"); ok {
 		l.jtVThread = f.offset
 	}
-	l.jtTerminated = r.off("JavaThread", "_terminated")
-	nt, ok1 := t.ints["JavaThread::_not_terminated"]
-	te, ok2 := t.ints["JavaThread::_thread_exiting"]
-	if !ok1 || !ok2 {
-		r.fail("no JavaThread::_not_terminated/_thread_exiting constants")
+	// JDK 8 has no _terminated in its tables: an exiting thread is then
+	// told by its Thread.eetop, cleared before it leaves the list.
+	if f, ok := r.lookup("JavaThread", "_terminated"); ok {
+		l.jtTerminated, l.hasTerminated = f.offset, true
+		nt, ok1 := t.ints["JavaThread::_not_terminated"]
+		te, ok2 := t.ints["JavaThread::_thread_exiting"]
+		if !ok1 || !ok2 {
+			r.fail("no JavaThread::_not_terminated/_thread_exiting constants")
+		}
+		l.notTerminated, l.threadExiting = uint32(nt), uint32(te)
 	}
-	l.notTerminated, l.threadExiting = uint32(nt), uint32(te)
 	tid, _ := r.lookup("OSThread", "_thread_id")
 	l.osThreadID = r.off("OSThread", "_thread_id")
 	l.osThreadIDSize = 4
@@ -369,8 +374,11 @@ func (r *resolver) need(fs map[string]javaField, cls, name string) javaField {
 // setSpans sets how much of a JavaThread, Thread and String is read: just
 // enough to cover every field read.
 func (l *layout) setSpans() {
-	l.jtStart = min(l.jtOSThread, l.jtThreadObj, l.jtTerminated)
-	l.jtEnd = max(l.jtOSThread+8, l.jtThreadObj+8, l.jtTerminated+4)
+	l.jtStart = min(l.jtOSThread, l.jtThreadObj)
+	l.jtEnd = max(l.jtOSThread+8, l.jtThreadObj+8)
+	if l.hasTerminated {
+		l.jtStart, l.jtEnd = min(l.jtStart, l.jtTerminated), max(l.jtEnd, l.jtTerminated+4)
+	}
 	if l.jtVThread != 0 {
 		l.jtStart, l.jtEnd = min(l.jtStart, l.jtVThread), max(l.jtEnd, l.jtVThread+8)
 	}
