@@ -1,7 +1,6 @@
 package hsmem
 
 import (
-	"os"
 	"strconv"
 	"testing"
 	"time"
@@ -12,7 +11,7 @@ import (
 // scan (kernel names read for every thread) is reported apart.
 func BenchmarkThreads(b *testing.B) {
 	for _, n := range []int{200, 2000} {
-		for _, j := range benchJDKs(b) {
+		for _, j := range jdks(b) {
 			b.Run(j.name+"/"+strconv.Itoa(n), func(b *testing.B) {
 				p := startProbe(b, j.java, small, "--threads", strconv.Itoa(n))
 				vm := openVM(b, p.pid)
@@ -39,16 +38,4 @@ func BenchmarkThreads(b *testing.B) {
 			})
 		}
 	}
-}
-
-func benchJDKs(b *testing.B) []jdk {
-	b.Helper()
-	if classes == "" {
-		b.Skip("SKIPPED: HsProbe was not compiled (no javac)")
-	}
-	out := []jdk{{name: "path", java: "java"}}
-	if _, err := os.Stat(temurin25); err == nil {
-		out = append(out, jdk{name: "temurin25", java: temurin25, major: 25})
-	}
-	return out
 }

@@ -24,10 +24,13 @@ func TestNamesMatchSelfReport(t *testing.T) {
 			"-UseCompressedOops":     {"-XX:-UseCompressedOops"},
 			"DisableAttachMechanism": {"-XX:+DisableAttachMechanism"},
 			"G1":                     {"-XX:+UseG1GC"},
+			// 64 MB of heap lies below 4 GB: a narrow oop is the address.
+			// Placed at 64 GB, narrow oops have a base and a shift.
+			"HeapBaseMinAddress=64g":      {"-XX:HeapBaseMinAddress=64g"},
+			"-UseCompressedClassPointers": {"-XX:-UseCompressedClassPointers"},
 		}
 		if j.major >= 25 {
 			configs["+UseCompactObjectHeaders"] = []string{"-XX:+UseCompactObjectHeaders"}
-			configs["-UseCompressedClassPointers"] = []string{"-XX:-UseCompressedClassPointers"}
 		}
 		for name, flags := range configs {
 			t.Run(j.name+"/"+name, func(t *testing.T) {
@@ -38,7 +41,8 @@ func TestNamesMatchSelfReport(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				t.Logf("JDK %d flags %+v", vm.Major, vm.Flags)
+				t.Logf("JDK %d flags %+v, narrow oops base %#x shift %d, narrow klass base %#x shift %d",
+					vm.Major, vm.Flags, vm.lay.oopBase, vm.lay.oopShift, vm.lay.klassBase, vm.lay.klassShift)
 				checkAgainstSelf(t, s, p.selfReported())
 			})
 		}
@@ -74,7 +78,7 @@ func TestChurn(t *testing.T) {
 				tid int
 			}
 			var born []seen // "c<seq>" names, checked once the thread reported its TID
-			var scans, wrong, checked, churnSeen, unvalidated, retries int
+			var scans, wrong, checked, churnSeen, unvalidated, retries, gone int
 			why := map[string]int{}
 			for scans = 0; scans < 300; scans++ {
 				s, err := vm.Threads()
@@ -86,6 +90,7 @@ func TestChurn(t *testing.T) {
 					why[reasonKind(u.Reason)]++
 				}
 				retries += s.Retries
+				gone += s.Gone
 				for _, th := range s.Threads {
 					n := th.Name
 					switch {
@@ -118,8 +123,8 @@ func TestChurn(t *testing.T) {
 					t.Errorf("c%d read on TID %d; it runs on %d", b.seq, b.tid, tid)
 				}
 			}
-			t.Logf("%d scans: %d churn names checked (%d renamed, %d as born), %d wrong, %d unvalidated, %d retries",
-				scans, checked, churnSeen, len(born), wrong, unvalidated, retries)
+			t.Logf("%d scans: %d churn names checked (%d renamed, %d as born), %d wrong, %d unvalidated, %d retries, %d exiting",
+				scans, checked, churnSeen, len(born), wrong, unvalidated, retries, gone)
 			t.Logf("unvalidated, by reason: %v", why)
 			if checked == 0 {
 				t.Fatal("no churn thread was ever read: the test did not test anything")

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,7 +33,8 @@ func TestMain(m *testing.M) {
 				return 1
 			}
 			defer os.RemoveAll(dir)
-			out, err := exec.Command(javac, "--release", "17", "-encoding", "UTF-8", "-d", dir, "testdata/HsProbe.java").CombinedOutput()
+			// Java 8 class files: every JDK the tests find runs them.
+			out, err := exec.Command(javac, "--release", "8", "-encoding", "UTF-8", "-d", dir, "testdata/HsProbe.java").CombinedOutput()
 			if err != nil {
 				fmt.Fprintf(os.Stderr, "javac: %v\n%s", err, out)
 				return 1
@@ -50,21 +52,116 @@ type jdk struct {
 	major      int
 }
 
-const temurin25 = "/usr/lib/jvm/temurin-25-jdk-amd64/bin/java"
+// testJDKsEnv lists more java launchers to test (colon-separated paths to
+// bin/java), besides the ones found on their own: the java on PATH, and
+// /usr/lib/jvm/*/bin/java and /opt/jdk*/bin/java (where
+// scripts/fetch-test-jdks.sh puts JDK 8, 11, 21 and 25).
+const testJDKsEnv = "JSCHEDLAT_TEST_JDKS"
 
-// jdks are the JVMs present: the java on PATH and Temurin 25.
-func jdks(t *testing.T) []jdk {
+var found struct {
+	once sync.Once
+	jdks []jdk
+	errs []string
+}
+
+// jdks are the JVMs present: the java on PATH and those in testJDKsEnv,
+// then those found under /usr/lib/jvm and /opt for each feature release
+// not listed yet; each once (by its real path). A launcher that is there
+// but does not tell its version is an error, not a skip.
+func jdks(t testing.TB) []jdk {
 	t.Helper()
 	testenv.RequireJava(t)
 	if classes == "" {
 		t.Skip("SKIPPED: HsProbe was not compiled")
 	}
-	out := []jdk{{name: "path", java: "java"}}
-	if _, err := os.Stat(temurin25); err == nil {
-		out = append(out, jdk{name: "temurin25", java: temurin25, major: 25})
+	found.once.Do(func() { found.jdks, found.errs = findJDKs() })
+	for _, e := range found.errs {
+		t.Error(e)
 	}
-	return out
+	var names []string
+	for _, j := range found.jdks {
+		names = append(names, fmt.Sprintf("%s (%d)", j.name, j.major))
+	}
+	t.Logf("JDKs: %s", strings.Join(names, ", "))
+	return found.jdks
 }
+
+// findJDKs finds the java launchers and asks each its version.
+func findJDKs() ([]jdk, []string) {
+	type cand struct {
+		name, java string
+		explicit   bool // on PATH or in testJDKsEnv: kept even if its release is there already
+		major      int
+		err        error
+	}
+	var cands []*cand
+	seen := map[string]bool{}
+	add := func(name, java string, explicit bool) {
+		real, err := filepath.EvalSymlinks(java)
+		if err != nil {
+			real = java
+		}
+		if !seen[real] {
+			seen[real] = true
+			cands = append(cands, &cand{name: name, java: java, explicit: explicit})
+		}
+	}
+	if p, err := exec.LookPath("java"); err == nil {
+		add("path", p, true)
+	}
+	for _, j := range filepath.SplitList(os.Getenv(testJDKsEnv)) {
+		if j != "" {
+			add(filepath.Base(filepath.Dir(filepath.Dir(j))), j, true)
+		}
+	}
+	for _, pat := range []string{"/usr/lib/jvm/*/bin/java", "/opt/jdk*/bin/java"} {
+		m, _ := filepath.Glob(pat)
+		for _, j := range m {
+			add(filepath.Base(filepath.Dir(filepath.Dir(j))), j, false)
+		}
+	}
+	var wg sync.WaitGroup
+	for _, c := range cands {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.major, c.err = javaMajor(c.java)
+		}()
+	}
+	wg.Wait()
+	var out []jdk
+	var bad []string
+	releases := map[int]bool{}
+	for _, c := range cands {
+		switch {
+		case c.err != nil:
+			bad = append(bad, fmt.Sprintf("%s: %v", c.java, c.err))
+		case c.explicit || !releases[c.major]:
+			releases[c.major] = true
+			out = append(out, jdk{name: c.name, java: c.java, major: c.major})
+		}
+	}
+	return out, bad
+}
+
+// javaMajor is the feature release java -version reports ("1.8.0_x" is 8).
+func javaMajor(java string) (int, error) {
+	out, err := exec.Command(java, "-version").CombinedOutput()
+	if err != nil {
+		return 0, fmt.Errorf("java -version: %v: %s", err, out)
+	}
+	m := versionRE.FindStringSubmatch(string(out))
+	if m == nil {
+		return 0, fmt.Errorf("no version in %q", out)
+	}
+	f := strings.Split(m[1], ".")
+	if f[0] == "1" && len(f) > 1 {
+		f = f[1:]
+	}
+	return strconv.Atoi(f[0])
+}
+
+var versionRE = regexp.MustCompile(`version "([0-9][0-9.]*)`)
 
 // probe is a running HsProbe and what its threads said about themselves.
 type probe struct {

@@ -1,6 +1,7 @@
-import java.io.File;
 import java.io.FileInputStream;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Paths;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.LockSupport;
@@ -12,7 +13,7 @@ import java.util.concurrent.locks.LockSupport;
 //   C <seq> <tid>               a churn thread: born "c<seq>", it then renames
 //                               itself "churn-<tid>-<k>" / "チャーン-<tid>-<k>"
 //   V <java id> <carrier tid>   a mounted virtual thread (JDK 21+)
-// then "READY"; it exits when stdin closes. Compiled for Java 17: virtual
+// then "READY"; it exits when stdin closes. Compiled for Java 8: virtual
 // threads are started through reflection.
 //
 // Usage: java HsProbe [--threads N] [--churn N] [--spin-vt] [--pinned-vt FIFO]
@@ -27,9 +28,11 @@ public class HsProbe {
     };
     static final AtomicLong sink = new AtomicLong();
 
+    // The link itself ("PID/task/TID"): JDK 8 and 11 cache canonical paths
+    // (sun.io.useCanonCaches), which would give every thread the first's.
     static String tid() {
         try {
-            return new File("/proc/thread-self").getCanonicalFile().getName();
+            return Files.readSymbolicLink(Paths.get("/proc/thread-self")).getFileName().toString();
         } catch (Exception e) {
             return "?";
         }
