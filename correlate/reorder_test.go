@@ -47,17 +47,51 @@ func TestReorderMatchesLiveOrder(t *testing.T) {
 		}
 	}
 
+	checkLiveOrder(t, "random lag", in, want, 0)
+	checkLiveOrder(t, "random lag, emitting", in, want, 97)
+
+	// Per-CPU batches as the kernel side sends them: each CPU's events in
+	// order, a batch of one CPU behind the other's, with ties across CPUs.
+	in = in[:0]
+	for b := 0; b < 40; b++ {
+		for cpu := 0; cpu < 2; cpu++ {
+			for i := 0; i < 60; i++ {
+				tm := int64(b*60+i)*1_000_000 + int64(cpu*rng.Intn(2))*1_000_000
+				in = append(in, sched.Event{Time: tm, Tid: uint32(len(in)), CPU: uint32(cpu)})
+			}
+		}
+	}
+	want = append(want[:0], in...)
+	sort.SliceStable(want, func(i, j int) bool { return want[i].Time < want[j].Time })
+	checkLiveOrder(t, "batches", in, want, 0)
+	checkLiveOrder(t, "batches, emitting", in, want, 45)
+}
+
+// checkLiveOrder feeds in to a Live, emitting every emitEvery events (0:
+// only Flush at the end) at the newest time seen, and wants want's order.
+func checkLiveOrder(t *testing.T, name string, in, want []sched.Event, emitEvery int) {
+	t.Helper()
 	var rows []uint32
 	l := NewLive(&Joiner{Pid: 1, Namer: NewNamer(0)}, writerFunc(func(r *record.Record) error { rows = append(rows, r.Tid); return nil }))
+	var newest int64
 	for i := range in {
 		l.Add(&in[i])
+		newest = max(newest, in[i].Time)
+		if emitEvery > 0 && i%emitEvery == 0 {
+			if err := l.Emit(newest); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 	if err := l.Flush(); err != nil {
 		t.Fatal(err)
 	}
+	if len(rows) != len(want) {
+		t.Fatalf("%s: %d rows, want %d", name, len(rows), len(want))
+	}
 	for i := range want {
 		if rows[i] != want[i].Tid {
-			t.Fatalf("live: row %d is tid %d, want %d", i, rows[i], want[i].Tid)
+			t.Fatalf("%s: row %d is tid %d, want %d", name, i, rows[i], want[i].Tid)
 		}
 	}
 }
