@@ -355,6 +355,8 @@ func (s *Session) add(ev *sched.Event) {
 	case ev.Kind.Wait():
 		s.events.Add(1)
 		tg.events++
+	case ev.Kind.VMOp() && tg.ref != nil:
+		tg.ref.vmOp(ev) // what its thread dumps cost
 	}
 	if tg.evlog != nil {
 		if err := tg.evlog.Write(ev); err != nil {

@@ -206,6 +206,7 @@ func (s *Session) newTarget(pid int, label string, hs *bpf.HotSpotStatus) *targe
 		mem, src := s.identitySources(pid, label)
 		if mem != nil || src != nil {
 			tg.ref = newRefresher(pid, mem, src, tg.live, tg.store, s.cfg.DumpInterval, s.cfg.Budget)
+			tg.ref.vmops = hs != nil && hs.VMOps
 			tg.ref.onMemory = s.carriersOf(pid)
 			ref := tg.ref
 			tg.live.NeedDump = func(tid uint32, comm string, t int64) bool {
