@@ -541,10 +541,12 @@ const (
 	opSlack = 100 * time.Microsecond
 	// maxOps bounds the operations kept for the dumps' windows.
 	maxOps = 4096
-	// settleAfter is how long after a dump its operations may still
-	// arrive: a drain period and the reader's wakeup (DeliverySlack),
-	// twice over for a loaded host.
-	settleAfter = 2 * correlate.DeliverySlack
+	// settleAfter is how long after a dump its operations are awaited
+	// when no later operation of the JVM shows that they are in: a drain
+	// period and the reader's wakeup (DeliverySlack) many times over, as
+	// a reader late on a loaded host would have them charged by the
+	// counters. Meanwhile the dump counts with the counters' charge.
+	settleAfter = 25 * correlate.DeliverySlack
 )
 
 // A vmOp is one VM operation as HotSpot's vmops probes report it: its
