@@ -162,7 +162,7 @@ func (m *Metrics) Register(r Run) {
 	m.counterFunc("jschedlat_thread_dumps_total", "Thread dumps taken.", func() float64 { return float64(dumps().Taken) })
 	m.counterFunc("jschedlat_thread_dump_failures_total", "Thread dumps that failed.", func() float64 { return float64(dumps().Failed) })
 	m.counterFunc("jschedlat_thread_dump_seconds_total", "Wall time of the thread dumps taken.", func() float64 { return dumps().Wall.Seconds() })
-	m.counterFunc("jschedlat_thread_dump_jvm_stopped_seconds_total", "Time the thread dumps kept the JVM stopped at safepoints (where the JVM reports it).", func() float64 {
+	m.counterFunc("jschedlat_thread_dump_jvm_stopped_seconds_total", "Time the thread dumps' own VM operations kept the JVM stopped at safepoints (HotSpot's vmops probes and its safepoint counters; the counters over the dump's window where the probes are off).", func() float64 {
 		return dumps().Stopped.Seconds()
 	})
 	m.counterFunc("jschedlat_thread_dump_deferred_seconds_total", "Time dump requests waited for the rate limit or the --dump-budget.", func() float64 { return dumps().Deferred.Seconds() })
