@@ -135,8 +135,7 @@ type Session struct {
 	events  atomic.Uint64 // waits read (the metrics server reads it too)
 	started time.Time
 	opened  map[int]*hsmem.Source // JVMs' memory opened before their target
-	gc      *startupGC
-	exited  bool // the one PID exited
+	exited  bool                  // the one PID exited
 
 	targetSet
 }
@@ -145,11 +144,10 @@ type Session struct {
 // On an error nothing is left open, and an existing record file is left as
 // it was.
 func New(cfg Config) (_ *Session, err error) {
-	s := &Session{cfg: cfg, gc: holdGC()}
+	s := &Session{cfg: cfg}
 	s.targetSet.init()
 	defer func() {
 		if err != nil {
-			s.gc.release()
 			s.closeFiles()
 		}
 	}()
@@ -257,7 +255,6 @@ func (s *Session) Run(ctx context.Context) (st Stats, err error) {
 		// ~370/s on the workload of the observer benchmark).
 		runtime.GOMAXPROCS(1)
 	}
-	defer s.gc.release() // returned early
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	s.cancel = cancel
@@ -275,7 +272,7 @@ func (s *Session) Run(ctx context.Context) (st Stats, err error) {
 		s.discover()
 		s.logStart()
 	}
-	s.gc.release()
+	freeStartupMemory()
 	// The span the records cover, for report (FILE.runs.jsonl): from when
 	// the processes running now are traced (a JVM started later is traced
 	// from its discovery, up to a scan later).
