@@ -6,23 +6,51 @@
 # One JVM (testdata/java/Workload.java: WORKERS pool threads of 1.5-3 ms of
 # CPU then 1 ms asleep, HOGS threads that rarely sleep, self-renaming and
 # short-lived threads: more CPU asked than the machine has) runs for the whole
-# experiment. After WARMUP seconds, R rounds each run these variants in turn
-# (the order reversed every other round), each over a window of W seconds:
+# experiment. Two phases, both with these variants:
 #   off    untraced
 #   min0   bin/jschedlat attach PID --min-latency 0 -o FILE (every wait)
-#   perf   perf sched record -a -o FILE -- sleep N (system-wide)
-# A tracer is started before its window and stopped with SIGINT after it.
-# Per window:
+#   perf   perf sched record -a -o FILE -- CMD (system-wide)
+#
+# 1. Kernel cost per event (after WARMUP s; PP_R repetitions of min0 and
+#    perf, the order reversed every other one, with an off run before and
+#    after each): bench/pingpong, two threads pinned to CPU PP_CPU
+#    (SCHED_FIFO PP_FIFO: nothing runs between them, no wakeup preempts)
+#    pass a byte through two pipes PP_N times, and print the CPU time
+#    (schedstat run time) they were charged per round trip. A tracer's tracepoint handlers and BPF programs run on those
+#    switches and wakeups and are charged to them, so, against the mean of
+#    the untraced runs just before and after, the difference is what the
+#    tracer's kernel side costs per round trip:
+#      perf: perf sched record -a -o FILE -- pingpong (its workload instead
+#            of sleep); per event = the difference over the events fired in
+#            the ping-pong's threads (perf script by TID; lost samples
+#            counted as fired, in the proportion of the whole file)
+#      min0: jschedlat attached to the JVM, as in phase 2 (the ping-pong is
+#            not its target: its hooks run and filter); pingpong -bpf-pid
+#            also reads its programs' run_time_ns and run_cnt
+#            (kernel.bpf_stats_enabled=1) around the round trips: per call,
+#            the difference against the BPF run time the kernel counts;
+#            their gap (outside ns/call: the tracepoint's dispatch to BPF,
+#            bpf_stats' own clock reads) is not in the run time (taken
+#            as 0 if the difference is below the run time)
+#    PP_N is small enough that perf's 4 MiB per-CPU buffer holds a run.
+# 2. Host CPU (R rounds, the variants in turn, the order reversed every
+#    other round), each over a window of W seconds; a tracer is started
+#    before its window and stopped with SIGINT after it (perf's workload is
+#    sleep). Per window:
 #   tracer CPU  run time of all the tracer's threads (user + system, from
 #               /proc/PID/task/*/schedstat), ms per second
 #   BPF         the kernel time of the BPF programs the tracer holds
 #               (run_time_ns with kernel.bpf_stats_enabled=1, through
-#               bench/bpfstats -pid), ms per second. perf's tracepoint
-#               handlers have no such counter: their cost is charged to the
-#               tasks that switch, and is missing from perf's column
-#   host CPU    tracer CPU + BPF
+#               bench/bpfstats -pid), ms per second: measured
+#   kernel      the tracer's kernel side in full, ms per second, estimated
+#               with phase 1's medians: perf: ns per event x the events it
+#               fired per second (samples + lost, over perf's own first to
+#               last sample); jschedlat: BPF + its calls per second x the
+#               outside ns per call. Both run on other tasks' CPU time
+#   host CPU    tracer CPU + kernel
 #   events/s    what the tracer recorded: jschedlat's events (its summary),
-#               perf's samples (every switch and wakeup of the host)
+#               perf's events (every switch, wakeup and run-time update of
+#               the host)
 #   run_delay   the JVM's run-queue wait, ms per second, and
 #   switch-ins  its switch-ins per second: deltas of fields 2 and 3 of
 #               /proc/PID/task/*/schedstat summed over its threads
@@ -32,8 +60,11 @@
 # With MD set (scripts/bench.sh), also appends the markdown fragment.
 #
 # Usage (root): scripts/bench-hostcpu.sh
-# Environment (defaults in brackets; about R*3*(W+5) s plus start-ups):
+# Environment (defaults in brackets; about PP_R*8 + R*3*(W+5) s plus
+# start-ups, 5 min at the defaults):
 #   R [5] rounds   W [10] window s   WARMUP [5] s   COOLDOWN [1] s
+#   PP_R [5] ping-pong repetitions   PP_N [5000] round trips per run
+#   PP_CPU [last CPU]   PP_FIFO [1] SCHED_FIFO priority (0 = SCHED_OTHER)
 #   WORKERS [6] HOGS [2]  Workload's settings   DISTURB_PCT [2]
 #   JAVA [java] JAVAC [javac]   KEEP [0] 1 = keep the logs
 #   TITLE the markdown fragment's heading
@@ -44,20 +75,22 @@ cd "$(dirname "$0")/.."
 
 R=${R:-5} W=${W:-10} WARMUP=${WARMUP:-5} COOLDOWN=${COOLDOWN:-1}
 WORKERS=${WORKERS:-6} HOGS=${HOGS:-2} DISTURB_PCT=${DISTURB_PCT:-2}
+PP_R=${PP_R:-5} PP_N=${PP_N:-5000} PP_CPU=${PP_CPU:-$(($(nproc) - 1))} PP_FIFO=${PP_FIFO:-1}
 JAVA=${JAVA:-java} JAVAC=${JAVAC:-javac} KEEP=${KEEP:-0}
 TITLE=${TITLE:-6. Host CPU side by side with perf sched record}
 
 die() { echo "bench-hostcpu: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "must run as root (loads eBPF, runs perf, sets sysctls): sudo $0"
-for n in R W WARMUP COOLDOWN WORKERS HOGS; do
+for n in R W WARMUP COOLDOWN WORKERS HOGS PP_R PP_N PP_CPU PP_FIFO; do
 	[[ ${!n} =~ ^[0-9]+$ ]] || die "$n=${!n}: must be a whole number"
 done
 [[ $DISTURB_PCT =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "DISTURB_PCT=$DISTURB_PCT: must be a number"
-if [ "$R" -lt 1 ] || [ "$W" -lt 1 ]; then die "R and W must be >= 1"; fi
+if [ "$R" -lt 1 ] || [ "$W" -lt 1 ] || [ "$PP_R" -lt 1 ] || [ "$PP_N" -lt 1 ]; then die "R, W, PP_R and PP_N must be >= 1"; fi
+[ "$PP_CPU" -lt "$(nproc)" ] || die "PP_CPU=$PP_CPU: this machine has CPUs 0-$(($(nproc) - 1))"
 for t in "$JAVA" "$JAVAC"; do command -v "$t" >/dev/null || die "$t not found (apt-get install openjdk-17-jdk-headless)"; done
 [ -x bin/jschedlat ] || die "bin/jschedlat missing: run make build"
 command -v go >/dev/null || PATH=$PATH:/usr/local/go/bin
-command -v go >/dev/null || die "go not found: needed to build bench/schedwin and bench/bpfstats"
+command -v go >/dev/null || die "go not found: needed to build bench/schedwin, bench/bpfstats and bench/pingpong"
 [ -r /proc/self/schedstat ] || die "/proc/*/schedstat missing: kernel without CONFIG_SCHEDSTATS"
 [ -e /proc/sys/kernel/bpf_stats_enabled ] || die "kernel without kernel.bpf_stats_enabled (needs Linux >= 5.8)"
 perf_bin=$(command -v perf || true) perf_skip=""
@@ -85,6 +118,7 @@ trap 'exit 130' INT TERM
 
 go build -o "$work/schedwin" ./bench/schedwin
 go build -o "$work/bpfstats" ./bench/bpfstats
+go build -o "$work/pingpong" ./bench/pingpong
 mkdir -p "$work/classes"
 "$JAVAC" -d "$work/classes" testdata/java/Workload.java
 [ -z "$old_delayacct" ] || sysctl -qw kernel.task_delayacct=1
@@ -95,7 +129,7 @@ md_begin "$TITLE"
 echo "== bench-hostcpu: host CPU of recording every wait of one JVM, against perf sched record -a"
 echo "machine: $(md_machine)   load: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "jschedlat: $(md_commit)   java: $("$JAVA" -version 2>&1 | head -1)"
-echo "settings: R=$R W=${W}s WARMUP=${WARMUP}s COOLDOWN=${COOLDOWN}s WORKERS=$WORKERS HOGS=$HOGS"
+echo "settings: R=$R W=${W}s WARMUP=${WARMUP}s COOLDOWN=${COOLDOWN}s WORKERS=$WORKERS HOGS=$HOGS PP_R=$PP_R PP_N=$PP_N PP_CPU=$PP_CPU PP_FIFO=$PP_FIFO"
 [ -z "$perf_bin" ] || echo "perf: $perf_bin ($("$perf_bin" --version 2>&1 | head -1))"
 [ -z "$perf_skip" ] || echo "skipped perf: $perf_skip"
 echo
@@ -113,21 +147,142 @@ dur_s() { awk -v d="$1" 'BEGIN {
 	}
 	printf "%.6f", s }'; }
 
-jvm_secs=$((WARMUP + R * ${#modes[@]} * (W + 60) + 30)) # killed once measured; bounds a leftover
+jvm_secs=$((WARMUP + PP_R * ${#modes[@]} * 70 + R * ${#modes[@]} * (W + 60) + 30)) # killed once measured; bounds a leftover
 jargs=(Workload --seconds "$jvm_secs" --workers "$WORKERS" --hogs "$HOGS")
 jvm_cmd="$JAVA -cp $work/classes ${jargs[*]}"
 "$JAVA" -cp "$work/classes" "${jargs[@]}" >"$work/jvm.log" 2>&1 &
 jvm=$!
-results=$work/results.tsv cmds=$work/cmds.txt
+results=$work/results.tsv pp_results=$work/pp.tsv cmds=$work/cmds.txt
 : >"$results"
-echo "$jvm_cmd    # pid $jvm, for every round" >"$cmds"
+: >"$pp_results"
+echo "$jvm_cmd    # pid $jvm, for every round and jschedlat's ping-pong runs" >"$cmds"
 printf 'JVM pid %s\n  $ %s\n' "$jvm" "$jvm_cmd"
 sleep "$WARMUP"
 kill -0 "$jvm" 2>/dev/null || { cat "$work/jvm.log" >&2; die "the Workload JVM exited early"; }
 
+# await_tracing MODE LOG WHAT: returns once the tracer $tr traces.
+await_tracing() {
+	local i
+	for i in $(seq 600); do # up to 60 s on a busy host
+		case $1 in
+		min0) grep -q 'msg=tracing' "$2" 2>/dev/null && return 0 ;;
+		# perf execs its workload once its events are enabled.
+		perf) [ "$(ps -o comm= --ppid "$tr" 2>/dev/null)" = sleep ] && return 0 ;;
+		esac
+		kill -0 "$tr" 2>/dev/null || break
+		sleep 0.1
+	done
+	cat "$2" >&2
+	die "$1 did not start tracing ($3)"
+}
+# perf_stats FILE: "fired lost switch waking runtime other secs": the sched
+# events the file's tracepoints fired (samples + lost samples, from perf
+# report --stats), those lost, by event, and perf's first-to-last sample time.
+perf_stats() {
+	local ms
+	ms=$("$perf_bin" report -i "$1" --header-only 2>/dev/null | sed -nE 's/^# sample duration *: *([0-9.]+) ms.*/\1/p' | head -n1)
+	"$perf_bin" report -i "$1" --stats 2>/dev/null | awk -v ms="${ms:-0}" '
+		/ stats:$/ { ev = ($1 ~ /:/) ? $1 : ""; next } # not "Aggregated stats:"
+		ev != "" && $1 == "SAMPLE" { n[ev] += $3 }
+		ev != "" && $1 == "LOST_SAMPLES" { n[ev] += $3; lost += $3 }
+		END {
+			for (e in n) {
+				t += n[e]
+				if (e ~ /:sched_switch$/) sw += n[e]; else if (e ~ /:sched_wak(ing|eup)$/) wk += n[e]
+				else if (e ~ /:sched_stat_runtime$/) rt += n[e]; else o += n[e]
+			}
+			printf "%d %d %d %d %d %d %.6f\n", t, lost, sw, wk, rt, o, ms / 1000 }'
+}
+# pp_events FILE TID,TID: "all switch waking runtime other": the samples
+# whose task (where the tracepoint fired and its handler was charged) is one
+# of the TIDs.
+pp_events() {
+	"$perf_bin" script -i "$1" -F tid,event 2>/dev/null | awk -v tids="$2" '
+		BEGIN { split(tids, a, ","); for (i in a) want[a[i]] = 1 }
+		$1 in want { t++; e = $2
+			if (e ~ /:sched_switch:$/) sw++; else if (e ~ /:sched_wak(ing|eup):$/) wk++
+			else if (e ~ /:sched_stat_runtime:$/) rt++; else o++ }
+		END { printf "%d %d %d %d %d\n", t, sw, wk, rt, o }'
+}
+kv() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p" | head -n1; }
+
+# ---- phase 1: kernel cost per event
+PP_WARMUP=500
+pp_one() { # MODE REP
+	local mode=$1 rep=$2 txt=$work/pp-$1-$2.txt log=$work/pp-$1-$2.log out=$work/ppout-$1-$2
+	local pp=("$work/pingpong" -n "$PP_N" -warmup "$PP_WARMUP" -cpu "$PP_CPU" -fifo "$PP_FIFO")
+	local line n units=NA bpfrt=NA lostpct=NA mix="NA NA NA NA" rc=0
+	if [ "$mode" = perf ] && [ -n "$perf_skip" ]; then return 0; fi
+	kill -0 "$jvm" 2>/dev/null || { cat "$work/jvm.log" >&2; die "the Workload JVM exited early"; }
+	printf 'ping-pong %d %-5s load %s\n' "$rep" "$mode" "$(cut -d' ' -f1-3 /proc/loadavg)"
+	case $mode in
+	off)
+		echo "${pp[*]}    # ping-pong $rep, untraced" >>"$cmds"
+		"${pp[@]}" >"$txt" 2>"$log" || rc=$?
+		;;
+	perf)
+		echo "$perf_bin sched record -a -o $out -- ${pp[*]}    # ping-pong $rep" >>"$cmds"
+		"$perf_bin" sched record -a -o "$out" -- "${pp[@]}" >"$txt" 2>"$log" || rc=$?
+		grep -q 'Captured and wrote' "$log" || rc=1
+		;;
+	min0)
+		echo "bin/jschedlat attach $jvm --min-latency 0 -o $out    # ping-pong $rep, stopped with SIGINT after it" >>"$cmds"
+		bin/jschedlat attach "$jvm" --min-latency 0 -o "$out" 2>"$log" &
+		tr=$!
+		await_tracing min0 "$log" "ping-pong $rep"
+		echo "${pp[*]} -bpf-pid $tr    # ping-pong $rep, under jschedlat" >>"$cmds"
+		"${pp[@]}" -bpf-pid "$tr" >"$txt" 2>&1 || rc=$?
+		kill -INT "$tr" 2>/dev/null || true
+		wait "$tr" || rc=$((rc + $?))
+		tr=""
+		;;
+	esac
+	[ "$rc" = 0 ] || { cat "$txt" "$log" >&2; die "ping-pong $rep ($mode) failed"; }
+	line=$(grep -m1 '^pingpong: ' "$txt") || { cat "$txt" >&2; die "no line from pingpong (ping-pong $rep, $mode)"; }
+	echo "  ${line#pingpong: }"
+	n=$(kv "$line" n)
+	case $mode in
+	perf)
+		local fired lost sw wk rt o secs ppn ppsw ppwk pprt ppo
+		read -r fired lost sw wk rt o secs <<<"$(perf_stats "$out")"
+		read -r ppn ppsw ppwk pprt ppo <<<"$(pp_events "$out" "$(kv "$line" tids)")"
+		# Lost samples are not attributed to a task: counted fired in the
+		# ping-pong's threads in the proportion of the whole file.
+		read -r units lostpct mix <<<"$(awk -v p="$ppn" -v f="$fired" -v l="$lost" -v rts="$((n + PP_WARMUP))" \
+			-v sw="$ppsw" -v wk="$ppwk" -v rt="$pprt" -v o="$ppo" 'BEGIN {
+			k = (f > l) ? f / (f - l) : 1
+			printf "%.4f %.2f %.3f %.3f %.3f %.3f\n", p * k / rts, (f > 0 ? l / f * 100 : 0), sw * k / rts, wk * k / rts, rt * k / rts, o * k / rts }')"
+		echo "  perf: $fired events fired ($lost lost), $ppn recorded in the ping-pong's threads: $units per round trip (switch, waking, run-time, other: $mix)"
+		;;
+	min0)
+		units=$(awk -v c="$(kv "$line" bpf_calls)" -v n="$n" 'BEGIN { printf "%.4f", c / n }')
+		bpfrt=$(awk -v b="$(kv "$line" bpf_run_ns)" -v n="$n" 'BEGIN { printf "%.3f", b / n }')
+		;;
+	esac
+	rm -f "$out"
+	# mode rep cpu_ns_per_rt units_per_rt bpf_run_ns_per_rt lost_pct switch waking runtime other (per rt)
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$mode" "$rep" "$(kv "$line" cpu_ns_per_rt)" "$units" "$bpfrt" "$lostpct" "${mix// /$'\t'}" >>"$pp_results"
+	sleep 0.3
+}
+echo "== phase 1: kernel cost per event: bench/pingpong, $PP_N round trips on CPU $PP_CPU, untraced and under each tracer"
+# An untraced run before and after each traced one: the host drifts.
+pp_start=$SECONDS
+pp_one off 0
+for rep in $(seq "$PP_R"); do
+	if [ $((rep % 2)) = 1 ]; then order=(min0 perf); else order=(perf min0); fi
+	for m in "${order[@]}"; do
+		pp_one "$m" "$rep"
+		pp_one off "$rep"
+	done
+done
+
+# ---- phase 2: host CPU and the JVM's disturbance
+pp_secs=$((SECONDS - pp_start))
+echo
+echo "== phase 2: the JVM's windows (phase 1 took $pp_secs s)"
 run_one() { # MODE ROUND
 	local mode=$1 rep=$2 out=$work/out-$1-$2 tlog=$work/tracer-$1-$2.log
-	local bp="" c0=0 c1=0 bpfns=NA evps=NA lost=NA line tcmd="" i ready=0 rc=0 t_ready t_stop secs
+	local bp="" c0=0 c1=0 bpfns=NA callsps=NA evps=NA lost=NA mix="NA NA NA NA" line tcmd="" rc=0 t_ready t_stop secs
 	if [ "$mode" = perf ] && [ -n "$perf_skip" ]; then return 0; fi
 	sync # no writeback of an earlier round's files inside this window
 	kill -0 "$jvm" 2>/dev/null || { cat "$work/jvm.log" >&2; die "the Workload JVM exited early"; }
@@ -146,17 +301,7 @@ run_one() { # MODE ROUND
 		;;
 	esac
 	if [ -n "$tr" ]; then
-		for i in $(seq 600); do # until it traces (up to 60 s on a busy host)
-			case $mode in
-			min0) grep -q 'msg=tracing' "$tlog" 2>/dev/null && ready=1 ;;
-			# perf execs its workload once its events are enabled.
-			perf) [ "$(ps -o comm= --ppid "$tr" 2>/dev/null)" = sleep ] && ready=1 ;;
-			esac
-			[ "$ready" = 1 ] && break
-			kill -0 "$tr" 2>/dev/null || break
-			sleep 0.1
-		done
-		[ "$ready" = 1 ] || { cat "$tlog" >&2; die "$mode did not start tracing (round $rep)"; }
+		await_tracing "$mode" "$tlog" "round $rep"
 		t_ready=$(now_ns)
 		echo "$tcmd    # round $rep, stopped with SIGINT after the window" >>"$cmds"
 		printf '  $ %s\n' "$tcmd"
@@ -173,6 +318,7 @@ run_one() { # MODE ROUND
 		if [ "$mode" = min0 ]; then
 			wait "$bp" || { cat "$work/bpf-$rep.txt" >&2; die "bpfstats failed (round $rep)"; }
 			bpfns=$(awk '/^bpfstats: / { for (i = 1; i <= NF; i++) if ($i ~ /^run_ns=/) s += substr($i, 8) } END { print s + 0 }' "$work/bpf-$rep.txt")
+			callsps=$(awk '/^bpfstats: / { for (i = 1; i <= NF; i++) if ($i ~ /^calls_per_s=/) s += substr($i, 13) } END { printf "%.1f", s + 0 }' "$work/bpf-$rep.txt")
 			sed 's/^/  /' "$work/bpf-$rep.txt"
 		fi
 		kill -INT "$tr" 2>/dev/null || true
@@ -192,21 +338,28 @@ run_one() { # MODE ROUND
 		else
 			# perf returns its workload's status (killed) when interrupted.
 			grep -q 'Captured and wrote' "$tlog" || { cat "$tlog" >&2; die "perf wrote no data (exit $rc, round $rep)"; }
-			ev=$(sed -nE 's/.*\(([0-9]+) samples\).*/\1/p' "$tlog" | head -n1)
-			lost=$({ grep -oiE 'lost [0-9]+' "$tlog" || true; } | awk '{ s += $2 } END { print s + 0 }')
 			echo "  perf: $(grep -m1 'Captured and wrote' "$tlog")"
+			# Every event its tracepoints fired (lost samples too: the
+			# handler ran), over perf's own first-to-last sample time.
+			local fired sw wk rt o psecs
+			read -r fired lost sw wk rt o psecs <<<"$(perf_stats "$out")"
+			ev=$fired
+			if awk -v s="$psecs" 'BEGIN { exit !(s > 1) }'; then secs=$psecs; fi
+			mix=$(awk -v t="$fired" -v a="$sw" -v b="$wk" -v c="$rt" -v d="$o" 'BEGIN { if (t > 0) printf "%.4f %.4f %.4f %.4f", a / t, b / t, c / t, d / t; else print "NA NA NA NA" }')
+			echo "  perf: $fired events fired over ${secs}s ($lost lost; switch, waking, run-time, other: $mix)"
 		fi
 		evps=$(awk -v e="${ev:-0}" -v d="$secs" 'BEGIN { printf "%.0f", (d > 0 ? e / d : 0) }')
 		rm -f "$out"
 	fi
 	echo "  ${line#schedwin: }"
-	# mode round run_delay_ms/s switch_ins/s tracer_cpu_ms/s bpf_ms/s events/s lost
-	awk -v mode="$mode" -v rep="$rep" -v c0="$c0" -v c1="$c1" -v bpf="$bpfns" -v evps="$evps" -v lost="${lost:-NA}" '{
+	# mode round run_delay_ms/s switch_ins/s tracer_cpu_ms/s bpf_ms/s events/s lost bpf_calls/s switch waking runtime other (shares of perf's events)
+	awk -v mode="$mode" -v rep="$rep" -v c0="$c0" -v c1="$c1" -v bpf="$bpfns" -v evps="$evps" -v lost="${lost:-NA}" -v calls="$callsps" -v mix="$mix" '{
 		for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
 		w = v["window_s"]
 		cpu = mode == "off" ? "NA" : sprintf("%.3f", (c1 - c0) / 1e6 / w)
 		b = bpf == "NA" ? (mode == "off" ? "NA" : "0") : sprintf("%.3f", bpf / 1e6 / w)
-		printf "%s\t%s\t%.3f\t%.1f\t%s\t%s\t%s\t%s\n", mode, rep, v["run_delay_ns"] / 1e6 / w, v["switch_ins"] / w, cpu, b, evps, lost
+		gsub(/ /, "\t", mix)
+		printf "%s\t%s\t%.3f\t%.1f\t%s\t%s\t%s\t%s\t%s\t%s\n", mode, rep, v["run_delay_ns"] / 1e6 / w, v["switch_ins"] / w, cpu, b, evps, lost, calls, mix
 	}' <<<"$line" >>"$results"
 	sleep "$COOLDOWN"
 }
@@ -218,14 +371,9 @@ done
 kill "$jvm" 2>/dev/null || true
 wait "$jvm" 2>/dev/null || true
 jvm=""
+echo "phase 1 took $pp_secs s, phase 2 $((SECONDS - pp_start - pp_secs)) s, all $SECONDS s"
 
 # ---- summary
-col() { awk -F'\t' -v m="$1" -v c="$2" '$1 == m && $c != "NA" { print $c }' "$results"; }
-# host CPU (tracer + BPF), one per round
-hostcol() { awk -F'\t' -v m="$1" '$1 == m && $5 != "NA" { printf "%.3f\n", $5 + ($6 == "NA" ? 0 : $6) }' "$results"; }
-# per round, MODE's value of column C over off's in the same round
-pratios() { awk -F'\t' -v m="$1" -v c="$2" '$1 == "off" { o[$2] = $c } $1 == m { v[$2] = $c }
-	END { for (r in v) if ((r in o) && o[r] > 0) printf "%.6f\n", v[r] / o[r] }' "$results"; }
 cellv() { # FMT VALUES... -> "median [min–max]" or —
 	local f=$1
 	shift
@@ -234,12 +382,76 @@ cellv() { # FMT VALUES... -> "median [min–max]" or —
 	awk -v f="$f" -v m="$m" -v lo="$lo" -v hi="$hi" 'BEGIN { printf f " [" f "–" f "]\n", m, lo, hi }'
 }
 medv() { [ $# -gt 0 ] && stats "$@" | cut -d' ' -f1 || echo NA; }
+label() { case $1 in off) echo "untraced" ;; min0) echo "jschedlat \`attach PID --min-latency 0\`" ;; perf) echo "\`perf sched record -a\`" ;; esac; }
+
+# Phase 1, per traced run of MODE against the mean of the untraced runs just
+# before and after it: added ns per round trip, events or calls per round
+# trip, added ns per event or call, BPF run time ns per call, added ns per
+# call outside the run time.
+ppvals() {
+	awk -F'\t' -v m="$1" 'function emit(base,   d) {
+		if (u <= 0) return
+		d = c - base
+		printf "%.3f\t%.4f\t%.3f\t%s\t%s\n", d, u, d / u, (b == "NA" ? "NA" : sprintf("%.3f", b / u)), (b == "NA" ? "NA" : sprintf("%.3f", (d - b) / u))
+	}
+	$1 == "off" { if (pending) emit((prev + $3) / 2); pending = 0; prev = $3; have = 1; next }
+	$1 == m && have { pending = 1; c = $3; u = $4; b = $5 }
+	END { if (pending) emit(prev) }' "$pp_results"
+}
+ppcol() { awk -F'\t' -v m="$1" -v c="$2" '$1 == m && $c != "NA" { print $c }' "$pp_results"; }
+ppv() { ppvals "$1" | awk -F'\t' -v c="$2" '$c != "NA" { print $c }'; }
+mapfile -t v < <(ppv perf 3)
+read -r perf_ns perf_ns_lo perf_ns_hi <<<"$(stats "${v[@]}")"
+mapfile -t v < <(ppv min0 5)
+read -r js_out js_out_lo js_out_hi <<<"$(stats "${v[@]}")"
+# The kernel side is at least the run time the kernel counts.
+read -r js_out_raw js_out js_out_lo js_out_hi <<<"$(awk -v a="$js_out" -v b="$js_out_lo" -v c="$js_out_hi" 'function z(x) { return x == "NA" ? x : (x < 0 ? 0 : x) }
+	BEGIN { print a, z(a), z(b), z(c) }')"
+
+pprows=()
+for m in "${modes[@]}"; do
+	n=$(ppcol "$m" 3 | wc -l)
+	[ "$n" -gt 0 ] || continue
+	mapfile -t cpu < <(ppcol "$m" 3 | awk '{ printf "%.3f\n", $1 / 1000 }')
+	if [ "$m" = off ]; then
+		pprows+=("| $(label "$m") | $n | $(cellv %.2f "${cpu[@]}") | — | — | — | — | — |")
+		continue
+	fi
+	mapfile -t d < <(ppv "$m" 1 | awk '{ printf "%.3f\n", $1 / 1000 }')
+	mapfile -t u < <(ppv "$m" 2)
+	mapfile -t a < <(ppv "$m" 3)
+	mapfile -t b < <(ppv "$m" 4)
+	mapfile -t o < <(ppv "$m" 5)
+	l=$(label "$m")
+	[ "$m" != min0 ] || l="$l (PID: the JVM; the ping-pong is not its target)"
+	pprows+=("| $l | $n | $(cellv %.2f "${cpu[@]}") | $(cellv %.2f "${d[@]}") | $(cellv %.2f "${u[@]}") | $(cellv %.0f "${a[@]}") | $(cellv %.0f "${b[@]}") | $(cellv %.0f "${o[@]}") |")
+done
+ppheader="| ping-pong run under | runs | ping-pong CPU µs/round trip | added µs/round trip | perf's events or jschedlat's BPF calls per round trip | added ns per event or call (all-in) | BPF run time ns/call (bpf_stats) | outside the run time ns/call |"
+pp_mix=$(awk -F'\t' '$1 == "perf" && $7 != "NA" { sw += $7; wk += $8; rt += $9; o += $10; n++ }
+	END { if (n) printf "%.2f switch, %.2f waking, %.2f run-time, %.2f other", sw / n, wk / n, rt / n, o / n }' "$pp_results")
+pp_noise=$(mapfile -t v < <(ppcol off 3); [ "${#v[@]}" -gt 1 ] && stats "${v[@]}" | awk '{ printf "%.1f%%", ($1 > 0 ? ($3 - $2) / $1 * 100 : 0) }' || echo "—")
+pp_lost=$(ppcol perf 6 | awk '{ if ($1 > m) m = $1 } END { printf "%.1f%%", m + 0 }')
+
+col() { awk -F'\t' -v m="$1" -v c="$2" '$1 == m && $c != "NA" { print $c }' "$results"; }
+# rowcol WHAT MODE [PERF_NS JS_OUT]: per round, WHAT = kern (the kernel
+# side, ms/s), host (tracer CPU + kern) or per (host, µs per event): perf's
+# kernel side is its events/s x PERF_NS; jschedlat's its BPF run time +
+# its calls/s x JS_OUT.
+rowcol() {
+	awk -F'\t' -v w="$1" -v m="$2" -v pn="${3:-$perf_ns}" -v jo="${4:-$js_out}" '$1 == m && $5 != "NA" {
+		if (m == "perf") { if (pn == "NA" || $7 == "NA") next; k = $7 * pn / 1e6 }
+		else { if ($6 == "NA" || $9 == "NA" || jo == "NA") next; k = $6 + $9 * jo / 1e6 }
+		if (w == "kern") printf "%.3f\n", k; else if (w == "host") printf "%.3f\n", $5 + k
+		else if ($7 > 0) printf "%.3f\n", ($5 + k) * 1000 / $7 }' "$results"
+}
+# per round, MODE's value of column C over off's in the same round
+pratios() { awk -F'\t' -v m="$1" -v c="$2" '$1 == "off" { o[$2] = $c } $1 == m { v[$2] = $c }
+	END { for (r in v) if ((r in o) && o[r] > 0) printf "%.6f\n", v[r] / o[r] }' "$results"; }
 rcell() { # MODE COLUMN -> "median ratio [min–max]" to off
 	local v
 	mapfile -t v < <(pratios "$1" "$2")
 	cellv %.3f "${v[@]}"
 }
-label() { case $1 in off) echo "untraced" ;; min0) echo "jschedlat \`attach PID --min-latency 0\`" ;; perf) echo "\`perf sched record -a\`" ;; esac; }
 
 rows=()
 for m in "${modes[@]}"; do
@@ -247,27 +459,55 @@ for m in "${modes[@]}"; do
 	[ "$n" -gt 0 ] || continue
 	mapfile -t cpu < <(col "$m" 5)
 	mapfile -t bpf < <(col "$m" 6)
-	mapfile -t host < <(hostcol "$m")
+	mapfile -t kern < <(rowcol kern "$m")
+	mapfile -t host < <(rowcol host "$m")
 	mapfile -t ev < <(col "$m" 7)
+	mapfile -t per < <(rowcol per "$m")
 	mapfile -t rd < <(col "$m" 3)
 	mapfile -t sw < <(col "$m" 4)
-	r_rd="—" r_sw="—"
+	r_rd="—" r_sw="—" bcell="—"
 	if [ "$m" != off ]; then r_rd=$(rcell "$m" 3) r_sw=$(rcell "$m" 4); fi
-	# host CPU per event recorded, µs, per round
-	mapfile -t per < <(awk -F'\t' -v m="$m" '$1 == m && $5 != "NA" && $7 > 0 { printf "%.3f\n", ($5 + ($6 == "NA" ? 0 : $6)) * 1000 / $7 }' "$results")
-	rows+=("| $(label "$m") | $n | $(cellv %.2f "${cpu[@]}") | $(cellv %.2f "${bpf[@]}") | $(cellv %.2f "${host[@]}") | $(cellv %.0f "${ev[@]}") | $(cellv %.2f "${per[@]}") | $(cellv %.1f "${rd[@]}") | $r_rd | $(cellv %.0f "${sw[@]}") | $r_sw |")
+	if [ "$m" = min0 ]; then bcell=$(cellv %.2f "${bpf[@]}"); elif [ "$m" = perf ]; then bcell="— (none: no BPF)"; fi
+	rows+=("| $(label "$m") | $n | $(cellv %.2f "${cpu[@]}") | $bcell | $(cellv %.2f "${kern[@]}") | $(cellv %.2f "${host[@]}") | $(cellv %.0f "${ev[@]}") | $(cellv %.2f "${per[@]}") | $(cellv %.1f "${rd[@]}") | $r_rd | $(cellv %.0f "${sw[@]}") | $r_sw |")
 done
-header="| variant | rounds | tracer CPU ms/s | BPF ms/s | host CPU ms/s | events/s | host CPU µs/event | JVM run_delay ms/s | × untraced | JVM switch-ins/s | × untraced |"
+header="| variant | rounds | tracer CPU ms/s | kernel: BPF run time ms/s (measured) | kernel side ms/s (estimated, all-in) | host CPU ms/s | events/s | host CPU µs/event | JVM run_delay ms/s | × untraced | JVM switch-ins/s | × untraced |"
+win_mix=$(awk -F'\t' '$1 == "perf" && $10 != "NA" { sw += $10; wk += $11; rt += $12; o += $13; n++ }
+	END { if (n) printf "%.0f%% switch, %.0f%% waking, %.0f%% run-time, %.0f%% other", sw / n * 100, wk / n * 100, rt / n * 100, o / n * 100 }' "$results")
+echo
+echo "== per-event kernel cost (phase 1): median [min-max] over the repetitions; added = against the mean of the untraced runs just before and after"
+printf '%s\n' "$ppheader" "${pprows[@]}" | sed 's/`//g'
+echo "perf's events per round trip in the ping-pong: ${pp_mix:-—}; in the JVM windows: ${win_mix:-—}; most lost in a ping-pong run: $pp_lost"
 echo
 echo "== results: median [min-max] over the rounds; × = per-round ratio to the untraced window of the same round"
 printf '%s\n' "$header" "${rows[@]}" | sed 's/`//g'
 
-mapfile -t hj < <(hostcol min0)
-mapfile -t hp < <(hostcol perf)
+# The target: host CPU against host CPU, medians over the rounds.
 t_cpu="not measured" t_dis="not measured"
+mapfile -t hj < <(rowcol host min0)
+mapfile -t hp < <(rowcol host perf)
 if [ "${#hj[@]}" -gt 0 ] && [ "${#hp[@]}" -gt 0 ]; then
-	t_cpu=$(awk -v j="$(medv "${hj[@]}")" -v p="$(medv "${hp[@]}")" 'BEGIN {
-		printf "%s (jschedlat %.2f ms/s with its BPF programs, perf %.2f ms/s without its kernel handlers: %.2f×)", (j < p ? "met" : "missed"), j, p, (p > 0 ? j / p : 0) }')
+	mapfile -t v < <(col min0 5); j_cpu=$(medv "${v[@]}")
+	mapfile -t v < <(col min0 6); j_bpf=$(medv "${v[@]}")
+	mapfile -t v < <(col min0 9); j_calls=$(medv "${v[@]}")
+	mapfile -t v < <(rowcol kern min0); j_kern=$(medv "${v[@]}")
+	mapfile -t v < <(col perf 5); p_cpu=$(medv "${v[@]}")
+	mapfile -t v < <(col perf 7); p_ev=$(medv "${v[@]}")
+	mapfile -t v < <(rowcol kern perf); p_kern=$(medv "${v[@]}")
+	# the same with the ends of phase 1's ranges
+	mapfile -t v < <(rowcol host min0 "$perf_ns" "$js_out_lo"); j_lo=$(medv "${v[@]}")
+	mapfile -t v < <(rowcol host min0 "$perf_ns" "$js_out_hi"); j_hi=$(medv "${v[@]}")
+	mapfile -t v < <(rowcol host perf "$perf_ns_lo" "$js_out"); p_lo=$(medv "${v[@]}")
+	mapfile -t v < <(rowcol host perf "$perf_ns_hi" "$js_out"); p_hi=$(medv "${v[@]}")
+	mapfile -t v < <(awk -F'\t' '$1 == "min0" && $5 != "NA" && $6 != "NA" { printf "%.3f\n", $5 + $6 }' "$results"); j_old=$(medv "${v[@]}")
+	t_cpu=$(awk -v j="$(medv "${hj[@]}")" -v p="$(medv "${hp[@]}")" -v jc="$j_cpu" -v jb="$j_bpf" -v jk="$j_kern" -v jn="$j_calls" -v jo="$js_out" \
+		-v pc="$p_cpu" -v pk="$p_kern" -v pe="$p_ev" -v pn="$perf_ns" -v jlo="$j_lo" -v jhi="$j_hi" -v plo="$p_lo" -v phi="$p_hi" -v jold="$j_old" \
+		-v pnlo="$perf_ns_lo" -v pnhi="$perf_ns_hi" -v jolo="$js_out_lo" -v johi="$js_out_hi" -v jraw="$js_out_raw" 'BEGIN {
+		v = j < p ? "met" : "missed"
+		robust = (v == "met") ? (jhi < plo) : (jlo > phi)
+		note = (jraw < 0) ? sprintf(" (measured %.0f, taken as 0)", jraw) : ""
+		printf "%s (host CPU, medians over the rounds: jschedlat %.2f ms/s = process %.2f + kernel %.2f, of which BPF run time %.2f measured and %.0f calls/s × %.0f ns%s outside it; perf %.2f ms/s = process %.2f + tracepoint handlers %.2f estimated, %.0f events/s × %.0f ns: %.2f×. ", v, j, jc, jk, jb, jn, jo, note, p, pc, pk, pe, pn, (p > 0 ? j / p : 0)
+		printf "Over phase 1'"'"'s ranges (perf %.0f–%.0f ns/event, jschedlat %.0f–%.0f ns/call outside): jschedlat %.2f–%.2f, perf %.2f–%.2f ms/s: %s. ", pnlo, pnhi, jolo, johi, jlo, jhi, plo, phi, (robust ? "the verdict holds over them" : "the verdict does not hold over all of them")
+		printf "With BPF run time alone, as the kernel counts it, jschedlat %.2f ms/s)", jold }')
 fi
 noise="—" spread=0
 if [ "$(col off 3 | wc -l)" -gt 1 ]; then
@@ -277,7 +517,7 @@ if [ "$(col off 3 | wc -l)" -gt 1 ]; then
 	spread=$(for c in 3 4; do mapfile -t v < <(col off "$c"); stats "${v[@]}"; done |
 		awk '{ s = ($1 > 0 ? ($3 - $2) / $1 * 100 : 0); if (s > m) m = s } END { printf "%.1f", m }')
 fi
-if [ "${#hj[@]}" -gt 0 ]; then
+if [ "$(col min0 3 | wc -l)" -gt 0 ]; then
 	mapfile -t a < <(pratios min0 3)
 	mapfile -t b < <(pratios min0 4)
 	# A difference the untraced windows alone exceed is no measure.
@@ -290,29 +530,54 @@ echo
 echo "target: jschedlat --min-latency 0 host CPU below perf sched record's: $t_cpu"
 echo "target: JVM run_delay and switch-ins within ${DISTURB_PCT}% of untraced: $t_dis"
 [ "$noise" = "—" ] || echo "noise: spread (max-min)/median of the untraced windows: run_delay, switch-ins: $noise"
+echo "noise: spread (max-min)/median of the untraced ping-pong runs: $pp_noise"
 
 # ---- markdown fragment
 [ -n "${MD:-}" ] || exit 0
 md "Recording every wait of one JVM (\`--min-latency 0\`) next to \`perf sched record -a\` on the same JVM, in" \
 	"one run. The workload (\`testdata/java/Workload.java --workers $WORKERS --hogs $HOGS\`: pool threads of 1.5–3 ms" \
 	"of CPU then 1 ms asleep, CPU hogs, self-renaming and short-lived threads) asks for more CPU than the machine" \
-	"has. One JVM runs throughout; after ${WARMUP} s, $R rounds each run the untraced window, jschedlat and perf in turn" \
-	"(the order reversed every other round), each window ${W} s, a tracer started before its window and stopped" \
-	"with SIGINT after it. Tracer CPU is the run time (user + system) of all the tracer's threads in the window" \
-	"(\`/proc/PID/task/*/schedstat\`); BPF is the kernel time of the BPF programs jschedlat holds" \
-	"(\`kernel.bpf_stats_enabled=1\`, run_time_ns through \`bench/bpfstats -pid\`), which runs on other tasks' CPU" \
-	"time; host CPU is their sum. perf's tracepoint handlers have no such counter: what they cost is charged to" \
-	"the tasks that switch and is **not** in perf's column (the comparison favours perf). events/s: jschedlat's" \
-	"events (its summary), perf's samples (every switch and wakeup of the host, not only the JVM's). The JVM's" \
-	"run_delay and switch-ins are the deltas of \`/proc/PID/task/*/schedstat\` summed over its threads" \
-	"(\`bench/schedwin\`); × is the median over the rounds of the ratio to the untraced window of the same round." \
+	"has. One JVM runs throughout. A tracer costs the host its own process's CPU and its kernel side: perf's" \
+	"tracepoint handlers, which write every sched event of the host into its buffers, and jschedlat's BPF" \
+	"programs, which run on every switch and wakeup of the host and record the JVM's; both run on the CPU time" \
+	"of the tasks that switch, in no counter of the tracer's. Both kernel sides are measured the same way first." \
 	"" \
-	"Settings: R=$R, W=${W} s, WARMUP=${WARMUP} s, COOLDOWN=${COOLDOWN} s ($("$JAVA" -version 2>&1 | head -1)); output files in \`$(dirname "$work")\`." \
-	"$([ "$R" -ge 5 ] && [ "$W" -ge 10 ] || echo "**Shortened run** (defaults R=5, W=10 s).")" \
+	"**Phase 1, kernel cost per event.** After ${WARMUP} s, $PP_R repetitions each run \`bench/pingpong\` under" \
+	"\`perf sched record -a\` (the same command as below, the ping-pong as its workload) and under jschedlat attached to" \
+	"the JVM as below (the ping-pong is not its target), the order reversed every other repetition, with an untraced" \
+	"run before and after each (the host drifts): two threads pinned" \
+	"to CPU $PP_CPU, SCHED_FIFO $PP_FIFO (nothing runs between them, no wakeup preempts), pass a byte through two pipes" \
+	"$PP_N times after $PP_WARMUP of warm-up, two switches and two wakeups per round trip. The CPU time the two threads are" \
+	"charged (schedstat run time, where the handlers and BPF programs that run on their switches and wakeups are" \
+	"charged), against the mean of the untraced runs just before and after, gives what each tracer adds per round trip. perf:" \
+	"divided by the events its tracepoints fired in the ping-pong's threads (\`perf script\` by TID; lost samples," \
+	"whose handler ran too, counted in the proportion of the whole file). jschedlat: divided by its BPF programs'" \
+	"calls, and set against their run time as the kernel counts it (\`kernel.bpf_stats_enabled=1\`, read by" \
+	"\`pingpong -bpf-pid\` around the round trips): what is outside the run time (the tracepoint's dispatch to the" \
+	"program, bpf_stats' own clock reads) is the difference, taken as 0 below. A ping-pong has hot caches: these are low estimates" \
+	"for both tools." \
+	"" "$ppheader" "|---|---|---|---|---|---|---|---|" "${pprows[@]}" "" \
+	"perf's events per round trip in the ping-pong: ${pp_mix:-—}; in the JVM windows below, its events were ${win_mix:-—} (medians of the rounds' shares). Most samples lost in a ping-pong run: $pp_lost. The untraced runs alone spread (max − min over median) $pp_noise." \
+	"" \
+	"**Phase 2, host CPU.** $R rounds each run the untraced window, jschedlat and perf in turn (the order reversed every" \
+	"other round), each window ${W} s, a tracer started before its window and stopped with SIGINT after it. Tracer CPU" \
+	"is the run time (user + system) of all the tracer's threads in the window (\`/proc/PID/task/*/schedstat\`). BPF" \
+	"run time is the kernel's count for the programs jschedlat holds (run_time_ns through \`bench/bpfstats -pid\`)." \
+	"The kernel side is **estimated** with phase 1's medians: perf's is the events its tracepoints fired per second in" \
+	"the window (samples + lost, over perf's own first to last sample) × its ns per event; jschedlat's is its measured" \
+	"BPF run time + its programs' calls per second × the ns per call outside the run time. Host CPU is tracer CPU +" \
+	"kernel side. events/s: jschedlat's events (its summary), perf's events (every switch, wakeup and run-time update" \
+	"of the host, not only the JVM's). The JVM's run_delay and switch-ins are the deltas of" \
+	"\`/proc/PID/task/*/schedstat\` summed over its threads (\`bench/schedwin\`); × is the median over the rounds of the" \
+	"ratio to the untraced window of the same round. bpf_stats stays enabled throughout: its clock reads are in" \
+	"jschedlat's kernel side in both phases (against jschedlat)." \
+	"" \
+	"Settings: R=$R, W=${W} s, WARMUP=${WARMUP} s, COOLDOWN=${COOLDOWN} s, PP_R=$PP_R, PP_N=$PP_N, PP_CPU=$PP_CPU, PP_FIFO=$PP_FIFO ($("$JAVA" -version 2>&1 | head -1)); output files in \`$(dirname "$work")\`." \
+	"$([ "$R" -ge 5 ] && [ "$W" -ge 10 ] && [ "$PP_R" -ge 5 ] || echo "**Shortened run** (defaults R=5, W=10 s, PP_R=5).")" \
 	"$(awk -v l="${start_load%% *}" -v n="$(nproc)" 'BEGIN { if (l > n) printf "**Busy host**: load average %s at the start on %d CPUs (other work): the JVM waits for a CPU most of the time and its untraced windows differ from each other by more than the disturbance looked for.", l, n }')" \
 	"$([ -n "$perf_bin" ] && [ -z "$perf_skip" ] && echo "perf: \`$perf_bin\` ($("$perf_bin" --version 2>&1 | head -1)).")" \
 	"$([ -z "$perf_skip" ] || echo "**perf skipped**: $perf_skip.")" \
-	"" "$header" "|---|---|---|---|---|---|---|---|---|---|---|" "${rows[@]}" "" \
+	"" "$header" "|---|---|---|---|---|---|---|---|---|---|---|---|" "${rows[@]}" "" \
 	"Noise: the untraced windows alone spread (max − min over median) $noise in run_delay and switch-ins; load average $(cut -d' ' -f1-3 /proc/loadavg) at the end." \
 	"" \
 	"Target: recording every wait (\`--min-latency 0\`) costs the host less CPU than perf sched record -a: $t_cpu" "" \
