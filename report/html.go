@@ -8,23 +8,28 @@ import (
 	"io"
 	"math"
 	"sort"
+	"sync"
 	"time"
 )
 
 //go:embed html.tmpl
 var htmlPage string
 
-var pageTmpl = template.Must(template.New("page").Funcs(template.FuncMap{
-	"ms":   ms,
-	"pct":  func(a, b uint64) string { return fmt.Sprintf("%.1f%%", 100*float64(a)/float64(max(b, 1))) },
-	"q":    func(h *Hist, q float64) string { return ms(h.Quantile(q)) },
-	"time": func(t time.Time) string { return t.Format("2006-01-02 15:04:05.000000000 UTC") },
-	"ts":   func(ns int64) string { return time.Unix(0, ns).UTC().Format("15:04:05.000000") },
-	"dur":  func(ns int64) string { return fmt.Sprintf("%.3f", float64(ns)/1e6) },
-	"share": func(r Request) string {
-		return fmt.Sprintf("%.1f%%", 100*r.Share())
-	},
-}).Parse(htmlPage))
+// pageTmpl is parsed when a page is first written, not at start-up: every
+// command (attach too) would otherwise pay for it (2,000 allocations).
+var pageTmpl = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("page").Funcs(template.FuncMap{
+		"ms":   ms,
+		"pct":  func(a, b uint64) string { return fmt.Sprintf("%.1f%%", 100*float64(a)/float64(max(b, 1))) },
+		"q":    func(h *Hist, q float64) string { return ms(h.Quantile(q)) },
+		"time": func(t time.Time) string { return t.Format("2006-01-02 15:04:05.000000000 UTC") },
+		"ts":   func(ns int64) string { return time.Unix(0, ns).UTC().Format("15:04:05.000000") },
+		"dur":  func(ns int64) string { return fmt.Sprintf("%.3f", float64(ns)/1e6) },
+		"share": func(r Request) string {
+			return fmt.Sprintf("%.1f%%", 100*r.Share())
+		},
+	}).Parse(htmlPage))
+})
 
 // HTMLInput is what the HTML page shows.
 type HTMLInput struct {
@@ -313,7 +318,7 @@ func WriteHTML(w io.Writer, in HTMLInput) error {
 	if in.Requests != nil {
 		rs = s.Requests
 	}
-	return pageTmpl.Execute(w, map[string]any{
+	return pageTmpl().Execute(w, map[string]any{
 		"S":         s,
 		"Kinds":     kinds(s.All.ByKind),
 		"Pools":     pools,
