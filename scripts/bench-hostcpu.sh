@@ -6,47 +6,25 @@
 # One JVM (testdata/java/Workload.java: WORKERS pool threads of 1.5-3 ms of
 # CPU then 1 ms asleep, HOGS threads that rarely sleep, self-renaming and
 # short-lived threads: more CPU asked than the machine has) runs for the whole
-# experiment. Two phases, both with these variants:
+# experiment. After WARMUP seconds, R rounds each run these variants in turn
+# (the order reversed every other round), each over a window of W seconds:
 #   off    untraced
 #   min0   bin/jschedlat attach PID --min-latency 0 -o FILE (every wait)
-#   perf   perf sched record -a -o FILE -- CMD (system-wide)
-#
-# 1. Kernel cost per event (after WARMUP s; PP_R repetitions of min0 and
-#    perf, the order reversed every other one, with an off run before and
-#    after each): bench/pingpong, two threads pinned to CPU PP_CPU
-#    (SCHED_FIFO PP_FIFO: nothing runs between them, no wakeup preempts)
-#    pass a byte through two pipes PP_N times, and print the CPU time
-#    (schedstat run time) they were charged per round trip. A tracer's tracepoint handlers and BPF programs run on those
-#    switches and wakeups and are charged to them, so, against the mean of
-#    the untraced runs just before and after, the difference is what the
-#    tracer's kernel side costs per round trip:
-#      perf: perf sched record -a -o FILE -- pingpong (its workload instead
-#            of sleep); per event = the difference over the events fired in
-#            the ping-pong's threads (perf script by TID; lost samples
-#            counted as fired, in the proportion of the whole file)
-#      min0: jschedlat attached to the JVM, as in phase 2 (the ping-pong is
-#            not its target: its hooks run and filter); pingpong -bpf-pid
-#            also reads its programs' run_time_ns and run_cnt
-#            (kernel.bpf_stats_enabled=1) around the round trips: per call,
-#            the difference against the BPF run time the kernel counts;
-#            their gap (outside ns/call: the tracepoint's dispatch to BPF,
-#            bpf_stats' own clock reads) is not in the run time (taken
-#            as 0 if the difference is below the run time)
-#    PP_N is small enough that perf's 4 MiB per-CPU buffer holds a run.
-# 2. Host CPU (R rounds, the variants in turn, the order reversed every
-#    other round), each over a window of W seconds; a tracer is started
-#    before its window and stopped with SIGINT after it (perf's workload is
-#    sleep). Per window:
+#   perf   perf sched record -a -o FILE -- sleep N (system-wide)
+# A tracer is started before its window and stopped with SIGINT after it and
+# a ping-pong run. Per window:
 #   tracer CPU  run time of all the tracer's threads (user + system, from
 #               /proc/PID/task/*/schedstat), ms per second
 #   BPF         the kernel time of the BPF programs the tracer holds
 #               (run_time_ns with kernel.bpf_stats_enabled=1, through
 #               bench/bpfstats -pid), ms per second: measured
 #   kernel      the tracer's kernel side in full, ms per second, estimated
-#               with phase 1's medians: perf: ns per event x the events it
-#               fired per second (samples + lost, over perf's own first to
-#               last sample); jschedlat: BPF + its calls per second x the
-#               outside ns per call. Both run on other tasks' CPU time
+#               with the ping-pong's medians (below): perf: ns per event x
+#               the events it fired per second (samples + lost, over perf's
+#               own time from its first sample to the ping-pong); jschedlat:
+#               BPF + its calls per second x the ns per call outside the run
+#               time. Both run on other tasks' CPU time, in no counter of
+#               the tracer's
 #   host CPU    tracer CPU + kernel
 #   events/s    what the tracer recorded: jschedlat's events (its summary),
 #               perf's events (every switch, wakeup and run-time update of
@@ -57,13 +35,33 @@
 #               (bench/schedwin, sampled every 50 ms)
 # The ratios to off are per round (the same JVM, the rounds next to each
 # other), median over the rounds.
+#
+# Kernel cost per event: bench/pingpong, two threads pinned to CPU PP_CPU
+# (SCHED_FIFO PP_FIFO: nothing runs between them, no wakeup preempts) pass a
+# byte through two pipes PP_N times and print the CPU time (schedstat run
+# time) they were charged per round trip: a tracer's tracepoint handlers and
+# BPF programs run on those switches and wakeups and are charged to them. It
+# runs under each tracer after its window (before the SIGINT), and untraced
+# just before the tracer starts and just after it stops (the host drifts);
+# against the mean of those two, the difference is what the tracer's kernel
+# side costs per round trip:
+#   perf  per event: over the events fired in the ping-pong's threads (perf
+#         script by TID; lost samples counted as fired, in the proportion of
+#         that part of the file)
+#   min0  the ping-pong is not its target: its hooks run and filter;
+#         pingpong -bpf-pid also reads its programs' run_time_ns and run_cnt
+#         around the round trips: per call, the difference against the run
+#         time the kernel counts; their gap (outside ns/call: the
+#         tracepoint's dispatch to BPF, bpf_stats' own clock reads) is not
+#         in the run time (taken as 0 if the difference is below it)
+# PP_N is small enough that perf's 4 MiB per-CPU buffer holds a run.
 # With MD set (scripts/bench.sh), also appends the markdown fragment.
 #
 # Usage (root): scripts/bench-hostcpu.sh
-# Environment (defaults in brackets; about PP_R*8 + R*3*(W+5) s plus
-# start-ups, 5 min at the defaults):
+# Environment (defaults in brackets; about R*3*(W+6) s plus start-ups: 5 min
+# at the defaults on an idle 2-CPU VM, 8 with load average 40):
 #   R [5] rounds   W [10] window s   WARMUP [5] s   COOLDOWN [1] s
-#   PP_R [5] ping-pong repetitions   PP_N [5000] round trips per run
+#   PP_N [5000] ping-pong round trips per run
 #   PP_CPU [last CPU]   PP_FIFO [1] SCHED_FIFO priority (0 = SCHED_OTHER)
 #   WORKERS [6] HOGS [2]  Workload's settings   DISTURB_PCT [2]
 #   JAVA [java] JAVAC [javac]   KEEP [0] 1 = keep the logs
@@ -75,17 +73,17 @@ cd "$(dirname "$0")/.."
 
 R=${R:-5} W=${W:-10} WARMUP=${WARMUP:-5} COOLDOWN=${COOLDOWN:-1}
 WORKERS=${WORKERS:-6} HOGS=${HOGS:-2} DISTURB_PCT=${DISTURB_PCT:-2}
-PP_R=${PP_R:-5} PP_N=${PP_N:-5000} PP_CPU=${PP_CPU:-$(($(nproc) - 1))} PP_FIFO=${PP_FIFO:-1}
+PP_N=${PP_N:-5000} PP_CPU=${PP_CPU:-$(($(nproc) - 1))} PP_FIFO=${PP_FIFO:-1}
 JAVA=${JAVA:-java} JAVAC=${JAVAC:-javac} KEEP=${KEEP:-0}
 TITLE=${TITLE:-6. Host CPU side by side with perf sched record}
 
 die() { echo "bench-hostcpu: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "must run as root (loads eBPF, runs perf, sets sysctls): sudo $0"
-for n in R W WARMUP COOLDOWN WORKERS HOGS PP_R PP_N PP_CPU PP_FIFO; do
+for n in R W WARMUP COOLDOWN WORKERS HOGS PP_N PP_CPU PP_FIFO; do
 	[[ ${!n} =~ ^[0-9]+$ ]] || die "$n=${!n}: must be a whole number"
 done
 [[ $DISTURB_PCT =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "DISTURB_PCT=$DISTURB_PCT: must be a number"
-if [ "$R" -lt 1 ] || [ "$W" -lt 1 ] || [ "$PP_R" -lt 1 ] || [ "$PP_N" -lt 1 ]; then die "R, W, PP_R and PP_N must be >= 1"; fi
+if [ "$R" -lt 1 ] || [ "$W" -lt 1 ] || [ "$PP_N" -lt 1 ]; then die "R, W and PP_N must be >= 1"; fi
 [ "$PP_CPU" -lt "$(nproc)" ] || die "PP_CPU=$PP_CPU: this machine has CPUs 0-$(($(nproc) - 1))"
 for t in "$JAVA" "$JAVAC"; do command -v "$t" >/dev/null || die "$t not found (apt-get install openjdk-17-jdk-headless)"; done
 [ -x bin/jschedlat ] || die "bin/jschedlat missing: run make build"
@@ -129,7 +127,7 @@ md_begin "$TITLE"
 echo "== bench-hostcpu: host CPU of recording every wait of one JVM, against perf sched record -a"
 echo "machine: $(md_machine)   load: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "jschedlat: $(md_commit)   java: $("$JAVA" -version 2>&1 | head -1)"
-echo "settings: R=$R W=${W}s WARMUP=${WARMUP}s COOLDOWN=${COOLDOWN}s WORKERS=$WORKERS HOGS=$HOGS PP_R=$PP_R PP_N=$PP_N PP_CPU=$PP_CPU PP_FIFO=$PP_FIFO"
+echo "settings: R=$R W=${W}s WARMUP=${WARMUP}s COOLDOWN=${COOLDOWN}s WORKERS=$WORKERS HOGS=$HOGS PP_N=$PP_N PP_CPU=$PP_CPU PP_FIFO=$PP_FIFO"
 [ -z "$perf_bin" ] || echo "perf: $perf_bin ($("$perf_bin" --version 2>&1 | head -1))"
 [ -z "$perf_skip" ] || echo "skipped perf: $perf_skip"
 echo
@@ -147,7 +145,7 @@ dur_s() { awk -v d="$1" 'BEGIN {
 	}
 	printf "%.6f", s }'; }
 
-jvm_secs=$((WARMUP + PP_R * ${#modes[@]} * 70 + R * ${#modes[@]} * (W + 60) + 30)) # killed once measured; bounds a leftover
+jvm_secs=$((WARMUP + R * ${#modes[@]} * (W + 60) + 30)) # killed once measured; bounds a leftover
 jargs=(Workload --seconds "$jvm_secs" --workers "$WORKERS" --hogs "$HOGS")
 jvm_cmd="$JAVA -cp $work/classes ${jargs[*]}"
 "$JAVA" -cp "$work/classes" "${jargs[@]}" >"$work/jvm.log" 2>&1 &
@@ -175,118 +173,62 @@ await_tracing() {
 	cat "$2" >&2
 	die "$1 did not start tracing ($3)"
 }
-# perf_stats FILE: "fired lost switch waking runtime other secs": the sched
-# events the file's tracepoints fired (samples + lost samples, from perf
-# report --stats), those lost, by event, and perf's first-to-last sample time.
-perf_stats() {
-	local ms
-	ms=$("$perf_bin" report -i "$1" --header-only 2>/dev/null | sed -nE 's/^# sample duration *: *([0-9.]+) ms.*/\1/p' | head -n1)
-	"$perf_bin" report -i "$1" --stats 2>/dev/null | awk -v ms="${ms:-0}" '
-		/ stats:$/ { ev = ($1 ~ /:/) ? $1 : ""; next } # not "Aggregated stats:"
-		ev != "" && $1 == "SAMPLE" { n[ev] += $3 }
-		ev != "" && $1 == "LOST_SAMPLES" { n[ev] += $3; lost += $3 }
-		END {
-			for (e in n) {
-				t += n[e]
-				if (e ~ /:sched_switch$/) sw += n[e]; else if (e ~ /:sched_wak(ing|eup)$/) wk += n[e]
-				else if (e ~ /:sched_stat_runtime$/) rt += n[e]; else o += n[e]
-			}
-			printf "%d %d %d %d %d %d %.6f\n", t, lost, sw, wk, rt, o, ms / 1000 }'
-}
-# pp_events FILE TID,TID: "all switch waking runtime other": the samples
-# whose task (where the tracepoint fired and its handler was charged) is one
-# of the TIDs.
-pp_events() {
-	"$perf_bin" script -i "$1" -F tid,event 2>/dev/null | awk -v tids="$2" '
+# perf_split FILE TID,TID: one pass over perf's samples (in time order) and
+# its lost-sample records, split where the ping-pong's first event is:
+#   before it (the window; perf started recording before it): events fired
+#     (samples + lost), lost, switch waking runtime other, seconds from the
+#     first sample to the ping-pong's first event
+#   from there: the samples in the ping-pong's threads (where the
+#     tracepoint fired and its handler was charged), switch waking runtime
+#     other of those, and all samples and lost ones of that part
+perf_split() {
+	"$perf_bin" script -i "$1" --show-lost-events -F tid,time,event 2>/dev/null | awk -v tids="$2" '
 		BEGIN { split(tids, a, ","); for (i in a) want[a[i]] = 1 }
-		$1 in want { t++; e = $2
-			if (e ~ /:sched_switch:$/) sw++; else if (e ~ /:sched_wak(ing|eup):$/) wk++
-			else if (e ~ /:sched_stat_runtime:$/) rt++; else o++ }
-		END { printf "%d %d %d %d %d\n", t, sw, wk, rt, o }'
+		function kind(e) { return e ~ /:sched_switch:$/ ? 1 : e ~ /:sched_wak(ing|eup):$/ ? 2 : e ~ /:sched_stat_runtime:$/ ? 3 : 4 }
+		{ t = $2; sub(/:$/, "", t); t += 0 }
+		/PERF_RECORD_LOST/ { n = $NF + 0; if (pp) { plost += n } else { wlost += n }; next }
+		!first { first = t; have = 1 }
+		($1 in want) && !pp { pp = 1; pstart = t }
+		pp { pall++; if ($1 in want) { pn++; pk[kind($3)]++ }; next }
+		{ wn++; wk[kind($3)]++ }
+		END {
+			if (!pp) pstart = t
+			printf "%d %d %d %d %d %d %.6f ", wn + wlost, wlost, wk[1], wk[2], wk[3], wk[4], pstart - first
+			printf "%d %d %d %d %d %d %d\n", pn, pk[1], pk[2], pk[3], pk[4], pall, plost }'
 }
 kv() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p" | head -n1; }
 
-# ---- phase 1: kernel cost per event
+# pp_run MODE REP: a ping-pong run untraced (off) or under the running
+# tracer $tr; sets pp_line, appends off and min0 runs to pp.tsv (perf's once
+# its file is read).
 PP_WARMUP=500
-pp_one() { # MODE REP
-	local mode=$1 rep=$2 txt=$work/pp-$1-$2.txt log=$work/pp-$1-$2.log out=$work/ppout-$1-$2
+pp_run() {
+	local mode=$1 rep=$2 txt=$work/pp-$1-$2-$SECONDS.txt units bpfrt n
 	local pp=("$work/pingpong" -n "$PP_N" -warmup "$PP_WARMUP" -cpu "$PP_CPU" -fifo "$PP_FIFO")
-	local line n units=NA bpfrt=NA lostpct=NA mix="NA NA NA NA" rc=0
-	if [ "$mode" = perf ] && [ -n "$perf_skip" ]; then return 0; fi
-	kill -0 "$jvm" 2>/dev/null || { cat "$work/jvm.log" >&2; die "the Workload JVM exited early"; }
-	printf 'ping-pong %d %-5s load %s\n' "$rep" "$mode" "$(cut -d' ' -f1-3 /proc/loadavg)"
+	[ "$mode" != min0 ] || pp+=(-bpf-pid "$tr")
+	echo "${pp[*]}    # round $rep, ping-pong, $([ "$mode" = off ] && echo untraced || echo "under $mode")" >>"$cmds"
+	"${pp[@]}" >"$txt" 2>&1 || { cat "$txt" >&2; die "pingpong failed (round $rep, $mode)"; }
+	pp_line=$(grep -m1 '^pingpong: ' "$txt") || { cat "$txt" >&2; die "no line from pingpong (round $rep, $mode)"; }
+	printf '  ping-pong %-5s %s\n' "$mode" "${pp_line#pingpong: }"
+	n=$(kv "$pp_line" n)
 	case $mode in
-	off)
-		echo "${pp[*]}    # ping-pong $rep, untraced" >>"$cmds"
-		"${pp[@]}" >"$txt" 2>"$log" || rc=$?
-		;;
-	perf)
-		echo "$perf_bin sched record -a -o $out -- ${pp[*]}    # ping-pong $rep" >>"$cmds"
-		"$perf_bin" sched record -a -o "$out" -- "${pp[@]}" >"$txt" 2>"$log" || rc=$?
-		grep -q 'Captured and wrote' "$log" || rc=1
-		;;
+	off) printf 'off\t%s\t%s\tNA\tNA\tNA\tNA\tNA\tNA\tNA\n' "$rep" "$(kv "$pp_line" cpu_ns_per_rt)" >>"$pp_results" ;;
 	min0)
-		echo "bin/jschedlat attach $jvm --min-latency 0 -o $out    # ping-pong $rep, stopped with SIGINT after it" >>"$cmds"
-		bin/jschedlat attach "$jvm" --min-latency 0 -o "$out" 2>"$log" &
-		tr=$!
-		await_tracing min0 "$log" "ping-pong $rep"
-		echo "${pp[*]} -bpf-pid $tr    # ping-pong $rep, under jschedlat" >>"$cmds"
-		"${pp[@]}" -bpf-pid "$tr" >"$txt" 2>&1 || rc=$?
-		kill -INT "$tr" 2>/dev/null || true
-		wait "$tr" || rc=$((rc + $?))
-		tr=""
+		units=$(awk -v c="$(kv "$pp_line" bpf_calls)" -v n="$n" 'BEGIN { printf "%.4f", c / n }')
+		bpfrt=$(awk -v b="$(kv "$pp_line" bpf_run_ns)" -v n="$n" 'BEGIN { printf "%.3f", b / n }')
+		printf 'min0\t%s\t%s\t%s\t%s\tNA\tNA\tNA\tNA\tNA\n' "$rep" "$(kv "$pp_line" cpu_ns_per_rt)" "$units" "$bpfrt" >>"$pp_results"
 		;;
 	esac
-	[ "$rc" = 0 ] || { cat "$txt" "$log" >&2; die "ping-pong $rep ($mode) failed"; }
-	line=$(grep -m1 '^pingpong: ' "$txt") || { cat "$txt" >&2; die "no line from pingpong (ping-pong $rep, $mode)"; }
-	echo "  ${line#pingpong: }"
-	n=$(kv "$line" n)
-	case $mode in
-	perf)
-		local fired lost sw wk rt o secs ppn ppsw ppwk pprt ppo
-		read -r fired lost sw wk rt o secs <<<"$(perf_stats "$out")"
-		read -r ppn ppsw ppwk pprt ppo <<<"$(pp_events "$out" "$(kv "$line" tids)")"
-		# Lost samples are not attributed to a task: counted fired in the
-		# ping-pong's threads in the proportion of the whole file.
-		read -r units lostpct mix <<<"$(awk -v p="$ppn" -v f="$fired" -v l="$lost" -v rts="$((n + PP_WARMUP))" \
-			-v sw="$ppsw" -v wk="$ppwk" -v rt="$pprt" -v o="$ppo" 'BEGIN {
-			k = (f > l) ? f / (f - l) : 1
-			printf "%.4f %.2f %.3f %.3f %.3f %.3f\n", p * k / rts, (f > 0 ? l / f * 100 : 0), sw * k / rts, wk * k / rts, rt * k / rts, o * k / rts }')"
-		echo "  perf: $fired events fired ($lost lost), $ppn recorded in the ping-pong's threads: $units per round trip (switch, waking, run-time, other: $mix)"
-		;;
-	min0)
-		units=$(awk -v c="$(kv "$line" bpf_calls)" -v n="$n" 'BEGIN { printf "%.4f", c / n }')
-		bpfrt=$(awk -v b="$(kv "$line" bpf_run_ns)" -v n="$n" 'BEGIN { printf "%.3f", b / n }')
-		;;
-	esac
-	rm -f "$out"
-	# mode rep cpu_ns_per_rt units_per_rt bpf_run_ns_per_rt lost_pct switch waking runtime other (per rt)
-	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$mode" "$rep" "$(kv "$line" cpu_ns_per_rt)" "$units" "$bpfrt" "$lostpct" "${mix// /$'\t'}" >>"$pp_results"
-	sleep 0.3
 }
-echo "== phase 1: kernel cost per event: bench/pingpong, $PP_N round trips on CPU $PP_CPU, untraced and under each tracer"
-# An untraced run before and after each traced one: the host drifts.
-pp_start=$SECONDS
-pp_one off 0
-for rep in $(seq "$PP_R"); do
-	if [ $((rep % 2)) = 1 ]; then order=(min0 perf); else order=(perf min0); fi
-	for m in "${order[@]}"; do
-		pp_one "$m" "$rep"
-		pp_one off "$rep"
-	done
-done
 
-# ---- phase 2: host CPU and the JVM's disturbance
-pp_secs=$((SECONDS - pp_start))
-echo
-echo "== phase 2: the JVM's windows (phase 1 took $pp_secs s)"
 run_one() { # MODE ROUND
 	local mode=$1 rep=$2 out=$work/out-$1-$2 tlog=$work/tracer-$1-$2.log
-	local bp="" c0=0 c1=0 bpfns=NA callsps=NA evps=NA lost=NA mix="NA NA NA NA" line tcmd="" rc=0 t_ready t_stop secs
+	local bp="" c0=0 c1=0 bpfns=NA callsps=NA evps=NA lost=NA mix="NA NA NA NA" line tcmd="" rc=0 secs
 	if [ "$mode" = perf ] && [ -n "$perf_skip" ]; then return 0; fi
 	sync # no writeback of an earlier round's files inside this window
 	kill -0 "$jvm" 2>/dev/null || { cat "$work/jvm.log" >&2; die "the Workload JVM exited early"; }
 	printf 'round %d %-5s load %s\n' "$rep" "$mode" "$(cut -d' ' -f1-3 /proc/loadavg)"
+	[ "$mode" = off ] || pp_run off "$rep" # the host drifts: one before, one after
 	case $mode in
 	min0)
 		tcmd="bin/jschedlat attach $jvm --min-latency 0 -o $out"
@@ -302,8 +244,7 @@ run_one() { # MODE ROUND
 	esac
 	if [ -n "$tr" ]; then
 		await_tracing "$mode" "$tlog" "round $rep"
-		t_ready=$(now_ns)
-		echo "$tcmd    # round $rep, stopped with SIGINT after the window" >>"$cmds"
+		echo "$tcmd    # round $rep, stopped with SIGINT after the window and a ping-pong run" >>"$cmds"
 		printf '  $ %s\n' "$tcmd"
 		c0=$(runtime "$tr")
 		if [ "$mode" = min0 ]; then
@@ -321,11 +262,10 @@ run_one() { # MODE ROUND
 			callsps=$(awk '/^bpfstats: / { for (i = 1; i <= NF; i++) if ($i ~ /^calls_per_s=/) s += substr($i, 13) } END { printf "%.1f", s + 0 }' "$work/bpf-$rep.txt")
 			sed 's/^/  /' "$work/bpf-$rep.txt"
 		fi
+		pp_run "$mode" "$rep"
 		kill -INT "$tr" 2>/dev/null || true
-		t_stop=$(now_ns)
 		wait "$tr" || rc=$?
 		tr=""
-		secs=$(awk -v a="$t_ready" -v b="$t_stop" 'BEGIN { printf "%.6f", (b - a) / 1e9 }')
 		local ev=0
 		if [ "$mode" = min0 ]; then
 			[ "$rc" = 0 ] || { cat "$tlog" >&2; die "jschedlat failed (exit $rc, round $rep)"; }
@@ -339,17 +279,26 @@ run_one() { # MODE ROUND
 			# perf returns its workload's status (killed) when interrupted.
 			grep -q 'Captured and wrote' "$tlog" || { cat "$tlog" >&2; die "perf wrote no data (exit $rc, round $rep)"; }
 			echo "  perf: $(grep -m1 'Captured and wrote' "$tlog")"
-			# Every event its tracepoints fired (lost samples too: the
-			# handler ran), over perf's own first-to-last sample time.
-			local fired sw wk rt o psecs
-			read -r fired lost sw wk rt o psecs <<<"$(perf_stats "$out")"
-			ev=$fired
-			if awk -v s="$psecs" 'BEGIN { exit !(s > 1) }'; then secs=$psecs; fi
-			mix=$(awk -v t="$fired" -v a="$sw" -v b="$wk" -v c="$rt" -v d="$o" 'BEGIN { if (t > 0) printf "%.4f %.4f %.4f %.4f", a / t, b / t, c / t, d / t; else print "NA NA NA NA" }')
-			echo "  perf: $fired events fired over ${secs}s ($lost lost; switch, waking, run-time, other: $mix)"
+			local sw wk rt o ppn ppsw ppwk pprt ppo pall plost n units ppmix
+			read -r ev lost sw wk rt o secs ppn ppsw ppwk pprt ppo pall plost <<<"$(perf_split "$out" "$(kv "$pp_line" tids)")"
+			# Every event its tracepoints fired in the window (lost samples
+			# too: the handler ran), over perf's own time up to the ping-pong.
+			mix=$(awk -v t="$ev" -v a="$sw" -v b="$wk" -v c="$rt" -v d="$o" 'BEGIN { if (t > 0) printf "%.4f %.4f %.4f %.4f", a / t, b / t, c / t, d / t; else print "NA NA NA NA" }')
+			echo "  perf, before the ping-pong: $ev events fired in ${secs}s ($lost lost; switch, waking, run-time, other: $mix)"
+			# The ping-pong's: lost samples are not attributed to a task,
+			# counted fired in its threads in the proportion of that part.
+			n=$(kv "$pp_line" n)
+			read -r units ppmix <<<"$(awk -v p="$ppn" -v a="$pall" -v l="$plost" -v rts="$((n + PP_WARMUP))" \
+				-v sw="$ppsw" -v wk="$ppwk" -v rt="$pprt" -v o="$ppo" 'BEGIN {
+				k = (a > 0) ? (a + l) / a : 1
+				printf "%.4f %.3f %.3f %.3f %.3f\n", p * k / rts, sw * k / rts, wk * k / rts, rt * k / rts, o * k / rts }')"
+			echo "  perf, the ping-pong: $ppn events in its threads ($plost lost from there on): $units per round trip (switch, waking, run-time, other: $ppmix)"
+			printf 'perf\t%s\t%s\t%s\tNA\t%s\t%s\n' "$rep" "$(kv "$pp_line" cpu_ns_per_rt)" "$units" \
+				"$(awk -v l="$plost" -v a="$pall" 'BEGIN { printf "%.2f", (a + l > 0 ? l / (a + l) * 100 : 0) }')" "${ppmix// /$'\t'}" >>"$pp_results"
 		fi
 		evps=$(awk -v e="${ev:-0}" -v d="$secs" 'BEGIN { printf "%.0f", (d > 0 ? e / d : 0) }')
-		rm -f "$out"
+		rm -f "$out" "$out".*
+		pp_run off "$rep"
 	fi
 	echo "  ${line#schedwin: }"
 	# mode round run_delay_ms/s switch_ins/s tracer_cpu_ms/s bpf_ms/s events/s lost bpf_calls/s switch waking runtime other (shares of perf's events)
@@ -364,6 +313,7 @@ run_one() { # MODE ROUND
 	sleep "$COOLDOWN"
 }
 
+run_start=$SECONDS
 for rep in $(seq "$R"); do
 	if [ $((rep % 2)) = 1 ]; then order=("${modes[@]}"); else order=(perf min0 off); fi
 	for m in "${order[@]}"; do run_one "$m" "$rep"; done
@@ -371,7 +321,8 @@ done
 kill "$jvm" 2>/dev/null || true
 wait "$jvm" 2>/dev/null || true
 jvm=""
-echo "phase 1 took $pp_secs s, phase 2 $((SECONDS - pp_start - pp_secs)) s, all $SECONDS s"
+rounds_secs=$((SECONDS - run_start))
+echo "the rounds took $rounds_secs s, all $SECONDS s"
 
 # ---- summary
 cellv() { # FMT VALUES... -> "median [min–max]" or —
@@ -384,7 +335,7 @@ cellv() { # FMT VALUES... -> "median [min–max]" or —
 medv() { [ $# -gt 0 ] && stats "$@" | cut -d' ' -f1 || echo NA; }
 label() { case $1 in off) echo "untraced" ;; min0) echo "jschedlat \`attach PID --min-latency 0\`" ;; perf) echo "\`perf sched record -a\`" ;; esac; }
 
-# Phase 1, per traced run of MODE against the mean of the untraced runs just
+# The ping-pong, per traced run of MODE against the mean of the untraced runs just
 # before and after it: added ns per round trip, events or calls per round
 # trip, added ns per event or call, BPF run time ns per call, added ns per
 # call outside the run time.
@@ -474,7 +425,7 @@ header="| variant | rounds | tracer CPU ms/s | kernel: BPF run time ms/s (measur
 win_mix=$(awk -F'\t' '$1 == "perf" && $10 != "NA" { sw += $10; wk += $11; rt += $12; o += $13; n++ }
 	END { if (n) printf "%.0f%% switch, %.0f%% waking, %.0f%% run-time, %.0f%% other", sw / n * 100, wk / n * 100, rt / n * 100, o / n * 100 }' "$results")
 echo
-echo "== per-event kernel cost (phase 1): median [min-max] over the repetitions; added = against the mean of the untraced runs just before and after"
+echo "== per-event kernel cost (the ping-pong runs): median [min-max] over the rounds; added = against the mean of the untraced runs just before and after"
 printf '%s\n' "$ppheader" "${pprows[@]}" | sed 's/`//g'
 echo "perf's events per round trip in the ping-pong: ${pp_mix:-—}; in the JVM windows: ${win_mix:-—}; most lost in a ping-pong run: $pp_lost"
 echo
@@ -493,7 +444,7 @@ if [ "${#hj[@]}" -gt 0 ] && [ "${#hp[@]}" -gt 0 ]; then
 	mapfile -t v < <(col perf 5); p_cpu=$(medv "${v[@]}")
 	mapfile -t v < <(col perf 7); p_ev=$(medv "${v[@]}")
 	mapfile -t v < <(rowcol kern perf); p_kern=$(medv "${v[@]}")
-	# the same with the ends of phase 1's ranges
+	# the same with the ends of the ping-pong's ranges
 	mapfile -t v < <(rowcol host min0 "$perf_ns" "$js_out_lo"); j_lo=$(medv "${v[@]}")
 	mapfile -t v < <(rowcol host min0 "$perf_ns" "$js_out_hi"); j_hi=$(medv "${v[@]}")
 	mapfile -t v < <(rowcol host perf "$perf_ns_lo" "$js_out"); p_lo=$(medv "${v[@]}")
@@ -506,7 +457,7 @@ if [ "${#hj[@]}" -gt 0 ] && [ "${#hp[@]}" -gt 0 ]; then
 		robust = (v == "met") ? (jhi < plo) : (jlo > phi)
 		note = (jraw < 0) ? sprintf(" (measured %.0f, taken as 0)", jraw) : ""
 		printf "%s (host CPU, medians over the rounds: jschedlat %.2f ms/s = process %.2f + kernel %.2f, of which BPF run time %.2f measured and %.0f calls/s × %.0f ns%s outside it; perf %.2f ms/s = process %.2f + tracepoint handlers %.2f estimated, %.0f events/s × %.0f ns: %.2f×. ", v, j, jc, jk, jb, jn, jo, note, p, pc, pk, pe, pn, (p > 0 ? j / p : 0)
-		printf "Over phase 1'"'"'s ranges (perf %.0f–%.0f ns/event, jschedlat %.0f–%.0f ns/call outside): jschedlat %.2f–%.2f, perf %.2f–%.2f ms/s: %s. ", pnlo, pnhi, jolo, johi, jlo, jhi, plo, phi, (robust ? "the verdict holds over them" : "the verdict does not hold over all of them")
+		printf "Over the ping-pong'"'"'s ranges (perf %.0f–%.0f ns/event, jschedlat %.0f–%.0f ns/call outside): jschedlat %.2f–%.2f, perf %.2f–%.2f ms/s: %s. ", pnlo, pnhi, jolo, johi, jlo, jhi, plo, phi, (robust ? "the verdict holds over them" : "the verdict does not hold over all of them")
 		printf "With BPF run time alone, as the kernel counts it, jschedlat %.2f ms/s)", jold }')
 fi
 noise="—" spread=0
@@ -537,48 +488,47 @@ echo "noise: spread (max-min)/median of the untraced ping-pong runs: $pp_noise"
 md "Recording every wait of one JVM (\`--min-latency 0\`) next to \`perf sched record -a\` on the same JVM, in" \
 	"one run. The workload (\`testdata/java/Workload.java --workers $WORKERS --hogs $HOGS\`: pool threads of 1.5–3 ms" \
 	"of CPU then 1 ms asleep, CPU hogs, self-renaming and short-lived threads) asks for more CPU than the machine" \
-	"has. One JVM runs throughout. A tracer costs the host its own process's CPU and its kernel side: perf's" \
-	"tracepoint handlers, which write every sched event of the host into its buffers, and jschedlat's BPF" \
-	"programs, which run on every switch and wakeup of the host and record the JVM's; both run on the CPU time" \
-	"of the tasks that switch, in no counter of the tracer's. Both kernel sides are measured the same way first." \
+	"has. A tracer costs the host its own process's CPU and its kernel side: perf's tracepoint handlers, which" \
+	"write every sched event of the host into its buffers, and jschedlat's BPF programs, which run on every switch" \
+	"and wakeup of the host and record the JVM's. The kernel side runs on the CPU time of the tasks that switch," \
+	"in no counter of the tracer's; both tools' are measured the same way, with a ping-pong (below)." \
 	"" \
-	"**Phase 1, kernel cost per event.** After ${WARMUP} s, $PP_R repetitions each run \`bench/pingpong\` under" \
-	"\`perf sched record -a\` (the same command as below, the ping-pong as its workload) and under jschedlat attached to" \
-	"the JVM as below (the ping-pong is not its target), the order reversed every other repetition, with an untraced" \
-	"run before and after each (the host drifts): two threads pinned" \
-	"to CPU $PP_CPU, SCHED_FIFO $PP_FIFO (nothing runs between them, no wakeup preempts), pass a byte through two pipes" \
-	"$PP_N times after $PP_WARMUP of warm-up, two switches and two wakeups per round trip. The CPU time the two threads are" \
-	"charged (schedstat run time, where the handlers and BPF programs that run on their switches and wakeups are" \
-	"charged), against the mean of the untraced runs just before and after, gives what each tracer adds per round trip. perf:" \
-	"divided by the events its tracepoints fired in the ping-pong's threads (\`perf script\` by TID; lost samples," \
-	"whose handler ran too, counted in the proportion of the whole file). jschedlat: divided by its BPF programs'" \
-	"calls, and set against their run time as the kernel counts it (\`kernel.bpf_stats_enabled=1\`, read by" \
-	"\`pingpong -bpf-pid\` around the round trips): what is outside the run time (the tracepoint's dispatch to the" \
-	"program, bpf_stats' own clock reads) is the difference, taken as 0 below. A ping-pong has hot caches: these are low estimates" \
-	"for both tools." \
-	"" "$ppheader" "|---|---|---|---|---|---|---|---|" "${pprows[@]}" "" \
-	"perf's events per round trip in the ping-pong: ${pp_mix:-—}; in the JVM windows below, its events were ${win_mix:-—} (medians of the rounds' shares). Most samples lost in a ping-pong run: $pp_lost. The untraced runs alone spread (max − min over median) $pp_noise." \
+	"One JVM runs throughout; after ${WARMUP} s, $R rounds each run the untraced window, jschedlat and perf in turn (the" \
+	"order reversed every other round), each window ${W} s, a tracer started before its window and stopped with SIGINT" \
+	"after it and a ping-pong run. Tracer CPU is the run time (user + system) of all the tracer's threads in the" \
+	"window (\`/proc/PID/task/*/schedstat\`). BPF run time is the kernel's count for the programs jschedlat holds" \
+	"(\`kernel.bpf_stats_enabled=1\`, run_time_ns through \`bench/bpfstats -pid\`). The kernel side is **estimated**" \
+	"with the ping-pong's medians: perf's is the events its tracepoints fired per second (samples + lost, over perf's" \
+	"own time from its first sample to the ping-pong) × its ns per event; jschedlat's is its measured BPF run time +" \
+	"its programs' calls per second × the ns per call outside the run time. Host CPU is tracer CPU + kernel side." \
+	"events/s: jschedlat's events (its summary), perf's events (every switch, wakeup and run-time update of the host," \
+	"not only the JVM's). The JVM's run_delay and switch-ins are the deltas of \`/proc/PID/task/*/schedstat\` summed" \
+	"over its threads (\`bench/schedwin\`); × is the median over the rounds of the ratio to the untraced window of the" \
+	"same round." \
 	"" \
-	"**Phase 2, host CPU.** $R rounds each run the untraced window, jschedlat and perf in turn (the order reversed every" \
-	"other round), each window ${W} s, a tracer started before its window and stopped with SIGINT after it. Tracer CPU" \
-	"is the run time (user + system) of all the tracer's threads in the window (\`/proc/PID/task/*/schedstat\`). BPF" \
-	"run time is the kernel's count for the programs jschedlat holds (run_time_ns through \`bench/bpfstats -pid\`)." \
-	"The kernel side is **estimated** with phase 1's medians: perf's is the events its tracepoints fired per second in" \
-	"the window (samples + lost, over perf's own first to last sample) × its ns per event; jschedlat's is its measured" \
-	"BPF run time + its programs' calls per second × the ns per call outside the run time. Host CPU is tracer CPU +" \
-	"kernel side. events/s: jschedlat's events (its summary), perf's events (every switch, wakeup and run-time update" \
-	"of the host, not only the JVM's). The JVM's run_delay and switch-ins are the deltas of" \
-	"\`/proc/PID/task/*/schedstat\` summed over its threads (\`bench/schedwin\`); × is the median over the rounds of the" \
-	"ratio to the untraced window of the same round. bpf_stats stays enabled throughout: its clock reads are in" \
-	"jschedlat's kernel side in both phases (against jschedlat)." \
-	"" \
-	"Settings: R=$R, W=${W} s, WARMUP=${WARMUP} s, COOLDOWN=${COOLDOWN} s, PP_R=$PP_R, PP_N=$PP_N, PP_CPU=$PP_CPU, PP_FIFO=$PP_FIFO ($("$JAVA" -version 2>&1 | head -1)); output files in \`$(dirname "$work")\`." \
-	"$([ "$R" -ge 5 ] && [ "$W" -ge 10 ] && [ "$PP_R" -ge 5 ] || echo "**Shortened run** (defaults R=5, W=10 s, PP_R=5).")" \
+	"Settings: R=$R, W=${W} s, WARMUP=${WARMUP} s, COOLDOWN=${COOLDOWN} s, PP_N=$PP_N, PP_CPU=$PP_CPU, PP_FIFO=$PP_FIFO ($("$JAVA" -version 2>&1 | head -1)); output files in \`$(dirname "$work")\`; the rounds took $rounds_secs s." \
+	"$([ "$R" -ge 5 ] && [ "$W" -ge 10 ] || echo "**Shortened run** (defaults R=5, W=10 s).")" \
 	"$(awk -v l="${start_load%% *}" -v n="$(nproc)" 'BEGIN { if (l > n) printf "**Busy host**: load average %s at the start on %d CPUs (other work): the JVM waits for a CPU most of the time and its untraced windows differ from each other by more than the disturbance looked for.", l, n }')" \
 	"$([ -n "$perf_bin" ] && [ -z "$perf_skip" ] && echo "perf: \`$perf_bin\` ($("$perf_bin" --version 2>&1 | head -1)).")" \
 	"$([ -z "$perf_skip" ] || echo "**perf skipped**: $perf_skip.")" \
 	"" "$header" "|---|---|---|---|---|---|---|---|---|---|---|---|" "${rows[@]}" "" \
 	"Noise: the untraced windows alone spread (max − min over median) $noise in run_delay and switch-ins; load average $(cut -d' ' -f1-3 /proc/loadavg) at the end." \
+	"" \
+	"**Kernel cost per event.** \`bench/pingpong\`: two threads pinned to CPU $PP_CPU, SCHED_FIFO $PP_FIFO (nothing runs" \
+	"between them, no wakeup preempts), pass a byte through two pipes $PP_N times after $PP_WARMUP of warm-up: two" \
+	"switches and two wakeups per round trip. It runs under each tracer after its window (perf: the same" \
+	"\`perf sched record -a\` as the window's; jschedlat: attached to the JVM, so the ping-pong is not its target and its" \
+	"hooks filter), and untraced just before the tracer starts and just after it stops (the host drifts). The CPU" \
+	"time the two threads are charged (schedstat run time: the handlers and BPF programs that run on their switches" \
+	"and wakeups are charged there) against the mean of the two untraced runs is what the tracer adds per round" \
+	"trip. perf: divided by the events its tracepoints fired in the ping-pong's threads (\`perf script\` by TID; lost" \
+	"samples, whose handler ran too, counted in proportion). jschedlat: divided by its BPF programs' calls, and set" \
+	"against their run time as the kernel counts it (read by \`pingpong -bpf-pid\` around the round trips): the rest" \
+	"is outside the run time (the tracepoint's dispatch to the program, bpf_stats' own clock reads; taken as 0 if" \
+	"negative). A ping-pong has hot caches: these are low estimates for both tools. bpf_stats stays enabled" \
+	"throughout, so its clock reads are in jschedlat's kernel side (against jschedlat)." \
+	"" "$ppheader" "|---|---|---|---|---|---|---|---|" "${pprows[@]}" "" \
+	"perf's events per round trip in the ping-pong: ${pp_mix:-—}; in the JVM windows, ${win_mix:-—} (mean of the rounds' shares). Most samples lost in a ping-pong run: $pp_lost. The untraced ping-pong runs alone spread (max − min over median) $pp_noise." \
 	"" \
 	"Target: recording every wait (\`--min-latency 0\`) costs the host less CPU than perf sched record -a: $t_cpu" "" \
 	"Target: the JVM's run_delay and switch-ins within ${DISTURB_PCT}% of untraced with --min-latency 0: $t_dis" ""
