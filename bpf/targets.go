@@ -96,17 +96,7 @@ func (t *Tracer) AddTarget(pid uint32, h *HotSpotProbes) (HotSpotStatus, error) 
 	}
 	tg := &target{}
 	if h != nil {
-		coll, err := t.loadUprobes(pid, h)
-		if err != nil {
-			st.Err = err
-		} else {
-			links, _, hs := attachUprobes(coll, pid, h)
-			tg.coll, tg.links = coll, links
-			st = HotSpotStatus{ThreadStarts: hs.threadStart, ThreadNames: hs.setName, VMOps: hs.vmops, Err: hs.err}
-		}
-	}
-	if st.ThreadStarts {
-		st.QuietBirths = t.setBit(runqlatMapProbed, pid, true) == nil
+		st = t.probe(tg, pid, h)
 	}
 	// The uprobes first: a thread starting now is either announced by
 	// them or visible in the first dump.
@@ -117,6 +107,46 @@ func (t *Tracer) AddTarget(pid uint32, h *HotSpotProbes) (HotSpotStatus, error) 
 	}
 	t.targets.m[pid] = tg
 	return st, nil
+}
+
+// AddProbes attaches HotSpot's probes to a target added without them. A
+// session traces first and probes after: loading and verifying the uprobe
+// programs is a large part of start-up, and a thread born in between is
+// named by the next read of the JVM instead of by its thread__start.
+func (t *Tracer) AddProbes(pid uint32, h *HotSpotProbes) (HotSpotStatus, error) {
+	if t.closed.Load() {
+		return HotSpotStatus{}, os.ErrClosed
+	}
+	t.targets.mu.Lock()
+	defer t.targets.mu.Unlock()
+	tg, ok := t.targets.m[pid]
+	switch {
+	case t.targets.done:
+		return HotSpotStatus{}, errors.New("tracer detached")
+	case !ok:
+		return HotSpotStatus{}, fmt.Errorf("pid %d is not a target", pid)
+	case tg.coll != nil:
+		return HotSpotStatus{}, fmt.Errorf("pid %d has its probes already", pid)
+	case h == nil:
+		return HotSpotStatus{}, nil
+	}
+	return t.probe(tg, pid, h), nil
+}
+
+// probe loads and attaches pid's uprobes into tg (targets.mu held).
+func (t *Tracer) probe(tg *target, pid uint32, h *HotSpotProbes) (st HotSpotStatus) {
+	coll, err := t.loadUprobes(pid, h)
+	if err != nil {
+		st.Err = err
+		return st
+	}
+	links, _, hs := attachUprobes(coll, pid, h)
+	tg.coll, tg.links = coll, links
+	st = HotSpotStatus{ThreadStarts: hs.threadStart, ThreadNames: hs.setName, VMOps: hs.vmops, Err: hs.err}
+	if st.ThreadStarts {
+		st.QuietBirths = t.setBit(runqlatMapProbed, pid, true) == nil
+	}
+	return st
 }
 
 // RemoveTarget stops tracing pid and detaches its uprobes.

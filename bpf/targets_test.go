@@ -54,8 +54,24 @@ func TestSetMode(t *testing.T) {
 	tAddA := MonotonicNow()
 	add(pa)
 	time.Sleep(time.Second)
+	// b as a session adds it: traced first, probed after.
 	tAddB := MonotonicNow()
-	add(pb)
+	if _, err := r.tr.AddTarget(pb, nil); err != nil {
+		t.Fatal(err)
+	}
+	if probedBit(t, r.tr, pb) {
+		t.Fatalf("pid %d: probed bit set before its probes", pb)
+	}
+	if _, err := r.tr.AddProbes(po, probes(po)); err == nil {
+		t.Error("probes for a process that is not a target: no error")
+	}
+	st, err := r.tr.AddProbes(pb, probes(pb))
+	if err != nil || st.Err != nil || !st.ThreadStarts || !st.ThreadNames || !st.VMOps || !st.QuietBirths || !probedBit(t, r.tr, pb) {
+		t.Fatalf("pid %d: probes added later: %+v, %v", pb, st, err)
+	}
+	if _, err := r.tr.AddProbes(pb, probes(pb)); err == nil {
+		t.Error("adding probes twice: no error")
+	}
 	if _, err := r.tr.AddTarget(pb, nil); err == nil {
 		t.Error("adding a target twice: no error")
 	}

@@ -163,6 +163,14 @@ func NewLive(j *Joiner, out record.Writer) *Live {
 // replay alike): when it traces one process.
 func (j *Joiner) Sorted() bool { return j.Pid != 0 }
 
+// SetProbed sets Probed while events flow (a JVM's probes attached after
+// its tracing began).
+func (l *Live) SetProbed(on bool) {
+	l.mu.Lock()
+	l.Probed = on
+	l.mu.Unlock()
+}
+
 // Add takes one event from the tracer.
 func (l *Live) Add(e *sched.Event) {
 	l.mu.Lock()

@@ -691,6 +691,14 @@ func idleAround(ops, own []vmOp, start, end int64) time.Duration {
 	return t
 }
 
+// setVMOps tells whether HotSpot's vmops probes are attached: from then
+// on a dump is charged with its own VM operations.
+func (r *refresher) setVMOps(on bool) {
+	r.mu.Lock()
+	r.vmops = on
+	r.mu.Unlock()
+}
+
 // vmOp takes a VM operation's begin or end (sched.KindVMOpBegin/End) from
 // the tracer.
 func (r *refresher) vmOp(e *sched.Event) {

@@ -273,6 +273,7 @@ func (s *Session) Run(ctx context.Context) (st Stats, err error) {
 		s.logStart()
 	}
 	freeStartupMemory()
+	s.probe()
 	// The span the records cover, for report (FILE.runs.jsonl): from when
 	// the processes running now are traced (a JVM started later is traced
 	// from its discovery, up to a scan later).
@@ -301,6 +302,7 @@ func (s *Session) Run(ctx context.Context) (st Stats, err error) {
 			if s.cfg.follow() && now.Sub(lastScan) >= scanEvery {
 				lastScan = now
 				s.discover()
+				s.probe()
 			}
 			if err := s.emit(now); err != nil {
 				s.fail(err)
@@ -368,6 +370,7 @@ func (s *Session) add(ev *sched.Event) {
 // threads), each writes what it holds, then the counters are read, the
 // programs unloaded and the files flushed.
 func (s *Session) shutdown(st *Stats) error {
+	s.probing.Wait() // uprobes being attached are in before the tracer goes
 	all := s.sorted()
 	for _, tg := range all {
 		tg.stop()

@@ -46,6 +46,8 @@ type target struct {
 	goneAt time.Time
 	exit   *jvm.ExitWatch // nil for All
 	events uint64
+	// unprobed: HotSpot's probes are still to be attached (Session.probe).
+	unprobed bool
 
 	evFile *sink.Plain
 	evlog  *eventlog.Writer
@@ -63,7 +65,9 @@ type targetSet struct {
 	// HotSpot probes per libjvm.so file: reading them parses the
 	// library's notes and symbol table (~20 MB), and a host's JVMs
 	// mostly share one or two JDKs.
-	probes  map[probeKey]*bpf.HotSpotProbes
+	probes  map[probeKey]*bpf.HotSpotProbes // guarded by probeMu
+	probeMu sync.Mutex
+	probing sync.WaitGroup // probe's goroutines
 	cgroups jvm.CgroupCache
 
 	mu      sync.Mutex // targets, ended, endedDS: read by the metrics server
@@ -160,22 +164,68 @@ func (s *Session) sayWaiting() {
 func (s *Session) start(j jvm.Found) (*target, error) {
 	pid := j.Pid
 	label := Label(jvm.MainClass(j.Args), pid)
-	hs := s.hotspotFor(pid, label)
 	s.primeCarriers(pid)
-	st, err := s.tr.AddTarget(uint32(pid), hs)
+	// Traced first, probed after (probe): what can wait does not delay
+	// tracing.
+	st, err := s.tr.AddTarget(uint32(pid), nil)
 	if err != nil {
 		return nil, fmt.Errorf("cannot trace process %d (%s): %w", pid, label, err)
 	}
-	if st.Err != nil {
-		slog.Warn("some HotSpot probes are not in use", "pid", pid, "thread_starts", st.ThreadStarts, "thread_names", st.ThreadNames, "vm_operations", st.VMOps, "err", st.Err)
-	}
 	tg := s.newTarget(pid, label, &st)
+	tg.unprobed = true
 	s.mu.Lock()
 	s.targets[uint32(pid)] = tg
 	s.mu.Unlock()
 	s.waiting = false
-	slog.Info("tracing JVM", "pid", pid, "jvm", label, "thread_starts", st.ThreadStarts, "thread_names", st.ThreadNames, "vm_operations", st.VMOps)
+	slog.Info("tracing JVM", "pid", pid, "jvm", label)
 	return tg, nil
+}
+
+// probe attaches HotSpot's probes to the JVMs traced without them yet.
+// Finding them in libjvm.so and loading the uprobe programs took a quarter
+// of start-up's CPU, so it comes after tracing has begun, and off the
+// reader's goroutine: events keep flowing meanwhile, and a thread born
+// before its JVM's probes are in is named by a read of the JVM's memory
+// (its birth wakes the reader and, not probed yet, asks for one at once)
+// rather than by its thread__start.
+func (s *Session) probe() {
+	var todo []*target
+	for _, tg := range s.sorted() {
+		if tg.unprobed {
+			tg.unprobed = false
+			todo = append(todo, tg)
+		}
+	}
+	if len(todo) == 0 {
+		return
+	}
+	s.probing.Add(1)
+	go func() {
+		defer s.probing.Done()
+		s.probeMu.Lock() // one at a time: s.probes is theirs
+		defer s.probeMu.Unlock()
+		for _, tg := range todo {
+			s.probeOne(tg)
+		}
+	}()
+}
+
+func (s *Session) probeOne(tg *target) {
+	var st bpf.HotSpotStatus
+	var err error
+	if hs := s.hotspotFor(tg.pid, tg.label); hs != nil { // nil: said why
+		if st, err = s.tr.AddProbes(uint32(tg.pid), hs); err == nil {
+			err = st.Err
+		}
+	}
+	if err != nil {
+		slog.Warn("some HotSpot probes are not in use", "pid", tg.pid, "thread_starts", st.ThreadStarts, "thread_names", st.ThreadNames, "vm_operations", st.VMOps, "err", err)
+	}
+	tg.live.SetProbed(st.ThreadStarts)
+	if tg.ref != nil {
+		tg.ref.setVMOps(st.VMOps)
+	}
+	slog.Info("HotSpot probes", "pid", tg.pid, "jvm", tg.label, "thread_starts", st.ThreadStarts, "thread_names", st.ThreadNames, "vm_operations", st.VMOps)
 }
 
 // newTarget builds a process's join, dumps and saved events. hs is nil

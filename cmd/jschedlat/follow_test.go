@@ -78,8 +78,14 @@ func TestAttachFollow(t *testing.T) {
 	stderr.WaitFor(t, 90*time.Second, fmt.Sprintf(`msg="JVM exited" pid=%d `, a.cmd.Process.Pid))
 	b := startFollowJVM(t, j.java, classes, marker, dir, 60)
 	c := startFollowJVM(t, j.java, classes, marker, dir, 60)
-	stderr.WaitFor(t, 90*time.Second, fmt.Sprintf(`msg="tracing JVM" pid=%d `, b.cmd.Process.Pid))
-	stderr.WaitFor(t, 90*time.Second, fmt.Sprintf(`msg="tracing JVM" pid=%d `, c.cmd.Process.Pid))
+	// Traced as soon as seen (maybe before their VM is up), probed just
+	// after: the window below begins once both run their workers.
+	for _, fj := range []*followJVM{b, c} {
+		pid := fj.cmd.Process.Pid
+		stderr.WaitFor(t, 90*time.Second, fmt.Sprintf(`msg="tracing JVM" pid=%d `, pid))
+		stderr.WaitFor(t, 90*time.Second, fmt.Sprintf(`msg="HotSpot probes" pid=%d `, pid))
+		testenv.WaitFor(t, 90*time.Second, "a followed JVM to run its workers", func() bool { return jvmReady(pid) })
+	}
 	time.Sleep(4 * time.Second)
 	_ = tr.Process.Signal(syscall.SIGTERM)
 	select {
