@@ -58,8 +58,8 @@
 # With MD set (scripts/bench.sh), also appends the markdown fragment.
 #
 # Usage (root): scripts/bench-hostcpu.sh
-# Environment (defaults in brackets; about R*3*(W+6) s plus start-ups: 5 min
-# at the defaults on an idle 2-CPU VM, 8 with load average 40):
+# Environment (defaults in brackets; about R*3*(W+6) s plus start-ups: 4 min
+# at the defaults on a 2-CPU VM at load average 5-10, 5 min at 12-25):
 #   R [5] rounds   W [10] window s   WARMUP [5] s   COOLDOWN [1] s
 #   PP_N [5000] ping-pong round trips per run
 #   PP_CPU [last CPU]   PP_FIFO [1] SCHED_FIFO priority (0 = SCHED_OTHER)
