@@ -14,18 +14,16 @@
 package main
 
 import (
-	"bufio"
 	"errors"
 	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
-	"sort"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/cilium/ebpf"
+
+	"github.com/jschedlat/jschedlat/bench/internal/procstat"
 )
 
 func main() {
@@ -37,7 +35,11 @@ func main() {
 		if len(os.Args) != 3 {
 			usage()
 		}
-		ids, err := held(os.Args[2])
+		pid, err := strconv.Atoi(os.Args[2])
+		if err != nil {
+			usage()
+		}
+		ids, err := procstat.HeldProgramIDs(pid)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "bpfleft:", err)
 			os.Exit(2)
@@ -80,37 +82,6 @@ func main() {
 func usage() {
 	fmt.Fprintln(os.Stderr, "usage: bpfleft held PID | bpfleft left [-wait D] ID...")
 	os.Exit(2)
-}
-
-// held reads the prog_id of every BPF file descriptor of pid.
-func held(pid string) ([]uint64, error) {
-	dir := filepath.Join("/proc", pid, "fdinfo")
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, err
-	}
-	seen := map[uint64]bool{}
-	for _, e := range ents {
-		f, err := os.Open(filepath.Join(dir, e.Name()))
-		if err != nil {
-			continue // closed meanwhile
-		}
-		sc := bufio.NewScanner(f)
-		for sc.Scan() {
-			if v, ok := strings.CutPrefix(sc.Text(), "prog_id:"); ok {
-				if n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 32); err == nil && n > 0 {
-					seen[n] = true
-				}
-			}
-		}
-		f.Close()
-	}
-	ids := make([]uint64, 0, len(seen))
-	for id := range seen {
-		ids = append(ids, id)
-	}
-	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
-	return ids, nil
 }
 
 // loaded returns the programs among ids that are still loaded.

@@ -16,18 +16,17 @@
 package main
 
 import (
-	"bufio"
 	"errors"
 	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/cilium/ebpf"
+
+	"github.com/jschedlat/jschedlat/bench/internal/procstat"
 )
 
 type prog struct {
@@ -144,31 +143,17 @@ func snapshot(progs []prog) []*ebpf.ProgramStats {
 	return out
 }
 
-// heldPrograms returns the IDs of the programs that process pid holds open:
-// program and link file descriptors both show "prog_id:" in their fdinfo.
+// heldPrograms returns the IDs of the programs that process pid holds open.
 func heldPrograms(pid int) (map[ebpf.ProgramID]bool, error) {
-	dir := filepath.Join("/proc", strconv.Itoa(pid), "fdinfo")
-	ents, err := os.ReadDir(dir)
+	ids, err := procstat.HeldProgramIDs(pid)
 	if err != nil {
-		return nil, fmt.Errorf("process %d: %w", pid, err)
+		return nil, err
 	}
-	ids := map[ebpf.ProgramID]bool{}
-	for _, e := range ents {
-		f, err := os.Open(filepath.Join(dir, e.Name()))
-		if err != nil {
-			continue // closed meanwhile
-		}
-		sc := bufio.NewScanner(f)
-		for sc.Scan() {
-			if v, ok := strings.CutPrefix(sc.Text(), "prog_id:"); ok {
-				if n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 32); err == nil {
-					ids[ebpf.ProgramID(n)] = true
-				}
-			}
-		}
-		f.Close()
+	held := make(map[ebpf.ProgramID]bool, len(ids))
+	for _, id := range ids {
+		held[ebpf.ProgramID(id)] = true
 	}
-	return ids, nil
+	return held, nil
 }
 
 func fatal(format string, a ...any) {

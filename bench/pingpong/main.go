@@ -24,7 +24,6 @@
 package main
 
 import (
-	"bufio"
 	"errors"
 	"flag"
 	"fmt"
@@ -220,30 +219,13 @@ func bpfStats(progs []prog) []counts {
 // heldPrograms opens the BPF programs process pid holds (program and link
 // file descriptors both show "prog_id:" in their fdinfo), by name.
 func heldPrograms(pid int) ([]prog, error) {
-	dir := filepath.Join("/proc", strconv.Itoa(pid), "fdinfo")
-	ents, err := os.ReadDir(dir)
+	ids, err := procstat.HeldProgramIDs(pid)
 	if err != nil {
-		return nil, fmt.Errorf("process %d: %w", pid, err)
-	}
-	ids := map[ebpf.ProgramID]bool{}
-	for _, e := range ents {
-		f, err := os.Open(filepath.Join(dir, e.Name()))
-		if err != nil {
-			continue // closed meanwhile
-		}
-		sc := bufio.NewScanner(f)
-		for sc.Scan() {
-			if v, ok := strings.CutPrefix(sc.Text(), "prog_id:"); ok {
-				if id, err := strconv.ParseUint(strings.TrimSpace(v), 10, 32); err == nil {
-					ids[ebpf.ProgramID(id)] = true
-				}
-			}
-		}
-		f.Close()
+		return nil, err
 	}
 	var out []prog
-	for id := range ids {
-		p, err := ebpf.NewProgramFromID(id)
+	for _, id := range ids {
+		p, err := ebpf.NewProgramFromID(ebpf.ProgramID(id))
 		if errors.Is(err, os.ErrNotExist) {
 			continue // unloaded meanwhile
 		} else if err != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -31,4 +32,37 @@ func Ctxt() (uint64, error) {
 		return 0, err
 	}
 	return 0, errors.New("/proc/stat: no ctxt line")
+}
+
+// HeldProgramIDs returns the IDs of the BPF programs process pid holds open,
+// sorted: program and link file descriptors both show "prog_id:" in their
+// fdinfo.
+func HeldProgramIDs(pid int) ([]uint32, error) {
+	dir := "/proc/" + strconv.Itoa(pid) + "/fdinfo"
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("process %d: %w", pid, err)
+	}
+	seen := map[uint32]bool{}
+	for _, e := range ents {
+		f, err := os.Open(dir + "/" + e.Name())
+		if err != nil {
+			continue // closed meanwhile
+		}
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			if v, ok := strings.CutPrefix(sc.Text(), "prog_id:"); ok {
+				if n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 32); err == nil && n > 0 {
+					seen[uint32(n)] = true
+				}
+			}
+		}
+		f.Close()
+	}
+	ids := make([]uint32, 0, len(seen))
+	for id := range seen {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids, nil
 }
