@@ -96,6 +96,11 @@ type refresher struct {
 	unconfirmed map[int]bool // host TIDs the previous memory read could not confirm
 	dumpedFor   map[int]bool // TIDs a dump was already taken for
 	memErr      error        // why memory stopped being read
+	// first is closed once the first read is done (or the run ended
+	// before it): HotSpot's probes are attached after it (Session.probe),
+	// so that they do not compete with it for the one P.
+	first     chan struct{}
+	firstOnce sync.Once
 	// onMemory, if set, is called after each memory read that worked
 	// (outside r.mu), e.g. to tell the tracer where carriers are.
 	onMemory func(memorySource)
@@ -125,7 +130,7 @@ type refresher struct {
 func newRefresher(pid int, mem memorySource, src jvm.Source, live *correlate.Live, store *correlate.DumpStore, interval time.Duration, budget float64) *refresher {
 	r := &refresher{mem: mem, src: src, pid: pid, live: live, store: store, interval: interval, budget: budget,
 		wake: make(chan struct{}, 1), began: time.Now(), dumpCtx: context.Background(),
-		unconfirmed: map[int]bool{}, dumpedFor: map[int]bool{}}
+		unconfirmed: map[int]bool{}, dumpedFor: map[int]bool{}, first: make(chan struct{})}
 	r.otherNS = jvm.InOwnPIDNamespace(pid)
 	return r
 }
@@ -176,6 +181,7 @@ func (r *refresher) run(ctx context.Context) {
 	stopGrace := context.AfterFunc(ctx, func() { time.AfterFunc(shutdownGrace, cancelDump) })
 	defer stopGrace()
 	r.dumpCtx = dumpCtx
+	defer r.firstOnce.Do(func() { close(r.first) })
 	defer func() {
 		if r.mem != nil {
 			r.mem.Close()
@@ -230,6 +236,7 @@ func (r *refresher) run(ctx context.Context) {
 			continue
 		}
 		ours, failed, hold := r.read(reason)
+		r.firstOnce.Do(func() { close(r.first) })
 		last = time.Now()
 		byBudget = false
 		if failed > 0 {

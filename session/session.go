@@ -272,8 +272,7 @@ func (s *Session) Run(ctx context.Context) (st Stats, err error) {
 		s.discover()
 		s.logStart()
 	}
-	freeStartupMemory()
-	s.probe()
+	s.probe(freeStartupMemory)
 	// The span the records cover, for report (FILE.runs.jsonl): from when
 	// the processes running now are traced (a JVM started later is traced
 	// from its discovery, up to a scan later).
@@ -302,7 +301,7 @@ func (s *Session) Run(ctx context.Context) (st Stats, err error) {
 			if s.cfg.follow() && now.Sub(lastScan) >= scanEvery {
 				lastScan = now
 				s.discover()
-				s.probe()
+				s.probe(nil)
 			}
 			if err := s.emit(now); err != nil {
 				s.fail(err)

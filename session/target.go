@@ -188,7 +188,7 @@ func (s *Session) start(j jvm.Found) (*target, error) {
 // before its JVM's probes are in is named by a read of the JVM's memory
 // (its birth wakes the reader and, not probed yet, asks for one at once)
 // rather than by its thread__start.
-func (s *Session) probe() {
+func (s *Session) probe(then func()) {
 	var todo []*target
 	for _, tg := range s.sorted() {
 		if tg.unprobed {
@@ -196,7 +196,7 @@ func (s *Session) probe() {
 			todo = append(todo, tg)
 		}
 	}
-	if len(todo) == 0 {
+	if len(todo) == 0 && then == nil {
 		return
 	}
 	s.probing.Add(1)
@@ -205,10 +205,26 @@ func (s *Session) probe() {
 		s.probeMu.Lock() // one at a time: s.probes is theirs
 		defer s.probeMu.Unlock()
 		for _, tg := range todo {
+			// After the JVM's first read, which names the threads
+			// running now (those ending soon too): with one P the
+			// probes' loading would delay it (a thread ending 60 ms
+			// after tracing began went unnamed).
+			if tg.ref != nil {
+				select {
+				case <-tg.ref.first:
+				case <-time.After(firstReadWait):
+				}
+			}
 			s.probeOne(tg)
+		}
+		if then != nil {
+			then()
 		}
 	}()
 }
+
+// firstReadWait bounds how long a JVM's probes wait for its first read.
+const firstReadWait = 2 * time.Second
 
 func (s *Session) probeOne(tg *target) {
 	var st bpf.HotSpotStatus
