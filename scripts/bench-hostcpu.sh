@@ -132,18 +132,6 @@ echo "settings: R=$R W=${W}s WARMUP=${WARMUP}s COOLDOWN=${COOLDOWN}s WORKERS=$WO
 [ -z "$perf_skip" ] || echo "skipped perf: $perf_skip"
 echo
 
-# Run time (ns) of all threads of a process (schedstat field 1).
-runtime() { { cat /proc/"$1"/task/*/schedstat 2>/dev/null || true; } | awk '{ s += $1 } END { printf "%.0f\n", s + 0 }'; }
-now_ns() { date +%s%N; }
-# Go duration (1m2.5s, 12.003s, 950ms) in seconds.
-dur_s() { awk -v d="$1" 'BEGIN {
-	s = 0
-	while (match(d, /^[0-9.]+(h|ms|m|s|us|µs|ns)/)) {
-		t = substr(d, 1, RLENGTH); d = substr(d, RLENGTH + 1)
-		match(t, /[a-zµ]+$/); u = substr(t, RSTART); v = substr(t, 1, RSTART - 1) + 0
-		s += v * (u == "h" ? 3600 : u == "m" ? 60 : u == "s" ? 1 : u == "ms" ? 1e-3 : u == "ns" ? 1e-9 : 1e-6)
-	}
-	printf "%.6f", s }'; }
 
 jvm_secs=$((WARMUP + R * ${#modes[@]} * (W + 60) + 30)) # killed once measured; bounds a leftover
 jargs=(Workload --seconds "$jvm_secs" --workers "$WORKERS" --hogs "$HOGS")

@@ -82,15 +82,6 @@ trap 'exit 130' INT TERM
 go build -o "$work/storm" ./bench/storm
 
 ctxt() { awk '$1 == "ctxt" { print $2 }' /proc/stat; }
-# Go duration (1m2.5s, 12.003s, 950ms) in seconds.
-dur_s() { awk -v d="$1" 'BEGIN {
-	s = 0
-	while (match(d, /^[0-9.]+(h|ms|m|s|us|µs|ns)/)) {
-		t = substr(d, 1, RLENGTH); d = substr(d, RLENGTH + 1)
-		match(t, /[a-zµ]+$/); u = substr(t, RSTART); v = substr(t, 1, RSTART - 1) + 0
-		s += v * (u == "h" ? 3600 : u == "m" ? 60 : u == "s" ? 1 : u == "ms" ? 1e-3 : u == "ns" ? 1e-9 : 1e-6)
-	}
-	printf "%.6f", s }'; }
 
 started=$(date +%s)
 # The fragment's heading notes the time and load at the start.
