@@ -216,7 +216,7 @@ func (t *Tracer) loadUprobes(pid uint32, h *HotSpotProbes) (*ebpf.Collection, er
 			repl[name] = m
 		}
 	}
-	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{MapReplacements: repl})
+	coll, err := newCollection(spec, ebpf.CollectionOptions{MapReplacements: repl})
 	if err != nil {
 		return nil, fmt.Errorf("loading HotSpot probes for pid %d: %w", pid, verbose(err))
 	}

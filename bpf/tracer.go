@@ -296,7 +296,7 @@ func load(spec *ebpf.CollectionSpec, attachment string, cfg Config) (_ *Tracer, 
 		delete(spec.Programs, drop)
 	}
 
-	coll, err := ebpf.NewCollection(spec)
+	coll, err := newCollection(spec, ebpf.CollectionOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("loading %s programs: %w", attachment, verbose(err))
 	}
