@@ -11,8 +11,8 @@
 #   off    untraced
 #   min0   bin/jschedlat attach PID --min-latency 0 -o FILE (every wait)
 #   perf   perf sched record -a -o FILE -- sleep N (system-wide)
-# A tracer is started before its window and stopped with SIGINT after it and
-# a ping-pong run. Per window:
+# A tracer is started before its window (which begins once its start-up is
+# over) and stopped with SIGINT after it and a ping-pong run. Per window:
 #   tracer CPU  run time of all the tracer's threads (user + system, from
 #               /proc/PID/task/*/schedstat), ms per second
 #   BPF         the kernel time of the BPF programs the tracer holds
@@ -146,12 +146,14 @@ printf 'JVM pid %s\n  $ %s\n' "$jvm" "$jvm_cmd"
 sleep "$WARMUP"
 kill -0 "$jvm" 2>/dev/null || { cat "$work/jvm.log" >&2; die "the Workload JVM exited early"; }
 
-# await_tracing MODE LOG WHAT: returns once the tracer $tr traces.
+# await_tracing MODE LOG WHAT: returns once the tracer $tr traces and its
+# start-up is over (jschedlat: the probes attached after tracing began; its
+# start-up CPU is measured by experiment 7): the window is the steady state.
 await_tracing() {
 	local i
 	for i in $(seq 600); do # up to 60 s on a busy host
 		case $1 in
-		min0) grep -q 'msg=tracing' "$2" 2>/dev/null && return 0 ;;
+		min0) grep -q 'msg=started' "$2" 2>/dev/null && return 0 ;;
 		# perf execs its workload once its events are enabled.
 		perf) [ "$(ps -o comm= --ppid "$tr" 2>/dev/null)" = sleep ] && return 0 ;;
 		esac
@@ -489,7 +491,9 @@ md "Recording every wait of one JVM (\`--min-latency 0\`) next to \`perf sched r
 	"" \
 	"One JVM runs throughout; after ${WARMUP} s, $R rounds each run the untraced window, jschedlat and perf in turn (the" \
 	"order reversed every other round), each window ${W} s, a tracer started before its window and stopped with SIGINT" \
-	"after it and a ping-pong run. Tracer CPU is the run time (user + system) of all the tracer's threads in the" \
+	"after it and a ping-pong run. The window is the steady state: it begins once the tracer's start-up is over" \
+	"(jschedlat: its \`started\` line, after the HotSpot probes it attaches once tracing runs; its start-up CPU is" \
+	"in experiment 7). Tracer CPU is the run time (user + system) of all the tracer's threads in the" \
 	"window (\`/proc/PID/task/*/schedstat\`). BPF run time is the kernel's count for the programs jschedlat holds" \
 	"(\`kernel.bpf_stats_enabled=1\`, run_time_ns through \`bench/bpfstats -pid\`). The kernel side is **estimated**" \
 	"with the ping-pong's medians: perf's is the events its tracepoints fired per second (samples + lost, over perf's" \

@@ -272,7 +272,8 @@ func (s *Session) Run(ctx context.Context) (st Stats, err error) {
 		s.discover()
 		s.logStart()
 	}
-	s.probe(freeStartupMemory)
+	tracing := time.Now()
+	s.probe(func() { startedUp(tracing) })
 	// The span the records cover, for report (FILE.runs.jsonl): from when
 	// the processes running now are traced (a JVM started later is traced
 	// from its discovery, up to a scan later).
@@ -334,6 +335,14 @@ func (s *Session) logStart() {
 	} else {
 		slog.Info("tracing", append([]any{"pid", c.Pid}, args...)...)
 	}
+}
+
+// startedUp ends start-up once the probes of the JVMs traced at start are
+// attached: frees its memory and says what all of start-up cost, tracing
+// included (benchmarks measure the steady state from this line on).
+func startedUp(tracing time.Time) {
+	freeStartupMemory()
+	slog.Info("started", "startup_cpu", cpuSoFar().Round(time.Millisecond), "after_tracing", time.Since(tracing).Round(time.Millisecond))
 }
 
 // add hands one event to its process's join (and events file).
