@@ -67,6 +67,21 @@ type Namer struct {
 	// has not run (gen), for times at or after the TID's last mark.
 	known []knownEntry
 	gen   uint32
+	// Name's answers by TID, direct-mapped like known: a thread's events
+	// (and the previous task's) ask for the same name over and over, and
+	// the answer holds over a span of time that only a new observation or
+	// mark of the TID (forget), Prune (gen) or a time past the span ends.
+	names []nameEntry
+}
+
+// nameEntry is a cached answer of Name for tid under comm at any time in
+// [from, until).
+type nameEntry struct {
+	tid          uint32
+	gen          uint32 // Namer.gen when cached; 0 = empty or forgotten
+	from, until  int64
+	comm         string
+	name, source string
 }
 
 // knownSlots is the size of Known's cache: a JVM's TIDs are mostly
@@ -85,6 +100,11 @@ type knownEntry struct {
 func (n *Namer) forget(tid uint32) {
 	if n.known != nil {
 		if e := &n.known[tid%knownSlots]; e.tid == tid {
+			e.gen = 0
+		}
+	}
+	if n.names != nil {
+		if e := &n.names[tid%knownSlots]; e.tid == tid {
 			e.gen = 0
 		}
 	}
@@ -312,6 +332,9 @@ func (n *Namer) VirtualThreadName(id int64) string { return n.vtNames[id].name }
 // Anything else would be a guess: a carrier switches virtual threads as
 // often as they block.
 func (n *Namer) Virtual(tid uint32, from, to int64) string {
+	if len(n.mounts) == 0 { // no carriers seen: no lookup per event
+		return ""
+	}
 	list := n.mounts[tid]
 	// A window narrowed to its VM operation may fit even when the dump
 	// began before from: look back over the longest dump window. All the
@@ -524,6 +547,67 @@ func compatible(o *observation, comm string) bool {
 // kernel name comm at that moment, and where the name came from. The name
 // is empty with SourceComm when no dump knows the thread.
 func (n *Namer) Name(tid uint32, t int64, comm string) (string, string) {
+	if n.gen == 0 { // not made by NewNamer: no cache
+		return n.name(tid, t, comm)
+	}
+	if n.names == nil {
+		n.names = make([]nameEntry, knownSlots)
+	}
+	e := &n.names[tid%knownSlots]
+	if e.tid == tid && e.gen == n.gen && t >= e.from && t < e.until && e.comm == comm {
+		return e.name, e.source
+	}
+	name, source := n.name(tid, t, comm)
+	from, until := n.nameSpan(tid, t)
+	*e = nameEntry{tid: tid, gen: n.gen, from: from, until: until, comm: comm, name: name, source: source}
+	return name, source
+}
+
+// nameSpan returns the span [from, until) around t in which Name's answer
+// for tid (under a given comm) is the one at t, with the marks and
+// observations of tid known now. Name and epoch compare t only with these
+// times, each as t >= x or t < x: a mark's time, it minus Horizon (the
+// limit) and an exit's plus Horizon (an ending thread's last moments); an
+// observation's start, and its end minus Horizon (the limit). Between two
+// consecutive of them every comparison, so the answer, is the same.
+func (n *Namer) nameSpan(tid uint32, t int64) (from, until int64) {
+	from, until = -1<<63, 1<<63-1
+	h := int64(n.Horizon)
+	edge := func(x int64) {
+		if x > t {
+			until = min(until, x)
+		} else {
+			from = max(from, x)
+		}
+	}
+	// x-h and x+h saturate, so that no edge is lost to an overflow.
+	minus := func(x int64) int64 {
+		if x < -1<<63+h {
+			return -1 << 63
+		}
+		return x - h
+	}
+	plus := func(x int64) int64 {
+		if x > 1<<63-1-h {
+			return 1<<63 - 1
+		}
+		return x + h
+	}
+	for _, m := range n.marks[tid] {
+		edge(m.t)
+		edge(minus(m.t))
+		if m.kind == markExit {
+			edge(plus(m.t))
+		}
+	}
+	for _, o := range n.obs[tid] {
+		edge(o.start)
+		edge(minus(o.end)) // (one begun after the limit ends after it)
+	}
+	return from, until
+}
+
+func (n *Namer) name(tid uint32, t int64, comm string) (string, string) {
 	list := n.obs[tid]
 	if len(list) == 0 {
 		return "", record.SourceComm
@@ -687,6 +771,7 @@ func (n *Namer) Prune(t int64) {
 		if n.gen++; n.gen == 0 {
 			n.gen = 1
 			clear(n.known)
+			clear(n.names)
 		}
 	}
 	old := t - int64(n.Horizon)
