@@ -34,7 +34,7 @@ generate:
 demo: build
 	./scripts/demo.sh
 
-# The benchmark suite (root; 18 min with its defaults on an idle 2-CPU machine): writes
+# The benchmark suite (root; 22 min with its defaults on an idle 2-CPU machine): writes
 # docs/results/benchmarks.md. EXPERIMENTS="1 3" runs some of it; UPDATE=1 keeps the other sections.
 bench: build
 	./scripts/bench.sh

@@ -20,13 +20,14 @@
 #   7 safepoints the tool causes (with and without thread dumps) and its
 #     start-up CPU               scripts/bench-safepoints.sh
 #   8 user-space cost per event  scripts/bench-pipeline.sh
+#   9 virtual threads at the switch-out  scripts/bench-vthreads.sh
 #
 # Each script documents its own settings (environment variables); they are
 # passed through, so `R=3 make bench` shortens the repeated experiments.
 #
 # Usage (root): make bench   or   scripts/bench.sh
 # Environment (defaults in brackets):
-#   EXPERIMENTS ["1 1b 2 3 4 5 6 7 8"]   OUT [docs/results/benchmarks.md]
+#   EXPERIMENTS ["1 1b 2 3 4 5 6 7 8 9"]   OUT [docs/results/benchmarks.md]
 #   INSTALL [1] apt-get install the compared tools when missing (linux-perf,
 #     libbpf-tools, bpfcc-tools) and /usr/bin/time; 0 = use what is there
 #   KEEP [0] 1 = keep the logs of every experiment
@@ -38,9 +39,9 @@ cd "$(dirname "$0")/.."
 # shellcheck source=scripts/bench-lib.sh
 . scripts/bench-lib.sh
 
-EXPERIMENTS=${EXPERIMENTS:-1 1b 2 3 4 5 6 7 8} OUT=${OUT:-docs/results/benchmarks.md}
+EXPERIMENTS=${EXPERIMENTS:-1 1b 2 3 4 5 6 7 8 9} OUT=${OUT:-docs/results/benchmarks.md}
 INSTALL=${INSTALL:-1} KEEP=${KEEP:-0} UPDATE=${UPDATE:-0}
-ALL="1 1b 2 3 4 5 6 7 8"
+ALL="1 1b 2 3 4 5 6 7 8 9"
 
 die() { echo "bench: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "must run as root (loads eBPF, sets sysctls, runs perf): sudo make bench"
@@ -48,14 +49,14 @@ command -v go >/dev/null || PATH=$PATH:/usr/local/go/bin
 command -v go >/dev/null || die "go not found"
 
 declare -A title=([1]="cost to the traced JVM" [1b]="cost to the traced JVM, high switch rate" [2]="kernel-side cost" [3]="ingest ceiling"
-	[4]="thread identity cost" [5]="offline throughput" [6]="host CPU side by side with perf" [7]="safepoints and start-up" [8]="user-space cost per event")
+	[4]="thread identity cost" [5]="offline throughput" [6]="host CPU side by side with perf" [7]="safepoints and start-up" [8]="user-space cost per event" [9]="virtual threads at the switch-out")
 declare -A script=([1]=scripts/bench-observer.sh [1b]=scripts/bench-observer.sh [2]=scripts/bench-bpfcost.sh [3]=scripts/bench-ingest.sh
-	[4]=scripts/bench-dumpcost.sh [5]=scripts/bench-offline.sh [6]=scripts/bench-hostcpu.sh [7]=scripts/bench-safepoints.sh [8]=scripts/bench-pipeline.sh)
+	[4]=scripts/bench-dumpcost.sh [5]=scripts/bench-offline.sh [6]=scripts/bench-hostcpu.sh [7]=scripts/bench-safepoints.sh [8]=scripts/bench-pipeline.sh [9]=scripts/bench-vthreads.sh)
 # Settings of an experiment that reuses another's script (the user's own
 # environment still wins: they are defaults).
 declare -A settings=([1b]="TITLE=1b.|Cost|to|the|traced|JVM|at|a|high|context-switch|rate WORK=30 THINK_US=100 MODES=off|on-defaults|perf-sched")
 for e in $EXPERIMENTS; do
-	[ -n "${script[$e]:-}" ] || die "EXPERIMENTS: no experiment $e (1 1b 2 3 4 5 6 7 8)"
+	[ -n "${script[$e]:-}" ] || die "EXPERIMENTS: no experiment $e (1 1b 2 3 4 5 6 7 8 9)"
 done
 
 if [ "$INSTALL" = 1 ]; then

@@ -6,22 +6,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"testing"
 
-	"github.com/jschedlat/jschedlat/correlate"
 	"github.com/jschedlat/jschedlat/internal/testenv"
-	"github.com/jschedlat/jschedlat/record"
+	"github.com/jschedlat/jschedlat/internal/vtruth"
 )
-
-// truthLine is one line of VWorkload's ground truth.
-type truthLine struct {
-	t    int64 // wall ns
-	vt   int64 // virtual thread id
-	mark int   // 0 just mounted, 1 between chunks, 2 may unmount next
-}
 
 // TestVirtualThreadsRealJVM traces a JDK 25 JVM whose virtual threads keep
 // switching carriers under CPU contention, and checks every virtual_thread
@@ -77,70 +68,24 @@ func TestVirtualThreadsRealJVM(t *testing.T) {
 		t.Fatalf("workload: %v", err)
 	}
 
-	truth := map[uint32][]truthLine{} // by carrier TID, in time order
-	b, err := os.ReadFile(truthPath)
+	truth, err := vtruth.Read(truthPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-		f := strings.Fields(line)
-		if len(f) != 4 {
-			t.Fatalf("truth line %q", line)
-		}
-		ts, _ := strconv.ParseInt(f[0], 10, 64)
-		vt, _ := strconv.ParseInt(f[1], 10, 64)
-		tid, _ := strconv.ParseUint(f[2], 10, 32)
-		mark, _ := strconv.Atoi(f[3])
-		truth[uint32(tid)] = append(truth[uint32(tid)], truthLine{ts, vt, mark})
-	}
-	for _, l := range truth {
-		sort.Slice(l, func(i, k int) bool { return l[i].t < l[k].t })
-	}
-
-	f, err := os.Open(out)
+	c, err := vtruth.CheckFile(truth, out, 0) // every wait, those that began before tracing too
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	var named, right, unknown, carrierWaits, provable int
-	err = record.ReadRecords(f, func(r *record.Record) error {
-		lines := truth[r.Tid]
-		begin := r.Time - int64(r.LatencyNs)
-		i := sort.Search(len(lines), func(i int) bool { return lines[i].t >= begin })
-		var want int64 = -1
-		if i > 0 && lines[i-1].mark != 2 {
-			want = lines[i-1].vt // still mounted when the wait began
-		}
-		if strings.HasPrefix(r.JavaThread, "ForkJoinPool-1-worker-") {
-			carrierWaits++
-			if want >= 0 {
-				provable++
-			}
-		}
-		if r.VirtualThread == "" {
-			return nil
-		}
-		named++
-		if !strings.HasPrefix(r.JavaThread, "ForkJoinPool-1-worker-") {
-			t.Errorf("%s: virtual_thread %q on %q, not a carrier", r.TimeText, r.VirtualThread, r.JavaThread)
-		}
-		switch {
-		case want < 0:
-			unknown++
-		case r.VirtualThread == correlate.VirtualName(want, ""):
-			right++
-		default:
-			t.Errorf("%s tid %d: virtual_thread %q, but #%d was mounted", r.TimeText, r.Tid, r.VirtualThread, want)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
+	for _, e := range c.Errors {
+		t.Error(e)
 	}
 	t.Logf("%d carrier waits (%d with a virtual thread known mounted); %d named: %d right, %d not checkable, %d wrong",
-		carrierWaits, provable, named, right, unknown, named-right-unknown)
-	if right < 100 || float64(right) < 0.99*float64(provable) {
-		t.Errorf("%d of %d carrier waits with a known virtual thread named right: want >= 99%% (and 100)", right, provable)
+		c.CarrierWaits, c.Provable, c.Named, c.Right, c.Unknown, c.Wrong)
+	if c.Wrong > 0 {
+		t.Errorf("%d virtual_thread values wrong", c.Wrong)
+	}
+	if c.Right < 100 || c.Share() < 0.99 {
+		t.Errorf("%d of %d carrier waits with a known virtual thread named right: want >= 99%% (and 100)", c.Right, c.Provable)
 	}
 
 	// Replay decides the same from the saved events and dumps.
