@@ -49,7 +49,9 @@ func run() int {
 		Use:   "jschedlat",
 		Short: "Run-queue latency per Java thread: which thread waited for a CPU, when, how long, why",
 		Long: `jschedlat traces CPU run-queue latency with eBPF and names each waiting thread
-with its exact Java thread name, taken from thread dumps of the JVM.`,
+with its exact Java thread name, read from the JVM's memory without stopping it
+(HotSpot's own probes name threads as they start or rename themselves; thread
+dumps only where a read fails).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Version:       versionString(),
