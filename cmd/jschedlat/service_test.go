@@ -701,6 +701,9 @@ func TestSIGHUPAnyTime(t *testing.T) {
 	defer tick.Stop()
 	termed := false
 	var held *testenv.BPFHeld
+	// Two rotations of 16 KiB take a second or two; a run that makes none
+	// in minutes is stuck (its records stop, or a load never ends).
+	stuck := time.After(3 * time.Minute)
 	for open := true; open; {
 		select {
 		case l, ok := <-lines:
@@ -717,6 +720,15 @@ func TestSIGHUPAnyTime(t *testing.T) {
 				termed = true
 				held = testenv.WatchBPF(cmd.Process.Pid)
 				_ = cmd.Process.Signal(syscall.SIGTERM)
+			}
+		case <-stuck:
+			if !termed {
+				_ = cmd.Process.Signal(syscall.SIGQUIT) // Go prints every goroutine's stack
+				for l := range lines {
+					stderr.WriteString(l + "\n")
+				}
+				_ = cmd.Wait()
+				t.Fatalf("attach under SIGHUPs rotated %d files in 3 minutes (%d SIGHUPs sent):\n%s", countRotated(dir), hups, stderr.String())
 			}
 		}
 	}
