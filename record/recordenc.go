@@ -86,13 +86,19 @@ func append9(b []byte, v uint32) []byte {
 	l := len(b)
 	b = grow(b, 9)
 	d := b[l : l+9]
-	for i := 7; i > 0; i -= 2 {
-		q := v / 100
-		r := (v - q*100) * 2
-		d[i], d[i+1] = digitPairs[r], digitPairs[r+1]
-		v = q
-	}
-	d[0] = byte('0' + v)
+	// Two halves, five digits and four, formatted side by side: the
+	// divisions chain three deep, not four.
+	hi := v / 1e4
+	lo := v - hi*1e4
+	q, r := lo/100, lo%100*2
+	d[7], d[8] = digitPairs[r], digitPairs[r+1]
+	q *= 2
+	d[5], d[6] = digitPairs[q], digitPairs[q+1]
+	q, r = hi/100, hi%100*2
+	d[3], d[4] = digitPairs[r], digitPairs[r+1]
+	hi, r = q/100, q%100*2
+	d[1], d[2] = digitPairs[r], digitPairs[r+1]
+	d[0] = byte('0' + hi)
 	return b
 }
 
@@ -102,21 +108,31 @@ type rowState struct {
 	times timeText
 	nums  numText
 	plain plainCache
+	// The last plain value of the CSV column kind (appendCSVLast).
+	kind  string
+	frags *csvFrags // CSV only
 }
 
-// plainCache remembers strings of 8 bytes or more found plain (written as
-// they are) by their identity, the address and length of their bytes: a
-// row's names, comms and cgroup are the same few hundred strings over and
-// over (the Namer's names, sched.CommString's comms). Holding a string
-// keeps its bytes from being reused for another one. A writer has one
-// cache: CSV and JSON lines differ in what is plain.
+// plainCache remembers strings found plain (written as they are) by their
+// identity, the address and length of their bytes: a row's names, comms,
+// kind, name source and cgroup are the same few hundred strings over and
+// over (the Namer's names, sched.CommString's comms, constants). Holding a
+// string keeps its bytes from being reused for another one. A writer has
+// one cache: CSV and JSON lines differ in what is plain. The JSON writer
+// keeps it to strings of 8 bytes or more.
 type plainCache [plainSlots]string
 
-const plainSlots = 512
+// plainSlots is the size of the cache: a JVM's few hundred names and comms
+// rarely share a slot. (With 512 slots and the address's bits folded, one
+// long field in ten missed in the pipeline's benchmark.)
+const (
+	plainSlotsLog2 = 11
+	plainSlots     = 1 << plainSlotsLog2
+)
 
 func (c *plainCache) slot(s string) *string {
-	p := uintptr(unsafe.Pointer(unsafe.StringData(s)))
-	return &c[(p>>4^p>>13)%plainSlots]
+	p := uint64(uintptr(unsafe.Pointer(unsafe.StringData(s))))
+	return &c[(p*0x9E3779B97F4A7C15)>>(64-plainSlotsLog2)]
 }
 
 func (c *plainCache) known(e *string, s string) bool {
@@ -125,13 +141,29 @@ func (c *plainCache) known(e *string, s string) bool {
 
 // appendCSV is appendCSVField.
 func (c *plainCache) appendCSV(b []byte, s string) []byte {
-	if len(s) < 8 {
-		return appendCSVField(b, s)
+	if len(s) == 0 {
+		return b
 	}
 	if e := c.slot(s); c.known(e, s) {
 		return append(b, s...)
 	} else if csvPlainASCII(s) {
 		*e = s
+		return append(b, s...)
+	}
+	return appendCSVField(b, s)
+}
+
+// appendCSVLast is appendCSV for a column that often repeats its last
+// value (kind): *last is that value when it was plain.
+func (c *plainCache) appendCSVLast(b []byte, s string, last *string) []byte {
+	if len(s) == len(*last) && unsafe.StringData(s) == unsafe.StringData(*last) {
+		return append(b, s...)
+	}
+	if len(s) == 0 {
+		return b
+	}
+	if e := c.slot(s); c.known(e, s) || csvPlainASCII(s) {
+		*e, *last = s, s
 		return append(b, s...)
 	}
 	return appendCSVField(b, s)
@@ -352,42 +384,90 @@ func (c *csvWriter) appendRow(b []byte, r *Record) []byte {
 
 func appendCSVRow(b []byte, r *Record, st *rowState) []byte {
 	times, nums, c := &st.times, &st.nums, &st.plain
+	if st.frags == nil {
+		st.frags = new(csvFrags)
+	}
+	f := st.frags
 	b = times.append(b, r.Time) // digits, '-', ':', '.': never quoted
 	b = append(b, ',')
 	b = appendUint(b, uint64(r.CPU))
 	b = append(b, ',')
 	b = appendUint(b, uint64(r.QueuedCPU))
 	b = append(b, ',')
-	b = c.appendCSV(b, r.Kind)
+	b = c.appendCSVLast(b, r.Kind, &st.kind)
 	b = append(b, ',')
 	b = appendUint(b, r.LatencyNs)
 	b = append(b, ',')
-	b = appendPid(b, r.Pid, &nums.pid, &nums.pidText)
-	b = append(b, ',')
-	b = appendUint(b, uint64(r.Tid))
-	b = append(b, ',')
-	b = c.appendCSV(b, r.Comm)
-	b = append(b, ',')
-	b = c.appendCSV(b, r.JavaThread)
-	b = append(b, ',')
-	b = c.appendCSV(b, r.NameSource)
-	b = append(b, ',')
-	b = appendPid(b, r.PrevPid, &nums.prevPid, &nums.prevPidText)
-	b = append(b, ',')
-	b = appendUint(b, uint64(r.PrevTid))
-	b = append(b, ',')
-	b = c.appendCSV(b, r.PrevComm)
-	b = append(b, ',')
-	b = c.appendCSV(b, r.PrevJavaThread)
-	b = append(b, ',')
+	// pid,tid,comm,java_thread,name_source,
+	e := &f.cur[r.Tid%csvFragSlots]
+	if !e.holds(r.Pid, r.Tid, r.Comm, r.JavaThread, r.NameSource) {
+		t := appendUint(e.text[:0], uint64(r.Pid))
+		t = append(t, ',')
+		t = appendUint(t, uint64(r.Tid))
+		t = append(t, ',')
+		t = c.appendCSV(t, r.Comm)
+		t = append(t, ',')
+		t = c.appendCSV(t, r.JavaThread)
+		t = append(t, ',')
+		t = c.appendCSV(t, r.NameSource)
+		*e = csvFrag{pid: r.Pid, tid: r.Tid, s: [3]string{r.Comm, r.JavaThread, r.NameSource}, text: append(t, ',')}
+	}
+	b = append(b, e.text...)
+	// prev_pid,prev_tid,prev_comm,prev_java_thread,
+	e = &f.prev[r.PrevTid%csvFragSlots]
+	if !e.holds(r.PrevPid, r.PrevTid, r.PrevComm, r.PrevJavaThread, "") {
+		t := appendUint(e.text[:0], uint64(r.PrevPid))
+		t = append(t, ',')
+		t = appendUint(t, uint64(r.PrevTid))
+		t = append(t, ',')
+		t = c.appendCSV(t, r.PrevComm)
+		t = append(t, ',')
+		t = c.appendCSV(t, r.PrevJavaThread)
+		*e = csvFrag{pid: r.PrevPid, tid: r.PrevTid, s: [3]string{r.PrevComm, r.PrevJavaThread, ""}, text: append(t, ',')}
+	}
+	b = append(b, e.text...)
 	b = nums.appendKTime(b, r.KTime)
 	b = append(b, ',')
-	b = c.appendCSV(b, r.VirtualThread)
-	b = append(b, ',')
-	b = c.appendCSV(b, r.Cgroup)
-	b = append(b, ',')
-	b = c.appendCSV(b, r.Container)
-	return append(b, '\n')
+	// virtual_thread,cgroup,container
+	e = &f.tail
+	if !e.holds(0, 0, r.VirtualThread, r.Cgroup, r.Container) {
+		t := c.appendCSV(e.text[:0], r.VirtualThread)
+		t = append(t, ',')
+		t = c.appendCSV(t, r.Cgroup)
+		t = append(t, ',')
+		t = c.appendCSV(t, r.Container)
+		*e = csvFrag{s: [3]string{r.VirtualThread, r.Cgroup, r.Container}, text: append(t, '\n')}
+	}
+	return append(b, e.text...)
+}
+
+// csvFrags holds rendered runs of a CSV row's columns that go together:
+// a thread's PID, TID, comm, Java name and name source (and the same of
+// the previous task) repeat from row to row of that thread, and the last
+// columns (virtual thread, cgroup, container) from row to row. A run is
+// reused while its values are the same, the strings by identity (held,
+// as plainCache holds them). By TID, direct-mapped: a JVM's TIDs are
+// mostly consecutive.
+type csvFrags struct {
+	cur, prev [csvFragSlots]csvFrag
+	tail      csvFrag
+}
+
+const csvFragSlots = 256
+
+type csvFrag struct {
+	pid, tid uint32
+	s        [3]string
+	text     []byte
+}
+
+func (f *csvFrag) holds(pid, tid uint32, a, b, c string) bool {
+	return f.text != nil && f.tid == tid && f.pid == pid && same(f.s[0], a) && same(f.s[1], b) && same(f.s[2], c)
+}
+
+// same tells that x and y are the same string: the same bytes, or empty.
+func same(x, y string) bool {
+	return len(x) == len(y) && (len(x) == 0 || unsafe.StringData(x) == unsafe.StringData(y))
 }
 
 // appendRecord appends r as json.Encoder.Encode writes it (HTML
