@@ -95,6 +95,7 @@ type Live struct {
 	unsorted int
 	scratch  []sched.Event // order's merge buffer, kept between calls
 	runs     []int
+	merge    cpuMerge // order's merge of the CPUs' sequences
 	rec      record.Record
 	// NeedDump is called (with the lock held: it must not block) when an
 	// event's thread is not explained by the dumps known so far.
@@ -251,7 +252,9 @@ func (l *Live) order() {
 	}
 	// pending[head:k] is in order: events up to m keep their place.
 	p := l.head + sort.Search(k-l.head, func(i int) bool { return l.pending[l.head+i].Time > m })
-	l.scratch = mergeRuns(l.pending[p:], l.scratch, l.runs[:0])
+	if !l.merge.sort(l.pending[p:]) {
+		l.scratch = mergeRuns(l.pending[p:], l.scratch, l.runs[:0])
+	}
 }
 
 // check asks for a dump if no dump or thread start explains tid under comm
