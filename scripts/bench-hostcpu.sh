@@ -308,6 +308,56 @@ for rep in $(seq "$R"); do
 	if [ $((rep % 2)) = 1 ]; then order=("${modes[@]}"); else order=(perf min0 off); fi
 	for m in "${order[@]}"; do run_one "$m" "$rep"; done
 done
+
+# Where jschedlat's CPU goes: one more steady-state window of 2W s (the
+# tracer uses little CPU), sampled by perf (call graphs, 4999 Hz). Shares
+# of the tracer's samples by what
+# they were doing (a sample counts under the first part on its stack, from
+# the top of the list down). A 2-CPU VM samples code that runs with
+# interrupts off (context switches) where they are enabled again: switch
+# costs land in "waiting for the ring" and in the kernel's part of the rest.
+prof_rows=()
+if [ -n "$perf_bin" ]; then
+	ptlog=$work/tracer-prof.log
+	bin/jschedlat attach "$jvm" --min-latency 0 -o "$work/out-prof" 2>"$ptlog" &
+	tr=$!
+	await_tracing min0 "$ptlog" "profile"
+	c0=$(runtime "$tr")
+	echo "$perf_bin record -F 4999 -g -p $tr -o PROF -- sleep $((2 * W))    # the profile of jschedlat attach $jvm --min-latency 0" >>"$cmds"
+	"$perf_bin" record -F 4999 -g -p "$tr" -o "$work/prof.data" -- sleep "$((2 * W))" >"$work/prof.log" 2>&1 || true
+	c1=$(runtime "$tr")
+	kill -INT "$tr" 2>/dev/null || true
+	wait "$tr" || true
+	tr=""
+	prof_cpu=$(awk -v a="$c0" -v b="$c1" -v w="$((2 * W))" 'BEGIN { printf "%.2f", (b - a) / 1e6 / w }')
+	# part<TAB>pattern (the first that matches a frame of the sample's stack)
+	parts=$'write(2) of the record file	sink\.\(\*File\)\.commit
+encoding the records	record\.\(\*Encoder\)\.Append|record\.\(\*jsonEncoder\)
+names and ordering at each drain	correlate\.\(\*Live\)\.Emit
+join of each event as it arrives	session\.\(\*Session\)\.add
+decoding and converting events	bpf\.deliverSample|bpf\.\(\*Event\)\.Convert
+waiting for the ring (epoll, switches)	ringbuf\.\(\*Reader\)\.ReadInto
+reading the JVM'"'"'s memory	hsmem\.|session\.\(\*refresher\)
+Go runtime: sysmon	runtime\.sysmon
+Go runtime: garbage collector	runtime\.gcBgMarkWorker|runtime\.gcStart|runtime\.bgsweep|runtime\.bgscavenge
+Go runtime: scheduler	runtime\.schedule|runtime\.findRunnable|runtime\.park_m'
+	"$perf_bin" script -i "$work/prof.data" -F ip,sym 2>/dev/null | PARTS=$parts awk '
+		BEGIN { n = split(ENVIRON["PARTS"], pl, "\n"); for (i = 1; i <= n; i++) { split(pl[i], f, "\t"); name[i] = f[1]; pat[i] = f[2] } }
+		function flush() { if (!have) return; tot++; c = 0
+			for (i = 1; i <= n && !c; i++) if (stack ~ pat[i]) c = i
+			hit[c]++; have = 0; stack = "" }
+		/^[[:space:]]*$/ { flush(); next }
+		{ have = 1; stack = stack " " $0 }
+		END { flush(); for (i = 1; i <= n; i++) printf "%s\t%.1f\n", name[i], tot ? 100 * hit[i] / tot : 0
+			printf "everything else\t%.1f\n", tot ? 100 * hit[0] / tot : 0; printf "samples\t%d\n", tot }' >"$work/prof.txt"
+	prof_samples=$(awk -F'\t' '$1 == "samples" { print $2 }' "$work/prof.txt")
+	while IFS=$'\t' read -r part pct; do
+		[ "$part" = samples ] && continue
+		prof_rows+=("| $part | $pct | $(awk -v p="$pct" -v c="$prof_cpu" 'BEGIN { printf "%.2f", p * c / 100 }') |")
+	done <"$work/prof.txt"
+	echo "profile: $prof_cpu ms/s of CPU, $prof_samples samples"
+	printf '  %s\n' "${prof_rows[@]}"
+fi
 kill "$jvm" 2>/dev/null || true
 wait "$jvm" 2>/dev/null || true
 jvm=""
@@ -531,4 +581,11 @@ md "Recording every wait of one JVM (\`--min-latency 0\`) next to \`perf sched r
 	"$t_cpu_detail" "" \
 	"Target: recording every wait (\`--min-latency 0\`) costs the host less CPU than perf sched record -a: $t_cpu" "" \
 	"Target: the JVM's run_delay and switch-ins within ${DISTURB_PCT}% of untraced with --min-latency 0: $t_dis" ""
+if [ "${#prof_rows[@]}" -gt 0 ]; then
+	md "**Where jschedlat's CPU goes.** One more steady-state window of $((2 * W)) s after the rounds, \`perf record -F 4999 -g -p PID\`" \
+		"on the tracer: $prof_cpu ms/s of CPU, $prof_samples samples. Each sample counts under the first part of the list found on" \
+		"its stack (so the write(2) is not in the names part that calls it). On this VM a sample cannot land where interrupts are" \
+		"off: the cost of a context switch is counted where they are enabled again (waiting for the ring, the kernel side of" \
+		"the rest)." "" "| part | % of the samples | ms/s |" "|---|---|---|" "${prof_rows[@]}" ""
+fi
 md_cmds "$cmds"
