@@ -2,6 +2,8 @@ package record
 
 import (
 	"bufio"
+	"encoding/binary"
+	"math/bits"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -46,7 +48,16 @@ func appendUint(b []byte, v uint64) []byte {
 	if v < 10 {
 		return append(b, byte('0'+v))
 	}
-	n := 2
+	if v < 1e8 {
+		// Eight digits, the leading zeros (low bytes) shifted out.
+		x := eightDigits(uint32(v))
+		z := bits.TrailingZeros64(x) / 8
+		l := len(b)
+		b = grow(b, 8)
+		binary.LittleEndian.PutUint64(b[l:], x>>(8*z)+zeros8)
+		return b[:l+8-z]
+	}
+	n := 9
 	for n < len(pow10) && v >= pow10[n] {
 		n++
 	}
@@ -86,20 +97,26 @@ func append9(b []byte, v uint32) []byte {
 	l := len(b)
 	b = grow(b, 9)
 	d := b[l : l+9]
-	// Two halves, five digits and four, formatted side by side: the
-	// divisions chain three deep, not four.
-	hi := v / 1e4
-	lo := v - hi*1e4
-	q, r := lo/100, lo%100*2
-	d[7], d[8] = digitPairs[r], digitPairs[r+1]
-	q *= 2
-	d[5], d[6] = digitPairs[q], digitPairs[q+1]
-	q, r = hi/100, hi%100*2
-	d[3], d[4] = digitPairs[r], digitPairs[r+1]
-	hi, r = q/100, q%100*2
-	d[1], d[2] = digitPairs[r], digitPairs[r+1]
+	hi := v / 1e8
 	d[0] = byte('0' + hi)
+	binary.LittleEndian.PutUint64(d[1:], eightDigits(v-hi*1e8)+zeros8)
 	return b
+}
+
+// zeros8 is eight '0's, a word's worth.
+const zeros8 = 0x3030303030303030
+
+// eightDigits returns the eight decimal digits of v (below 1e8), leading
+// zeros included, as byte values 0-9 of a little-endian word (the first
+// digit in the low byte), computed side by side in its lanes: halves of
+// four digits, then pairs, then single digits, each lane divided by a
+// multiplication and a shift (exact for these ranges).
+func eightDigits(v uint32) uint64 {
+	x := uint64(v/10000) | uint64(v%10000)<<32
+	q := (x * 10486 >> 20) & 0x0000007F0000007F // lanes of 32 bits: a/100 for a < 10000
+	x = q | (x-q*100)<<16
+	q = (x * 103 >> 10) & 0x000F000F000F000F // lanes of 16 bits: a/10 for a < 100
+	return q | (x-q*10)<<8
 }
 
 // rowState is what a writer keeps from row to row to format the next one
