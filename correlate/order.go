@@ -58,14 +58,14 @@ func mergeTwo(s []sched.Event, mid int, scratch []sched.Event) []sched.Event {
 // cpuMerge sorts a span of held events by Time, stably, when each CPU's
 // events in it are in time order, as the kernel sends them: a merge of
 // the CPUs' sequences, ties to the earlier arrival, with each event
-// moved twice (out in order, and back). The descents of two CPUs
+// moved once at most. The descents of two CPUs
 // interleaved in small batches made mergeRuns tens of runs a drain, each
 // event moved about fourteen times. Its buffers are kept between calls.
 type cpuMerge struct {
 	next []int32 // next position of the same CPU, -1 at its last
 	last []int32 // last position seen per CPU, -1 none (by CPU number)
 	heap []int32 // positions of the CPUs' heads, earliest first
-	out  []sched.Event
+	perm []int32 // perm[i]: the position of the event that goes to i
 }
 
 // maxMergeCPU bounds the CPU numbers cpuMerge takes (others: mergeRuns).
@@ -111,10 +111,12 @@ func (m *cpuMerge) sort(s []sched.Event) bool {
 	for i := len(h)/2 - 1; i >= 0; i-- {
 		m.down(s, i)
 	}
-	out := m.out[:0]
+	// The order as positions first (the merge moves no event), then each
+	// event moved once, along the permutation's cycles.
+	perm := m.perm[:0]
 	for len(h) > 0 {
 		p := h[0]
-		out = append(out, s[p])
+		perm = append(perm, p)
 		if q := m.next[p]; q >= 0 {
 			h[0] = q
 		} else {
@@ -126,9 +128,24 @@ func (m *cpuMerge) sort(s []sched.Event) bool {
 			m.down(s, 0)
 		}
 	}
-	copy(s, out)
-	clear(out) // no stale strings kept alive by the buffer
-	m.out = out[:0]
+	m.perm = perm
+	for i := range perm {
+		if int(perm[i]) == i {
+			continue
+		}
+		e := s[i]
+		j := i
+		for {
+			k := int(perm[j])
+			perm[j] = int32(j)
+			if k == i {
+				s[j] = e
+				break
+			}
+			s[j] = s[k]
+			j = k
+		}
+	}
 	return true
 }
 
