@@ -31,6 +31,18 @@ func (c *timeText) append(b []byte, ns int64) []byte {
 		c.prefix = time.Unix(sec, 0).UTC().AppendFormat(c.prefix[:0], "2006-01-02T15:04:05")
 		c.sec = sec
 	}
+	if len(c.prefix) == 19 { // years 0-9999: fixed sizes, no copy loop
+		l := len(b)
+		b = grow(b, 30)
+		d := b[l : l+30]
+		*(*[19]byte)(d) = [19]byte(c.prefix)
+		d[19] = '.'
+		hi := uint32(frac) / 1e8
+		d[20] = byte('0' + hi)
+		binary.LittleEndian.PutUint64(d[21:], eightDigits(uint32(frac)-hi*1e8)+zeros8)
+		d[29] = 'Z'
+		return b
+	}
 	b = append(b, c.prefix...)
 	b = append(b, '.')
 	b = append9(b, uint32(frac)) // TimeLayout's fixed fraction
@@ -78,6 +90,14 @@ func appendUint(b []byte, v uint64) []byte {
 		d[0] = byte('0' + v)
 	}
 	return b
+}
+
+// appendSmall is appendUint, inlined for the usual single digit (CPUs).
+func appendSmall(b []byte, v uint32) []byte {
+	if v < 10 {
+		return append(b, byte('0'+v))
+	}
+	return appendUint(b, uint64(v))
 }
 
 // pow10[n] is the smallest number of n+1 digits.
@@ -207,7 +227,8 @@ type numText struct {
 	pid, prevPid         uint32
 	pidText, prevPidText []byte // empty until first use
 	ksec                 uint64
-	ksecText             []byte // the digits of ksec; empty until first use
+	ksecN                int      // digits of ksec in ksecText; 0 until first use
+	ksecText             [16]byte // (at most 11: ksec is below 2^64/1e9)
 }
 
 // appendPid appends v, from *text when it is *last.
@@ -224,11 +245,21 @@ func (n *numText) appendKTime(b []byte, v uint64) []byte {
 		return appendUint(b, v)
 	}
 	sec := v / 1e9
-	if sec != n.ksec || len(n.ksecText) == 0 {
-		n.ksec, n.ksecText = sec, appendUint(n.ksecText[:0], sec)
+	if sec != n.ksec || n.ksecN == 0 {
+		n.ksec, n.ksecN = sec, len(appendUint(n.ksecText[:0], sec))
 	}
-	b = append(b, n.ksecText...)
-	return append9(b, uint32(v-sec*1e9))
+	// The seconds' digits copied whole (the bytes past them are
+	// overwritten or cut), then the nine of the fraction.
+	l := len(b)
+	b = grow(b, 16+9)
+	d := b[l : l+16+9]
+	*(*[16]byte)(d) = n.ksecText
+	k := n.ksecN
+	frac := uint32(v - sec*1e9)
+	hi := frac / 1e8
+	d[k] = byte('0' + hi)
+	binary.LittleEndian.PutUint64(d[k+1:], eightDigits(frac-hi*1e8)+zeros8)
+	return b[:l+k+9]
 }
 
 // appendCSVField appends s as encoding/csv.Writer writes a field (comma
@@ -407,9 +438,9 @@ func appendCSVRow(b []byte, r *Record, st *rowState) []byte {
 	f := st.frags
 	b = times.append(b, r.Time) // digits, '-', ':', '.': never quoted
 	b = append(b, ',')
-	b = appendUint(b, uint64(r.CPU))
+	b = appendSmall(b, r.CPU)
 	b = append(b, ',')
-	b = appendUint(b, uint64(r.QueuedCPU))
+	b = appendSmall(b, r.QueuedCPU)
 	b = append(b, ',')
 	b = c.appendCSVLast(b, r.Kind, &st.kind)
 	b = append(b, ',')
