@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
-	"strings"
 
 	"github.com/jschedlat/jschedlat/jvm"
 	"github.com/jschedlat/jschedlat/sched"
@@ -37,9 +36,9 @@ func (e *Event) Convert(clock *WallClock) sched.Event {
 	return sched.Event{
 		KTime: e.Time, Time: clock.WallNs(e.Time), Latency: e.Latency, Kind: e.Kind,
 		CPU: e.CPU, QueuedCPU: e.QueuedCPU, Pid: e.Pid, Tid: e.Tid,
-		Comm:    strings.ToValidUTF8(sched.CommString(e.Comm), "\uFFFD"),
+		Comm:    sched.ValidCommString(e.Comm),
 		PrevPid: e.PrevPid, PrevTid: e.PrevTid,
-		PrevComm: strings.ToValidUTF8(sched.CommString(e.PrevComm), "\uFFFD"),
+		PrevComm: sched.ValidCommString(e.PrevComm),
 		OffCPU:   e.OffCPU,
 		VThread:  e.VThread,
 		Name:     e.javaName(),

@@ -101,14 +101,15 @@ func (w *WallClock) Last() ClockSample {
 func (w *WallClock) WallNs(mono uint64) int64 {
 	m := int64(mono)
 	w.mu.Lock()
-	defer w.mu.Unlock()
 	s := w.samples
 	// Events are nearly always newer than all but the last sample or two.
 	i := len(s) - 1
 	for i > 0 && s[i].Mono > m {
 		i--
 	}
-	return m + s[i].Offset
+	off := s[i].Offset
+	w.mu.Unlock()
+	return m + off
 }
 
 // Wall converts a CLOCK_MONOTONIC timestamp to UTC time.

@@ -145,18 +145,26 @@ func ParseKinds(s string) (KindMask, error) {
 // CommString returns a task name up to the first NUL. The tracer calls it
 // twice per event, and a host has few task names: the string made for a
 // name is kept and handed out again, so that an event makes no garbage.
-func CommString(c [16]byte) string {
+func CommString(c [16]byte) string { return commEntryOf(c).s }
+
+// ValidCommString is CommString as valid UTF-8 (each invalid byte becomes
+// U+FFFD, as strings.ToValidUTF8 does), from the same cache: a task name
+// is checked once, not at every event.
+func ValidCommString(c [16]byte) string { return commEntryOf(c).valid }
+
+func commEntryOf(c [16]byte) *commEntry {
 	lo, hi := binary.LittleEndian.Uint64(c[:8]), binary.LittleEndian.Uint64(c[8:])
 	slot := &comms[((lo^hi*0x9E3779B97F4A7C15)*0xBF58476D1CE4E5B9)>>(64-commSlotsLog2)]
 	if e := slot.Load(); e != nil && e.c == c {
-		return e.s
+		return e
 	}
 	s := string(c[:])
 	if i := bytes.IndexByte(c[:], 0); i >= 0 {
 		s = string(c[:i])
 	}
-	slot.Store(&commEntry{c: c, s: s})
-	return s
+	e := &commEntry{c: c, s: s, valid: strings.ToValidUTF8(s, "\uFFFD")}
+	slot.Store(e)
+	return e
 }
 
 // comms is a direct-mapped cache of task names, safe for concurrent use:
@@ -168,6 +176,6 @@ const commSlotsLog2 = 12
 var comms [1 << commSlotsLog2]atomic.Pointer[commEntry]
 
 type commEntry struct {
-	c [16]byte
-	s string
+	c        [16]byte
+	s, valid string
 }

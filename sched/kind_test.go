@@ -142,3 +142,21 @@ func FuzzParseKinds(f *testing.F) {
 		}
 	})
 }
+
+// TestValidCommString: a kernel name is any bytes; the valid form replaces
+// what is not UTF-8 as strings.ToValidUTF8 does, also when cached.
+func TestValidCommString(t *testing.T) {
+	for _, raw := range []string{"java", "caf\xc3\xa9-worker", "bad\xff\xfename", "cut\xe2\x82", "x\x80"} {
+		var c [16]byte
+		copy(c[:], raw)
+		want := strings.ToValidUTF8(raw, "\uFFFD")
+		for round := 0; round < 2; round++ {
+			if got := ValidCommString(c); got != want {
+				t.Errorf("round %d: ValidCommString(%q) = %q, want %q", round, raw, got, want)
+			}
+			if got := CommString(c); got != raw {
+				t.Errorf("round %d: CommString(%q) = %q", round, raw, got)
+			}
+		}
+	}
+}
