@@ -176,10 +176,10 @@ const (
 	benchWaits = 200_000
 	benchRate  = 5_000 // waits per second of trace time
 	benchCPUs  = 2
-	// drainEvery is how often the reader empties the ring when it
-	// traces JVMs (Config.DrainInterval).
-	drainEvery = int64(250 * time.Millisecond)
 )
+
+// drainEvery is how often the reader empties the ring when it traces JVMs.
+var drainEvery = int64((&Config{}).DrainInterval())
 
 // benchRun is the synthetic run as Tracer.Run hands it over: decoded
 // events in arrival order, on the kernel's clock, and the dumps the
