@@ -447,37 +447,13 @@ func appendCSVRow(b []byte, r *Record, st *rowState) []byte {
 	b = appendUint(b, r.LatencyNs)
 	b = append(b, ',')
 	// pid,tid,comm,java_thread,name_source,
-	e := &f.cur[r.Tid%csvFragSlots]
-	if !e.holds(r.Pid, r.Tid, r.Comm, r.JavaThread, r.NameSource) {
-		t := appendUint(e.text[:0], uint64(r.Pid))
-		t = append(t, ',')
-		t = appendUint(t, uint64(r.Tid))
-		t = append(t, ',')
-		t = c.appendCSV(t, r.Comm)
-		t = append(t, ',')
-		t = c.appendCSV(t, r.JavaThread)
-		t = append(t, ',')
-		t = c.appendCSV(t, r.NameSource)
-		*e = csvFrag{pid: r.Pid, tid: r.Tid, s: [3]string{r.Comm, r.JavaThread, r.NameSource}, text: append(t, ',')}
-	}
-	b = append(b, e.text...)
+	b = append(b, c.threadFrag(&f.cur[r.Tid%csvFragSlots], r.Pid, r.Tid, r.Comm, r.JavaThread, r.NameSource, true)...)
 	// prev_pid,prev_tid,prev_comm,prev_java_thread,
-	e = &f.prev[r.PrevTid%csvFragSlots]
-	if !e.holds(r.PrevPid, r.PrevTid, r.PrevComm, r.PrevJavaThread, "") {
-		t := appendUint(e.text[:0], uint64(r.PrevPid))
-		t = append(t, ',')
-		t = appendUint(t, uint64(r.PrevTid))
-		t = append(t, ',')
-		t = c.appendCSV(t, r.PrevComm)
-		t = append(t, ',')
-		t = c.appendCSV(t, r.PrevJavaThread)
-		*e = csvFrag{pid: r.PrevPid, tid: r.PrevTid, s: [3]string{r.PrevComm, r.PrevJavaThread, ""}, text: append(t, ',')}
-	}
-	b = append(b, e.text...)
+	b = append(b, c.threadFrag(&f.prev[r.PrevTid%csvFragSlots], r.PrevPid, r.PrevTid, r.PrevComm, r.PrevJavaThread, "", false)...)
 	b = nums.appendKTime(b, r.KTime)
 	b = append(b, ',')
 	// virtual_thread,cgroup,container
-	e = &f.tail
+	e := &f.tail
 	if !e.holds(0, 0, r.VirtualThread, r.Cgroup, r.Container) {
 		t := c.appendCSV(e.text[:0], r.VirtualThread)
 		t = append(t, ',')
@@ -507,6 +483,27 @@ type csvFrag struct {
 	pid, tid uint32
 	s        [3]string
 	text     []byte
+}
+
+// threadFrag is the text of a thread's columns, "pid,tid,comm,java_thread,"
+// and with source "name_source,", rendered into e unless e holds it.
+func (c *plainCache) threadFrag(e *csvFrag, pid, tid uint32, comm, java, src string, source bool) []byte {
+	if e.holds(pid, tid, comm, java, src) {
+		return e.text
+	}
+	t := appendUint(e.text[:0], uint64(pid))
+	t = append(t, ',')
+	t = appendUint(t, uint64(tid))
+	t = append(t, ',')
+	t = c.appendCSV(t, comm)
+	t = append(t, ',')
+	t = c.appendCSV(t, java)
+	if source {
+		t = append(t, ',')
+		t = c.appendCSV(t, src)
+	}
+	*e = csvFrag{pid: pid, tid: tid, s: [3]string{comm, java, src}, text: append(t, ',')}
+	return e.text
 }
 
 func (f *csvFrag) holds(pid, tid uint32, a, b, c string) bool {
