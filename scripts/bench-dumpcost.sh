@@ -128,14 +128,7 @@ echo "settings: THREADS='$THREADS' R=$R BUSY=$BUSY DEPTH=$DEPTH GAP=${GAP}s SETT
 echo
 
 # Go duration (1m2.5s, 12.003s, 950ms, 40µs) in milliseconds.
-dur_ms() { awk -v d="$1" 'BEGIN {
-	s = 0
-	while (match(d, /^[0-9.]+(h|ms|m|s|us|µs|ns)/)) {
-		t = substr(d, 1, RLENGTH); d = substr(d, RLENGTH + 1)
-		match(t, /[a-zµ]+$/); u = substr(t, RSTART); v = substr(t, 1, RSTART - 1) + 0
-		s += v * (u == "h" ? 3600 : u == "m" ? 60 : u == "s" ? 1 : u == "ms" ? 1e-3 : u == "ns" ? 1e-9 : 1e-6)
-	}
-	printf "%.3f", s * 1000 }'; }
+dur_ms() { awk -v s="$(dur_s "$1")" 'BEGIN { printf "%.3f", s * 1000 }'; }
 
 lines_of() { if [ -e "$1" ]; then wc -l <"$1"; else echo 0; fi; }
 
