@@ -120,11 +120,12 @@ func (c *Config) DrainInterval() time.Duration {
 	}
 	// A few JVMs' events fit the ring for seconds; bursts still wake the
 	// reader early (the kernel forces a wakeup past a quarter). Each
-	// wakeup and write(2) has a fixed cost: on a 2-CPU VM a tracer of an
-	// idle JVM used 1.5-1.6 ms/s of CPU draining every 250 ms, 0.6-0.9 at
-	// every second (alternated); records reach the file up to a second
-	// later.
-	return time.Second
+	// wakeup and write(2) has a fixed cost (a tracer of an idle JVM used
+	// 1.5-1.6 ms/s of CPU on a 2-CPU VM, 0.6-0.9 draining every second),
+	// but a thread born before the HotSpot probes are in is named by a
+	// memory read asked for when its events are read: at one drain a
+	// second, threads living 300 ms ended before it (TestAttachRealJVM).
+	return 250 * time.Millisecond
 }
 
 // Session is one tracing run. Use New, then Run once.
