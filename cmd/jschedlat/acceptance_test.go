@@ -348,8 +348,11 @@ func checkAcceptance(t *testing.T, bin, records, appLog string) *acceptance {
 			a.fail("per-thread table: no waits for %s", th)
 		}
 	}
-	if mv < 5*mo {
-		a.fail("per-thread table: the victims' total wait (%d ns at least) is not >= 5x the other handlers' (%d ns at most)", mv, mo)
+	// The same bar as the ground truth's precondition above: the table
+	// must make the victims stand out as much as the truth says they do
+	// (a run at 4.1x in truth and 4.99x in the table failed a 5x bar).
+	if mv < 4*mo {
+		a.fail("per-thread table: the victims' total wait (%d ns at least) is not >= 4x the other handlers' (%d ns at most)", mv, mo)
 	}
 
 	// (ii) Who had the CPU when the handlers' waits ended: the
