@@ -147,7 +147,7 @@ type rowState struct {
 	plain plainCache
 	// The last plain value of the CSV column kind (appendCSVLast).
 	kind  string
-	frags *csvFrags // CSV only
+	frags *csvFrags // a thread's rendered fields (threadFrag, jsonThreadFrag)
 }
 
 // plainCache remembers strings found plain (written as they are) by their
@@ -220,23 +220,12 @@ func (c *plainCache) appendJSON(b []byte, s string) []byte {
 	return appendJSONText(b, s)
 }
 
-// numText formats the numbers of rows that repeat their leading digits or
-// their whole value: the PID (one JVM) and the kernel time (its seconds
-// change once a second).
+// numText formats the kernel time of rows, whose seconds change once a
+// second.
 type numText struct {
-	pid, prevPid         uint32
-	pidText, prevPidText []byte // empty until first use
-	ksec                 uint64
-	ksecN                int      // digits of ksec in ksecText; 0 until first use
-	ksecText             [16]byte // (at most 11: ksec is below 2^64/1e9)
-}
-
-// appendPid appends v, from *text when it is *last.
-func appendPid(b []byte, v uint32, last *uint32, text *[]byte) []byte {
-	if v != *last || len(*text) == 0 {
-		*last, *text = v, appendUint((*text)[:0], uint64(v))
-	}
-	return append(b, *text...)
+	ksec     uint64
+	ksecN    int      // digits of ksec in ksecText; 0 until first use
+	ksecText [16]byte // (at most 11: ksec is below 2^64/1e9)
 }
 
 // appendKTime appends v as appendUint does: its seconds, then nine digits.
@@ -524,6 +513,10 @@ func (j *jsonWriter) appendRecord(b []byte, r *Record) []byte {
 
 func appendJSONRecord(b []byte, r *Record, st *rowState) []byte {
 	times, nums, c := &st.times, &st.nums, &st.plain
+	if st.frags == nil {
+		st.frags = new(csvFrags)
+	}
+	f := st.frags
 	b = append(b, `{"time":"`...)
 	b = times.append(b, r.Time)
 	b = append(b, `","ktime_ns":`...)
@@ -536,31 +529,49 @@ func appendJSONRecord(b []byte, r *Record, st *rowState) []byte {
 	b = c.appendJSON(b, r.Kind)
 	b = append(b, `,"latency_ns":`...)
 	b = appendUint(b, r.LatencyNs)
-	b = append(b, `,"pid":`...)
-	b = appendPid(b, r.Pid, &nums.pid, &nums.pidText)
-	b = append(b, `,"tid":`...)
-	b = appendUint(b, uint64(r.Tid))
-	b = append(b, `,"comm":`...)
-	b = c.appendJSON(b, r.Comm)
-	b = append(b, `,"java_thread":`...)
-	b = c.appendJSON(b, r.JavaThread)
-	b = append(b, `,"name_source":`...)
-	b = c.appendJSON(b, r.NameSource)
-	b = append(b, `,"prev_pid":`...)
-	b = appendPid(b, r.PrevPid, &nums.prevPid, &nums.prevPidText)
-	b = append(b, `,"prev_tid":`...)
-	b = appendUint(b, uint64(r.PrevTid))
-	b = append(b, `,"prev_comm":`...)
-	b = c.appendJSON(b, r.PrevComm)
-	b = append(b, `,"prev_java_thread":`...)
-	b = c.appendJSON(b, r.PrevJavaThread)
-	b = append(b, `,"virtual_thread":`...)
-	b = c.appendJSON(b, r.VirtualThread)
-	b = append(b, `,"cgroup":`...)
-	b = c.appendJSON(b, r.Cgroup)
-	b = append(b, `,"container":`...)
-	b = c.appendJSON(b, r.Container)
-	return append(b, "}\n"...)
+	b = append(b, c.jsonThreadFrag(&f.cur[r.Tid%csvFragSlots], &jsonThreadKeys[0], r.Pid, r.Tid, r.Comm, r.JavaThread, r.NameSource)...)
+	b = append(b, c.jsonThreadFrag(&f.prev[r.PrevTid%csvFragSlots], &jsonThreadKeys[1], r.PrevPid, r.PrevTid, r.PrevComm, r.PrevJavaThread, "")...)
+	e := &f.tail
+	if !e.holds(0, 0, r.VirtualThread, r.Cgroup, r.Container) {
+		t := append(e.text[:0], `,"virtual_thread":`...)
+		t = c.appendJSON(t, r.VirtualThread)
+		t = append(t, `,"cgroup":`...)
+		t = c.appendJSON(t, r.Cgroup)
+		t = append(t, `,"container":`...)
+		t = c.appendJSON(t, r.Container)
+		*e = csvFrag{s: [3]string{r.VirtualThread, r.Cgroup, r.Container}, text: append(t, "}\n"...)}
+	}
+	return append(b, e.text...)
+}
+
+// jsonThreadKeys are the keys of a thread's JSON fields: the row's task
+// (with its name source) and the previous task.
+var jsonThreadKeys = [2][5]string{
+	{`,"pid":`, `,"tid":`, `,"comm":`, `,"java_thread":`, `,"name_source":`},
+	{`,"prev_pid":`, `,"prev_tid":`, `,"prev_comm":`, `,"prev_java_thread":`, ""},
+}
+
+// jsonThreadFrag is threadFrag for JSON lines: a thread's fields with
+// their keys (the name source when keys has one), rendered into e unless
+// e holds them.
+func (c *plainCache) jsonThreadFrag(e *csvFrag, keys *[5]string, pid, tid uint32, comm, java, src string) []byte {
+	if e.holds(pid, tid, comm, java, src) {
+		return e.text
+	}
+	t := append(e.text[:0], keys[0]...)
+	t = appendUint(t, uint64(pid))
+	t = append(t, keys[1]...)
+	t = appendUint(t, uint64(tid))
+	t = append(t, keys[2]...)
+	t = c.appendJSON(t, comm)
+	t = append(t, keys[3]...)
+	t = c.appendJSON(t, java)
+	if keys[4] != "" {
+		t = append(t, keys[4]...)
+		t = c.appendJSON(t, src)
+	}
+	*e = csvFrag{pid: pid, tid: tid, s: [3]string{comm, java, src}, text: t}
+	return e.text
 }
 
 // appendJSONText is encoding/json's string encoding with HTML escaping:
