@@ -4,7 +4,6 @@
 package vtruth
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/jschedlat/jschedlat/correlate"
 	"github.com/jschedlat/jschedlat/record"
+	"github.com/jschedlat/jschedlat/runmeta"
 )
 
 // CarrierPrefix names the carrier threads of VWorkload's virtual threads
@@ -151,20 +151,14 @@ func CheckFile(tr Truth, path string, since int64) (Counts, error) {
 }
 
 // TracingBegan is when the run that wrote the record file at path began
-// tracing, from its FILE.runs.jsonl (wall ns).
+// tracing, from its sidecar (runmeta; wall ns).
 func TracingBegan(path string) (int64, error) {
-	b, err := os.ReadFile(path + ".runs.jsonl")
+	spans, _, err := runmeta.Read(runmeta.Sidecar(path))
 	if err != nil {
 		return 0, err
 	}
-	for _, l := range strings.Split(string(b), "\n") {
-		var ev struct {
-			Event  string `json:"event"`
-			TimeNs int64  `json:"time_ns"`
-		}
-		if json.Unmarshal([]byte(l), &ev) == nil && ev.Event == "start" {
-			return ev.TimeNs, nil
-		}
+	if len(spans) == 0 {
+		return 0, fmt.Errorf("%s: no run", runmeta.Sidecar(path))
 	}
-	return 0, fmt.Errorf("%s.runs.jsonl: no start", path)
+	return spans[0].Start, nil
 }
