@@ -224,3 +224,54 @@ func TestReorderMatchesHeap(t *testing.T) {
 		}
 	}
 }
+
+// The held events move to a larger array while some are written and the
+// latest arrivals are out of order: the order survives the move.
+func TestLiveOrderAcrossGrowth(t *testing.T) {
+	var rows []uint32
+	l := NewLive(&Joiner{Pid: 1, Namer: NewNamer(0)}, writerFunc(func(r *record.Record) error { rows = append(rows, r.Tid); return nil }))
+	var in []sched.Event
+	for i := 0; i < 1000; i++ {
+		in = append(in, sched.Event{Time: int64(i) * 1_000_000, Tid: uint32(len(in))})
+	}
+	for i := range in {
+		l.Add(&in[i])
+	}
+	// Writes those 1,000: fewer than Emit's compaction waits for.
+	if err := l.Emit(in[len(in)-1].Time + l.hold); err != nil {
+		t.Fatal(err)
+	}
+	if l.head != 1000 || cap(l.pending) != 4096 {
+		t.Fatalf("setup: head %d, cap %d; want 1000 written of 4096", l.head, cap(l.pending))
+	}
+	// Per-CPU batches of 50, one CPU's behind the other's, past the
+	// array's end.
+	first := len(in)
+	for b := 0; b < 40; b++ {
+		for cpu := 0; cpu < 2; cpu++ {
+			for i := 0; i < 50; i++ {
+				tm := int64(1000+b*50+i)*1_000_000 + int64(cpu)*500_000
+				in = append(in, sched.Event{Time: tm, Tid: uint32(len(in)), CPU: uint32(cpu)})
+			}
+		}
+	}
+	for i := first; i < len(in); i++ {
+		l.Add(&in[i])
+	}
+	if cap(l.pending) == 4096 {
+		t.Fatalf("the array did not grow (cap %d, %d held)", cap(l.pending), len(l.pending)-l.head)
+	}
+	if err := l.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	want := append([]sched.Event(nil), in...)
+	sort.SliceStable(want, func(i, j int) bool { return want[i].Time < want[j].Time })
+	if len(rows) != len(want) {
+		t.Fatalf("%d rows, want %d", len(rows), len(want))
+	}
+	for i := range want {
+		if rows[i] != want[i].Tid {
+			t.Fatalf("row %d is tid %d, want %d", i, rows[i], want[i].Tid)
+		}
+	}
+}
