@@ -11,8 +11,10 @@
 #   off    untraced
 #   min0   bin/jschedlat attach PID --min-latency 0 -o FILE (every wait)
 #   perf   perf sched record -a -o FILE -- sleep N (system-wide)
-# A tracer is started before its window (which begins once its start-up is
-# over) and stopped with SIGINT after it and a ping-pong run. Per window:
+# A tracer is started before its window (which begins SETTLE seconds after
+# its start-up is over: jschedlat holds records 2.4 s for the join, and its
+# buffers grow to their steady size meanwhile; that CPU is reported apart)
+# and stopped with SIGINT after it and a ping-pong run. Per window:
 #   tracer CPU  run time of all the tracer's threads (user + system, from
 #               /proc/PID/task/*/schedstat), ms per second
 #   BPF         the kernel time of the BPF programs the tracer holds
@@ -61,6 +63,7 @@
 # Environment (defaults in brackets; about R*3*(W+6) s plus start-ups: 4 min
 # at the defaults on a 2-CPU VM at load average 5-10, 5 min at 12-25):
 #   R [5] rounds   W [10] window s   WARMUP [5] s   COOLDOWN [1] s
+#   SETTLE [3] s from a tracer's start-up to its window
 #   PP_N [5000] ping-pong round trips per run
 #   PP_CPU [last CPU]   PP_FIFO [1] SCHED_FIFO priority (0 = SCHED_OTHER)
 #   WORKERS [6] HOGS [2]  Workload's settings   DISTURB_PCT [2]
@@ -71,7 +74,7 @@ cd "$(dirname "$0")/.."
 # shellcheck source=scripts/bench-lib.sh
 . scripts/bench-lib.sh
 
-R=${R:-5} W=${W:-10} WARMUP=${WARMUP:-5} COOLDOWN=${COOLDOWN:-1}
+R=${R:-5} W=${W:-10} WARMUP=${WARMUP:-5} COOLDOWN=${COOLDOWN:-1} SETTLE=${SETTLE:-3}
 WORKERS=${WORKERS:-6} HOGS=${HOGS:-2} DISTURB_PCT=${DISTURB_PCT:-2}
 PP_N=${PP_N:-5000} PP_CPU=${PP_CPU:-$(($(nproc) - 1))} PP_FIFO=${PP_FIFO:-1}
 JAVA=${JAVA:-java} JAVAC=${JAVAC:-javac} KEEP=${KEEP:-0}
@@ -79,7 +82,7 @@ TITLE=${TITLE:-6. Host CPU side by side with perf sched record}
 
 die() { echo "bench-hostcpu: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "must run as root (loads eBPF, runs perf, sets sysctls): sudo $0"
-for n in R W WARMUP COOLDOWN WORKERS HOGS PP_N PP_CPU PP_FIFO; do
+for n in R W WARMUP COOLDOWN SETTLE WORKERS HOGS PP_N PP_CPU PP_FIFO; do
 	[[ ${!n} =~ ^[0-9]+$ ]] || die "$n=${!n}: must be a whole number"
 done
 [[ $DISTURB_PCT =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "DISTURB_PCT=$DISTURB_PCT: must be a number"
@@ -138,8 +141,9 @@ jargs=(Workload --seconds "$jvm_secs" --workers "$WORKERS" --hogs "$HOGS")
 jvm_cmd="$JAVA -cp $work/classes ${jargs[*]}"
 "$JAVA" -cp "$work/classes" "${jargs[@]}" >"$work/jvm.log" 2>&1 &
 jvm=$!
-results=$work/results.tsv pp_results=$work/pp.tsv cmds=$work/cmds.txt
+results=$work/results.tsv pp_results=$work/pp.tsv cmds=$work/cmds.txt settles=$work/settle.tsv
 : >"$results"
+: >"$settles"
 : >"$pp_results"
 echo "$jvm_cmd    # pid $jvm, for every round and jschedlat's ping-pong runs" >"$cmds"
 printf 'JVM pid %s\n  $ %s\n' "$jvm" "$jvm_cmd"
@@ -236,7 +240,10 @@ run_one() { # MODE ROUND
 		await_tracing "$mode" "$tlog" "round $rep"
 		echo "$tcmd    # round $rep, stopped with SIGINT after the window and a ping-pong run" >>"$cmds"
 		printf '  $ %s\n' "$tcmd"
+		cs=$(runtime "$tr")
+		sleep "$SETTLE"
 		c0=$(runtime "$tr")
+		printf '%s\t%s\n' "$mode" "$(awk -v a="$cs" -v b="$c0" -v s="$SETTLE" 'BEGIN { printf "%.2f", (b - a) / 1e6 / s }')" >>"$settles"
 		if [ "$mode" = min0 ]; then
 			"$work/bpfstats" -pid "$tr" -interval "${W}s" "" >"$work/bpf-$rep.txt" 2>&1 &
 			bp=$!
@@ -322,6 +329,7 @@ if [ -n "$perf_bin" ]; then
 	bin/jschedlat attach "$jvm" --min-latency 0 -o "$work/out-prof" 2>"$ptlog" &
 	tr=$!
 	await_tracing min0 "$ptlog" "profile"
+	sleep "$SETTLE"
 	c0=$(runtime "$tr")
 	echo "$perf_bin record -F 4999 -g -p $tr -o PROF -- sleep $((2 * W))    # the profile of jschedlat attach $jvm --min-latency 0" >>"$cmds"
 	"$perf_bin" record -F 4999 -g -p "$tr" -o "$work/prof.data" -- sleep "$((2 * W))" >"$work/prof.log" 2>&1 || true
@@ -541,9 +549,11 @@ md "Recording every wait of one JVM (\`--min-latency 0\`) next to \`perf sched r
 	"" \
 	"One JVM runs throughout; after ${WARMUP} s, $R rounds each run the untraced window, jschedlat and perf in turn (the" \
 	"order reversed every other round), each window ${W} s, a tracer started before its window and stopped with SIGINT" \
-	"after it and a ping-pong run. The window is the steady state: it begins once the tracer's start-up is over" \
+	"after it and a ping-pong run. The window is the steady state: it begins ${SETTLE} s after the tracer's start-up is over" \
 	"(jschedlat: its \`started\` line, after the HotSpot probes it attaches once tracing runs; its start-up CPU is" \
-	"in experiment 7). Tracer CPU is the run time (user + system) of all the tracer's threads in the" \
+	"in experiment 7), once jschedlat's join has held records for its 2.4 s and its buffers have grown to their size." \
+	"CPU in those ${SETTLE} s, ms/s, medians [min–max]: jschedlat $(cell %.2f $(awk '$1 == "min0" { print $2 }' "$settles")), perf $(cell %.2f $(awk '$1 == "perf" { print $2 }' "$settles"))." \
+	"Tracer CPU is the run time (user + system) of all the tracer's threads in the" \
 	"window (\`/proc/PID/task/*/schedstat\`). BPF run time is the kernel's count for the programs jschedlat holds" \
 	"(\`kernel.bpf_stats_enabled=1\`, run_time_ns through \`bench/bpfstats -pid\`). The kernel side is **estimated**" \
 	"with the ping-pong's medians: perf's is the events its tracepoints fired per second (samples + lost, over perf's" \
@@ -554,7 +564,7 @@ md "Recording every wait of one JVM (\`--min-latency 0\`) next to \`perf sched r
 	"over its threads (\`bench/schedwin\`); × is the median over the rounds of the ratio to the untraced window of the" \
 	"same round." \
 	"" \
-	"Settings: R=$R, W=${W} s, WARMUP=${WARMUP} s, COOLDOWN=${COOLDOWN} s, PP_N=$PP_N, PP_CPU=$PP_CPU, PP_FIFO=$PP_FIFO ($("$JAVA" -version 2>&1 | head -1)); output files in \`$(dirname "$work")\`; the rounds took $rounds_secs s." \
+	"Settings: R=$R, W=${W} s, WARMUP=${WARMUP} s, COOLDOWN=${COOLDOWN} s, SETTLE=${SETTLE} s, PP_N=$PP_N, PP_CPU=$PP_CPU, PP_FIFO=$PP_FIFO ($("$JAVA" -version 2>&1 | head -1)); output files in \`$(dirname "$work")\`; the rounds took $rounds_secs s." \
 	"$([ "$R" -ge 5 ] && [ "$W" -ge 10 ] || echo "**Shortened run** (defaults R=5, W=10 s).")" \
 	"$(awk -v l="${start_load%% *}" -v n="$(nproc)" 'BEGIN { if (l > n) printf "**Busy host**: load average %s at the start on %d CPUs (other work): the JVM waits for a CPU most of the time and its untraced windows differ from each other by more than the disturbance looked for.", l, n }')" \
 	"$([ -n "$perf_bin" ] && [ -z "$perf_skip" ] && echo "perf: \`$perf_bin\` ($("$perf_bin" --version 2>&1 | head -1)).")" \
