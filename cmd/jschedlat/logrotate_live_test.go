@@ -47,8 +47,10 @@ func TestAttachLogrotateFree(t *testing.T) {
 			_ = p.cmd.Process.Signal(syscall.SIGHUP)
 		} else {
 			if b, err := exec.Command("cp", out, filepath.Join(dir, "copied-"+strconv.Itoa(n)+".csv")).CombinedOutput(); err != nil {
-				if _, serr := os.Stat(out); serr != nil {
-					continue // not there again yet after a rename (logrotate's missingok)
+				if _, serr := os.Stat(out); serr != nil || strings.Contains(string(b), "No such file") {
+					// Not there again yet after a rename (logrotate's
+					// missingok), or not when cp looked.
+					continue
 				}
 				if strings.Contains(string(b), "replaced while being copied") {
 					// The tool's own size rotation renamed it mid-copy:
