@@ -81,8 +81,8 @@ type Tracer struct {
 	// quietBirths: a birth does not wake the reader (thread__start
 	// names new threads).
 	quietBirths bool
-	progs       []string     // names of the attached programs
-	drain       atomic.Int64 // ns; SetDrainInterval
+	progs       []string // names of the attached programs
+	drain       time.Duration
 
 	closed     atomic.Bool
 	closeOnce  sync.Once
@@ -185,7 +185,7 @@ func New(cfg Config) (*Tracer, error) {
 	}
 
 	ready := func(t *Tracer) *Tracer {
-		t.drain.Store(int64(cfg.DrainInterval))
+		t.drain = cfg.DrainInterval
 		t.set, t.self, t.pidMax, t.spec = cfg.Set, cfg.SelfPid, pidMax(), spec
 		t.targets.m = map[uint32]*target{}
 		t.carriers = carrierSet{on: cfg.VirtualThreads, mask: cfg.Slots - 1,
@@ -415,7 +415,7 @@ func (t *Tracer) Run(ctx context.Context, o RunOptions) error {
 			if ctx.Err() != nil {
 				return errStopRead
 			}
-			if afterDrain != nil && time.Since(lastAfter) >= time.Duration(t.drain.Load()) {
+			if afterDrain != nil && time.Since(lastAfter) >= t.drain {
 				afterDrain()
 				lastAfter = time.Now()
 			}
@@ -429,7 +429,7 @@ func (t *Tracer) Run(ctx context.Context, o RunOptions) error {
 			if err := t.detach(); err != nil {
 				return err
 			}
-		} else if err := t.rd.wait(ctx, time.Now().Add(time.Duration(t.drain.Load()))); err != nil {
+		} else if err := t.rd.wait(ctx, time.Now().Add(t.drain)); err != nil {
 			if errors.Is(err, os.ErrClosed) {
 				return nil
 			}
@@ -461,14 +461,6 @@ func (t *Tracer) Run(ctx context.Context, o RunOptions) error {
 		if final {
 			return nil
 		}
-	}
-}
-
-// SetDrainInterval changes how often Run empties the ring buffer when the
-// kernel does not wake it first, from the next drain on (d > 0).
-func (t *Tracer) SetDrainInterval(d time.Duration) {
-	if d > 0 {
-		t.drain.Store(int64(d))
 	}
 }
 

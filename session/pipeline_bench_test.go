@@ -178,9 +178,8 @@ const (
 	benchCPUs  = 2
 )
 
-// drainEvery is how often the reader empties the ring in the steady state
-// of a JVM whose threads name themselves, as the synthetic one's do.
-var drainEvery = int64(SteadyDrainInterval)
+// drainEvery is how often the reader empties the ring when it traces JVMs.
+var drainEvery = int64((&Config{}).DrainInterval())
 
 // benchRun is the synthetic run as Tracer.Run hands it over: decoded
 // events in arrival order, on the kernel's clock, and the dumps the
