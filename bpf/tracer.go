@@ -12,6 +12,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/ringbuf"
 	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
 
@@ -74,7 +75,7 @@ type ProgStat struct{ RunTimeNs, RunCount uint64 }
 type Tracer struct {
 	coll       *ebpf.Collection
 	links      []link.Link // kept referenced: a collected link detaches
-	rd         *ring
+	rd         *ringbuf.Reader
 	attachment string
 	fallback   error // why tp_btf was not used
 	hotspot    hotspotState
@@ -340,7 +341,7 @@ func load(spec *ebpf.CollectionSpec, attachment string, cfg Config) (_ *Tracer, 
 		t.progs = append(t.progs, name)
 	}
 
-	t.rd, err = openRing(coll.Maps[runqlatMapEvents])
+	t.rd, err = ringbuf.NewReader(coll.Maps[runqlatMapEvents])
 	if err != nil {
 		return nil, fmt.Errorf("opening ring buffer reader: %w", err)
 	}
@@ -393,60 +394,60 @@ func (t *Tracer) Run(ctx context.Context, o RunOptions) error {
 		fn = func(*Event) {}
 	}
 	if t.closed.Load() {
-		return fmt.Errorf("reading ring buffer: %w", os.ErrClosed)
+		return fmt.Errorf("reading ring buffer: %w", ringbuf.ErrClosed)
 	}
 	var (
+		rec       ringbuf.Record
 		ev        Event
 		n         uint64
-		final     bool
 		lastAfter = time.Now()
 	)
 	// Cancellation wakes a reader waiting for its drain deadline: the
 	// programs are detached when the run is asked to end, not up to a
 	// drain interval later (--duration is the time traced).
-	defer context.AfterFunc(ctx, t.rd.interrupt)()
-	deliver := func(b []byte) error {
-		if err := deliverSample(b, &ev, fn); err != nil {
-			return err
-		}
-		// A steady flood never lets the ring run empty: notice
-		// cancellation, and do the consumer's periodic work, anyway.
-		if n++; n&1023 == 0 && !final {
-			if ctx.Err() != nil {
-				return errStopRead
-			}
-			if afterDrain != nil && time.Since(lastAfter) >= t.drain {
-				afterDrain()
-				lastAfter = time.Now()
-			}
-		}
-		return nil
-	}
+	defer context.AfterFunc(ctx, func() { _ = t.rd.Flush() })()
+	deliver := func(b []byte) error { return deliverSample(b, &ev, fn) }
 	for {
-		if final = ctx.Err() != nil; final {
+		final := ctx.Err() != nil
+		if final {
 			// No producer after this: the drain below ends when the
 			// ring is empty instead of chasing a storm.
 			if err := t.detach(); err != nil {
 				return err
 			}
-		} else if err := t.rd.wait(ctx, time.Now().Add(t.drain)); err != nil {
-			if errors.Is(err, os.ErrClosed) {
+			t.rd.SetDeadline(time.Now())
+		} else {
+			t.rd.SetDeadline(time.Now().Add(t.drain))
+		}
+		for {
+			err := t.rd.ReadInto(&rec)
+			if err == nil {
+				if err := deliver(rec.RawSample); err != nil {
+					return err
+				}
+				// A steady flood never lets the ring run empty (no
+				// deadline error): notice cancellation, and do the
+				// consumer's periodic work, anyway.
+				if n++; n&1023 == 0 && !final {
+					if ctx.Err() != nil {
+						break
+					}
+					if afterDrain != nil && time.Since(lastAfter) >= t.drain {
+						afterDrain()
+						lastAfter = time.Now()
+					}
+				}
+				continue
+			}
+			if errors.Is(err, os.ErrDeadlineExceeded) || (errors.Is(err, ringbuf.ErrFlushed) && !final) {
+				break
+			}
+			if errors.Is(err, ringbuf.ErrFlushed) {
+				continue // the final drain goes on until the ring is empty
+			}
+			if errors.Is(err, ringbuf.ErrClosed) {
 				return nil
 			}
-			return err
-		}
-		err := t.rd.read(deliver)
-		for tries := 0; final && errors.Is(err, errRingBusy) && tries < 1000; tries++ {
-			// Detached: a reservation still open is committed within
-			// its program's run.
-			time.Sleep(time.Millisecond)
-			err = t.rd.read(deliver)
-		}
-		switch {
-		case err == nil, errors.Is(err, errStopRead), errors.Is(err, errRingBusy) && !final:
-		case errors.Is(err, os.ErrClosed):
-			return nil
-		default:
 			return fmt.Errorf("reading ring buffer: %w", err)
 		}
 		if final {
@@ -463,9 +464,6 @@ func (t *Tracer) Run(ctx context.Context, o RunOptions) error {
 		}
 	}
 }
-
-// errStopRead ends a drain early (cancellation during a flood).
-var errStopRead = errors.New("drain stopped")
 
 // deliverSample decodes one ring-buffer record, a thread-name record or a
 // batch of events, into ev and calls fn for each.
