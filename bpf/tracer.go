@@ -82,8 +82,8 @@ type Tracer struct {
 	// quietBirths: a birth does not wake the reader (thread__start
 	// names new threads).
 	quietBirths bool
-	progs       []string // names of the attached programs
-	drain       time.Duration
+	progs       []string     // names of the attached programs
+	drain       atomic.Int64 // ns; SetDrainInterval
 
 	closed     atomic.Bool
 	closeOnce  sync.Once
@@ -186,7 +186,7 @@ func New(cfg Config) (*Tracer, error) {
 	}
 
 	ready := func(t *Tracer) *Tracer {
-		t.drain = cfg.DrainInterval
+		t.drain.Store(int64(cfg.DrainInterval))
 		t.set, t.self, t.pidMax, t.spec = cfg.Set, cfg.SelfPid, pidMax(), spec
 		t.targets.m = map[uint32]*target{}
 		t.carriers = carrierSet{on: cfg.VirtualThreads, mask: cfg.Slots - 1,
@@ -417,7 +417,7 @@ func (t *Tracer) Run(ctx context.Context, o RunOptions) error {
 			}
 			t.rd.SetDeadline(time.Now())
 		} else {
-			t.rd.SetDeadline(time.Now().Add(t.drain))
+			t.rd.SetDeadline(time.Now().Add(time.Duration(t.drain.Load())))
 		}
 		for {
 			err := t.rd.ReadInto(&rec)
@@ -432,7 +432,7 @@ func (t *Tracer) Run(ctx context.Context, o RunOptions) error {
 					if ctx.Err() != nil {
 						break
 					}
-					if afterDrain != nil && time.Since(lastAfter) >= t.drain {
+					if afterDrain != nil && time.Since(lastAfter) >= time.Duration(t.drain.Load()) {
 						afterDrain()
 						lastAfter = time.Now()
 					}
@@ -462,6 +462,14 @@ func (t *Tracer) Run(ctx context.Context, o RunOptions) error {
 		if final {
 			return nil
 		}
+	}
+}
+
+// SetDrainInterval changes how often Run empties the ring buffer when the
+// kernel does not wake it first, from the next drain on (d > 0).
+func (t *Tracer) SetDrainInterval(d time.Duration) {
+	if d > 0 {
+		t.drain.Store(int64(d))
 	}
 }
 

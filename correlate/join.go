@@ -143,7 +143,10 @@ type deferredCheck struct {
 // ring-buffer drain period) and the hand-over of a finished dump. Events
 // arrive out of time order by less than this (each CPU sends its own
 // batches), so held records are written in time order, and replay sorts
-// in the same window.
+// in the same window. A JVM whose threads all name themselves is drained
+// once a second (session.SteadyDrainInterval): its events may arrive up to
+// ~1.05 s late, still well inside Live's hold (the Namer's horizon plus
+// this), and no name of such a JVM waits for a later dump.
 const DeliverySlack = 400 * time.Millisecond
 
 // NewLive writes annotated records to out. When naming one JVM's threads,

@@ -43,7 +43,7 @@ verdict="$verdict (user+sys CPU per event, median: csv ${cpu[csv]} ns, jsonl ${c
 printf '%s\n' "$header" "${rows[@]}"
 [ -n "${MD:-}" ] || exit 0
 md "\`BenchmarkPipelinePerEvent\` drives one session as \`Session.Run\` does: per event \`bpf.Event.Convert\` and" \
-	"\`Session.add\` (join), after each drain (every 250 ms, as for a JVM) \`emit\` (encode, write to a file through \`sink\`) — over a" \
+	"\`Session.add\` (join), after each drain (every second, as for a JVM whose threads name themselves once its probes are in) \`emit\` (encode, write to a file through \`sink\`) — over a" \
 	"synthetic JVM run (200k waits of ~200 named threads, births, exits, renames, VM operations). CPU per event" \
 	"from getrusage; cells median [min–max] over $R runs of $N events. Ring-buffer decoding (3.5 ns/event," \
 	"\`go test -bench Decode ./bpf/\`) is not in it." "" "$header" "|---|---|---|---|---|" "${rows[@]}" "" \

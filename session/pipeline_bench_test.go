@@ -178,8 +178,9 @@ const (
 	benchCPUs  = 2
 )
 
-// drainEvery is how often the reader empties the ring when it traces JVMs.
-var drainEvery = int64((&Config{}).DrainInterval())
+// drainEvery is how often the reader empties the ring in the steady state
+// of a JVM whose threads name themselves, as the synthetic one's do.
+var drainEvery = int64(SteadyDrainInterval)
 
 // benchRun is the synthetic run as Tracer.Run hands it over: decoded
 // events in arrival order, on the kernel's clock, and the dumps the
@@ -372,6 +373,7 @@ type benchSink struct{ record.Writer }
 func (benchSink) Start() error      { return nil }
 func (benchSink) Maintain() error   { return nil }
 func (benchSink) FlushAll() error   { return nil }
+func (benchSink) Shared() bool      { return false }
 func (benchSink) Committed() uint64 { return 0 }
 func (benchSink) Dropped() uint64   { return 0 }
 

@@ -43,6 +43,9 @@ type Sink interface {
 	Maintain() error
 	// FlushAll writes everything held, to the disk.
 	FlushAll() error
+	// Shared: another program is at the file (logrotate's copytruncate):
+	// writes stay small (drains keep the start's pace).
+	Shared() bool
 	Committed() uint64 // records in the files
 	Dropped() uint64   // records dropped on a full disk
 }
@@ -113,19 +116,65 @@ func ParseDumps(s string) (string, error) {
 }
 
 // DrainInterval is how often the reader empties the ring when the kernel
-// does not wake it first.
+// does not wake it first, at start.
 func (c *Config) DrainInterval() time.Duration {
 	if c.All {
 		return bpf.DefaultDrainInterval
 	}
 	// A few JVMs' events fit the ring for seconds; bursts still wake the
-	// reader early (the kernel forces a wakeup past a quarter). Each
-	// wakeup and write(2) has a fixed cost (a tracer of an idle JVM used
-	// 1.5-1.6 ms/s of CPU on a 2-CPU VM, 0.6-0.9 draining every second),
-	// but a thread born before the HotSpot probes are in is named by a
-	// memory read asked for when its events are read: at one drain a
-	// second, threads living 300 ms ended before it (TestAttachRealJVM).
+	// reader early (the kernel forces a wakeup past a quarter). But a
+	// thread born before the HotSpot probes are in is named by a memory
+	// read asked for when its events are read: at one drain a second,
+	// threads living 300 ms ended before it (TestAttachRealJVM).
 	return 250 * time.Millisecond
+}
+
+// SteadyDrainInterval is how often the reader empties the ring once one
+// JVM's probes report its threads' starts and names (then no thread waits
+// for a drain to be named). Each drain costs a wakeup, cold caches and a
+// write(2): tracing every wait of a busy JVM on a 2-CPU VM took 1.3-1.4
+// ms/s of CPU at one drain a second against 2.4-2.7 at four.
+const SteadyDrainInterval = time.Second
+
+// steadyAfter is how long the probes are in before drains slow down: the
+// drains just after them name the threads born before them.
+const steadyAfter = time.Second
+
+// paceDrains slows the drains down once the one JVM traced names all its
+// threads itself (see SteadyDrainInterval), and keeps or brings back the
+// start's pace while
+//   - the JVM carries virtual threads: a new carrier is registered with the
+//     kernel side when its start is read;
+//   - another program is at the record file (Sink.Shared): a copytruncate
+//     whose copy ends inside a write loses the rest of it, so writes stay
+//     a quarter second's rows.
+func (s *Session) paceDrains(now time.Time) {
+	if at := s.steadyAt.Load(); at != 0 && now.UnixNano() >= at {
+		s.steadyAt.Store(0)
+		s.steady = true
+	}
+	if !s.steady {
+		return
+	}
+	slow, why := true, ""
+	switch {
+	case s.carrying.Load():
+		slow, why = false, "the JVM carries virtual threads"
+	case s.cfg.Sink.Shared():
+		slow, why = false, "another program is at the record file"
+	}
+	if slow == s.slow {
+		return
+	}
+	s.slow = slow
+	if slow {
+		s.tr.SetDrainInterval(SteadyDrainInterval)
+		// Said: records reach the file up to a second later from now on.
+		slog.Info("drains slowed down", "interval", SteadyDrainInterval)
+		return
+	}
+	s.tr.SetDrainInterval(s.cfg.DrainInterval())
+	slog.Info("drains back to the start's pace", "interval", s.cfg.DrainInterval(), "why", why)
 }
 
 // Session is one tracing run. Use New, then Run once.
@@ -140,7 +189,13 @@ type Session struct {
 	events  atomic.Uint64 // waits read (the metrics server reads it too)
 	started time.Time
 	opened  map[int]*hsmem.Source // JVMs' memory opened before their target
-	exited  bool                  // the one PID exited
+	// steadyAt: when drains may slow down (wall ns; 0 = not, or done);
+	// carrying: the JVM has virtual-thread carriers (paceDrains).
+	steadyAt atomic.Int64
+	carrying atomic.Bool
+	steady   bool // the probes are in: drains may slow down (paceDrains)
+	slow     bool // drains are at SteadyDrainInterval
+	exited   bool // the one PID exited
 
 	targetSet
 }
@@ -312,6 +367,7 @@ func (s *Session) Run(ctx context.Context) (st Stats, err error) {
 			if err := s.emit(now); err != nil {
 				s.fail(err)
 			}
+			s.paceDrains(now)
 			if err := s.cfg.Sink.Maintain(); err != nil {
 				s.fail(err)
 			}

@@ -238,6 +238,9 @@ func (s *Session) probeOne(tg *target) {
 		slog.Warn("some HotSpot probes are not in use", "pid", tg.pid, "thread_starts", st.ThreadStarts, "thread_names", st.ThreadNames, "vm_operations", st.VMOps, "err", err)
 	}
 	tg.live.SetProbed(st.ThreadStarts)
+	if !s.cfg.follow() && !s.cfg.All && st.ThreadStarts && st.ThreadNames {
+		s.steadyAt.Store(time.Now().Add(steadyAfter).UnixNano())
+	}
 	if tg.ref != nil {
 		tg.ref.setVMOps(st.VMOps)
 	}
@@ -341,6 +344,9 @@ func (s *Session) carriersOf(pid int) func(memorySource) {
 			if t.Mounted != nil || isCarrierName(t.Name) {
 				cs = append(cs, bpf.Carrier{TID: uint32(t.TID), JavaThread: t.JavaThread, JavaID: t.JavaID})
 			}
+		}
+		if len(cs) > 0 {
+			s.carrying.Store(true) // paceDrains keeps the start's pace
 		}
 		if _, err := s.tr.SetCarriers(uint32(pid), cs); err != nil {
 			slog.Debug("registering carriers", "pid", pid, "err", err)

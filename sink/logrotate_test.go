@@ -543,3 +543,69 @@ func TestSinkBoundedBatches(t *testing.T) {
 	}
 	sinktest.CheckOnce(t, sinktest.ReadDir(t, filepath.Dir(path), "csv"), i)
 }
+
+// Shared: a file nobody else opens is not shared; a copier's open and
+// close make it shared for sharedFor, the sink's own reopen does not;
+// stdout never is.
+func TestSinkShared(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "records.csv")
+	now := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	s, err := Prepare(path, "csv", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.now = func() time.Time { return now }
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.Shared() {
+		t.Fatal("shared before anybody else opened it")
+	}
+	for i := uint64(0); i < 10; i++ {
+		if err := s.Write(sinkRecord(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	// logrotate's create mode: renamed, then a signal; the sink opens a
+	// new file (its own open).
+	if err := os.Rename(path, filepath.Join(dir, "rotated.csv")); err != nil {
+		t.Fatal(err)
+	}
+	s.Reopen()
+	if err := s.Maintain(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("not reopened: %v", err)
+	}
+	if s.Shared() {
+		t.Fatal("shared after its own writes and reopen")
+	}
+	if _, err := os.ReadFile(path); err != nil { // a copier
+		t.Fatal(err)
+	}
+	if !s.Shared() {
+		t.Fatal("not shared after another program read it")
+	}
+	now = now.Add(sharedFor - time.Second)
+	if !s.Shared() {
+		t.Fatal("not shared any more before sharedFor passed")
+	}
+	now = now.Add(2 * time.Second)
+	if s.Shared() {
+		t.Fatal("still shared after sharedFor")
+	}
+
+	out, err := Prepare("-", "csv", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Shared() {
+		t.Error("stdout is shared")
+	}
+}

@@ -96,11 +96,7 @@ func (s *File) rotate() {
 		// a copier that opened it just before the rename (its cut by path
 		// would hit the next file): put it back, and rotate later.
 		if err := unix.Renameat2(unix.AT_FDCWD, to, unix.AT_FDCWD, s.path, unix.RENAME_NOREPLACE); err == nil {
-			now := time.Now()
-			s.external = now
-			if s.holdFrom.IsZero() {
-				s.holdFrom = now
-			}
+			s.sawOther(time.Now())
 			return
 		}
 	}

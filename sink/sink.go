@@ -87,7 +87,8 @@ type File struct {
 	// rename between them (its cut would hit the new file: rows twice,
 	// others lost). Seen through inotify; nil where that is not available.
 	watch    *watcher
-	external time.Time // its last open or close
+	external time.Time // its last open or close (zero after its cut)
+	other    time.Time // its last open or close, kept, by s.now (Shared)
 	holdFrom time.Time // since when writes wait (zero: they do not)
 	hold     holdTimes // see defaultHold
 
@@ -297,12 +298,7 @@ func (s *File) busy(quiet, limit time.Duration) bool {
 		return false
 	}
 	now := time.Now()
-	if s.watch.seen() && s.atPath() {
-		s.external = now
-		if s.holdFrom.IsZero() {
-			s.holdFrom = now
-		}
-	}
+	s.look(now)
 	if s.holdFrom.IsZero() {
 		return false
 	}
@@ -316,6 +312,43 @@ func (s *File) busy(quiet, limit time.Duration) bool {
 		return false
 	}
 	return now.Sub(s.external) < quiet && now.Sub(s.holdFrom) < limit
+}
+
+// look reads what the watch saw since it last looked: another program
+// opened or closed the file.
+func (s *File) look(now time.Time) {
+	if s.watch.seen() && s.atPath() {
+		s.sawOther(now)
+	}
+}
+
+// sawOther notes that another program opened or closed the file at now:
+// writes and rotations wait (busy), and it is shared for a while (Shared).
+func (s *File) sawOther(now time.Time) {
+	s.external, s.other = now, s.now()
+	if s.holdFrom.IsZero() {
+		s.holdFrom = now
+	}
+}
+
+// sharedFor is how long after another program last opened or closed the
+// file it counts as shared (Shared).
+const sharedFor = time.Minute
+
+// Shared tells whether another program opened or closed the file in the
+// last minute (logrotate's copytruncate, a copier, a reader), or whether
+// that cannot be seen (no watch). A copy made while a write(2) is under
+// way can end inside it, and its cut then loses the rest of that write:
+// the writer keeps its writes small while Shared (see session's drains).
+func (s *File) Shared() bool {
+	if !s.regular {
+		return false // a pipe or terminal: nobody cuts it
+	}
+	if s.watch == nil {
+		return true
+	}
+	s.look(time.Now())
+	return !s.other.IsZero() && s.now().Sub(s.other) < sharedFor
 }
 
 func (s *File) due() bool {

@@ -350,6 +350,11 @@ func testAttach(t *testing.T, bin string, j jdk) {
 		if !regexp.MustCompile(`[2-9]\d* names threads gave themselves read in full`).MatchString(stderr.String()) {
 			t.Errorf("self-renames were not read in full as they were set")
 		}
+		// Everything names itself: the checks below hold at a drain a
+		// second.
+		if !strings.Contains(stderr.String(), `msg="drains slowed down" interval=1s`) {
+			t.Errorf("the drains did not slow down once the probes were in")
+		}
 	}
 	switch {
 	case j.defaultBudget || j.memoryOnly:

@@ -64,6 +64,10 @@ func TestVirtualThreadsRealJVM(t *testing.T) {
 	if strings.Contains(stderr.String(), "VM operation probes") {
 		t.Errorf("the VM operation probes were not used")
 	}
+	// New carriers are registered when read: drains keep their pace.
+	if strings.Contains(stderr.String(), "drains slowed down") {
+		t.Errorf("drains slowed down on a JVM carrying virtual threads")
+	}
 	if err := jvmCmd.Wait(); err != nil {
 		t.Fatalf("workload: %v", err)
 	}
