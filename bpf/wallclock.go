@@ -3,6 +3,7 @@ package bpf
 import (
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 	_ "unsafe" // go:linkname: the runtime's vDSO clock reads
 )
@@ -31,8 +32,8 @@ func timeNow() (sec int64, nsec int32, mono int64)
 // most that step; Resample often enough (the tracer does every 100 ms) to
 // keep that window short.
 type WallClock struct {
-	mu      sync.Mutex
-	samples []ClockSample // ordered by Mono
+	mu      sync.Mutex                    // serialises Add
+	samples atomic.Pointer[[]ClockSample] // ordered by Mono; never changed once stored
 }
 
 // ClockSample is one measurement of REALTIME - MONOTONIC.
@@ -80,36 +81,37 @@ func (w *WallClock) Resample() ClockSample {
 func (w *WallClock) Add(s ClockSample) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.samples = append(w.samples, s)
-	if n := len(w.samples); n > 1 && w.samples[n-2].Mono > s.Mono {
-		sort.Slice(w.samples, func(i, j int) bool { return w.samples[i].Mono < w.samples[j].Mono })
+	// A new slice each time: WallNs, called for every event, reads the
+	// stored one without a lock.
+	var old []ClockSample
+	if p := w.samples.Load(); p != nil {
+		old = *p
 	}
-	if len(w.samples) > maxSamples {
-		w.samples = append(w.samples[:0], w.samples[len(w.samples)-maxSamples:]...)
+	ss := append(append(make([]ClockSample, 0, len(old)+1), old...), s)
+	if n := len(ss); n > 1 && ss[n-2].Mono > s.Mono {
+		sort.Slice(ss, func(i, j int) bool { return ss[i].Mono < ss[j].Mono })
 	}
+	ss = ss[max(0, len(ss)-maxSamples):]
+	w.samples.Store(&ss)
 }
 
 // Last returns the newest sample.
 func (w *WallClock) Last() ClockSample {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.samples[len(w.samples)-1]
+	s := *w.samples.Load()
+	return s[len(s)-1]
 }
 
 // WallNs converts a CLOCK_MONOTONIC timestamp to Unix ns using the latest
 // sample taken at or before it (the first sample for older timestamps).
 func (w *WallClock) WallNs(mono uint64) int64 {
 	m := int64(mono)
-	w.mu.Lock()
-	s := w.samples
+	s := *w.samples.Load()
 	// Events are nearly always newer than all but the last sample or two.
 	i := len(s) - 1
 	for i > 0 && s[i].Mono > m {
 		i--
 	}
-	off := s[i].Offset
-	w.mu.Unlock()
-	return m + off
+	return m + s[i].Offset
 }
 
 // Wall converts a CLOCK_MONOTONIC timestamp to UTC time.

@@ -3,6 +3,7 @@ package correlate
 import (
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jschedlat/jschedlat/record"
@@ -84,11 +85,10 @@ func (j *Joiner) Annotate(e *sched.Event, r *record.Record) {
 
 // Live holds events for the join horizon before writing them, so that a
 // dump taken because of an event (a new or renamed thread) can still name
-// it. It is safe for concurrent use: the tracer's reader adds events and
-// emits after each drain (bpf.RunOptions.AfterDrain), the dump refresher
-// adds dumps.
+// it. The tracer's reader adds events and emits after each drain
+// (bpf.RunOptions.AfterDrain), all in its goroutine; the dump refresher
+// adds dumps from its own (AddDump, SetProbed: see post).
 type Live struct {
-	mu      sync.Mutex
 	j       *Joiner
 	out     record.Writer
 	hold    int64 // ns an event waits before it is written
@@ -101,7 +101,7 @@ type Live struct {
 	runs     []int
 	merge    cpuMerge // order's merge of the CPUs' sequences
 	rec      record.Record
-	// NeedDump is called (with the lock held: it must not block) when an
+	// NeedDump is called (in the reader's goroutine: it must not block) when an
 	// event's thread is not explained by the dumps known so far.
 	// It returns false when no new dump is needed after all (one that
 	// began after t is under way): the thread is checked again later.
@@ -116,6 +116,11 @@ type Live struct {
 	unnamed  uint64 // records of the JVM's threads without a Java name
 	err      error
 	pruned   int64 // when Emit last pruned the Namer (wall ns)
+
+	// Work other goroutines posted (post).
+	inMu   sync.Mutex
+	inbox  []func()
+	posted atomic.Bool
 }
 
 // PruneLag is how late (past its hold time) an event may still arrive and
@@ -172,19 +177,42 @@ func NewLive(j *Joiner, out record.Writer) *Live {
 func (j *Joiner) Sorted() bool { return j.Pid != 0 }
 
 // SetProbed sets Probed while events flow (a JVM's probes attached after
-// its tracing began).
+// its tracing began), from any goroutine.
 func (l *Live) SetProbed(on bool) {
-	l.mu.Lock()
-	l.Probed = on
-	l.mu.Unlock()
+	l.post(func() { l.Probed = on })
 }
 
-// Add takes one event from the tracer.
+// post hands work from another goroutine (a finished dump, SetProbed) to
+// the reader's, which does it at its next Add, Emit or Flush, before
+// anything else: Add, called for every event, takes no lock, only looks
+// at an atomic flag (a lock there was a sixth of the join's CPU).
+func (l *Live) post(f func()) {
+	l.inMu.Lock()
+	l.inbox = append(l.inbox, f)
+	l.posted.Store(true)
+	l.inMu.Unlock()
+}
+
+// takeInbox does what other goroutines posted, in order (in the reader's
+// goroutine).
+func (l *Live) takeInbox() {
+	l.inMu.Lock()
+	in := l.inbox
+	l.inbox = nil
+	l.posted.Store(false)
+	l.inMu.Unlock()
+	for _, f := range in {
+		f()
+	}
+}
+
+// Add takes one event from the tracer. Add, Emit, Flush, Written,
+// Unnamed and Pending are called from one goroutine (the reader's).
 func (l *Live) Add(e *sched.Event) {
-	// No defer: it cost a tenth of Add, and add does not panic.
-	l.mu.Lock()
+	if l.posted.Load() {
+		l.takeInbox()
+	}
 	l.add(e)
-	l.mu.Unlock()
 }
 
 func (l *Live) add(e *sched.Event) {
@@ -325,14 +353,13 @@ func (l *Live) checkNow(tid uint32, comm string, t int64) {
 	}
 }
 
-// AddDump hands a finished dump to the join.
+// AddDump hands a finished dump to the join, from any goroutine: events
+// added after it returns are joined with it. td is not changed after.
 func (l *Live) AddDump(td *TimedDump) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	if l.j.Namer == nil {
 		return
 	}
-	l.j.Namer.AddDump(td.Start, td.End, &td.Dump, td.TidMap())
+	l.post(func() { l.j.Namer.AddDump(td.Start, td.End, &td.Dump, td.TidMap()) })
 }
 
 func (l *Live) write(e *sched.Event) {
@@ -353,8 +380,7 @@ func (l *Live) write(e *sched.Event) {
 // Emit writes the events whose hold time has passed at wall time now (ns)
 // and flushes the output. It returns the first write error.
 func (l *Live) Emit(now int64) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	l.takeInbox()
 	if l.NeedDump != nil && len(l.deferred) > 0 {
 		l.recheck(now)
 	}
@@ -397,8 +423,7 @@ func (l *Live) compact() {
 
 // Flush writes every held event (at the end of a run).
 func (l *Live) Flush() error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	l.takeInbox()
 	l.order()
 	l.j.beginBatch()
 	for ; l.head < len(l.pending); l.head++ {
@@ -414,22 +439,16 @@ func (l *Live) Flush() error {
 
 // Written returns how many records were written.
 func (l *Live) Written() uint64 {
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	return l.written
 }
 
 // Unnamed returns how many records written of the JVM's own threads had no
 // Java name.
 func (l *Live) Unnamed() uint64 {
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	return l.unnamed
 }
 
 // Pending returns how many events wait for their hold time.
 func (l *Live) Pending() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	return len(l.pending) - l.head
 }

@@ -435,8 +435,8 @@ func (r *refresher) deliver(c *jvm.Capture, reason string) {
 	if r.otherNS {
 		td.HostTids = hostTids(c.Pid)
 	}
-	// Outside r.mu: Live calls request with its own lock held. The read
-	// counts as in flight until the join has it, so that no event asks
+	// The read counts as in flight until the join has it (events added
+	// after AddDump returns are joined with it), so that no event asks
 	// for another one meanwhile.
 	r.live.AddDump(td)
 	if r.store != nil {

@@ -186,7 +186,8 @@ type Session struct {
 	store   *correlate.DumpStore // SaveDumps with one PID
 	cancel  context.CancelFunc
 	runErr  error
-	events  atomic.Uint64 // waits read (the metrics server reads it too)
+	waits   uint64        // waits read
+	events  atomic.Uint64 // waits, as of the last drain: the metrics server reads it
 	started time.Time
 	opened  map[int]*hsmem.Source // JVMs' memory opened before their target
 	// steadyAt: when drains may slow down (wall ns; 0 = not, or done);
@@ -358,6 +359,7 @@ func (s *Session) Run(ctx context.Context) (st Stats, err error) {
 			// A clock step is seen within one drain; events are
 			// converted with the offset in force at their own time.
 			s.clock.Resample()
+			s.events.Store(s.waits)
 			now := time.Now()
 			if s.cfg.follow() && now.Sub(lastScan) >= scanEvery {
 				lastScan = now
@@ -421,7 +423,7 @@ func (s *Session) add(ev *sched.Event) {
 	case ev.Kind.Lifecycle():
 		s.lifecycle++
 	case ev.Kind.Wait():
-		s.events.Add(1)
+		s.waits++ // published after the drain: an atomic add per event cost more
 		tg.events++
 	case ev.Kind.VMOp() && tg.ref != nil:
 		tg.ref.vmOp(ev) // what its thread dumps cost

@@ -33,7 +33,8 @@ type Stats struct {
 }
 
 func (s *Session) fillStats(st *Stats) {
-	st.Events = s.events.Load()
+	st.Events = s.waits
+	s.events.Store(s.waits)
 	st.Lifecycle = s.lifecycle
 	st.Unnamed = s.unnamed
 	st.ThreadStarts, st.SelfNamed = s.threadStarts, s.selfNamed
