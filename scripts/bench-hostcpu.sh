@@ -56,6 +56,10 @@
 #         time the kernel counts; their gap (outside ns/call: the
 #         tracepoint's dispatch to BPF, bpf_stats' own clock reads) is not
 #         in the run time (taken as 0 if the difference is below it)
+#   min0off the same right after with kernel.bpf_stats_enabled=0, as in
+#         production: all-in per call (the calls of the run before) less
+#         the run time per call that run counted is the outside ns/call
+#         the host CPU uses
 # PP_N is small enough that perf's 4 MiB per-CPU buffer holds a run.
 # With MD set (scripts/bench.sh), also appends the markdown fragment.
 #
@@ -210,7 +214,13 @@ pp_run() {
 	min0)
 		units=$(awk -v c="$(kv "$pp_line" bpf_calls)" -v n="$n" 'BEGIN { printf "%.4f", c / n }')
 		bpfrt=$(awk -v b="$(kv "$pp_line" bpf_run_ns)" -v n="$n" 'BEGIN { printf "%.3f", b / n }')
+		pp_units=$units pp_bpfrt=$bpfrt
 		printf 'min0\t%s\t%s\t%s\t%s\tNA\tNA\tNA\tNA\tNA\n' "$rep" "$(kv "$pp_line" cpu_ns_per_rt)" "$units" "$bpfrt" >>"$pp_results"
+		;;
+	min0off)
+		# bpf_stats off, as in production: no calls counted; those of
+		# the run just before (same programs, same round trips).
+		printf 'min0off\t%s\t%s\t%s\t%s\tNA\tNA\tNA\tNA\tNA\n' "$rep" "$(kv "$pp_line" cpu_ns_per_rt)" "$pp_units" "$pp_bpfrt" >>"$pp_results"
 		;;
 	esac
 }
@@ -260,6 +270,14 @@ run_one() { # MODE ROUND
 			sed 's/^/  /' "$work/bpf-$rep.txt"
 		fi
 		pp_run "$mode" "$rep"
+		if [ "$mode" = min0 ]; then
+			# Again with bpf_stats off: its two clock reads per call are
+			# in the run above, not in a production run's.
+			echo "sysctl -w kernel.bpf_stats_enabled=0    # round $rep: the next ping-pong as in production" >>"$cmds"
+			sysctl -qw kernel.bpf_stats_enabled=0
+			pp_run min0off "$rep"
+			sysctl -qw kernel.bpf_stats_enabled=1
+		fi
 		kill -INT "$tr" 2>/dev/null || true
 		wait "$tr" || rc=$?
 		tr=""
@@ -381,7 +399,7 @@ cellv() { # FMT VALUES... -> "median [min–max]" or —
 	awk -v f="$f" -v m="$m" -v lo="$lo" -v hi="$hi" 'BEGIN { printf f " [" f "–" f "]\n", m, lo, hi }'
 }
 medv() { [ $# -gt 0 ] && stats "$@" | cut -d' ' -f1 || echo NA; }
-label() { case $1 in off) echo "untraced" ;; min0) echo "jschedlat \`attach PID --min-latency 0\`" ;; perf) echo "\`perf sched record -a\`" ;; esac; }
+label() { case $1 in off) echo "untraced" ;; min0 | min0off) echo "jschedlat \`attach PID --min-latency 0\`" ;; perf) echo "\`perf sched record -a\`" ;; esac; }
 
 # The ping-pong, per traced run of MODE against the mean of the untraced runs just
 # before and after it: added ns per round trip, events or calls per round
@@ -401,14 +419,18 @@ ppcol() { awk -F'\t' -v m="$1" -v c="$2" '$1 == m && $c != "NA" { print $c }' "$
 ppv() { ppvals "$1" | awk -F'\t' -v c="$2" '$c != "NA" { print $c }'; }
 mapfile -t v < <(ppv perf 3)
 read -r perf_ns perf_ns_lo perf_ns_hi <<<"$(stats "${v[@]}")"
-mapfile -t v < <(ppv min0 5)
+# Outside the run time as in production: from the runs with bpf_stats off
+# (all-in) less the run time per call the runs with it on counted.
+mapfile -t v < <(ppv min0off 5)
 read -r js_out js_out_lo js_out_hi <<<"$(stats "${v[@]}")"
+mapfile -t v < <(ppv min0 5)
+js_out_stats=$(medv "${v[@]}")
 # The kernel side is at least the run time the kernel counts.
 read -r js_out_raw js_out js_out_lo js_out_hi <<<"$(awk -v a="$js_out" -v b="$js_out_lo" -v c="$js_out_hi" 'function z(x) { return x == "NA" ? x : (x < 0 ? 0 : x) }
 	BEGIN { print a, z(a), z(b), z(c) }')"
 
 pprows=()
-for m in "${modes[@]}"; do
+for m in off min0 min0off perf; do
 	n=$(ppcol "$m" 3 | wc -l)
 	[ "$n" -gt 0 ] || continue
 	mapfile -t cpu < <(ppcol "$m" 3 | awk '{ printf "%.3f\n", $1 / 1000 }')
@@ -423,6 +445,7 @@ for m in "${modes[@]}"; do
 	mapfile -t o < <(ppv "$m" 5)
 	l=$(label "$m")
 	[ "$m" != min0 ] || l="$l (PID: the JVM; the ping-pong is not its target)"
+	[ "$m" != min0off ] || { l="$l, bpf_stats off (as in production)"; b=(); }
 	pprows+=("| $l | $n | $(cellv %.2f "${cpu[@]}") | $(cellv %.2f "${d[@]}") | $(cellv %.2f "${u[@]}") | $(cellv %.0f "${a[@]}") | $(cellv %.0f "${b[@]}") | $(cellv %.0f "${o[@]}") |")
 done
 ppheader="| ping-pong run under | runs | ping-pong CPU µs/round trip | added µs/round trip | perf's events or jschedlat's BPF calls per round trip | added ns per event or call (all-in) | BPF run time ns/call (bpf_stats) | outside the run time ns/call |"
@@ -503,13 +526,13 @@ if [ "${#hj[@]}" -gt 0 ] && [ "${#hp[@]}" -gt 0 ]; then
 		read -r t_cpu_detail
 	} < <(awk -v j="$(medv "${hj[@]}")" -v p="$(medv "${hp[@]}")" -v jc="$j_cpu" -v jb="$j_bpf" -v jk="$j_kern" -v jn="$j_calls" -v jo="$js_out" \
 		-v pc="$p_cpu" -v pk="$p_kern" -v pe="$p_ev" -v pn="$perf_ns" -v jlo="$j_lo" -v jhi="$j_hi" -v plo="$p_lo" -v phi="$p_hi" -v jold="$j_old" \
-		-v pnlo="$perf_ns_lo" -v pnhi="$perf_ns_hi" -v jolo="$js_out_lo" -v johi="$js_out_hi" -v jraw="$js_out_raw" 'BEGIN {
+		-v pnlo="$perf_ns_lo" -v pnhi="$perf_ns_hi" -v jolo="$js_out_lo" -v johi="$js_out_hi" -v jraw="$js_out_raw" -v jos="$js_out_stats" 'BEGIN {
 		v = j < p ? "met" : "missed"
 		# Does it hold at the ends of the per-event costs ranges?
 		robust = (v == "met") ? (jhi < plo) : (jlo > phi)
 		printf "%s%s (host CPU, medians over the rounds: jschedlat %.2f ms/s, perf %.2f ms/s with its handlers estimated: %.2f×)\n", v, (robust ? "" : ", within the range of the per-event costs"), j, p, (p > 0 ? j / p : 0)
 		note = (jraw < 0) ? sprintf(" (measured %.0f, taken as 0)", jraw) : ""
-		printf "Host CPU, medians over the rounds: jschedlat %.2f ms/s = process %.2f + kernel side %.2f, of which BPF run time %.2f measured and %.0f calls/s × %.0f ns%s outside it; perf %.2f ms/s = process %.2f + tracepoint handlers %.2f estimated, %.0f events/s × %.0f ns. ", j, jc, jk, jb, jn, jo, note, p, pc, pk, pe, pn
+		printf "Host CPU, medians over the rounds: jschedlat %.2f ms/s = process %.2f + kernel side %.2f, of which BPF run time %.2f measured and %.0f calls/s × %.0f ns%s outside it (bpf_stats off; %.0f ns with it on); perf %.2f ms/s = process %.2f + tracepoint handlers %.2f estimated, %.0f events/s × %.0f ns. ", j, jc, jk, jb, jn, jo, note, jos, p, pc, pk, pe, pn
 		printf "Over the ping-pong'"'"'s ranges (perf %.0f–%.0f ns/event, jschedlat %.0f–%.0f ns/call outside the run time): jschedlat %.2f–%.2f, perf %.2f–%.2f ms/s. ", pnlo, pnhi, jolo, johi, jlo, jhi, plo, phi
 		printf "With BPF run time alone, as the kernel counts it (what this experiment counted before), jschedlat %.2f ms/s.\n", jold }')
 fi
@@ -583,8 +606,10 @@ md "Recording every wait of one JVM (\`--min-latency 0\`) next to \`perf sched r
 	"samples, whose handler ran too, counted in proportion). jschedlat: divided by its BPF programs' calls, and set" \
 	"against their run time as the kernel counts it (read by \`pingpong -bpf-pid\` around the round trips): the rest" \
 	"is outside the run time (the tracepoint's dispatch to the program, bpf_stats' own clock reads; taken as 0 if" \
-	"negative). A ping-pong has hot caches: these are low estimates for both tools. bpf_stats stays enabled" \
-	"throughout, so its clock reads are in jschedlat's kernel side (against jschedlat)." \
+	"negative). bpf_stats is on for the windows and that run (its two clock reads per call are outside the run time" \
+	"it counts); a second ping-pong right after it, with bpf_stats off as in production, gives the all-in cost per" \
+	"call without them, and its part outside the run time (that run's all-in less the run time per call the first" \
+	"counted) is what the host CPU counts. A ping-pong has hot caches: these are low estimates for both tools." \
 	"" "$ppheader" "|---|---|---|---|---|---|---|---|" "${pprows[@]}" "" \
 	"perf's events per round trip in the ping-pong: ${pp_mix:-—}; in the JVM windows, ${win_mix:-—} (mean of the rounds' shares). Most samples lost in a ping-pong run: $pp_lost. The untraced ping-pong runs alone spread (max − min over median) $pp_noise." \
 	"" \
