@@ -1145,6 +1145,18 @@ int runq_vmop_end(struct pt_regs *ctx)
 	return vmop(ctx, KIND_VMOP_END, vmop_end_reg, vmop_end_mem, vmop_end_disp);
 }
 
+// carrier_name tells the default virtual-thread scheduler's workers
+// ("ForkJoinPool-1-worker-3"; user space checks the rest).
+static __always_inline bool carrier_name(const char *s)
+{
+	const char p[] = "ForkJoinPool-";
+#pragma unroll
+	for (int i = 0; i < sizeof(p) - 1; i++)
+		if (s[i] != p[i])
+			return false;
+	return true;
+}
+
 // send_name sends a thread's full name (modified UTF-8) read from name,
 // with declared, the length its source gave; without one (!have_len), the
 // bytes read, unless the buffer filled up: that marks the name as cut.
@@ -1175,7 +1187,11 @@ static __always_inline int send_name(u8 kind, u64 name, u64 declared, bool have_
 	if (!have_len)
 		declared = n < NAME_MAX_BYTES ? n - 1 : NAME_MAX_BYTES;
 	ne->e.latency = declared;
-	bpf_ringbuf_submit(ne, submit_flags());
+	// A new carrier is registered (user space reads the JVM's memory)
+	// once its start is read: at once, not at the next drain, or its
+	// first waits carry no virtual thread. Carriers start rarely.
+	bool now = kind == KIND_THREAD_START && vthreads && carrier_name(ne->name);
+	bpf_ringbuf_submit(ne, now ? BPF_RB_FORCE_WAKEUP : submit_flags());
 	return 0;
 }
 

@@ -427,6 +427,14 @@ func (s *Session) add(ev *sched.Event) {
 		tg.events++
 	case ev.Kind.VMOp() && tg.ref != nil:
 		tg.ref.vmOp(ev) // what its thread dumps cost
+	case ev.Kind == sched.KindThreadStart && tg.ref != nil && tg.ref.mem != nil && isCarrierName(ev.Name):
+		// A new worker of the virtual-thread scheduler (it grows, or
+		// makes up for a carrier blocked in I/O): it is registered as a
+		// carrier by a memory read, which its start, naming it, would
+		// otherwise not ask for. Without this a carrier born while
+		// tracing carried no virtual thread at all (204 waits of one
+		// on JDK 21).
+		tg.ref.request("new carrier "+ev.Name, ev.Time)
 	}
 	if tg.evlog != nil {
 		if err := tg.evlog.Write(ev); err != nil {

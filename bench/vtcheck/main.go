@@ -40,6 +40,10 @@ func main() {
 	for _, e := range c.Errors {
 		fmt.Fprintln(os.Stderr, "vtcheck: wrong:", e)
 	}
-	fmt.Printf("vtcheck: carrier_waits=%d before_tracing=%d provable=%d named=%d right=%d unknown=%d wrong=%d\n",
-		c.CarrierWaits, c.Before, c.Provable, c.Named, c.Right, c.Unknown, c.Wrong)
+	worst := "none"
+	if tid, right, provable, ok := c.WorstCarrier(30); ok {
+		worst = fmt.Sprintf("%d:%d/%d", tid, right, provable)
+	}
+	fmt.Printf("vtcheck: carrier_waits=%d before_tracing=%d provable=%d named=%d right=%d unknown=%d wrong=%d carriers=%d worst_carrier=%s\n",
+		c.CarrierWaits, c.Before, c.Provable, c.Named, c.Right, c.Unknown, c.Wrong, len(c.PerCarrier), worst)
 }

@@ -91,6 +91,14 @@ func TestVirtualThreadsRealJVM(t *testing.T) {
 	if c.Right < 100 || c.Share() < 0.99 {
 		t.Errorf("%d of %d carrier waits with a known virtual thread named right: want >= 99%% (and 100)", c.Right, c.Provable)
 	}
+	// Every carrier, also one the scheduler started while tracing ran
+	// (it makes up for carriers blocked in file I/O: /proc/thread-self).
+	if tid, right, provable, ok := c.WorstCarrier(30); ok {
+		t.Logf("%d carriers; the worst, TID %d: %d of %d named right", len(c.PerCarrier), tid, right, provable)
+		if right*10 < provable*9 {
+			t.Errorf("carrier %d: %d of %d waits with a known virtual thread named right: want >= 90%%", tid, right, provable)
+		}
+	}
 
 	// Replay decides the same from the saved events and dumps.
 	checkReplay(t, bin, dir, events, dumps, out)

@@ -82,6 +82,25 @@ type Counts struct {
 	Unknown  int // named where the truth cannot tell
 	Wrong    int // named with another virtual thread, or on a thread that is no carrier
 	Errors   []string
+	// PerCarrier: Provable and Right of each carrier (by TID): a carrier
+	// never registered with the kernel side (one born while tracing) shows
+	// here, however small its share of all waits.
+	PerCarrier map[uint32]*[2]int
+}
+
+// WorstCarrier is the carrier with the lowest share of Right over Provable
+// among those with at least min provable waits (ok false: none).
+func (c Counts) WorstCarrier(min int) (tid uint32, right, provable int, ok bool) {
+	for t, n := range c.PerCarrier {
+		if n[0] < min {
+			continue
+		}
+		// right/provable below the worst so far, or the same and a lower TID
+		if !ok || n[1]*provable < right*n[0] || (n[1]*provable == right*n[0] && t < tid) {
+			tid, right, provable, ok = t, n[1], n[0], true
+		}
+	}
+	return tid, right, provable, ok
 }
 
 // Share is Right over Provable (0 when nothing is provable).
@@ -98,7 +117,15 @@ const maxErrors = 20
 // Check reads records (CSV or JSONL) and checks every virtual_thread;
 // waits that began before since (wall ns; 0: none) are counted apart.
 func Check(tr Truth, r io.Reader, since int64) (Counts, error) {
-	var c Counts
+	c := Counts{PerCarrier: map[uint32]*[2]int{}}
+	per := func(tid uint32) *[2]int {
+		n := c.PerCarrier[tid]
+		if n == nil {
+			n = new([2]int)
+			c.PerCarrier[tid] = n
+		}
+		return n
+	}
 	bad := func(format string, a ...any) {
 		c.Wrong++
 		if len(c.Errors) < maxErrors {
@@ -117,6 +144,7 @@ func Check(tr Truth, r io.Reader, since int64) (Counts, error) {
 				c.Before++
 			case want >= 0:
 				c.Provable++
+				per(r.Tid)[0]++
 			}
 		}
 		if r.VirtualThread == "" {
@@ -131,6 +159,7 @@ func Check(tr Truth, r io.Reader, since int64) (Counts, error) {
 		case r.VirtualThread == correlate.VirtualName(want, ""):
 			if !before {
 				c.Right++
+				per(r.Tid)[1]++
 			}
 		default:
 			bad("%s tid %d: virtual_thread %q, but #%d was mounted", r.TimeText, r.Tid, r.VirtualThread, want)
