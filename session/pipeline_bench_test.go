@@ -300,7 +300,7 @@ func newBenchPipeline(r *benchRun, sk Sink) *benchPipeline {
 	s.targetSet.init()
 	s.cancel = func() {}
 	// As start does for the one PID.
-	s.single = s.newTarget(r.pid, "bench", &bpf.HotSpotStatus{ThreadStarts: true})
+	s.single = s.newTarget(r.pid, "bench", &bpf.HotSpotStatus{ThreadStarts: true}, nil)
 	s.targets[uint32(r.pid)] = s.single
 	// An unknown thread asks for a dump, with the reason newTarget's
 	// NeedDump gives (no refresher runs: the run's dumps come in feed).

@@ -104,6 +104,9 @@ type refresher struct {
 	// onMemory, if set, is called after each memory read that worked
 	// (outside r.mu), e.g. to tell the tracer where carriers are.
 	onMemory func(memorySource)
+	// prime, if set before run, is the first read (taken before tracing
+	// began; see Session.primeRead).
+	prime *jvm.Capture
 
 	// HotSpot's vmops probes are on (vmops): a dump is charged with its
 	// own VM operations once their events are in (pending, settle).
@@ -195,9 +198,23 @@ func (r *refresher) run(ctx context.Context) {
 		r.settle(true)
 		r.mu.Unlock()
 	}()
-	r.request("start", 0)
 	var last time.Time
 	gap, byBudget := minDumpGap, false
+	if c := r.prime; c != nil {
+		// Read just before tracing began: a thread born since then asks
+		// for the next read with its first wait.
+		r.prime = nil
+		r.deliver(c, "start")
+		r.missed()
+		r.mu.Lock()
+		r.scans++
+		r.scanWall += c.End.Sub(c.Start)
+		r.mu.Unlock()
+		r.firstOnce.Do(func() { close(r.first) })
+		last = c.End
+	} else {
+		r.request("start", 0)
+	}
 	var timer <-chan time.Time
 	if r.interval > 0 {
 		t := time.NewTicker(r.interval)

@@ -704,3 +704,70 @@ func dumpCostRealJVM(t *testing.T, java, classes string) {
 	t.Logf("%d dumps: %s inside their own operations, %s charged, %s at their safepoints by the JVM's log, %s by the counters over their windows (a GC and another dump in each)",
 		dumps, inside, charged, truth, counted)
 }
+
+// The read taken just before tracing began (Session.primeRead) is the
+// first read: a thread it lists that ends before any later read is named
+// all the same, and no other read is taken at start; a thread it does not
+// list asks for one with its first wait.
+func TestRefresherPrimedRead(t *testing.T) {
+	coll := &collector{}
+	live := correlate.NewLive(&correlate.Joiner{Pid: 1, Namer: correlate.NewNamer(0)}, coll)
+	mem := &fakeMemory{} // later reads list no thread: the short-lived one has ended
+	r := newRefresher(1, mem, nil, live, nil, 0, 1)
+	live.NeedDump = func(tid uint32, comm string, t int64) bool { return r.request("unknown", t) }
+	t0 := time.Now()
+	r.prime = &jvm.Capture{Pid: 1, Start: t0, End: t0.Add(time.Millisecond), Source: "memory", StopKnown: true,
+		Dump: jvm.Dump{Time: t0, VM: jvm.MemoryVM, Pid: 1, Threads: []jvm.Thread{
+			{Name: "payment-callback-short-lived-2", JavaID: 30, Tid: 42, Carrying: -1}}}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { r.run(ctx); close(done) }()
+	<-r.first
+	mem.mu.Lock()
+	reads := mem.reads
+	mem.mu.Unlock()
+	if reads != 0 {
+		t.Errorf("%d reads at start besides the primed one, want 0", reads)
+	}
+	at := func(d time.Duration) int64 { return t0.Add(d).UnixNano() }
+	for _, e := range []sched.Event{
+		{Kind: sched.KindWakeup, Time: at(2 * time.Millisecond), Latency: 1000, Pid: 1, Tid: 42, Comm: "payment-callbac"},
+		{Kind: sched.KindPreempt, Time: at(4 * time.Millisecond), Latency: 1000, Pid: 1, Tid: 42, Comm: "payment-callbac"},
+		{Kind: sched.KindExit, Time: at(5 * time.Millisecond), Pid: 1, Tid: 42, Comm: "payment-callbac"},
+		{Kind: sched.KindWakeup, Time: at(6 * time.Millisecond), Latency: 1000, Pid: 1, Tid: 43, Comm: "worker-born-lat"},
+	} {
+		live.Add(&e)
+	}
+	// The thread the primed read does not list asks for a read.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		mem.mu.Lock()
+		reads = mem.reads
+		mem.mu.Unlock()
+		if reads > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a thread the primed read did not list asked for no read")
+		}
+	}
+	cancel()
+	<-done
+	if err := live.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	named := 0
+	for _, rec := range coll.recs {
+		if rec.Tid == 42 && rec.Kind != "exit" {
+			if rec.JavaThread != "payment-callback-short-lived-2" || rec.NameSource != record.SourceMemory {
+				t.Errorf("tid 42 at %s: %q (%s), want the primed read's name", rec.TimeText, rec.JavaThread, rec.NameSource)
+			}
+			named++
+		}
+	}
+	if named != 2 {
+		t.Errorf("%d records of tid 42, want 2", named)
+	}
+	if r.scans < 2 {
+		t.Errorf("%d memory reads counted, want the primed one and the one asked for", r.scans)
+	}
+}

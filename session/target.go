@@ -121,7 +121,7 @@ func (s *Session) discover() {
 	switch {
 	case c.All:
 		if s.single == nil {
-			s.single = s.newTarget(0, "(all)", nil)
+			s.single = s.newTarget(0, "(all)", nil, nil)
 		}
 		return
 	case c.Pid != 0:
@@ -164,14 +164,14 @@ func (s *Session) sayWaiting() {
 func (s *Session) start(j jvm.Found) (*target, error) {
 	pid := j.Pid
 	label := Label(jvm.MainClass(j.Args), pid)
-	s.primeCarriers(pid)
+	prime := s.primeRead(pid)
 	// Traced first, probed after (probe): what can wait does not delay
 	// tracing.
 	st, err := s.tr.AddTarget(uint32(pid), nil)
 	if err != nil {
 		return nil, fmt.Errorf("cannot trace process %d (%s): %w", pid, label, err)
 	}
-	tg := s.newTarget(pid, label, &st)
+	tg := s.newTarget(pid, label, &st, prime)
 	tg.unprobed = true
 	s.mu.Lock()
 	s.targets[uint32(pid)] = tg
@@ -248,8 +248,9 @@ func (s *Session) probeOne(tg *target) {
 }
 
 // newTarget builds a process's join, dumps and saved events. hs is nil
-// for All (no identity: names are the kernel's).
-func (s *Session) newTarget(pid int, label string, hs *bpf.HotSpotStatus) *target {
+// for All (no identity: names are the kernel's); prime, if set, is the
+// first read of the JVM's threads (primeRead).
+func (s *Session) newTarget(pid int, label string, hs *bpf.HotSpotStatus, prime *jvm.Capture) *target {
 	tg := &target{pid: pid, label: label, began: time.Now(), done: make(chan struct{})}
 	if pid != 0 {
 		tg.exit = jvm.WatchExit(pid)
@@ -277,6 +278,7 @@ func (s *Session) newTarget(pid int, label string, hs *bpf.HotSpotStatus) *targe
 			tg.ref = newRefresher(pid, mem, src, tg.live, tg.store, s.cfg.DumpInterval, s.cfg.Budget)
 			tg.ref.vmops = hs != nil && hs.VMOps
 			tg.ref.onMemory = s.carriersOf(pid)
+			tg.ref.prime = prime
 			ref := tg.ref
 			tg.live.NeedDump = func(tid uint32, comm string, t int64) bool {
 				return ref.request("thread "+strconv.Itoa(int(tid))+" ("+comm+") unknown", t)
@@ -367,20 +369,26 @@ func (s *Session) memorySource(pid int) *hsmem.Source {
 	return src
 }
 
-// primeCarriers registers the carriers of a JDK 21+ JVM before its waits
-// are traced, so that the first waits carry their virtual threads too:
-// one memory read (milliseconds, no safepoint) on the way to tracing.
-func (s *Session) primeCarriers(pid int) {
+// primeRead reads the JVM's threads from its memory (milliseconds, no
+// safepoint) just before its waits are traced, and returns the read (nil
+// when it failed: the refresher's first read says why). It is the join's
+// first read: a thread running now is named even if it ends before a read
+// after tracing began could see it (on a loaded host that read came 30 ms
+// late, after such a thread's last waits). A JDK 21+ JVM's carriers are
+// registered from it, so that the first waits carry their virtual threads.
+func (s *Session) primeRead(pid int) *jvm.Capture {
 	if s.cfg.Dumps == DumpsOnly || s.cfg.All {
-		return
+		return nil
 	}
 	src := s.memorySource(pid)
-	if !src.HasVirtualThreads() {
-		return
+	c, err := src.Capture(context.Background())
+	if err != nil {
+		return nil
 	}
-	if _, err := src.Capture(context.Background()); err == nil {
+	if src.HasVirtualThreads() {
 		s.carriersOf(pid)(src)
 	}
+	return c
 }
 
 // isCarrierName tells the default virtual-thread scheduler's workers
