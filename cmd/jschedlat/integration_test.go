@@ -388,6 +388,17 @@ func testAttach(t *testing.T, bin string, j jdk) {
 	threadsSeen := map[string]map[uint32]bool{"long-lived": {}, "short-lived": {}, "self-renamed": {}}
 	var wrongs, unnamed []string
 	sources := map[string]int{} // "category name_source" -> records
+	// Names from memory: a thread that ended before the tool's first read
+	// began was born before HotSpot's probes were in (they come after that
+	// read), so nothing could name it. On JDK 21+ that read comes before
+	// tracing (none such); on older JVMs just after (a short-lived thread
+	// ended 30 ms after tracing began, before it, on a loaded host).
+	var firstRead int64
+	early := map[uint32]bool{} // such threads
+	earlyRecs := 0
+	if j.defaultBudget || j.memoryOnly {
+		firstRead = firstReadStart(t, dumps)
+	}
 	for i := range recs {
 		r := &recs[i]
 		if int(r.Pid) != pid {
@@ -395,6 +406,14 @@ func testAttach(t *testing.T, bin string, j jdk) {
 		}
 		names, tt := nameAt(truth, r.Tid, r.Time)
 		if tt == nil {
+			continue
+		}
+		if tt.short && tt.end != 0 && tt.end < firstRead {
+			early[r.Tid] = true
+			earlyRecs++
+			if r.JavaThread != "" && !nameIn(r.JavaThread, names) {
+				t.Errorf("%s tid %d (ended before the first read): java_thread %q, truth %q", r.TimeText, r.Tid, r.JavaThread, names)
+			}
 			continue
 		}
 		cat := "long-lived"
@@ -422,6 +441,14 @@ func testAttach(t *testing.T, bin string, j jdk) {
 		}
 	}
 	t.Logf("name sources: %v", sources)
+	if len(early) > 0 {
+		t.Logf("short-lived threads that ended before the first read (not counted): %d, %d records", len(early), earlyRecs)
+		// One thread every 600 ms: more than one ended in that gap
+		// would mean a first read far too late.
+		if len(early) > 1 {
+			t.Errorf("%d short-lived threads ended before the first read of the JVM's memory: it came too late", len(early))
+		}
+	}
 	if j.defaultBudget && (sources["short-lived hotspot"] == 0 || sources["self-renamed hotspot"] == 0) {
 		t.Errorf("new and self-renamed threads were not named by HotSpot's probes: %v", sources)
 	}
@@ -565,6 +592,27 @@ func testAttach(t *testing.T, bin string, j jdk) {
 
 	// (c) Replaying the saved events with the saved dumps gives the same rows.
 	checkReplay(t, bin, dir, events, dumps, out)
+}
+
+// firstReadStart is when the first read of the thread names saved under
+// dir (the store's index) began, wall ns.
+func firstReadStart(t *testing.T, dir string) int64 {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "index.jsonl"))
+	if err != nil {
+		t.Fatalf("saved reads: %v", err)
+	}
+	first := int64(math.MaxInt64)
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var e struct {
+			StartNs int64 `json:"start_ns"`
+		}
+		if err := json.Unmarshal([]byte(l), &e); err != nil || e.StartNs == 0 {
+			t.Fatalf("saved reads: index line %q: %v", l, err)
+		}
+		first = min(first, e.StartNs)
+	}
+	return first
 }
 
 // dumpedTIDs lists the native thread IDs (nid=) that the thread
