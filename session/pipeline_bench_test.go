@@ -63,15 +63,7 @@ func BenchmarkPipelinePerEvent(b *testing.B) {
 		reportPerEvent(b, start)
 	})
 	b.Run("join", func(b *testing.B) {
-		p := newBenchPipeline(r, benchSink{Writer: discardRecords{}})
-		b.ReportAllocs()
-		b.ResetTimer()
-		start := readCPU(b)
-		p.feed(b.N)
-		if err := p.finish(); err != nil {
-			b.Fatal(err)
-		}
-		reportPerEvent(b, start)
+		newBenchPipeline(r, benchSink{Writer: discardRecords{}}).time(b, nil)
 	})
 	for _, format := range record.Formats {
 		b.Run("encode/"+format, func(b *testing.B) {
@@ -126,17 +118,7 @@ func BenchmarkPipelinePerEvent(b *testing.B) {
 				if variant == "asleep" {
 					p.asleep = asleepBetween
 				}
-				b.ReportAllocs()
-				b.ResetTimer()
-				start := readCPU(b)
-				p.feed(b.N)
-				if err := p.finish(); err != nil {
-					b.Fatal(err)
-				}
-				if err := f.Close(); err != nil {
-					b.Fatal(err)
-				}
-				reportPerEvent(b, start)
+				p.time(b, f)
 			})
 		}
 	}
@@ -327,6 +309,24 @@ func newBenchPipeline(r *benchRun, sk Sink) *benchPipeline {
 		events: append([]bpf.Event(nil), r.events...), dumps: append([]correlate.TimedDump(nil), r.dumps...)}
 	p.drain = int64(r.events[0].Time) + r.offset + drainEvery
 	return p
+}
+
+// time runs b.N events through the pipeline and reports their cost, the
+// file f (if any) closed.
+func (p *benchPipeline) time(b *testing.B, f *sink.File) {
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := readCPU(b)
+	p.feed(b.N)
+	if err := p.finish(); err != nil {
+		b.Fatal(err)
+	}
+	if f != nil {
+		if err := f.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportPerEvent(b, start)
 }
 
 // feed hands n events to the session, starting the run over when it ends.

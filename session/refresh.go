@@ -206,10 +206,7 @@ func (r *refresher) run(ctx context.Context) {
 		r.prime = nil
 		r.deliver(c, "start")
 		r.missed()
-		r.mu.Lock()
-		r.scans++
-		r.scanWall += c.End.Sub(c.Start)
-		r.mu.Unlock()
+		r.scanned(c.End.Sub(c.Start))
 		r.firstOnce.Do(func() { close(r.first) })
 		last = c.End
 	} else {
@@ -329,11 +326,7 @@ func (r *refresher) read(reason string) (ours time.Duration, failed int, hold ti
 			ours = c.End.Sub(c.Start)
 			missed := r.missed()
 			if r.src == nil || len(missed) == 0 {
-				r.mu.Lock()
-				r.failedInRow = 0
-				r.scans++
-				r.scanWall += ours
-				r.mu.Unlock()
+				r.scanned(ours)
 				return ours, 0, 0
 			}
 			reason = fmt.Sprintf("%s; %d threads not confirmed in memory", reason, len(missed))
@@ -370,6 +363,16 @@ func (r *refresher) read(reason string) (ours time.Duration, failed int, hold ti
 	}
 	o, f := r.dump(reason)
 	return ours + o, f, 0
+}
+
+// scanned counts a memory read that worked and was enough (ours: its
+// wall time).
+func (r *refresher) scanned(ours time.Duration) {
+	r.mu.Lock()
+	r.failedInRow = 0
+	r.scans++
+	r.scanWall += ours
+	r.mu.Unlock()
 }
 
 // missed returns the TIDs the latest memory read could not confirm, as
