@@ -92,7 +92,8 @@ func testReplayNames(t *testing.T, seed int64) {
 	}
 	// Everything the join uses must be there, more than once.
 	for what, got := range map[string]int{"births": sum.Births, "exits": sum.Exits, "renames": sum.Renames,
-		"thread starts": sum.ThreadStarts, "thread names": sum.ThreadNames, "dumps": sum.Dumps, "VM operations": sum.VMOps} {
+		"thread starts": sum.ThreadStarts, "thread names": sum.ThreadNames, "dumps": sum.Dumps, "VM operations": sum.VMOps,
+		"recovered waits": sum.Recovered} {
 		if got < 2 {
 			t.Errorf("%d %s, want several", got, what)
 		}
@@ -136,12 +137,14 @@ func testReplayNames(t *testing.T, seed int64) {
 	}
 }
 
-// The log is in time order per CPU only, as a live run saves it, and
-// never later than replay's reordering window.
+// The log is in time order per CPU only, as a live run saves it, but for
+// the recovered waits (no previous task), sent ahead of what their CPU
+// has staged; and never later than replay's reordering window.
 func TestArrivalOrder(t *testing.T) {
 	log, _, _, _ := generate(t, testConfig(20_000))
 	var newest, late int64
 	lastPerCPU := map[uint32]int64{}
+	recovered := 0
 	_, err := eventlog.Read(bytes.NewReader(log.Bytes()), func(e *sched.Event) error {
 		if !e.Kind.Wait() {
 			return nil
@@ -149,7 +152,11 @@ func TestArrivalOrder(t *testing.T) {
 		if e.Time < lastPerCPU[e.CPU] {
 			t.Fatalf("CPU %d: event at %d after one at %d", e.CPU, e.Time, lastPerCPU[e.CPU])
 		}
-		lastPerCPU[e.CPU] = e.Time
+		if e.PrevPid == 0 && e.PrevTid == 0 && e.PrevComm == "" {
+			recovered++
+		} else {
+			lastPerCPU[e.CPU] = e.Time
+		}
 		if e.Time < newest {
 			late = max(late, newest-e.Time)
 		}
@@ -161,6 +168,9 @@ func TestArrivalOrder(t *testing.T) {
 	}
 	if late == 0 || late >= int64(correlate.DeliverySlack) {
 		t.Errorf("events arrive up to %v late, want some, less than %v", time.Duration(late), correlate.DeliverySlack)
+	}
+	if recovered < 5 {
+		t.Errorf("%d recovered waits in 20,000, want about %d", recovered, 20_000/recoveredEvery)
 	}
 }
 
