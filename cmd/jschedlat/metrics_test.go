@@ -62,12 +62,21 @@ func TestAttachMetrics(t *testing.T) {
 	// they exist prove nothing.
 	err, stderr := runAttachFor(t, bin, []string{strconv.Itoa(jvm.Process.Pid), "--min-latency", "0",
 		"-o", filepath.Join(t.TempDir(), "r.csv"), "--metrics-addr", addr, "--dumps", "only", "--dump-budget", "100%"}, func(cmd *exec.Cmd) {
+		// A scrape gathers the histogram and the counter one after the
+		// other while records are written, so one scrape in a few hundred
+		// sees them a few records apart; wait for one that sees them
+		// equal. A real miscount never gets there and fails the wait.
 		ready := func(f map[string]*dto.MetricFamily) bool {
 			dumps := f["jschedlat_thread_dumps_total"].GetMetric()
+			var count uint64
+			for _, m := range f["jschedlat_runq_latency_seconds"].GetMetric() {
+				count += m.GetHistogram().GetSampleCount()
+			}
 			return len(f["jschedlat_records_total"].GetMetric()) > 0 && f["jschedlat_records_total"].GetMetric()[0].GetCounter().GetValue() > 0 &&
-				len(dumps) > 0 && dumps[0].GetCounter().GetValue() >= 1 && len(f["jschedlat_runq_latency_seconds"].GetMetric()) > 0
+				len(dumps) > 0 && dumps[0].GetCounter().GetValue() >= 1 && count > 0 &&
+				float64(count) == f["jschedlat_records_total"].GetMetric()[0].GetCounter().GetValue()
 		}
-		testenv.WaitFor(t, 90*time.Second, "metrics with records and a dump", func() bool {
+		testenv.WaitFor(t, 90*time.Second, "a scrape with records, a dump and the histogram count equal to the record count", func() bool {
 			f, err := tryScrape("http://" + addr + "/metrics")
 			if err == nil && ready(f) {
 				fams = f
