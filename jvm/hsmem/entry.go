@@ -76,7 +76,7 @@ func (l *layout) ref(b []byte, off uint64) uint64 {
 		}
 		return l.oopBase + n<<l.oopShift
 	}
-	return u64(b, off)
+	return l.oop(u64(b, off))
 }
 
 // klassOf decodes the klass of an object from its header.
@@ -169,12 +169,12 @@ func (vm *VM) readOSThreads(es []*entry) {
 		b.add(e.osthread+l.osThreadID, 4, func(p []byte) { e.nstid = int32(u32(p, 0)) },
 			func() { e.fail("OSThread not readable") })
 		if l.handleIndirect {
-			b.add(e.handle, 8, func(p []byte) { e.oop = u64(p, 0) }, func() { e.fail("thread handle not readable") })
+			b.add(e.handle, 8, func(p []byte) { e.oop = l.oop(u64(p, 0)) }, func() { e.fail("thread handle not readable") })
 			if e.vhandle != 0 {
-				b.add(e.vhandle, 8, func(p []byte) { e.voop = u64(p, 0) }, func() { e.fail("virtual thread handle not readable") })
+				b.add(e.vhandle, 8, func(p []byte) { e.voop = l.oop(u64(p, 0)) }, func() { e.fail("virtual thread handle not readable") })
 			}
 		} else {
-			e.oop = e.handle
+			e.oop = l.oop(e.handle)
 		}
 	}
 	b.run(vm.mem)
@@ -359,13 +359,13 @@ func (vm *VM) recheckThread(b *batch, e *entry) {
 		return
 	}
 	b.add(e.handle, 8, func(p []byte) {
-		if u64(p, 0) != e.oop {
+		if l.oop(u64(p, 0)) != e.oop {
 			e.fail("thread object moved")
 		}
 	}, func() { e.fail("thread handle gone") })
 	if e.vhandle != 0 {
 		b.add(e.vhandle, 8, func(p []byte) {
-			v := u64(p, 0)
+			v := l.oop(u64(p, 0))
 			if v == e.oop {
 				v = 0
 			}

@@ -32,6 +32,9 @@ func TestNamesMatchSelfReport(t *testing.T) {
 		if j.major >= 25 {
 			configs["+UseCompactObjectHeaders"] = []string{"-XX:+UseCompactObjectHeaders"}
 		}
+		for name, flags := range zgcConfigs(j.major) {
+			configs[name] = flags
+		}
 		for name, flags := range configs {
 			t.Run(j.name+"/"+name, func(t *testing.T) {
 				t.Parallel()
@@ -66,81 +69,108 @@ func Test2000Threads(t *testing.T) {
 }
 
 // TestChurn reads the list while threads start, rename themselves and
-// exit, under frequent young collections: a name may be missing only if
+// exit, under frequent young collections (Serial), and under ZGC moving
+// objects while it colours references: a name may be missing only if
 // reported unvalidated, never wrong.
 func TestChurn(t *testing.T) {
 	for _, j := range jdks(t) {
-		t.Run(j.name, func(t *testing.T) {
-			p := startProbe(t, j.java, []string{"-Xmx32m", "-Xmn2m", "-Xss256k", "-XX:+UseSerialGC"}, "--threads", "20", "--churn", "2")
-			vm := openVM(t, p.pid)
-			type seen struct {
-				seq int64
-				tid int
-			}
-			var born []seen // "c<seq>" names, checked once the thread reported its TID
-			var scans, wrong, checked, churnSeen, unvalidated, retries, gone int
-			why := map[string]int{}
-			for scans = 0; scans < 300; scans++ {
-				s, err := vm.Threads()
-				if err != nil {
-					t.Fatal(err)
-				}
-				unvalidated += len(s.Unvalidated)
-				for _, u := range s.Unvalidated {
-					why[reasonKind(u.Reason)]++
-				}
-				retries += s.Retries
-				gone += s.Gone
-				for _, th := range s.Threads {
-					n := th.Name
-					switch {
-					case strings.HasPrefix(n, "c") && isDigits(n[1:]):
-						seq, _ := strconv.ParseInt(n[1:], 10, 64)
-						born = append(born, seen{seq, th.NSTID})
-					case strings.HasPrefix(n, "churn-") || strings.HasPrefix(n, "チャーン-"):
-						f := strings.Split(n, "-")
-						churnSeen++
-						checked++
-						if len(f) != 3 || f[1] != strconv.Itoa(th.NSTID) {
-							wrong++
-							t.Errorf("TID %d read with name %q", th.NSTID, n)
-						}
-					}
-				}
-			}
-			for _, b := range born {
-				var tid int
-				testenv.WaitFor(t, 10*time.Second, "churn thread "+strconv.FormatInt(b.seq, 10)+" to report", func() bool {
-					p.mu.Lock()
-					defer p.mu.Unlock()
-					var ok bool
-					tid, ok = p.seq[b.seq]
-					return ok
-				})
+		gcs := map[string][]string{"serial": {"-Xmx32m", "-Xmn2m", "-Xss256k", "-XX:+UseSerialGC"}}
+		for name, flags := range zgcConfigs(j.major) {
+			gcs[name] = append([]string{"-Xmx64m", "-Xss256k"}, flags...)
+		}
+		for gc, flags := range gcs {
+			t.Run(j.name+"/"+gc, func(t *testing.T) { churn(t, j, gc, flags) })
+		}
+	}
+}
+
+func churn(t *testing.T, j jdk, gc string, flags []string) {
+	args := []string{"--threads", "20", "--churn", "2"}
+	zgc := strings.HasPrefix(gc, "ZGC")
+	if zgc {
+		args = append(args, "--garbage")
+	}
+	p := startProbe(t, j.java, flags, args...)
+	vm := openVM(t, p.pid)
+	if zgc {
+		testenv.WaitFor(t, 60*time.Second, "the garbage thread's first count", func() bool { return p.collections() > 0 || len(p.lines()) > 0 })
+	}
+	gcStart := p.collections()
+	type seen struct {
+		seq int64
+		tid int
+	}
+	var born []seen // "c<seq>" names, checked once the thread reported its TID
+	var scans, wrong, checked, churnSeen, unvalidated, retries, gone int
+	why := map[string]int{}
+	// 300 scans, and under ZGC as many more as it takes for three
+	// collections to run during them.
+	deadline := time.Now().Add(60 * time.Second)
+	for scans = 0; scans < 300 || zgc && p.collections()-gcStart < 3 && time.Now().Before(deadline); scans++ {
+		s, err := vm.Threads()
+		if err != nil {
+			t.Fatal(err)
+		}
+		unvalidated += len(s.Unvalidated)
+		for _, u := range s.Unvalidated {
+			why[reasonKind(u.Reason)]++
+		}
+		retries += s.Retries
+		gone += s.Gone
+		for _, th := range s.Threads {
+			n := th.Name
+			switch {
+			case strings.HasPrefix(n, "c") && isDigits(n[1:]):
+				seq, _ := strconv.ParseInt(n[1:], 10, 64)
+				born = append(born, seen{seq, th.NSTID})
+			case strings.HasPrefix(n, "churn-") || strings.HasPrefix(n, "チャーン-"):
+				f := strings.Split(n, "-")
+				churnSeen++
 				checked++
-				if tid != b.tid {
+				if len(f) != 3 || f[1] != strconv.Itoa(th.NSTID) {
 					wrong++
-					t.Errorf("c%d read on TID %d; it runs on %d", b.seq, b.tid, tid)
+					t.Errorf("TID %d read with name %q", th.NSTID, n)
 				}
 			}
-			t.Logf("%d scans: %d churn names checked (%d renamed, %d as born), %d wrong, %d unvalidated, %d retries, %d exiting",
-				scans, checked, churnSeen, len(born), wrong, unvalidated, retries, gone)
-			t.Logf("unvalidated, by reason: %v", why)
-			if checked == 0 {
-				t.Fatal("no churn thread was ever read: the test did not test anything")
-			}
-			// The fixed threads must still all be right.
-			s, err := vm.Threads()
-			if err != nil {
-				t.Fatal(err)
-			}
-			self := p.selfReported()
-			for _, th := range s.Threads {
-				if want, ok := self[th.TID]; ok && th.Name != want {
-					t.Errorf("TID %d: %q, self-reported %q", th.TID, th.Name, want)
-				}
-			}
+		}
+	}
+	for _, b := range born {
+		var tid int
+		testenv.WaitFor(t, 10*time.Second, "churn thread "+strconv.FormatInt(b.seq, 10)+" to report", func() bool {
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			var ok bool
+			tid, ok = p.seq[b.seq]
+			return ok
 		})
+		checked++
+		if tid != b.tid {
+			wrong++
+			t.Errorf("c%d read on TID %d; it runs on %d", b.seq, b.tid, tid)
+		}
+	}
+	t.Logf("%d scans: %d churn names checked (%d renamed, %d as born), %d wrong, %d unvalidated, %d retries, %d exiting",
+		scans, checked, churnSeen, len(born), wrong, unvalidated, retries, gone)
+	t.Logf("unvalidated, by reason: %v", why)
+	if checked == 0 {
+		t.Fatal("no churn thread was ever read: the test did not test anything")
+	}
+	if zgc {
+		t.Logf("%d collections during the scans (%v)", p.collections()-gcStart, vm.lay.zgc)
+		if p.collections()-gcStart < 3 {
+			t.Fatalf("%d collections during the scans, want 3: the test did not test ZGC moving objects", p.collections()-gcStart)
+		}
+	}
+	// The fixed threads must still all be right.
+	s, err := vm.Threads()
+	if err != nil {
+		t.Fatal(err)
+	}
+	self := p.selfReported()
+	for _, th := range s.Threads {
+		if want, ok := self[th.TID]; ok && th.Name != want {
+			t.Errorf("TID %d: %q, self-reported %q", th.TID, th.Name, want)
+		}
 	}
 }
 
@@ -277,4 +307,22 @@ func reasonKind(r string) string {
 		return r[:i]
 	}
 	return r
+}
+
+// zgcConfigs are the ZGC modes of a JDK: coloured references, one
+// generation (multi-mapped heap) or generational.
+func zgcConfigs(major int) map[string][]string {
+	c := map[string][]string{}
+	switch {
+	case major >= 24:
+		c["ZGC-generational"] = []string{"-XX:+UseZGC"}
+	case major >= 21:
+		c["ZGC"] = []string{"-XX:+UseZGC", "-XX:-ZGenerational"}
+		c["ZGC-generational"] = []string{"-XX:+UseZGC", "-XX:+ZGenerational"}
+	case major >= 15:
+		c["ZGC"] = []string{"-XX:+UseZGC"}
+	case major >= 11:
+		c["ZGC"] = []string{"-XX:+UnlockExperimentalVMOptions", "-XX:+UseZGC"}
+	}
+	return c
 }

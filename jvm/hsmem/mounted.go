@@ -27,6 +27,12 @@ type BPFLayout struct {
 // BPF returns the layout for a BPF reader of mounted virtual threads.
 func (vm *VM) BPF() BPFLayout {
 	l := &vm.lay
+	if l.zgc != zgcNone {
+		// The BPF reader takes references as addresses: ZGC's are
+		// coloured, so it would read the wrong memory. No virtual
+		// threads at the switch-out under ZGC (docs/hsmem.md).
+		return BPFLayout{}
+	}
 	return BPFLayout{
 		VThread:        uint32(l.jtVThread),
 		ThreadObj:      uint32(l.jtThreadObj),

@@ -170,6 +170,7 @@ type probe struct {
 	tid map[int]string // T: TID -> name
 	seq map[int64]int  // C: churn thread number -> TID
 	vt  map[int]int64  // V: carrier TID -> virtual thread id
+	gcs int            // G: collections so far (--garbage)
 	out []string       // unparsed lines
 }
 
@@ -238,6 +239,11 @@ func (p *probe) line(l string, ready chan struct{}) {
 		tid, err2 := strconv.Atoi(f[2])
 		if err1 == nil && err2 == nil {
 			p.seq[n] = tid
+			return
+		}
+	case len(f) == 2 && f[0] == "G":
+		if n, err := strconv.Atoi(f[1]); err == nil {
+			p.gcs = n
 			return
 		}
 	case len(f) == 3 && f[0] == "V":
@@ -320,4 +326,11 @@ func tempFIFO(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// collections is the JVM's collection count as it last said (--garbage).
+func (p *probe) collections() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.gcs
 }

@@ -41,6 +41,7 @@ type Flags struct {
 	UseCompressedClassPointers bool
 	UseCompactObjectHeaders    bool
 	UseZGC                     bool
+	ZGenerational              bool // JDK 21-23: ZGC with generations (the only ZGC from 24)
 }
 
 // layout is everything resolved at Open: addresses of statics, C++ field
@@ -73,6 +74,9 @@ type layout struct {
 	klassShift      uint64
 	compactKlassBit uint64 // markWord::klass_shift with compact headers
 	flags           Flags
+	zgc             zgcMode // how ZGC colours full-width references (zgcNone: plain addresses)
+	zOffsetMask     uint64  // zgcMultiMapped: the offset bits of a reference
+	zView           uint64  // zgcMultiMapped: the colour bit of a heap view that is mapped
 
 	klassSuper    uint64
 	threadEnd     uint64 // bytes of a Thread object read
@@ -193,9 +197,7 @@ func (r *resolver) resolve(vm *VM) error {
 
 	r.readFlags(vm)
 	l.flags = vm.Flags
-	if vm.Flags.UseZGC {
-		return fmt.Errorf("%w: ZGC (coloured pointers are not decoded)", ErrUnsupported)
-	}
+	r.resolveZGC(vm)
 
 	r.resolveThreadList(l)
 	r.resolveJavaThread(l)
@@ -438,6 +440,7 @@ func (r *resolver) readFlags(vm *VM) {
 		"UseCompressedClassPointers": &vm.Flags.UseCompressedClassPointers,
 		"UseCompactObjectHeaders":    &vm.Flags.UseCompactObjectHeaders,
 		"UseZGC":                     &vm.Flags.UseZGC,
+		"ZGenerational":              &vm.Flags.ZGenerational,
 	}
 	for i := uint64(0); i < n; i++ {
 		e := b[i*size : (i+1)*size]

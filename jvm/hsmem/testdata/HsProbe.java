@@ -13,10 +13,11 @@ import java.util.concurrent.locks.LockSupport;
 //   C <seq> <tid>               a churn thread: born "c<seq>", it then renames
 //                               itself "churn-<tid>-<k>" / "チャーン-<tid>-<k>"
 //   V <java id> <carrier tid>   a mounted virtual thread (JDK 21+)
+//   G <collections>             with --garbage, every 50 ms: collections so far
 // then "READY"; it exits when stdin closes. Compiled for Java 8: virtual
 // threads are started through reflection.
 //
-// Usage: java HsProbe [--threads N] [--churn N] [--spin-vt] [--pinned-vt FIFO]
+// Usage: java HsProbe [--threads N] [--churn N] [--spin-vt] [--pinned-vt FIFO] [--garbage]
 public class HsProbe {
     static final String[] NAMES = {
         "hs-worker-%d",
@@ -86,9 +87,31 @@ public class HsProbe {
         }
     }
 
+    // garbage allocates ~50 MB/s and keeps one array in 16 alive for a
+    // while: the heap fills with sparse pages, which a compacting
+    // collector (ZGC) moves, objects and thread names with them.
+    static void garbage() {
+        byte[][] kept = new byte[4096][];
+        long last = 0;
+        for (long i = 0; ; i++) {
+            byte[] b = new byte[1024];
+            if (i % 16 == 0) kept[(int) (i / 16 % kept.length)] = b;
+            if (i % 50 == 0) LockSupport.parkNanos(1_000_000);
+            long now = System.nanoTime();
+            if (now - last > 50_000_000L) {
+                last = now;
+                long n = 0;
+                for (java.lang.management.GarbageCollectorMXBean gc : java.lang.management.ManagementFactory.getGarbageCollectorMXBeans()) {
+                    n += Math.max(0, gc.getCollectionCount());
+                }
+                say("G " + n);
+            }
+        }
+    }
+
     public static void main(String[] args) throws Exception {
         int threads = 0, churners = 0;
-        boolean spin = false;
+        boolean spin = false, garbage = false;
         String fifo = null;
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
@@ -96,6 +119,7 @@ public class HsProbe {
                 case "--churn": churners = Integer.parseInt(args[++i]); break;
                 case "--spin-vt": spin = true; break;
                 case "--pinned-vt": fifo = args[++i]; break;
+                case "--garbage": garbage = true; break;
                 default: throw new IllegalArgumentException(args[i]);
             }
         }
@@ -146,6 +170,11 @@ public class HsProbe {
         AtomicLong seq = new AtomicLong();
         for (int i = 0; i < churners; i++) {
             Thread t = new Thread(() -> churn(seq), "churner-" + i);
+            t.setDaemon(true);
+            t.start();
+        }
+        if (garbage) {
+            Thread t = new Thread(HsProbe::garbage, "garbage");
             t.setDaemon(true);
             t.start();
         }
