@@ -32,7 +32,7 @@ func TestNamesMatchSelfReport(t *testing.T) {
 		if j.major >= 25 {
 			configs["+UseCompactObjectHeaders"] = []string{"-XX:+UseCompactObjectHeaders"}
 		}
-		for name, flags := range zgcConfigs(j.major) {
+		for name, flags := range movingConfigs(j.major) {
 			configs[name] = flags
 		}
 		for name, flags := range configs {
@@ -75,7 +75,7 @@ func Test2000Threads(t *testing.T) {
 func TestChurn(t *testing.T) {
 	for _, j := range jdks(t) {
 		gcs := map[string][]string{"serial": {"-Xmx32m", "-Xmn2m", "-Xss256k", "-XX:+UseSerialGC"}}
-		for name, flags := range zgcConfigs(j.major) {
+		for name, flags := range movingConfigs(j.major) {
 			gcs[name] = append([]string{"-Xmx64m", "-Xss256k"}, flags...)
 		}
 		for gc, flags := range gcs {
@@ -86,13 +86,13 @@ func TestChurn(t *testing.T) {
 
 func churn(t *testing.T, j jdk, gc string, flags []string) {
 	args := []string{"--threads", "20", "--churn", "2"}
-	zgc := strings.HasPrefix(gc, "ZGC")
-	if zgc {
+	moving := gc != "serial"
+	if moving {
 		args = append(args, "--garbage")
 	}
 	p := startProbe(t, j.java, flags, args...)
 	vm := openVM(t, p.pid)
-	if zgc {
+	if moving {
 		testenv.WaitFor(t, 60*time.Second, "the garbage thread's first count", func() bool { return p.collections() > 0 || len(p.lines()) > 0 })
 	}
 	gcStart := p.collections()
@@ -103,10 +103,10 @@ func churn(t *testing.T, j jdk, gc string, flags []string) {
 	var born []seen // "c<seq>" names, checked once the thread reported its TID
 	var scans, wrong, checked, churnSeen, unvalidated, retries, gone int
 	why := map[string]int{}
-	// 300 scans, and under ZGC as many more as it takes for three
+	// 300 scans, and with a moving collector as many more as it takes for three
 	// collections to run during them.
 	deadline := time.Now().Add(60 * time.Second)
-	for scans = 0; scans < 300 || zgc && p.collections()-gcStart < 3 && time.Now().Before(deadline); scans++ {
+	for scans = 0; scans < 300 || moving && p.collections()-gcStart < 3 && time.Now().Before(deadline); scans++ {
 		s, err := vm.Threads()
 		if err != nil {
 			t.Fatal(err)
@@ -155,10 +155,10 @@ func churn(t *testing.T, j jdk, gc string, flags []string) {
 	if checked == 0 {
 		t.Fatal("no churn thread was ever read: the test did not test anything")
 	}
-	if zgc {
-		t.Logf("%d collections during the scans (%v)", p.collections()-gcStart, vm.lay.zgc)
+	if moving {
+		t.Logf("%d collections during the scans (%s, references: %v)", p.collections()-gcStart, gc, vm.lay.zgc)
 		if p.collections()-gcStart < 3 {
-			t.Fatalf("%d collections during the scans, want 3: the test did not test ZGC moving objects", p.collections()-gcStart)
+			t.Fatalf("%d collections during the scans, want 3: the test did not test %s moving objects", p.collections()-gcStart, gc)
 		}
 	}
 	// The fixed threads must still all be right.
@@ -309,10 +309,15 @@ func reasonKind(r string) string {
 	return r
 }
 
-// zgcConfigs are the ZGC modes of a JDK: coloured references, one
-// generation (multi-mapped heap) or generational.
-func zgcConfigs(major int) map[string][]string {
+// movingConfigs are the concurrent compacting collectors of a JDK, which
+// move objects while the program (and the reader) runs: ZGC (coloured
+// references: one generation with a multi-mapped heap, or generational)
+// and Shenandoah.
+func movingConfigs(major int) map[string][]string {
 	c := map[string][]string{}
+	if major >= 11 {
+		c["Shenandoah"] = []string{"-XX:+UseShenandoahGC"}
+	}
 	switch {
 	case major >= 24:
 		c["ZGC-generational"] = []string{"-XX:+UseZGC"}

@@ -74,6 +74,14 @@ func (vm *VM) Threads() (s Scan, err error) {
 		pending[i] = &entry{jt: jt}
 	}
 	for try := 0; len(pending) > 0; try++ {
+		if f := vm.lay.zfwd; f != nil {
+			// ZGC's good colour changes with its phases: read it before
+			// each round, so that a reference coloured before a
+			// relocation is looked up.
+			if err := f.refresh(); err != nil {
+				return s, fmt.Errorf("reading ZGC's good colour: %w", err)
+			}
+		}
 		vm.readEntries(pending)
 		var again []*entry
 		for _, e := range pending {

@@ -74,9 +74,10 @@ type layout struct {
 	klassShift      uint64
 	compactKlassBit uint64 // markWord::klass_shift with compact headers
 	flags           Flags
-	zgc             zgcMode // how ZGC colours full-width references (zgcNone: plain addresses)
-	zOffsetMask     uint64  // zgcMultiMapped: the offset bits of a reference
-	zView           uint64  // zgcMultiMapped: the colour bit of a heap view that is mapped
+	zgc             zgcMode      // how ZGC colours full-width references (zgcNone: plain addresses)
+	zOffsetMask     uint64       // zgcMultiMapped: the offset bits of a reference
+	zView           uint64       // zgcMultiMapped: the colour bit of a heap view that is mapped
+	zfwd            *zForwarding // zgcMultiMapped: where moved objects went (nil: not known)
 
 	klassSuper    uint64
 	threadEnd     uint64 // bytes of a Thread object read

@@ -48,7 +48,11 @@ func (l *layout) oop(p uint64) uint64 {
 		if p == 0 {
 			return 0
 		}
-		return p&l.zOffsetMask | l.zView
+		off := p & l.zOffsetMask
+		if l.zfwd != nil && p&l.zfwd.good == 0 {
+			off = l.zfwd.forwarded(off)
+		}
+		return off | l.zView
 	case zgcColoured:
 		return uncolour(p)
 	}
@@ -112,6 +116,7 @@ func (r *resolver) resolveZGC(vm *VM) {
 		// The good colour now: the heap is mapped at each colour's view
 		// for as long as the JVM runs, whichever is good later.
 		l.zView = r.zGlobal(p, "_"+p+"AddressGoodMask")
+		l.zfwd = r.resolveForwarding(p)
 		if r.err == nil && (l.zOffsetMask == 0 || l.zView == 0 || l.zView&l.zOffsetMask != 0) {
 			r.err = fmt.Errorf("%w: ZGC with offset mask %#x and good mask %#x", ErrUnsupported, l.zOffsetMask, l.zView)
 		}
@@ -133,4 +138,129 @@ func (r *resolver) zGlobal(p, field string) uint64 {
 		return 0
 	}
 	return r.word(at)
+}
+
+// zForwarding finds where ZGC (one generation) moved an object: a
+// reference coloured before its page was relocated still holds the old
+// offset until the collector or the program heals it, and a thread's
+// Thread object or name can stay behind like that for a whole GC cycle.
+// As the serviceability agent does (ZBarrier.relocate_or_remap), such a
+// reference is looked up in the forwarding table: its page's granule
+// has a ZForwarding whose entries (open addressing, ZHash) map the
+// object's index in the page to its new offset.
+type zForwarding struct {
+	m        *mem
+	good     uint64 // the good colour, as of the last refresh
+	goodAt   uint64 // address of the good colour's global
+	table    uint64 // address of the granule map's ZForwarding* array
+	granule  uint64 // log2 of a granule
+	start    uint64 // ZForwarding: ZVirtualMemory._start
+	shift    uint64 // ZForwarding: _object_alignment_shift
+	length   uint64 // ZForwarding: the entries' _length
+	entries  uint64 // the entries, after the ZForwarding
+	maxProbe int    // bound on the entries looked at
+}
+
+// resolveForwarding finds the forwarding table; nil (stale references
+// are then read where they point, and their checks fail) when the VM's
+// tables do not describe it (JDK 11).
+func (r *resolver) resolveForwarding(p string) *zForwarding {
+	if r.err != nil {
+		return nil
+	}
+	f := &zForwarding{m: r.m, maxProbe: 1 << 16}
+	heapPtr, ok := r.static("Universe::_collectedHeap")
+	need := [][2]string{
+		{p + "CollectedHeap", "_heap"}, {p + "Heap", "_forwarding_table"}, {p + "ForwardingTable", "_map"},
+		{p + "GranuleMapForForwarding", "_map"}, {p + "Forwarding", "_virtual"}, {p + "VirtualMemory", "_start"},
+		{p + "Forwarding", "_object_alignment_shift"}, {p + "Forwarding", "_entries"},
+		{p + "AttachedArrayForForwarding", "_length"},
+	}
+	offs := map[[2]string]uint64{}
+	for _, n := range need {
+		fl, found := r.lookup(n[0], n[1])
+		if !found {
+			return nil
+		}
+		offs[n] = fl.offset
+	}
+	granule, ok2 := r.t.longs[p+"GranuleSizeShift"]
+	fwSize, entrySize := r.t.types[p+"Forwarding"].size, r.t.types[p+"ForwardingEntry"].size
+	if !ok || !ok2 || fwSize == 0 || entrySize != 8 {
+		return nil
+	}
+	goodAt, ok := r.static(p + "GlobalsForVMStructs::_instance_p")
+	if !ok {
+		return nil
+	}
+	f.goodAt = r.word(r.word(goodAt) + r.off(p+"GlobalsForVMStructs", "_"+p+"AddressGoodMask"))
+	heap := r.word(heapPtr)
+	gmap := heap + offs[need[0]] + offs[need[1]] + offs[need[2]] + offs[need[3]]
+	f.table = r.word(gmap)
+	f.granule = uint64(granule)
+	f.start = offs[need[4]] + offs[need[5]]
+	f.shift = offs[need[6]]
+	f.length = offs[need[7]] + offs[need[8]]
+	// ZAttachedArray: the array follows the object, aligned to its
+	// elements' size.
+	f.entries = (fwSize + entrySize - 1) / entrySize * entrySize
+	if r.err != nil || f.table == 0 || f.goodAt == 0 {
+		return nil
+	}
+	return f
+}
+
+// refresh reads the good colour, which changes at each phase of a cycle:
+// references of that colour point where their object is.
+func (f *zForwarding) refresh() error {
+	b := make([]byte, 8)
+	if err := f.m.read(f.goodAt, b); err != nil {
+		return err
+	}
+	f.good = u64(b, 0)
+	return nil
+}
+
+// forwarded is where the object at heap offset off is now: its new offset
+// if its page was relocated and the object with it, else off.
+func (f *zForwarding) forwarded(off uint64) uint64 {
+	b := make([]byte, 8)
+	word := func(addr uint64) (uint64, bool) {
+		if err := f.m.read(addr, b); err != nil {
+			return 0, false
+		}
+		return u64(b, 0), true
+	}
+	fw, ok := word(f.table + (off>>f.granule)*8)
+	if !ok || fw == 0 {
+		return off // its page is not being relocated
+	}
+	start, ok1 := word(fw + f.start)
+	shift, ok2 := word(fw + f.shift)
+	n, ok3 := word(fw + f.length)
+	if !ok1 || !ok2 || !ok3 || off < start || shift > 12 || n == 0 || n&(n-1) != 0 {
+		return off
+	}
+	from := (off - start) >> shift
+	for i, c := 0, uint64(zHash(uint32(from)))&(n-1); i < f.maxProbe && uint64(i) < n; i, c = i+1, (c+1)&(n-1) {
+		e, ok := word(fw + f.entries + c*8)
+		if !ok || e&1 == 0 {
+			return off // not moved (yet): still at its old place
+		}
+		if e>>46 == from {
+			return e >> 1 & (1<<45 - 1)
+		}
+	}
+	return off
+}
+
+// zHash is ZHash::uint32_to_uint32.
+func zHash(key uint32) uint32 {
+	key = ^key + key<<15
+	key ^= key >> 12
+	key += key << 2
+	key ^= key >> 4
+	key *= 2057
+	key ^= key >> 16
+	return key
 }
