@@ -616,15 +616,16 @@ func TestAcceptanceLive(t *testing.T) {
 // compileJava compiles one file of testdata/java.
 func compileJava(t *testing.T, j jdk, file string) string {
 	t.Helper()
-	dir := t.TempDir()
 	src, err := filepath.Abs(filepath.Join("../../testdata/java", file))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out, err := exec.Command(j.javac, "-d", dir, src).CombinedOutput(); err != nil {
-		t.Fatalf("javac: %v\n%s", err, out)
-	}
-	return dir
+	return cached(t, "javac "+j.javac+" "+src, func(dir string) error {
+		if out, err := exec.Command(j.javac, "-d", dir, src).CombinedOutput(); err != nil {
+			return fmt.Errorf("javac: %v\n%s", err, out)
+		}
+		return nil
+	})
 }
 
 // recordAcceptance runs the workload, traces it for 6 s with every wait

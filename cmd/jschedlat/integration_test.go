@@ -37,6 +37,55 @@ var (
 )
 
 // binary builds the command once per test run.
+// TestMain removes what the tests built once for all of them.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	if testCache.root != "" {
+		os.RemoveAll(testCache.root)
+	}
+	os.Exit(code)
+}
+
+// testCache holds what tests build once per run and only read (compiled
+// classes, linked JREs): each build costs seconds of a loaded CPU.
+var testCache struct {
+	mu   sync.Mutex
+	root string
+	dirs map[string]string
+}
+
+// cached returns the directory build filled for key, building it on first
+// use. Each is a directory of its own under a private root (shareDir
+// opens a directory's parent to every user: never /tmp itself).
+func cached(t *testing.T, key string, build func(dir string) error) string {
+	t.Helper()
+	testCache.mu.Lock()
+	defer testCache.mu.Unlock()
+	if d, ok := testCache.dirs[key]; ok {
+		return d
+	}
+	if testCache.root == "" {
+		root, err := os.MkdirTemp("", "jschedlat-test-cache")
+		if err != nil {
+			t.Fatal(err)
+		}
+		testCache.root, testCache.dirs = root, map[string]string{}
+	}
+	dir := filepath.Join(testCache.root, strconv.Itoa(len(testCache.dirs)))
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := build(dir); err != nil {
+		os.RemoveAll(dir)
+		t.Fatal(err)
+	}
+	testCache.dirs[key] = dir
+	return dir
+}
+
 func binary(t *testing.T) string {
 	t.Helper()
 	// Every test that runs the tool builds it first: from here on, the BPF
@@ -268,12 +317,14 @@ func buildJRE(t *testing.T, j jdk) string {
 	if _, err := os.Stat(jlink); err != nil {
 		t.Skipf("SKIPPED: no jlink beside %s: the JRE-only test did not run", j.javac)
 	}
-	dir := filepath.Join(t.TempDir(), "jre")
-	out, err := exec.Command(jlink, "--add-modules", "java.base", "--output", dir,
-		"--no-header-files", "--no-man-pages").CombinedOutput()
-	if err != nil {
-		t.Fatalf("jlink: %v\n%s", err, out)
-	}
+	dir := filepath.Join(cached(t, "jlink "+jlink, func(dir string) error {
+		out, err := exec.Command(jlink, "--add-modules", "java.base", "--output", filepath.Join(dir, "jre"),
+			"--no-header-files", "--no-man-pages").CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("jlink: %v\n%s", err, out)
+		}
+		return nil
+	}), "jre")
 	for _, tool := range []string{"jcmd", "jstack"} {
 		if _, err := os.Stat(filepath.Join(dir, "bin", tool)); err == nil {
 			t.Fatalf("the linked JRE has %s", tool)
