@@ -77,7 +77,14 @@ func (t *Tracer) SetVThreadLayout(pid uint32, l hsmem.BPFLayout) error {
 			return fmt.Errorf("offset of %s %d: unusable", f.name, f.v)
 		}
 	}
-	lay := runqlatCarrier{VthreadOff: uint16(l.VThread), ThreadobjOff: uint16(l.ThreadObj), TidOff: uint16(l.ThreadTID)}
+	if l.ZGC > 2 || l.ZGC != 0 && l.ZMaskAt == 0 {
+		return fmt.Errorf("ZGC mode %d with its colour mask at %#x: unusable", l.ZGC, l.ZMaskAt)
+	}
+	lay := runqlatCarrier{VthreadOff: uint16(l.VThread), ThreadobjOff: uint16(l.ThreadObj), TidOff: uint16(l.ThreadTID),
+		VtcarrierOff: uint16(l.VThreadCarrier), Zgc: l.ZGC, ZoffsetMask: l.ZOffsetMask, Zview: l.ZView, ZmaskAt: l.ZMaskAt}
+	if l.VThreadCarrier > math.MaxUint16 {
+		return fmt.Errorf("offset of VirtualThread.carrierThread %d: unusable", l.VThreadCarrier)
+	}
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
 	if old, ok := cs.layouts[pid]; ok && old == lay {

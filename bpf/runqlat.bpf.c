@@ -220,7 +220,12 @@ struct carrier {
 	u16 vthread_off;   // JavaThread::_vthread
 	u16 threadobj_off; // JavaThread::_threadObj
 	u16 tid_off;	   // java.lang.Thread.tid
-	u16 pad;
+	u16 vtcarrier_off; // ZGC: VirtualThread.carrierThread (0: unknown)
+	u8 zgc;		   // 0 plain oops; ZGC: 1 one generation, 2 generational
+	u8 pad[7];
+	u64 zoffset_mask; // zgc 1: the offset bits of an oop
+	u64 zview;	   // zgc 1: the colour of a mapped heap view
+	u64 zmask_at;	   // zgc 1: the good colour's address; 2: ZPointerLoadBadMask's
 } __attribute__((aligned(32)));
 
 const struct carrier *unused_carrier __attribute__((unused));
@@ -524,6 +529,45 @@ static __always_inline u64 user_u64(u64 addr)
 	return v;
 }
 
+// uncolour is the address of the object oop o points to (hsmem's
+// BPFLayout.Uncolour): 0 for null, and under ZGC for an oop whose colour
+// is not current (mask: the colour mask read at zmask_at), which may
+// point where its object was before it moved, memory since reused.
+static __always_inline u64 uncolour_any(u8 zgc, u64 om, u64 view, u64 o);
+
+static __always_inline u64 uncolour(u8 zgc, u64 om, u64 view, u64 mask, u64 o)
+{
+	if ((zgc == 1 && !(o & mask)) || (zgc == 2 && (o & mask)))
+		return 0;
+	return uncolour_any(zgc, om, view, o);
+}
+
+// uncolour_any is uncolour whatever the colour: where the object was when
+// the oop was coloured.
+static __always_inline u64 uncolour_any(u8 zgc, u64 om, u64 view, u64 o)
+{
+	if (!o)
+		return 0;
+	if (zgc == 1)
+		return (o & om) | view;
+	if (zgc == 2) {
+		// The remapped bit set (12-15) gives the address's shift
+		// (ZPointerLoadShiftTable, x86_64).
+		switch ((o >> 12) & 0xf) {
+		case 1:
+			return o >> 13;
+		case 2:
+			return o >> 14;
+		case 4:
+			return o >> 15;
+		case 8:
+			return o >> 16;
+		}
+		return 0;
+	}
+	return o;
+}
+
 // mounted returns the Java id of the virtual thread that thread tid of
 // tgid, the current task (at its switch-out), has mounted: 0 when none,
 // when it is not a registered carrier, or when anything read does not
@@ -533,7 +577,13 @@ static __always_inline u64 user_u64(u64 addr)
 // the same before and after; _threadObj is still a Thread with the
 // carrier's own id (not a JavaThread being torn down, its handles freed
 // and reused); the _vthread slot still holds the oop the id was read from
-// (a GC may move it meanwhile). Ids that do not fit in 32 bits give 0.
+// (a GC may move it meanwhile). Under ZGC the carrier's own oop is
+// checked by its id whatever its colour; the virtual thread's oop is used
+// as it is when its colour is current, else (its slot not healed yet
+// after a collection began) only if the object it points to has as its
+// carrierThread a Thread with the carrier's own id (wherever that copy
+// is): the one mounted here (or its old copy: the same id), not what
+// reused the memory. Ids that do not fit in 32 bits give 0.
 static __always_inline u32 mounted(u32 tgid, u32 tid)
 {
 	u32 idx = tid & slot_mask;
@@ -544,6 +594,9 @@ static __always_inline u32 mounted(u32 tgid, u32 tid)
 	u64 jt = c->jt;
 	s64 own = c->java_id;
 	u32 voff = c->vthread_off, toff = c->threadobj_off, idoff = c->tid_off;
+	u32 coff = c->vtcarrier_off;
+	u8 zgc = c->zgc;
+	u64 om = c->zoffset_mask, view = c->zview, mask_at = c->zmask_at;
 	if (c->tgid != tgid || !jt)
 		return 0;
 	u64 hv, ht;
@@ -561,12 +614,24 @@ static __always_inline u32 mounted(u32 tgid, u32 tid)
 	if (!hv || !ht)
 		return 0;
 	u64 ov = user_u64(hv), ot = user_u64(ht);
-	if (!ov || !ot || ov == ot)
+	u64 mask = zgc ? user_u64(mask_at) : 0;
+	if (zgc && !mask)
+		return 0; // never 0 in a running ZGC: not read
+	// Compared uncoloured: under ZGC one object's oops may differ in
+	// colour.
+	u64 av = uncolour(zgc, om, view, mask, ov), at = uncolour_any(zgc, om, view, ot);
+	if (!av && zgc && coff && ov) {
+		u64 lv = uncolour_any(zgc, om, view, ov);
+		u64 ct = lv ? uncolour_any(zgc, om, view, user_u64(lv + coff)) : 0;
+		if (ct && (s64)user_u64(ct + idoff) == own)
+			av = lv;
+	}
+	if (!av || !at || av == at)
 		return 0;
 	s64 id;
-	if (bpf_probe_read_user(&id, sizeof(id), (void *)(ov + idoff)))
+	if (bpf_probe_read_user(&id, sizeof(id), (void *)(av + idoff)))
 		return 0;
-	if ((s64)user_u64(ot + idoff) != own || user_u64(hv) != ov)
+	if ((s64)user_u64(at + idoff) != own || user_u64(hv) != ov)
 		return 0;
 	if (id <= 0 || id > 0xffffffffLL || id == own)
 		return 0;

@@ -30,7 +30,12 @@ type runqlatCarrier struct {
 	VthreadOff   uint16
 	ThreadobjOff uint16
 	TidOff       uint16
-	Pad          uint16
+	VtcarrierOff uint16
+	Zgc          uint8
+	Pad          [7]uint8
+	ZoffsetMask  uint64
+	Zview        uint64
+	ZmaskAt      uint64
 }
 
 type runqlatEvent struct {

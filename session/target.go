@@ -324,7 +324,7 @@ func (s *Session) hotspotFor(pid int, label string) *bpf.HotSpotProbes {
 // default scheduler's carriers are its ForkJoinPool workers; a thread seen
 // carrying one (another scheduler) counts too.
 func (s *Session) carriersOf(pid int) func(memorySource) {
-	layoutSet := false
+	warned := false
 	return func(m memorySource) {
 		src, ok := m.(*hsmem.Source)
 		if !ok {
@@ -334,12 +334,15 @@ func (s *Session) carriersOf(pid int) func(memorySource) {
 		if !ok {
 			return
 		}
-		if !layoutSet {
-			if err := s.tr.SetVThreadLayout(uint32(pid), l); err != nil {
+		// After every read: the layout can grow (under ZGC a read of a
+		// mounted virtual thread gives VirtualThread.carrierThread), and
+		// an unchanged one costs nothing.
+		if err := s.tr.SetVThreadLayout(uint32(pid), l); err != nil {
+			if !warned {
 				slog.Warn("virtual threads of carriers not read", "pid", pid, "err", err)
-				return
+				warned = true
 			}
-			layoutSet = true
+			return
 		}
 		var cs []bpf.Carrier
 		for _, t := range threads {

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,7 +20,10 @@ import (
 // written against what the virtual threads said about themselves: the last
 // line a carrier's virtual thread wrote before a wait began, unless that
 // line announced a possible unmount. None may be wrong, and 99% of the
-// waits whose virtual thread is known must carry it.
+// waits whose virtual thread is known must carry it. Also under ZGC, whose
+// oops the kernel side uncolours, collecting (and moving objects) every
+// second: generational (JDK 25) and with one generation (JDK 21, when
+// /opt/jdk21 is there: scripts/fetch-test-jdks.sh).
 func TestVirtualThreadsRealJVM(t *testing.T) {
 	testenv.RequireRoot(t)
 	bin := binary(t)
@@ -27,13 +31,35 @@ func TestVirtualThreadsRealJVM(t *testing.T) {
 	if _, err := os.Stat(home + "java"); err != nil {
 		t.Skipf("SKIPPED: virtual threads need JDK 21+; none at %s", home)
 	}
-	dir := keepDir(t, "vthreads")
-	classes := t.TempDir()
-	if out, err := exec.Command(home+"javac", "-d", classes, "../../testdata/java/VWorkload.java").CombinedOutput(); err != nil {
-		t.Fatalf("javac: %v\n%s", err, out)
+	// Class files for 21, which may be a runtime without javac.
+	src, err := filepath.Abs("../../testdata/java/VWorkload.java")
+	if err != nil {
+		t.Fatal(err)
 	}
+	classes := cached(t, "javac --release 21 "+src, func(dir string) error {
+		if out, err := exec.Command(home+"javac", "--release", "21", "-d", dir, src).CombinedOutput(); err != nil {
+			return fmt.Errorf("javac: %v\n%s", err, out)
+		}
+		return nil
+	})
+	zgc := []string{"-XX:+UseZGC", "-XX:ZCollectionInterval=1"}
+	for _, v := range []struct {
+		name, java string
+		flags      []string
+	}{{"jdk25", home + "java", nil}, {"jdk25-ZGC", home + "java", zgc}, {"jdk21-ZGC", "/opt/jdk21/bin/java", zgc}} {
+		t.Run(v.name, func(t *testing.T) {
+			if _, err := os.Stat(v.java); err != nil {
+				t.Skipf("SKIPPED: no %s", v.java)
+			}
+			virtualThreadsRealJVM(t, bin, v.java, classes, v.name, v.flags)
+		})
+	}
+}
+
+func virtualThreadsRealJVM(t *testing.T, bin, java, classes, name string, gcFlags []string) {
+	dir := keepDir(t, "vthreads-"+name)
 	truthPath := filepath.Join(dir, "truth.txt")
-	jvmCmd := exec.Command(home+"java", "-cp", classes, "VWorkload", "--seconds", "11", "--truth", truthPath)
+	jvmCmd := exec.Command(java, append(gcFlags, "-cp", classes, "VWorkload", "--seconds", "11", "--truth", truthPath)...)
 	jvmCmd.Stderr = os.Stderr
 	stdout, err := jvmCmd.StdoutPipe()
 	if err != nil {

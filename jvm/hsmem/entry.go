@@ -14,6 +14,7 @@ type entry struct {
 	nstid                     int32
 	oop, voop                 uint64 // thread object, mounted virtual thread (0: none)
 	javaID, vjavaID           int64
+	vklass                    uint64 // the mounted virtual thread's klass
 	eetop                     uint64
 	name, vname               nameRead
 
@@ -221,6 +222,7 @@ func (vm *VM) readThreadObjects(es []*entry) {
 					return
 				}
 				e.vjavaID = int64(u64(p, l.threadTID))
+				e.vklass = l.klassOf(p)
 				e.vname.ref = l.ref(p, l.threadName)
 			}, func() { e.fail("virtual thread object not readable") })
 		}

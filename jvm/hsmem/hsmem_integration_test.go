@@ -236,59 +236,69 @@ func TestVirtualThreads(t *testing.T) {
 		if j.major < 21 {
 			continue
 		}
-		t.Run(j.name, func(t *testing.T) {
-			fifo := tempFIFO(t)
-			p := startProbe(t, j.java, small, "--threads", "4", "--spin-vt", "--pinned-vt", fifo)
-			// Let the pinned one's open() return: it then blocks in read().
-			w, err := os.OpenFile(fifo, os.O_RDWR, 0)
-			if err != nil {
-				t.Fatal(err)
+		gcs := map[string][]string{"default": nil}
+		for name, flags := range movingConfigs(j.major) {
+			gcs[name] = flags
+		}
+		for gc, flags := range gcs {
+			t.Run(j.name+"/"+gc, func(t *testing.T) { virtualThreads(t, j, flags) })
+		}
+	}
+}
+
+func virtualThreads(t *testing.T, j jdk, gcFlags []string) {
+	{
+		fifo := tempFIFO(t)
+		p := startProbe(t, j.java, append(append([]string{}, small...), gcFlags...), "--threads", "4", "--spin-vt", "--pinned-vt", fifo)
+		// Let the pinned one's open() return: it then blocks in read().
+		w, err := os.OpenFile(fifo, os.O_RDWR, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Close()
+		vm := openVM(t, p.pid)
+		if vm.BPF().VThread == 0 {
+			t.Fatal("no JavaThread::_vthread on a JDK 21+")
+		}
+		p.mu.Lock()
+		want := map[int]int64{}
+		for k, v := range p.vt {
+			want[k] = v
+		}
+		p.mu.Unlock()
+		if len(want) != 2 {
+			t.Fatalf("%d virtual threads reported, want 2", len(want))
+		}
+		s, err := vm.Threads()
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkAgainstSelf(t, s, p.selfReported())
+		found := 0
+		for _, th := range s.Threads {
+			id, ok := want[th.TID]
+			if !ok {
+				continue
 			}
-			defer w.Close()
-			vm := openVM(t, p.pid)
-			if vm.BPF().VThread == 0 {
-				t.Fatal("no JavaThread::_vthread on a JDK 21+")
+			found++
+			if th.Mounted == nil || th.Mounted.JavaID != id {
+				t.Errorf("carrier %d (%q): mounted %+v, the virtual thread says it is #%d", th.TID, th.Name, th.Mounted, id)
+				continue
 			}
-			p.mu.Lock()
-			want := map[int]int64{}
-			for k, v := range p.vt {
-				want[k] = v
+			mid, mounted, err := vm.Mounted(th.JavaThread)
+			if err != nil || !mounted || mid != id {
+				t.Errorf("Mounted(carrier %d) = %d, %v, %v; want %d", th.TID, mid, mounted, err, id)
 			}
-			p.mu.Unlock()
-			if len(want) != 2 {
-				t.Fatalf("%d virtual threads reported, want 2", len(want))
+			t.Logf("carrier %d %q carries #%d %q", th.TID, th.Name, th.Mounted.JavaID, th.Mounted.Name)
+		}
+		if found != len(want) {
+			t.Errorf("%d of %d carriers found in the scan", found, len(want))
+		}
+		for _, th := range s.Threads {
+			if _, ok := want[th.TID]; !ok && th.Mounted != nil {
+				t.Errorf("thread %d %q reported carrying #%d", th.TID, th.Name, th.Mounted.JavaID)
 			}
-			s, err := vm.Threads()
-			if err != nil {
-				t.Fatal(err)
-			}
-			checkAgainstSelf(t, s, p.selfReported())
-			found := 0
-			for _, th := range s.Threads {
-				id, ok := want[th.TID]
-				if !ok {
-					continue
-				}
-				found++
-				if th.Mounted == nil || th.Mounted.JavaID != id {
-					t.Errorf("carrier %d (%q): mounted %+v, the virtual thread says it is #%d", th.TID, th.Name, th.Mounted, id)
-					continue
-				}
-				mid, mounted, err := vm.Mounted(th.JavaThread)
-				if err != nil || !mounted || mid != id {
-					t.Errorf("Mounted(carrier %d) = %d, %v, %v; want %d", th.TID, mid, mounted, err, id)
-				}
-				t.Logf("carrier %d %q carries #%d %q", th.TID, th.Name, th.Mounted.JavaID, th.Mounted.Name)
-			}
-			if found != len(want) {
-				t.Errorf("%d of %d carriers found in the scan", found, len(want))
-			}
-			for _, th := range s.Threads {
-				if _, ok := want[th.TID]; !ok && th.Mounted != nil {
-					t.Errorf("thread %d %q reported carrying #%d", th.TID, th.Name, th.Mounted.JavaID)
-				}
-			}
-		})
+		}
 	}
 }
 

@@ -118,6 +118,7 @@ func (vm *VM) Threads() (s Scan, err error) {
 					t := Thread{TID: host, NSTID: int(e.nstid), JavaID: e.javaID, Name: e.name.text, JavaThread: e.jt}
 					if e.voop != 0 {
 						t.Mounted = &VirtualThread{JavaID: e.vjavaID, Name: e.vname.text}
+						vm.learnVThreadCarrier(e.vklass)
 					}
 					s.Threads = append(s.Threads, t)
 					continue

@@ -31,8 +31,13 @@ type VM struct {
 	// subclass.
 	threadKlasses map[uint64]bool
 	commOK        map[commKey]bool // as of the last scan
-	Major         int              // Java feature release (8, 11, 17, 21, 25...)
-	Flags         Flags            // the JVM flags that change object layout
+	// res resolves what is learnt after Open (its ELF image closed).
+	res *resolver
+	// vtKlasses are the klasses of mounted virtual threads already looked
+	// at for VirtualThread.carrierThread (ZGC).
+	vtKlasses map[uint64]bool
+	Major     int   // Java feature release (8, 11, 17, 21, 25...)
+	Flags     Flags // the JVM flags that change object layout
 }
 
 // Flags are the JVM flags the decoding depends on.
@@ -78,6 +83,8 @@ type layout struct {
 	zOffsetMask     uint64       // zgcMultiMapped: the offset bits of a reference
 	zView           uint64       // zgcMultiMapped: the colour bit of a heap view that is mapped
 	zfwd            *zForwarding // zgcMultiMapped: where moved objects went (nil: not known)
+	zMaskAt         uint64       // address of the colour mask BPFLayout.ZMaskAt names
+	vtCarrier       uint64       // under ZGC: offset of VirtualThread.carrierThread (0: not known yet)
 
 	klassSuper    uint64
 	threadEnd     uint64 // bytes of a Thread object read
@@ -126,10 +133,11 @@ func open(pid int, m *mem, lib libjvm) (*VM, error) {
 		return nil, fmt.Errorf("process %d: %w", pid, err)
 	}
 	r := resolver{t: t, m: m, img: img}
-	vm := &VM{pid: pid, mem: m, threadKlasses: map[uint64]bool{}, inPIDNS: jvm.InOwnPIDNamespace(pid)}
+	vm := &VM{pid: pid, mem: m, threadKlasses: map[uint64]bool{}, vtKlasses: map[uint64]bool{}, inPIDNS: jvm.InOwnPIDNamespace(pid)}
 	if err := r.resolve(vm); err != nil {
 		return nil, fmt.Errorf("process %d: %w", pid, err)
 	}
+	vm.res = &resolver{t: t, m: m}
 	return vm, nil
 }
 

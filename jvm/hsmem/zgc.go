@@ -101,6 +101,7 @@ func (r *resolver) resolveZGC(vm *VM) {
 		if shift := r.zGlobal("Z", "_ZPointerLoadShift"); r.err == nil && (shift < 13 || shift > 16) {
 			r.err = fmt.Errorf("%w: generational ZGC with a load shift of %d", ErrUnsupported, shift)
 		}
+		l.zMaskAt = r.zGlobalAt("Z", "_ZPointerLoadBadMask")
 	case both || single:
 		p := "Z"
 		if both {
@@ -116,6 +117,7 @@ func (r *resolver) resolveZGC(vm *VM) {
 		// The good colour now: the heap is mapped at each colour's view
 		// for as long as the JVM runs, whichever is good later.
 		l.zView = r.zGlobal(p, "_"+p+"AddressGoodMask")
+		l.zMaskAt = r.zGlobalAt(p, "_"+p+"AddressGoodMask")
 		l.zfwd = r.resolveForwarding(p)
 		if r.err == nil && (l.zOffsetMask == 0 || l.zView == 0 || l.zView&l.zOffsetMask != 0) {
 			r.err = fmt.Errorf("%w: ZGC with offset mask %#x and good mask %#x", ErrUnsupported, l.zOffsetMask, l.zView)
@@ -128,16 +130,25 @@ func (r *resolver) resolveZGC(vm *VM) {
 // zGlobal reads a ZGC global through <p>GlobalsForVMStructs, which holds
 // a pointer to each.
 func (r *resolver) zGlobal(p, field string) uint64 {
+	at := r.zGlobalAt(p, field)
+	if r.err != nil {
+		return 0
+	}
+	return r.word(at)
+}
+
+// zGlobalAt is the address of a ZGC global (see zGlobal).
+func (r *resolver) zGlobalAt(p, field string) uint64 {
 	inst, ok := r.static(p + "GlobalsForVMStructs::_instance_p")
 	if !ok {
 		r.fail("no %sGlobalsForVMStructs in the VM's tables", p)
 		return 0
 	}
 	at := r.word(r.word(inst) + r.off(p+"GlobalsForVMStructs", field))
-	if r.err != nil {
-		return 0
+	if r.err == nil && at == 0 {
+		r.fail("%sGlobalsForVMStructs::%s is null", p, field)
 	}
-	return r.word(at)
+	return at
 }
 
 // zForwarding finds where ZGC (one generation) moved an object: a
@@ -189,11 +200,7 @@ func (r *resolver) resolveForwarding(p string) *zForwarding {
 	if !ok || !ok2 || fwSize == 0 || entrySize != 8 {
 		return nil
 	}
-	goodAt, ok := r.static(p + "GlobalsForVMStructs::_instance_p")
-	if !ok {
-		return nil
-	}
-	f.goodAt = r.word(r.word(goodAt) + r.off(p+"GlobalsForVMStructs", "_"+p+"AddressGoodMask"))
+	f.goodAt = r.zGlobalAt(p, "_"+p+"AddressGoodMask")
 	heap := r.word(heapPtr)
 	gmap := heap + offs[need[0]] + offs[need[1]] + offs[need[2]] + offs[need[3]]
 	f.table = r.word(gmap)
@@ -263,4 +270,26 @@ func zHash(key uint32) uint32 {
 	key *= 2057
 	key ^= key >> 16
 	return key
+}
+
+// learnVThreadCarrier finds VirtualThread.carrierThread from the klass
+// of a mounted virtual thread (VirtualThread is not among the classes
+// HotSpot's tables list): under ZGC a mounted virtual thread's oop whose
+// colour is not current is used only if the object it points to says it
+// is mounted on this carrier (BPFLayout.VThreadCarrier).
+func (vm *VM) learnVThreadCarrier(klass uint64) {
+	l := &vm.lay
+	if l.zgc == zgcNone || l.vtCarrier != 0 || klass == 0 || vm.vtKlasses[klass] || len(vm.vtKlasses) > 8 {
+		return
+	}
+	vm.vtKlasses[klass] = true
+	r := *vm.res
+	r.err = nil
+	fs, err := r.javaFields(klass)
+	if err != nil {
+		return
+	}
+	if c, ok := fs["carrierThread"]; ok && c.sig == "Ljava/lang/Thread;" {
+		l.vtCarrier = uint64(c.offset)
+	}
 }
