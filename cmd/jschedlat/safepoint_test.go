@@ -27,10 +27,13 @@ func TestAttachNoSafepoints(t *testing.T) {
 	bin := binary(t)
 	// ZGC colours its references (JDK 17: one generation, 25:
 	// generational): read through them too, still without a safepoint.
+	// Its warmup collection (pauses: safepoints) comes once the heap is
+	// 10% used, which a 64 MB heap reaches late in start-up on a loaded
+	// host: with 1 GB the idle JVM never collects.
 	gcs := []struct {
 		name  string
 		flags []string
-	}{{"default", nil}, {"ZGC", []string{"-XX:+UseZGC"}}}
+	}{{"default", nil}, {"ZGC", []string{"-XX:+UseZGC", "-Xmx1g"}}}
 	for _, j := range jdks(t) {
 		for _, gc := range gcs {
 			t.Run(j.name+"/"+gc.name, func(t *testing.T) { attachNoSafepoints(t, bin, j, gc.flags) })
@@ -83,6 +86,14 @@ func attachNoSafepoints(t *testing.T, bin string, j jdk, gcFlags []string) {
 	var quiet bool
 	var stderr string
 	for round := 0; round < 3 && !quiet; round++ {
+		// The JVM settles first: its start-up safepoints (ZGC's warmup
+		// collection comes once the heap is 10% used, late on a loaded
+		// host) must not fall into the run.
+		testenv.WaitFor(t, 60*time.Second, "a second without a safepoint of the JVM's own", func() bool {
+			a := count()
+			time.Sleep(time.Second)
+			return count() == a
+		})
 		c0 := count()
 		stderr = run()
 		c1 := count()
