@@ -225,7 +225,7 @@ struct carrier {
 	u8 pad[7];
 	u64 zoffset_mask; // zgc 1: the offset bits of an oop
 	u64 zview;	   // zgc 1: the colour of a mapped heap view
-	u64 zmask_at;	   // zgc 1: the good colour's address; 2: ZPointerLoadBadMask's
+	u64 zmask_at;	   // the address of the colour mask: zgc 1 the weak bad mask, 2 ZPointerLoadBadMask
 } __attribute__((aligned(32)));
 
 const struct carrier *unused_carrier __attribute__((unused));
@@ -530,14 +530,14 @@ static __always_inline u64 user_u64(u64 addr)
 }
 
 // uncolour is the address of the object oop o points to (hsmem's
-// BPFLayout.Uncolour): 0 for null, and under ZGC for an oop whose colour
-// is not current (mask: the colour mask read at zmask_at), which may
-// point where its object was before it moved, memory since reused.
+// BPFLayout.Uncolour): 0 for null, and under ZGC for an oop with a bit of
+// mask (the colour mask read at zmask_at), which may point where its
+// object was before it moved, memory since reused.
 static __always_inline u64 uncolour_any(u8 zgc, u64 om, u64 view, u64 o);
 
 static __always_inline u64 uncolour(u8 zgc, u64 om, u64 view, u64 mask, u64 o)
 {
-	if ((zgc == 1 && !(o & mask)) || (zgc == 2 && (o & mask)))
+	if (zgc && (o & mask))
 		return 0;
 	return uncolour_any(zgc, om, view, o);
 }

@@ -29,9 +29,9 @@ type BPFLayout struct {
 	ZOffsetMask uint64 // ZGC 1: the offset bits
 	ZView       uint64 // ZGC 1: the colour of a mapped heap view
 	// ZMaskAt is the address, in the JVM, of the colour mask read with
-	// each oop: ZGC 1 the good colour (an oop without it may point where
-	// its object was), ZGC 2 ZPointerLoadBadMask (an oop with one of its
-	// bits may).
+	// each oop (ZGC 1 the weak bad mask, ZGC 2 ZPointerLoadBadMask; 0:
+	// not known, no virtual threads read): an oop with one of its bits
+	// may point where its object was.
 	ZMaskAt uint64
 	// VThreadCarrier is the offset of VirtualThread.carrierThread (ZGC
 	// only; 0: unknown). A mounted virtual thread's oop whose colour is
@@ -48,8 +48,7 @@ type BPFLayout struct {
 // is not current: it may point where its object was before a relocation,
 // memory since reused (an id read there could be another thread's).
 func (l BPFLayout) Uncolour(o, mask uint64) uint64 {
-	switch {
-	case l.ZGC == 1 && o&mask == 0, l.ZGC == 2 && o&mask != 0:
+	if l.ZGC != 0 && o&mask != 0 {
 		return 0
 	}
 	return l.UncolourAny(o)

@@ -117,7 +117,13 @@ func (r *resolver) resolveZGC(vm *VM) {
 		// The good colour now: the heap is mapped at each colour's view
 		// for as long as the JVM runs, whichever is good later.
 		l.zView = r.zGlobal(p, "_"+p+"AddressGoodMask")
-		l.zMaskAt = r.zGlobalAt(p, "_"+p+"AddressGoodMask")
+		// The weak bad mask: a reference with none of its bits points
+		// where its object is (the good colour, or remapped while
+		// marking: nothing moves then), as the serviceability agent's
+		// weak barrier takes it.
+		if _, ok := r.lookup(p+"GlobalsForVMStructs", "_"+p+"AddressWeakBadMask"); ok {
+			l.zMaskAt = r.zGlobalAt(p, "_"+p+"AddressWeakBadMask")
+		}
 		l.zfwd = r.resolveForwarding(p)
 		if r.err == nil && (l.zOffsetMask == 0 || l.zView == 0 || l.zView&l.zOffsetMask != 0) {
 			r.err = fmt.Errorf("%w: ZGC with offset mask %#x and good mask %#x", ErrUnsupported, l.zOffsetMask, l.zView)
