@@ -237,3 +237,54 @@ func TestReadvFault(t *testing.T) {
 		}
 	}
 }
+
+// TestZGCUncolour decodes coloured references as HotSpot lays them out
+// (gc/z/zAddress.hpp, x86_64; gc/x for one generation).
+func TestZGCUncolour(t *testing.T) {
+	const addr = 0x40000123450 // heap base bit 42 | offset, 16-byte aligned
+	// Generational: 16 metadata bits below the address, which starts
+	// right after the one remapped bit set (bits 12-15), zeros shared.
+	for i, shift := range []uint{13, 14, 15, 16} {
+		p := uint64(addr)<<shift | 1<<(12+i) | 0x3f0 // marked and remembered bits set too
+		if got := uncolour(p); got != addr {
+			t.Errorf("remapped bit %d: %#x uncoloured to %#x, want %#x", i, p, got, uint64(addr))
+		}
+	}
+	if got := uncolour(0x30); got != 0 {
+		t.Errorf("a coloured null uncoloured to %#x", got)
+	}
+	if got := uncolour(uint64(addr)<<13 | 3<<12); got != 0 {
+		t.Errorf("two remapped bits (no zpointer) uncoloured to %#x", got)
+	}
+	// One generation: colour bits above a 42-bit offset; any mapped view.
+	l := layout{zgc: zgcMultiMapped, zOffsetMask: 1<<42 - 1, zView: 1 << 44}
+	if got, want := l.oop(0x123456|1<<42), uint64(0x123456|1<<44); got != want {
+		t.Errorf("marked0 oop: %#x, want %#x", got, want)
+	}
+	if got := l.oop(0); got != 0 {
+		t.Errorf("null: %#x", got)
+	}
+	// BPFLayout.Uncolour: an oop with a bit of the bad mask is not
+	// trusted; UncolourAny takes it anyway.
+	b := BPFLayout{ZGC: 2}
+	good := uint64(addr)<<14 | 1<<13
+	if got := b.Uncolour(good, 1<<12); got != addr {
+		t.Errorf("load-good oop: %#x", got)
+	}
+	if got := b.Uncolour(good, 1<<13); got != 0 {
+		t.Errorf("load-bad oop trusted: %#x", got)
+	}
+	if got := b.UncolourAny(good); got != addr {
+		t.Errorf("UncolourAny: %#x", got)
+	}
+}
+
+func TestZHash(t *testing.T) {
+	// ZHash::uint32_to_uint32, as the serviceability agent's ZHash.java
+	// computes it (its six steps ported to Python: the values below).
+	for _, c := range []struct{ in, want uint32 }{{0, 0xcaa3caa3}, {1, 0x12d60bf6}, {12345, 0x5ab20308}} {
+		if got := zHash(c.in); got != c.want {
+			t.Errorf("zHash(%d) = %#x, want %#x", c.in, got, c.want)
+		}
+	}
+}
