@@ -75,11 +75,11 @@ func (vm *VM) Threads() (s Scan, err error) {
 	}
 	for try := 0; len(pending) > 0; try++ {
 		if f := vm.lay.zfwd; f != nil {
-			// ZGC's good colour changes with its phases: read it before
+			// ZGC's weak bad mask changes with its phases: read it before
 			// each round, so that a reference coloured before a
 			// relocation is looked up.
 			if err := f.refresh(); err != nil {
-				return s, fmt.Errorf("reading ZGC's good colour: %w", err)
+				return s, fmt.Errorf("reading ZGC's weak bad mask: %w", err)
 			}
 		}
 		vm.readEntries(pending)

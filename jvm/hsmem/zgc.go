@@ -49,7 +49,7 @@ func (l *layout) oop(p uint64) uint64 {
 			return 0
 		}
 		off := p & l.zOffsetMask
-		if l.zfwd != nil && p&l.zfwd.good == 0 {
+		if l.zfwd != nil && p&l.zfwd.bad != 0 {
 			off = l.zfwd.forwarded(off)
 		}
 		return off | l.zView
@@ -161,14 +161,18 @@ func (r *resolver) zGlobalAt(p, field string) uint64 {
 // reference coloured before its page was relocated still holds the old
 // offset until the collector or the program heals it, and a thread's
 // Thread object or name can stay behind like that for a whole GC cycle.
-// As the serviceability agent does (ZBarrier.relocate_or_remap), such a
-// reference is looked up in the forwarding table: its page's granule
-// has a ZForwarding whose entries (open addressing, ZHash) map the
-// object's index in the page to its new offset.
+// As the serviceability agent's weak barrier does (ZBarrier.weak_barrier,
+// relocate_or_remap), a reference with a bit of the weak bad mask is
+// looked up in the forwarding table: its page's granule has a ZForwarding
+// whose entries (open addressing, ZHash) map the object's index in the
+// page to its new offset. The others (the good colour, or remapped while
+// marking: nothing moves then) point where their object is, and are not
+// looked up: their granule may hold a newer page than a forwarding still
+// listed for it.
 type zForwarding struct {
 	m        *mem
-	good     uint64 // the good colour, as of the last refresh
-	goodAt   uint64 // address of the good colour's global
+	bad      uint64 // the weak bad mask, as of the last refresh
+	badAt    uint64 // address of the weak bad mask's global
 	table    uint64 // address of the granule map's ZForwarding* array
 	granule  uint64 // log2 of a granule
 	start    uint64 // ZForwarding: ZVirtualMemory._start
@@ -206,7 +210,10 @@ func (r *resolver) resolveForwarding(p string) *zForwarding {
 	if !ok || !ok2 || fwSize == 0 || entrySize != 8 {
 		return nil
 	}
-	f.goodAt = r.zGlobalAt(p, "_"+p+"AddressGoodMask")
+	if _, ok := r.lookup(p+"GlobalsForVMStructs", "_"+p+"AddressWeakBadMask"); !ok {
+		return nil
+	}
+	f.badAt = r.zGlobalAt(p, "_"+p+"AddressWeakBadMask")
 	heap := r.word(heapPtr)
 	gmap := heap + offs[need[0]] + offs[need[1]] + offs[need[2]] + offs[need[3]]
 	f.table = r.word(gmap)
@@ -217,20 +224,20 @@ func (r *resolver) resolveForwarding(p string) *zForwarding {
 	// ZAttachedArray: the array follows the object, aligned to its
 	// elements' size.
 	f.entries = (fwSize + entrySize - 1) / entrySize * entrySize
-	if r.err != nil || f.table == 0 || f.goodAt == 0 {
+	if r.err != nil || f.table == 0 || f.badAt == 0 {
 		return nil
 	}
 	return f
 }
 
-// refresh reads the good colour, which changes at each phase of a cycle:
-// references of that colour point where their object is.
+// refresh reads the weak bad mask, which changes at each phase of a
+// cycle.
 func (f *zForwarding) refresh() error {
 	b := make([]byte, 8)
-	if err := f.m.read(f.goodAt, b); err != nil {
+	if err := f.m.read(f.badAt, b); err != nil {
 		return err
 	}
-	f.good = u64(b, 0)
+	f.bad = u64(b, 0)
 	return nil
 }
 
