@@ -124,7 +124,7 @@ func (r *resolver) resolveZGC(vm *VM) {
 		if _, ok := r.lookup(p+"GlobalsForVMStructs", "_"+p+"AddressWeakBadMask"); ok {
 			l.zMaskAt = r.zGlobalAt(p, "_"+p+"AddressWeakBadMask")
 		}
-		l.zfwd = r.resolveForwarding(p)
+		l.zfwd = r.resolveForwarding(p, l.zMaskAt)
 		if r.err == nil && (l.zOffsetMask == 0 || l.zView == 0 || l.zView&l.zOffsetMask != 0) {
 			r.err = fmt.Errorf("%w: ZGC with offset mask %#x and good mask %#x", ErrUnsupported, l.zOffsetMask, l.zView)
 		}
@@ -185,7 +185,7 @@ type zForwarding struct {
 // resolveForwarding finds the forwarding table; nil (stale references
 // are then read where they point, and their checks fail) when the VM's
 // tables do not describe it (JDK 11).
-func (r *resolver) resolveForwarding(p string) *zForwarding {
+func (r *resolver) resolveForwarding(p string, badAt uint64) *zForwarding {
 	if r.err != nil {
 		return nil
 	}
@@ -210,10 +210,7 @@ func (r *resolver) resolveForwarding(p string) *zForwarding {
 	if !ok || !ok2 || fwSize == 0 || entrySize != 8 {
 		return nil
 	}
-	if _, ok := r.lookup(p+"GlobalsForVMStructs", "_"+p+"AddressWeakBadMask"); !ok {
-		return nil
-	}
-	f.badAt = r.zGlobalAt(p, "_"+p+"AddressWeakBadMask")
+	f.badAt = badAt // the weak bad mask's global (0: not exported)
 	heap := r.word(heapPtr)
 	gmap := heap + offs[need[0]] + offs[need[1]] + offs[need[2]] + offs[need[3]]
 	f.table = r.word(gmap)
