@@ -54,7 +54,8 @@ printf '%s\n' "$header" "${rows[@]}"
 [ -n "${MD:-}" ] || exit 0
 md "\`BenchmarkPipelinePerEvent\` drives one session as \`Session.Run\` does: per event \`bpf.Event.Convert\` and" \
 	"\`Session.add\` (join), after each drain (every second, as for a JVM whose threads name themselves once its probes are in) \`emit\` (encode, write to a file through \`sink\`) — over a" \
-	"synthetic JVM run (200k waits of ~200 named threads, births, exits, renames, VM operations). CPU per event" \
+	"synthetic JVM run (200k waits of ~200 named threads, births, exits, renames, VM operations), in the steady" \
+	"state: after 10 s of the run untimed, in which the join's hold and the sink's buffer grow to their size. CPU per event" \
 	"from getrusage; cells median [min–max] over $R runs of $N events. Ring-buffer decoding (3.5 ns/event," \
 	"\`go test -bench Decode ./bpf/\`) is not in it. Back to back, the drains find the caches hot: a lower bound." \
 	"Asleep, the process sleeps ${SLEEP_MS} ms before each drain as the tool's reader does between its drains (its" \
