@@ -67,6 +67,7 @@ func mergeTwo(s []sched.Event, mid int, scratch []sched.Event) []sched.Event {
 // Its buffers are kept between calls.
 type cpuMerge struct {
 	next []int32     // next position of the same CPU, -1 at its last
+	time []int64     // the events' times, by position
 	last []int32     // last position seen per CPU, -1 none (by CPU number)
 	heap []mergeHead // the sequences' heads, earliest first
 	perm []int32     // perm[i]: the position of the event that goes to i
@@ -90,6 +91,7 @@ func (m *cpuMerge) sort(s []sched.Event) bool {
 		return false
 	}
 	m.next = m.next[:0]
+	m.time = m.time[:0]
 	m.heap = m.heap[:0]
 	ok := true
 	for i := range s {
@@ -102,6 +104,7 @@ func (m *cpuMerge) sort(s []sched.Event) bool {
 			m.last = append(m.last, -1)
 		}
 		m.next = append(m.next, -1)
+		m.time = append(m.time, s[i].Time)
 		if p := m.last[cpu]; p < 0 || s[p].Time > s[i].Time {
 			// The CPU's first, or earlier than its last: a sequence's head.
 			m.heap = append(m.heap, mergeHead{s[i].Time, int32(i)})
@@ -128,7 +131,9 @@ func (m *cpuMerge) sort(s []sched.Event) bool {
 		p := h[0].p
 		perm = append(perm, p)
 		if q := m.next[p]; q >= 0 {
-			h[0] = mergeHead{s[q].Time, q}
+			// From the times copied: the merge reads no event (a
+			// cache miss each, a fifth of the sort's time).
+			h[0] = mergeHead{m.time[q], q}
 		} else {
 			h[0] = h[len(h)-1]
 			h = h[:len(h)-1]
