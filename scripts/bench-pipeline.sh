@@ -8,6 +8,8 @@
 # allocations per event: median [min–max] over the runs; with the drains
 # back to back (all: hot caches, the target's) and asleep before each drain
 # as the tool's reader is (asleep: what the tool spends live).
+# Then, in a second run of the same size (so that the first's page cache
+# and caches are as before), the stages one by one: where the time goes.
 # With MD set (scripts/bench.sh), also appends the markdown fragment.
 #
 # Usage: scripts/bench-pipeline.sh   Environment: R [6]  N [300000]  TITLE
@@ -45,12 +47,35 @@ for v in all asleep; do
 		rows+=("| $([ "$v" = all ] && echo "back to back" || echo "asleep ${SLEEP_MS} ms before each") | $f | $wall | $(cell %.0f $(col user-ns/event)) | $(cell %.0f $(col sys-ns/event)) | $(cell %.0f $both) | $(cell %.0f $(col allocs/op)) |")
 	done
 done
+printf '%s\n' "$header" "${rows[@]}"
+# Where the time goes: each stage alone, the same events (a stage's
+# user+sys median; the write stage's system time is the kernel's copy of
+# the rows into the page cache).
+spat='PipelinePerEvent/(convert|join|encode|write)'
+scmd="go test -run '^\$' -bench '$spat' -benchmem -count $R -benchtime ${N}x ./session/"
+sout=$(go test -run '^$' -bench "$spat" -benchmem -count "$R" -benchtime "${N}x" ./session/ 2>&1) || { echo "$sout" >&2; exit 1; }
+sheader="| stage | what it does, per event | user ns/event | sys ns/event | user+sys ns/event |"
+srows=()
+for st in convert join encode/csv encode/jsonl write/csv write/jsonl; do
+	lines=$(grep "PipelinePerEvent/$st" <<<"$sout")
+	col() { awk -v k="$1" '{ for (i = 2; i < NF; i++) if ($(i + 1) == k) print $i }' <<<"$lines"; }
+	case $st in
+	convert) what="bpf.Event.Convert: the wall clock, the two task names as strings" ;;
+	join) what="Session.add, then at each drain the hold's order and Joiner.Annotate (Java names, virtual thread, cgroup), rows dropped" ;;
+	encode/*) what="the record's row, ${st#*/}, into a buffer" ;;
+	write/*) what="the row encoded into the sink's buffer and written to the file at each drain (sys: the kernel's copy)" ;;
+	esac
+	both=$(paste <(col user-ns/event) <(col sys-ns/event) | awk '{ print $1 + $2 }')
+	# shellcheck disable=SC2046,SC2086
+	srows+=("| $st | $what | $(cell %.0f $(col user-ns/event)) | $(cell %.0f $(col sys-ns/event)) | $(cell %.0f $both) |")
+done
+echo "== where the time goes: the stages alone"
+printf '%s\n' "$sheader" "${srows[@]}"
 verdict=met
 for f in csv jsonl; do
 	if [ "${cpu[all/$f]}" -gt 250 ] || [ "$(printf '%.0f' "${allocs[all/$f]}")" -gt 0 ]; then verdict=missed; fi
 done
 verdict="$verdict (user+sys CPU per event, median, drains back to back: csv ${cpu[all/csv]} ns, jsonl ${cpu[all/jsonl]} ns; allocations per event at most ${allocs[all/csv]} and ${allocs[all/jsonl]}; asleep before each drain as the tool is: csv ${cpu[asleep/csv]} ns, jsonl ${cpu[asleep/jsonl]} ns)"
-printf '%s\n' "$header" "${rows[@]}"
 [ -n "${MD:-}" ] || exit 0
 md "\`BenchmarkPipelinePerEvent\` drives one session as \`Session.Run\` does: per event \`bpf.Event.Convert\` and" \
 	"\`Session.add\` (join), after each drain (every second, as for a JVM whose threads name themselves once its probes are in) \`emit\` (encode, write to a file through \`sink\`) — over a" \
@@ -61,4 +86,8 @@ md "\`BenchmarkPipelinePerEvent\` drives one session as \`Session.Run\` does: pe
 	"Asleep, the process sleeps ${SLEEP_MS} ms before each drain as the tool's reader does between its drains (its" \
 	"wall time is then mostly the sleeps): closer to what the tool spends live." "" "$header" "|---|---|---|---|---|---|---|" "${rows[@]}" "" \
 	"Target: user-space CPU ≤ 250 ns per event with no allocation: $verdict" "" \
-	"Command: \`$cmd\`" ""
+	"Command: \`$cmd\`" "" \
+	"Where the time goes: the stages alone, over the same events ($R runs of $N; all above is convert, join, and" \
+	"write, which includes encode; the rest is the benchmark's feeding of the events, in the tool the ring buffer's" \
+	"reading). The kernel splits user and system time by its tick samples; their sum is the scheduler's own runtime." "" \
+	"$sheader" "|---|---|---|---|---|" "${srows[@]}" "" "Command: \`$scmd\`" ""
