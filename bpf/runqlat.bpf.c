@@ -226,6 +226,7 @@ struct carrier {
 	u64 zoffset_mask; // zgc 1: the offset bits of an oop
 	u64 zview;	   // zgc 1: the colour of a mapped heap view
 	u64 zmask_at;	   // the address of the colour mask: zgc 1 the weak bad mask, 2 ZPointerLoadBadMask
+	u64 zgood_at;	   // zgc 1: the address of the good mask (0: read through zview)
 } __attribute__((aligned(32)));
 
 const struct carrier *unused_carrier __attribute__((unused));
@@ -596,7 +597,7 @@ static __always_inline u32 mounted(u32 tgid, u32 tid)
 	u32 voff = c->vthread_off, toff = c->threadobj_off, idoff = c->tid_off;
 	u32 coff = c->vtcarrier_off;
 	u8 zgc = c->zgc;
-	u64 om = c->zoffset_mask, view = c->zview, mask_at = c->zmask_at;
+	u64 om = c->zoffset_mask, view = c->zview, mask_at = c->zmask_at, good_at = c->zgood_at;
 	if (c->tgid != tgid || !jt)
 		return 0;
 	u64 hv, ht;
@@ -617,6 +618,14 @@ static __always_inline u32 mounted(u32 tgid, u32 tid)
 	u64 mask = zgc ? user_u64(mask_at) : 0;
 	if (zgc && !mask)
 		return 0; // never 0 in a running ZGC: not read
+	if (zgc == 1 && good_at) {
+		// Through the view that is good now, which the JVM touches:
+		// the pages of another view may be missing from its page
+		// tables, and a BPF read cannot fault them in.
+		u64 good = user_u64(good_at);
+		if (good & ~om)
+			view = good & ~om;
+	}
 	// Compared uncoloured: under ZGC one object's oops may differ in
 	// colour.
 	u64 av = uncolour(zgc, om, view, mask, ov), at = uncolour_any(zgc, om, view, ot);

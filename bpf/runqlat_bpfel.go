@@ -36,6 +36,8 @@ type runqlatCarrier struct {
 	ZoffsetMask  uint64
 	Zview        uint64
 	ZmaskAt      uint64
+	ZgoodAt      uint64
+	_            [24]byte
 }
 
 type runqlatEvent struct {

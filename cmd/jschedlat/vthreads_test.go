@@ -21,14 +21,15 @@ import (
 // line a carrier's virtual thread wrote before a wait began, unless that
 // line announced a possible unmount. None may be wrong, and 99% of the
 // waits whose virtual thread is known must carry it. Also under ZGC, whose
-// oops the kernel side uncolours, collecting (and moving objects) every
-// second: generational (JDK 25) and with one generation (JDK 21, when
-// /opt/jdk21 is there: scripts/fetch-test-jdks.sh). With one generation,
-// a virtual thread that moved in a collection still under way at the
-// switch-out is not named (its slot not healed yet, its old copy reused).
-// Those and the waits that began before tracing (nothing read them) were
-// 3 to 8 of ~2,000 on an idle host, but 20 of 1,823 (98.9%) once in CI:
-// that variant needs 97%.
+// oops the kernel side uncolours: generational (JDK 25) collecting every
+// second, and with one generation (JDK 21, when /opt/jdk21 is there:
+// scripts/fetch-test-jdks.sh) five times a second, where each collection
+// switches the heap view the JVM touches (read through another view, a
+// third of the waits went unnamed). That variant needs 98%: a virtual
+// thread that moved in a collection still under way at the switch-out is
+// not named (its slot not healed yet, its old copy reused); with the
+// waits that began before tracing (nothing read them), 4 to 27 of
+// ~2,000-3,000 (98.9-99.9%).
 func TestVirtualThreadsRealJVM(t *testing.T) {
 	testenv.RequireRoot(t)
 	bin := binary(t)
@@ -48,11 +49,12 @@ func TestVirtualThreadsRealJVM(t *testing.T) {
 		return nil
 	})
 	zgc := []string{"-XX:+UseZGC", "-XX:ZCollectionInterval=1"}
+	zgc5 := []string{"-XX:+UseZGC", "-XX:ZCollectionInterval=0.2"}
 	for _, v := range []struct {
 		name, java string
 		flags      []string
 		share      float64 // of the waits with a known virtual thread, named right
-	}{{"jdk25", home + "java", nil, 0.99}, {"jdk25-ZGC", home + "java", zgc, 0.99}, {"jdk21-ZGC", "/opt/jdk21/bin/java", zgc, 0.97}} {
+	}{{"jdk25", home + "java", nil, 0.99}, {"jdk25-ZGC", home + "java", zgc, 0.99}, {"jdk21-ZGC", "/opt/jdk21/bin/java", zgc5, 0.98}} {
 		t.Run(v.name, func(t *testing.T) {
 			if _, err := os.Stat(v.java); err != nil {
 				t.Skipf("SKIPPED: no %s", v.java)

@@ -84,6 +84,7 @@ type layout struct {
 	zView           uint64       // zgcMultiMapped: the colour bit of a heap view that is mapped
 	zfwd            *zForwarding // zgcMultiMapped: where moved objects went (nil: not known)
 	zMaskAt         uint64       // address of the colour mask BPFLayout.ZMaskAt names
+	zGoodAt         uint64       // zgcMultiMapped: address of the good mask (BPFLayout.ZGoodAt)
 	vtCarrier       uint64       // under ZGC: offset of VirtualThread.carrierThread (0: not known yet)
 
 	klassSuper    uint64

@@ -117,6 +117,7 @@ func (r *resolver) resolveZGC(vm *VM) {
 		// The good colour now: the heap is mapped at each colour's view
 		// for as long as the JVM runs, whichever is good later.
 		l.zView = r.zGlobal(p, "_"+p+"AddressGoodMask")
+		l.zGoodAt = r.zGlobalAt(p, "_"+p+"AddressGoodMask")
 		// The weak bad mask: a reference with none of its bits points
 		// where its object is (the good colour, or remapped while
 		// marking: nothing moves then), as the serviceability agent's
