@@ -136,6 +136,15 @@ func (vm *VM) Mounted(jt uint64) (id int64, ok bool, err error) {
 		}
 		mask = u64(b, 0)
 	}
+	if l.ZGC == 1 && l.ZGoodAt != 0 {
+		// Through the view that is good now, as the BPF reader.
+		if err := vm.mem.read(l.ZGoodAt, b); err != nil {
+			return 0, false, fmt.Errorf("reading ZGC's good mask: %w", err)
+		}
+		if g := u64(b, 0) &^ l.ZOffsetMask; g != 0 {
+			l.ZView = g
+		}
+	}
 	// The carrier's own object is checked by its id (as the BPF reader
 	// does): its colour does not matter.
 	av, at := l.Uncolour(v, mask), l.UncolourAny(t)
