@@ -110,12 +110,18 @@ type Live struct {
 	// Probed tells that new Java threads report their names as they
 	// start (sched.KindThreadStart): an unknown thread is then asked about
 	// only if its start has not named it within ProbeGrace.
-	Probed   bool
-	deferred map[uint32]deferredCheck
-	written  uint64
-	unnamed  uint64 // records of the JVM's threads without a Java name
-	err      error
-	pruned   int64 // when Emit last pruned the Namer (wall ns)
+	Probed bool
+	// ProbedSince is when the probes began to report (wall ns; 0: from
+	// the start): a thread that started before cannot be named by its
+	// start, and is asked about at once. Waiting ProbeGrace for it lost a
+	// thread born between the first read and the probes' attaching, that
+	// lived 0.3 s: gone when it was asked about.
+	ProbedSince int64
+	deferred    map[uint32]deferredCheck
+	written     uint64
+	unnamed     uint64 // records of the JVM's threads without a Java name
+	err         error
+	pruned      int64 // when Emit last pruned the Namer (wall ns)
 
 	// Work other goroutines posted (post).
 	inMu   sync.Mutex
@@ -176,10 +182,10 @@ func NewLive(j *Joiner, out record.Writer) *Live {
 // replay alike): when it traces one process.
 func (j *Joiner) Sorted() bool { return j.Pid != 0 }
 
-// SetProbed sets Probed while events flow (a JVM's probes attached after
-// its tracing began), from any goroutine.
-func (l *Live) SetProbed(on bool) {
-	l.post(func() { l.Probed = on })
+// SetProbed sets Probed and ProbedSince while events flow (a JVM's
+// probes attached after its tracing began, at since), from any goroutine.
+func (l *Live) SetProbed(on bool, since int64) {
+	l.post(func() { l.Probed, l.ProbedSince = on, since })
 }
 
 // post hands work from another goroutine (a finished dump, SetProbed) to
@@ -309,9 +315,10 @@ func (l *Live) order() {
 }
 
 // check asks for a dump if no dump or thread start explains tid under comm
-// at t; with thread starts reported, only after ProbeGrace (see Emit).
+// at t; with thread starts reported (since before t), only after
+// ProbeGrace (see Emit).
 func (l *Live) check(tid uint32, comm string, t int64) {
-	if l.Probed {
+	if l.Probed && t >= l.ProbedSince {
 		if l.j.Namer.Known(tid, comm, t) {
 			return
 		}

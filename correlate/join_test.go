@@ -135,3 +135,36 @@ func TestAnnotateKernelVirtualThread(t *testing.T) {
 		t.Errorf("virtual_thread %q without the kernel's id or a dump, want empty", r.VirtualThread)
 	}
 }
+
+// With thread starts reported since a time, a thread that began before it
+// (its start was not seen) is asked about at once; one that began after
+// waits ProbeGrace for its start to name it.
+func TestLiveAsksAtOnceAboutThreadsStartedBeforeTheProbes(t *testing.T) {
+	j := &Joiner{Pid: 100, Namer: NewNamer(2 * time.Second)}
+	l := NewLive(j, &memWriter{})
+	var asked []uint32
+	l.NeedDump = func(tid uint32, comm string, _ int64) bool { asked = append(asked, tid); return true }
+	since := 100 * sec
+	l.SetProbed(true, since)
+	birth := func(t int64, tid uint32) {
+		l.Add(&sched.Event{Time: t, Kind: sched.KindBirth, Pid: 100, Tid: tid, Comm: "java"})
+		l.Add(&sched.Event{Time: t + 1, Kind: sched.KindWakeup, Pid: 100, Tid: tid, Comm: "java", Latency: 1000})
+	}
+	birth(since-sec/100, 101) // started 10 ms before the probes
+	if len(asked) != 1 || asked[0] != 101 {
+		t.Fatalf("asked about %v: want 101 at once", asked)
+	}
+	birth(since+sec/100, 102)
+	if err := l.Emit(since + sec/100 + int64(ProbeGrace)/2); err != nil {
+		t.Fatal(err)
+	}
+	if len(asked) != 1 {
+		t.Fatalf("asked about %v: want 102 left to its start within ProbeGrace", asked)
+	}
+	if err := l.Emit(since + sec/100 + int64(ProbeGrace) + 1); err != nil {
+		t.Fatal(err)
+	}
+	if len(asked) != 2 || asked[1] != 102 {
+		t.Fatalf("asked about %v: want 102 after ProbeGrace", asked)
+	}
+}

@@ -237,7 +237,9 @@ func (s *Session) probeOne(tg *target) {
 	if err != nil {
 		slog.Warn("some HotSpot probes are not in use", "pid", tg.pid, "thread_starts", st.ThreadStarts, "thread_names", st.ThreadNames, "vm_operations", st.VMOps, "err", err)
 	}
-	tg.live.SetProbed(st.ThreadStarts)
+	// Threads that started before now were not seen starting: asked
+	// about at once.
+	tg.live.SetProbed(st.ThreadStarts, time.Now().UnixNano())
 	if !s.cfg.follow() && !s.cfg.All && st.ThreadStarts && st.ThreadNames {
 		s.steadyAt.Store(time.Now().Add(steadyAfter).UnixNano())
 	}
