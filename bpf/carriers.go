@@ -81,10 +81,8 @@ func (t *Tracer) SetVThreadLayout(pid uint32, l hsmem.BPFLayout) error {
 		return fmt.Errorf("ZGC mode %d with its colour mask at %#x: unusable", l.ZGC, l.ZMaskAt)
 	}
 	lay := runqlatCarrier{VthreadOff: uint16(l.VThread), ThreadobjOff: uint16(l.ThreadObj), TidOff: uint16(l.ThreadTID),
-		VtcarrierOff: uint16(l.VThreadCarrier), Zgc: l.ZGC, ZoffsetMask: l.ZOffsetMask, Zview: l.ZView, ZmaskAt: l.ZMaskAt}
-	if l.ZGC == 1 {
-		lay.ZgoodAt = l.ZGoodAt
-	}
+		VtcarrierOff: uint16(l.VThreadCarrier), Zgc: l.ZGC, ZoffsetMask: l.ZOffsetMask, Zview: l.ZView, ZmaskAt: l.ZMaskAt,
+		ZgoodAt: l.ZGoodAt}
 	if l.VThreadCarrier > math.MaxUint16 {
 		return fmt.Errorf("offset of VirtualThread.carrierThread %d: unusable", l.VThreadCarrier)
 	}
